@@ -1,0 +1,16 @@
+/* Placeholder until this component's commands land: says so plainly. */
+#include "policy/attest/attest_cli.h"
+
+#include "common/cli.h"
+
+int verify_cli_main(int argc, char **argv)
+{
+	(void)argc;
+	return cli_error(argv[0], CLI_UNAVAILABLE, "not available in this build yet");
+}
+
+int report_cli_main(int argc, char **argv)
+{
+	(void)argc;
+	return cli_error(argv[0], CLI_UNAVAILABLE, "not available in this build yet");
+}

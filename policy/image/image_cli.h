@@ -1,0 +1,7 @@
+#ifndef PARMA_IMAGE_CLI_H
+#define PARMA_IMAGE_CLI_H
+
+/* `parma image`: convert, inspect. */
+int image_cli_main(int argc, char **argv);
+
+#endif

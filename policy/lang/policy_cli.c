@@ -1,0 +1,10 @@
+/* Placeholder until this component's command lands: says so plainly. */
+#include "policy/lang/policy_cli.h"
+
+#include "common/cli.h"
+
+int policy_cli_main(int argc, char **argv)
+{
+	(void)argc;
+	return cli_error(argv[0], CLI_UNAVAILABLE, "not available in this build yet");
+}

@@ -1,0 +1,27 @@
+#!/bin/sh
+# The parma command line: help, version, unknown commands and options (exit 2).
+set -u
+parma=$1
+fail=0
+check() { # name expected_status command...
+	name=$1 want=$2; shift 2
+	"$@" >/tmp/parma-cli-out.$$ 2>&1; got=$?
+	if [ "$got" != "$want" ]; then
+		echo "FAIL $name: exit $got, want $want"; cat /tmp/parma-cli-out.$$; fail=1
+	else
+		echo "ok   $name"
+	fi
+}
+check help 0 "$parma" --help
+"$parma" --help > /tmp/parma-cli-out.$$ 2>&1
+for sub in boot policy image measure verify report; do
+	if ! grep -q "^  $sub " /tmp/parma-cli-out.$$; then echo "FAIL help lists $sub"; fail=1; fi
+done
+check version 0 "$parma" --version
+"$parma" --version | grep -q '^parma [0-9]' || { echo "FAIL version format"; fail=1; }
+check no-args 2 "$parma"
+check unknown-command 2 "$parma" frobnicate
+"$parma" frobnicate 2>&1 | grep -q "unknown command 'frobnicate'" || { echo "FAIL unknown command message"; fail=1; }
+check unknown-option 2 "$parma" --frobnicate
+rm -f /tmp/parma-cli-out.$$
+exit $fail

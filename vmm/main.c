@@ -1,0 +1,31 @@
+/* parma: the host command. One table of subcommands; each lives in its component. */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "policy/attest/attest_cli.h"
+#include "policy/image/image_cli.h"
+#include "policy/lang/policy_cli.h"
+#include "policy/measure/measure_cli.h"
+#include "vmm/vmm_cli.h"
+
+static const struct cli_command parma_commands[] = {
+	{ "boot", "boot a kernel or firmware directly in the KVM VMM", vmm_cli_boot },
+	{ "policy", "check, digest, explain, diff and generate execution policies", policy_cli_main },
+	{ "image", "convert OCI images to dm-verity protected layer images", image_cli_main },
+	{ "measure", "compute the expected SEV-SNP launch MEASUREMENT", measure_cli_main },
+	{ "verify", "verify an SEV-SNP attestation report and its claims", verify_cli_main },
+	{ "report", "show SNP reports; development signer for machines without SNP", report_cli_main },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("parma %s\n", PARMA_VERSION);
+		return CLI_OK;
+	}
+	return cli_dispatch("parma",
+			    "Parma runs container groups in SEV-SNP confidential VMs whose every\n"
+			    "host request is checked against an attested execution policy.",
+			    parma_commands, CLI_ARRAY_SIZE(parma_commands), argc, argv);
+}
