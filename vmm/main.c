@@ -7,15 +7,31 @@
 #include "policy/image/image_cli.h"
 #include "policy/lang/policy_cli.h"
 #include "policy/measure/measure_cli.h"
+#include "guest/client/agent_cli.h"
 #include "vmm/vmm_cli.h"
+
+static const struct cli_command policy_commands[] = {
+	{ "check", "validate a policy; errors name the JSON path", policy_cli_check },
+	{ "digest", "print the policy digest (SNP HOST_DATA) in hex and base64", policy_cli_digest },
+	{ "explain", "replay a request sequence and print each decision and reason", policy_cli_explain },
+	{ "diff", "show what differs between two policies", policy_cli_diff },
+	{ "gen", "generate a policy from a group spec", policy_gen_cli_main },
+};
+
+static int policy_main(int argc, char **argv)
+{
+	return cli_dispatch(argv[0], "Execution policies: the root of trust of a container group.",
+			    policy_commands, CLI_ARRAY_SIZE(policy_commands), argc, argv);
+}
 
 static const struct cli_command parma_commands[] = {
 	{ "boot", "boot a kernel or firmware directly in the KVM VMM", vmm_cli_boot },
-	{ "policy", "check, digest, explain, diff and generate execution policies", policy_cli_main },
+	{ "policy", "check, digest, explain, diff and generate execution policies", policy_main },
 	{ "image", "convert OCI images to dm-verity protected layer images", image_cli_main },
 	{ "measure", "compute the expected SEV-SNP launch MEASUREMENT", measure_cli_main },
 	{ "verify", "verify an SEV-SNP attestation report and its claims", verify_cli_main },
 	{ "report", "show SNP reports; development signer for machines without SNP", report_cli_main },
+	{ "agent", "talk to a running parma-agent (low-level client)", agent_cli_main },
 };
 
 int main(int argc, char **argv)

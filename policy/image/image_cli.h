@@ -1,7 +1,9 @@
 #ifndef PARMA_IMAGE_CLI_H
 #define PARMA_IMAGE_CLI_H
 
-/* `parma image`: convert, inspect. */
+/* `parma image convert|inspect ...` */
 int image_cli_main(int argc, char **argv);
+/* `parma policy gen GROUP.json` (registered in the policy table in vmm/main.c) */
+int policy_gen_cli_main(int argc, char **argv);
 
 #endif
