@@ -29,7 +29,8 @@ void errbuf_prefix(struct errbuf *eb, const char *fmt, ...)
 	vsnprintf(ctx, sizeof(ctx), fmt, ap);
 	va_end(ap);
 	memcpy(old, eb->msg, sizeof(old));
-	snprintf(eb->msg, sizeof(eb->msg), "%s: %s", ctx, old);
+	if (snprintf(eb->msg, sizeof(eb->msg), "%s: %s", ctx, old) >= (int)sizeof(eb->msg))
+		memcpy(eb->msg + sizeof(eb->msg) - 4, "...", 4); /* mark the truncation */
 }
 
 void errbuf_clear(struct errbuf *eb)

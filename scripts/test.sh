@@ -20,6 +20,16 @@ if ! meson compile -C "$builddir"; then
 	exit 1
 fi
 
+# The tree must also be warning-free under gcc (the demo build's compiler): compile only.
+gccdir=${builddir}-gcc
+[ -f "$gccdir/build.ninja" ] || CC=gcc meson setup "$gccdir" -Dwerror=true -Dtests=true >/dev/null ||
+	{ echo "meson setup (gcc) failed"; exit 1; }
+if ! meson compile -C "$gccdir" >/dev/null; then
+	meson compile -C "$gccdir" 2>&1 | grep -E 'error|warning' | head -40
+	echo "gcc build failed: no tests were run"
+	exit 1
+fi
+
 suites=(--suite unit --suite kvm --suite e2e --suite fuzz)
 [ $# -gt 0 ] && suites=()
 rm -f "$builddir/meson-logs/testlog.json"
