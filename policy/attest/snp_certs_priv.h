@@ -36,7 +36,7 @@ struct snp_cert {
 	char product[40]; /* ARK/ASK/ASVK: from the CN; leaf: productName extension */
 	uint8_t sha256[32];
 	time_t not_before, not_after;
-	char desc[200];
+	char desc[256];
 	/* leaf extensions */
 	bool spl_present[SNP_SPL_MAX + 1];
 	uint8_t spl[SNP_SPL_MAX + 1];
