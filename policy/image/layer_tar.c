@@ -508,7 +508,7 @@ static int entry_add(struct layer_fs *fs, struct archive *a, struct archive_entr
 		goto out;
 	}
 
-	struct layer_node *dir;
+	struct layer_node *dir = NULL;
 	ret = walk_parent(fs, pp, pp->n - 1, &dir, eb, orig);
 	if (ret)
 		goto out;
