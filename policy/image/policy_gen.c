@@ -60,15 +60,15 @@ static bool etc_lookup(const char *text, const char *name, const uint32_t *id, u
 		if (len < sizeof(buf)) {
 			memcpy(buf, line, len);
 			buf[len] = 0;
-			char *fields[5] = { 0 }, *save = NULL, *p = buf;
+			char *fields[5] = { 0 }, *p = buf;
 			int nf = 0;
 			/* strsep keeps empty fields (the password field is often empty) */
 			for (char *t; nf < 5 && (t = strsep(&p, ":"));)
 				fields[nf++] = t;
-			(void)save;
 			uint32_t a, b = 0;
+			/* field 3 is the gid in passwd, the member list in group */
 			if (nf >= 3 && parse_num(fields[2], &a) &&
-			    (nf < 4 || !fields[3][0] || parse_num(fields[3], &b))) {
+			    (!f3 || (nf >= 4 && parse_num(fields[3], &b)))) {
 				bool match = name ? !strcmp(fields[0], name) : a == *id;
 				if (match) {
 					*f2 = a;
