@@ -194,7 +194,8 @@ int main(void)
 	char expect[128];
 	static const char *const expected[] = {
 		"modules loaded=", "verity_open rc=0 dev=/dev/mapper/layer0",
-		"erofs_mount rc=0", "hello text=hello from layer", "big_good rc=0 bytes=81920",
+		"erofs_mount rc=0", "layer_mount_explicit rc=0", "verity_open_sboff rc=0",
+		"not_a_layer rc=-22", "hello text=hello from layer", "big_good rc=0 bytes=81920",
 		"wrong_root open=0 mount=-5", "wrong_root remove=0",
 		"flipped open=0 mount=0", "flipped_read rc=-5", "bad_name rc=-22",
 		"bad_sboff rc=-22", "past_end rc=-22", "scratch_open rc=0", "overlay rc=0",
