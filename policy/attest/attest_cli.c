@@ -1,16 +1,542 @@
-/* Placeholder until this component's commands land: says so plainly. */
+/* `parma verify` (check a report and claims) and `parma report` (show a
+ * report; development CA and signer). */
 #include "policy/attest/attest_cli.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
 #include "common/cli.h"
+#include "common/digest.h"
+#include "common/encoding.h"
+#include "common/fileio.h"
+#include "policy/attest/snp_dev.h"
+#include "policy/attest/snp_report.h"
+#include "policy/attest/snp_verify.h"
+
+#define REPORT_FILE_MAX (64 * 1024)
+#define POLICY_FILE_MAX (16 * 1024 * 1024)
+
+static const char dev_warning[] =
+	"WARNING: DEVELOPMENT attestation. This report is signed by a local Parma dev key, not "
+	"by AMD hardware: it proves nothing about the machine, its memory encryption or what "
+	"it runs. Never release secrets on it.";
+
+/* A report file: the raw 1184 bytes, or their hex (whitespace allowed).
+ * Returns 0 with *len = byte count (which parse then checks), or -errno. */
+static int read_report_file(const char *path, uint8_t **out, size_t *len, struct errbuf *eb)
+{
+	uint8_t *data;
+	size_t n;
+	int ret = file_read_all(path, REPORT_FILE_MAX, &data, &n, eb);
+	if (ret < 0)
+		return ret;
+	size_t hex_digits = 0;
+	bool all_hex = n > 0;
+	for (size_t i = 0; i < n && all_hex; i++) {
+		if (isxdigit(data[i]))
+			hex_digits++;
+		else if (!isspace(data[i]))
+			all_hex = false;
+	}
+	if (all_hex && hex_digits % 2 == 0 && hex_digits >= 2 * 64) {
+		char *compact = malloc(hex_digits + 1);
+		size_t k = 0;
+		if (!compact) {
+			free(data);
+			return errbuf_set(eb, ENOMEM, "out of memory");
+		}
+		for (size_t i = 0; i < n; i++)
+			if (isxdigit(data[i]))
+				compact[k++] = (char)data[i];
+		compact[k] = '\0';
+		ret = hex_decode_var(compact, data, n, len);
+		free(compact);
+		if (ret < 0) {
+			free(data);
+			return errbuf_set(eb, EINVAL, "%s: malformed hex", path);
+		}
+	} else {
+		*len = n;
+	}
+	*out = data;
+	return 0;
+}
+
+static int parse_hex_arg(const char *prog, const char *opt, const char *arg, uint8_t *out,
+			 size_t len, bool allow_shorter)
+{
+	size_t n = 0;
+	memset(out, 0, len);
+	if (allow_shorter ? hex_decode_var(arg, out, len, &n) < 0 || n == 0
+			  : hex_decode(arg, out, len) < 0)
+		return cli_usage_error(prog, "%s: expected %s%zu hex-encoded bytes", opt,
+				       allow_shorter ? "up to " : "", len);
+	return 0;
+}
+
+static int parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 0);
+	if (errno || !*s || *end || v > max || s[0] == '-')
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static void print_json(struct json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* ---- parma verify ---- */
+
+static void verify_usage(const char *prog)
+{
+	printf("Usage: %s REPORT --certs DIR [options]\n\n"
+	       "Verify an SEV-SNP attestation report (raw 1184 bytes or hex) against AMD's\n"
+	       "endorsement chain in DIR (ARK, ASK/ASVK, VCEK/VLEK; PEM or DER, single or bundled,\n"
+	       "any file names) and check the requested claims. Prints a JSON verdict.\n\n"
+	       "Options:\n"
+	       "  --certs DIR          certificates (required)\n"
+	       "  --policy FILE        HOST_DATA must equal SHA-256 of this file's bytes\n"
+	       "  --host-data HEX      HOST_DATA must equal these 32 bytes\n"
+	       "  --measurement HEX    MEASUREMENT must equal these 48 bytes\n"
+	       "  --report-data HEX    REPORT_DATA must equal these bytes (up to 64, zero-padded)\n"
+	       "  --min-tcb TCB        REPORTED_TCB must be at least bl=N,tee=N,snp=N,ucode=N[,fmc=N]\n"
+	       "                       (or 16 hex digits of a raw TCB_VERSION)\n"
+	       "  --vmpl N             VMPL must equal N\n"
+	       "  --product NAME       the chain must be for milan, genoa or turin\n"
+	       "  --at TIME            check certificate validity at this RFC 3339 time, not now\n"
+	       "  --allow-debug        accept a guest policy that allows debugging\n"
+	       "  --allow-dev          accept a Parma DEVELOPMENT chain (no security!)\n"
+	       "  -q, --quiet          no JSON on stdout; only the exit status and errors\n\n"
+	       "Exit status: 0 every check and claim held; 1 rejected; 2 usage; 3 bad input.\n",
+	       prog);
+}
 
 int verify_cli_main(int argc, char **argv)
 {
-	(void)argc;
-	return cli_error(argv[0], CLI_UNAVAILABLE, "not available in this build yet");
+	const char *prog = argv[0];
+	enum { O_CERTS = 256, O_POLICY, O_HOST_DATA, O_MEAS, O_RDATA, O_MIN_TCB, O_VMPL, O_AT,
+	       O_DEBUG, O_DEV, O_PRODUCT };
+	static const struct option opts[] = {
+		{ "certs", required_argument, NULL, O_CERTS },
+		{ "policy", required_argument, NULL, O_POLICY },
+		{ "host-data", required_argument, NULL, O_HOST_DATA },
+		{ "measurement", required_argument, NULL, O_MEAS },
+		{ "report-data", required_argument, NULL, O_RDATA },
+		{ "min-tcb", required_argument, NULL, O_MIN_TCB },
+		{ "vmpl", required_argument, NULL, O_VMPL },
+		{ "at", required_argument, NULL, O_AT },
+		{ "allow-debug", no_argument, NULL, O_DEBUG },
+		{ "allow-dev", no_argument, NULL, O_DEV },
+		{ "product", required_argument, NULL, O_PRODUCT },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct snp_claims claims;
+	struct errbuf eb = { 0 };
+	const char *certs_dir = NULL, *policy_file = NULL;
+	bool quiet = false;
+	int c, ret;
+
+	memset(&claims, 0, sizeof(claims));
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		switch (c) {
+		case O_CERTS:
+			certs_dir = optarg;
+			break;
+		case O_POLICY:
+			policy_file = optarg;
+			break;
+		case O_HOST_DATA:
+			if (parse_hex_arg(prog, "--host-data", optarg, claims.host_data,
+					  SNP_HOST_DATA_SIZE, false))
+				return CLI_USAGE;
+			claims.check_host_data = true;
+			break;
+		case O_MEAS:
+			if (parse_hex_arg(prog, "--measurement", optarg, claims.measurement,
+					  SNP_MEASUREMENT_SIZE, false))
+				return CLI_USAGE;
+			claims.check_measurement = true;
+			break;
+		case O_RDATA:
+			if (parse_hex_arg(prog, "--report-data", optarg, claims.report_data,
+					  SNP_REPORT_DATA_SIZE, true))
+				return CLI_USAGE;
+			claims.check_report_data = true;
+			break;
+		case O_MIN_TCB:
+			if (snp_claims_set_min_tcb(&claims, optarg, &eb) < 0)
+				return cli_usage_error(prog, "--min-tcb: %s", errbuf_msg(&eb));
+			break;
+		case O_VMPL:
+			if (parse_u32(optarg, 3, &claims.vmpl) < 0)
+				return cli_usage_error(prog, "--vmpl: expected 0-3, got \"%s\"",
+						       optarg);
+			claims.check_vmpl = true;
+			break;
+		case O_AT:
+			if (snp_parse_rfc3339(optarg, &claims.time, &eb) < 0)
+				return cli_usage_error(prog, "--at: %s", errbuf_msg(&eb));
+			claims.have_time = true;
+			break;
+		case O_DEBUG:
+			claims.allow_debug = true;
+			break;
+		case O_DEV:
+			claims.allow_dev = true;
+			break;
+		case O_PRODUCT:
+			claims.product = snp_product_from_name(optarg);
+			if (claims.product == SNP_PRODUCT_UNKNOWN || claims.product == SNP_PRODUCT_DEV)
+				return cli_usage_error(prog,
+						       "--product: expected milan, genoa or turin, "
+						       "got \"%s\"",
+						       optarg);
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			verify_usage(prog);
+			return CLI_OK;
+		default:
+			return cli_usage_error(prog, "unknown or incomplete option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(prog, optind >= argc ? "missing REPORT" : "too many arguments");
+	if (!certs_dir)
+		return cli_usage_error(prog, "--certs DIR is required");
+	if (policy_file && claims.check_host_data)
+		return cli_usage_error(prog, "--policy and --host-data are mutually exclusive");
+	const char *report_path = argv[optind];
+
+	if (policy_file) {
+		uint8_t *pol;
+		size_t plen;
+		if (file_read_all(policy_file, POLICY_FILE_MAX, &pol, &plen, &eb) < 0)
+			return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+		ret = digest_sha256(pol, plen, claims.host_data);
+		free(pol);
+		if (ret < 0)
+			return cli_error(prog, CLI_INTERNAL, "SHA-256 failed");
+		claims.check_host_data = true;
+		claims.host_data_source = policy_file;
+	}
+
+	uint8_t *report;
+	size_t rlen;
+	if (read_report_file(report_path, &report, &rlen, &eb) < 0)
+		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+
+	struct snp_certs *certs = snp_certs_new();
+	if (!certs) {
+		free(report);
+		return cli_error(prog, CLI_INTERNAL, "out of memory");
+	}
+	if (snp_certs_add_dir(certs, certs_dir, &eb) < 0) {
+		free(report);
+		snp_certs_free(certs);
+		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+	}
+
+	struct snp_verdict *v = malloc(sizeof(*v));
+	if (!v) {
+		free(report);
+		snp_certs_free(certs);
+		return cli_error(prog, CLI_INTERNAL, "out of memory");
+	}
+	ret = snp_verify_report(certs, report, rlen, &claims, v, &eb);
+	if (!quiet) {
+		struct json_object *j = snp_verdict_to_json(v);
+		if (j)
+			print_json(j);
+		json_object_put(j);
+	}
+	if (v->dev_chain)
+		fprintf(stderr, "%s: %s\n", prog, dev_warning);
+	int code = CLI_OK;
+	if (ret == -EINVAL)
+		code = cli_error(prog, CLI_BAD_INPUT, "%s: %s", report_path, errbuf_msg(&eb));
+	else if (ret == -ENOMEM)
+		code = cli_error(prog, CLI_INTERNAL, "out of memory");
+	else if (ret < 0)
+		code = cli_error(prog, CLI_FAILED, "REJECTED: %s: %s", v->first_failure->name,
+				 v->first_failure->detail);
+	free(v);
+	free(report);
+	snp_certs_free(certs);
+	return code;
+}
+
+/* ---- parma report show ---- */
+
+static int report_show_main(int argc, char **argv)
+{
+	const char *prog = argv[0];
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "product", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	enum snp_product product = SNP_PRODUCT_UNKNOWN;
+	bool json = false;
+	struct errbuf eb = { 0 };
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'p':
+			product = snp_product_from_name(optarg);
+			if (product == SNP_PRODUCT_UNKNOWN)
+				return cli_usage_error(prog, "--product: unknown product \"%s\"",
+						       optarg);
+			break;
+		case 'h':
+			printf("Usage: %s REPORT [--json] [--product milan|genoa|turin]\n\n"
+			       "Print every field of an SEV-SNP report (raw or hex). Does NOT verify\n"
+			       "it: use `parma verify` for that. --product picks the TCB layout for\n"
+			       "version-2 reports, which do not name their product.\n",
+			       prog);
+			return CLI_OK;
+		default:
+			return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(prog, "expected one REPORT file");
+
+	uint8_t *raw;
+	size_t len;
+	struct snp_report r;
+	if (read_report_file(argv[optind], &raw, &len, &eb) < 0)
+		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+	int ret = snp_report_parse(raw, len, &r, &eb);
+	free(raw);
+	if (ret < 0)
+		return cli_error(prog, CLI_BAD_INPUT, "%s: %s", argv[optind], errbuf_msg(&eb));
+	struct json_object *j = snp_report_to_json(&r, product);
+	if (!j)
+		return cli_error(prog, CLI_INTERNAL, "out of memory");
+	if (json) {
+		print_json(j);
+	} else {
+		json_object_object_foreach(j, key, val) {
+			printf("%-32s %s\n", key,
+			       json_object_is_type(val, json_type_string)
+				       ? json_object_get_string(val)
+				       : json_object_to_json_string_ext(val, JSON_C_TO_STRING_PLAIN));
+		}
+	}
+	json_object_put(j);
+	return CLI_OK;
+}
+
+/* ---- parma report dev-ca / dev-sign ---- */
+
+static int report_dev_ca_main(int argc, char **argv)
+{
+	const char *prog = argv[0];
+	static const struct option opts[] = {
+		{ "rsa-bits", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct snp_dev_ca_options o = { 0 };
+	struct errbuf eb = { 0 };
+	struct snp_dev_ca *ca;
+	uint32_t bits;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			if (parse_u32(optarg, 16384, &bits) < 0 || bits < 2048)
+				return cli_usage_error(prog, "--rsa-bits: expected 2048-16384");
+			o.rsa_bits = bits;
+			break;
+		case 'h':
+			printf("Usage: %s DIR [--rsa-bits N]\n\n"
+			       "Create (or load, if present) a Parma DEVELOPMENT attestation CA in DIR:\n"
+			       "ark.pem, ask.pem, vcek.pem (pass DIR to `parma verify --certs`) and\n"
+			       "private/*.key. Reports it signs verify only with --allow-dev.\n",
+			       prog);
+			return CLI_OK;
+		default:
+			return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(prog, "expected one DIR");
+	if (snp_dev_ca_open(argv[optind], true, &o, &ca, &eb) < 0)
+		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+	char chip[2 * SNP_CHIP_ID_SIZE + 1];
+	hex_encode(snp_dev_ca_chip_id(ca), SNP_CHIP_ID_SIZE, chip);
+	printf("development CA: %s (certificates: ark.pem ask.pem vcek.pem)\nchip_id: %s\n",
+	       argv[optind], chip);
+	fprintf(stderr, "%s: this is a DEVELOPMENT CA, not AMD: its reports prove nothing\n", prog);
+	snp_dev_ca_free(ca);
+	return CLI_OK;
+}
+
+static int report_dev_sign_main(int argc, char **argv)
+{
+	const char *prog = argv[0];
+	enum { O_CA = 256, O_MEAS, O_HOST, O_POLICY, O_RDATA, O_GPOL, O_VMPL, O_SVN, O_OUT };
+	static const struct option opts[] = {
+		{ "ca", required_argument, NULL, O_CA },
+		{ "measurement", required_argument, NULL, O_MEAS },
+		{ "host-data", required_argument, NULL, O_HOST },
+		{ "policy", required_argument, NULL, O_POLICY },
+		{ "report-data", required_argument, NULL, O_RDATA },
+		{ "guest-policy", required_argument, NULL, O_GPOL },
+		{ "vmpl", required_argument, NULL, O_VMPL },
+		{ "guest-svn", required_argument, NULL, O_SVN },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *ca_dir = NULL, *out = NULL, *policy_file = NULL;
+	struct snp_report r;
+	struct snp_dev_ca *ca = NULL;
+	struct errbuf eb = { 0 };
+	uint8_t meas[SNP_MEASUREMENT_SIZE] = { 0 }, host[SNP_HOST_DATA_SIZE] = { 0 },
+		rdata[SNP_REPORT_DATA_SIZE] = { 0 };
+	bool have_host = false;
+	uint64_t gpol = SNP_POLICY_RESERVED_MBO | SNP_POLICY_SMT;
+	uint32_t vmpl = 0, svn = 0;
+	int c;
+
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_CA:
+			ca_dir = optarg;
+			break;
+		case O_MEAS:
+			if (parse_hex_arg(prog, "--measurement", optarg, meas, sizeof(meas), false))
+				return CLI_USAGE;
+			break;
+		case O_HOST:
+			if (parse_hex_arg(prog, "--host-data", optarg, host, sizeof(host), false))
+				return CLI_USAGE;
+			have_host = true;
+			break;
+		case O_POLICY:
+			policy_file = optarg;
+			break;
+		case O_RDATA:
+			if (parse_hex_arg(prog, "--report-data", optarg, rdata, sizeof(rdata), true))
+				return CLI_USAGE;
+			break;
+		case O_GPOL: {
+			char *end;
+			errno = 0;
+			gpol = strtoull(optarg, &end, 0);
+			if (errno || *end || !*optarg)
+				return cli_usage_error(prog, "--guest-policy: not a number");
+			break;
+		}
+		case O_VMPL:
+			if (parse_u32(optarg, 3, &vmpl) < 0)
+				return cli_usage_error(prog, "--vmpl: expected 0-3");
+			break;
+		case O_SVN:
+			if (parse_u32(optarg, UINT32_MAX, &svn) < 0)
+				return cli_usage_error(prog, "--guest-svn: expected a 32-bit number");
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			printf("Usage: %s --ca DIR -o OUT [--measurement HEX] [--host-data HEX | "
+			       "--policy FILE]\n"
+			       "        [--report-data HEX] [--guest-policy 0xN] [--vmpl N] "
+			       "[--guest-svn N]\n\n"
+			       "Sign an SNP-format report with the DEVELOPMENT CA in DIR (created if\n"
+			       "missing). --policy sets HOST_DATA to the SHA-256 of the file's bytes.\n"
+			       "The guest policy defaults to 0x30000 (debug off).\n",
+			       prog);
+			return CLI_OK;
+		default:
+			return cli_usage_error(prog, "unknown or incomplete option '%s'",
+					       argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+	if (!ca_dir || !out)
+		return cli_usage_error(prog, "--ca DIR and -o OUT are required");
+	if (have_host && policy_file)
+		return cli_usage_error(prog, "--policy and --host-data are mutually exclusive");
+	if (policy_file) {
+		uint8_t *pol;
+		size_t plen;
+		if (file_read_all(policy_file, POLICY_FILE_MAX, &pol, &plen, &eb) < 0)
+			return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+		int ret = digest_sha256(pol, plen, host);
+		free(pol);
+		if (ret < 0)
+			return cli_error(prog, CLI_INTERNAL, "SHA-256 failed");
+	}
+	if (snp_dev_ca_open(ca_dir, true, NULL, &ca, &eb) < 0)
+		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+	snp_dev_report_init(ca, &r);
+	memcpy(r.measurement, meas, sizeof(meas));
+	memcpy(r.host_data, host, sizeof(host));
+	memcpy(r.report_data, rdata, sizeof(rdata));
+	r.policy = gpol;
+	r.vmpl = vmpl;
+	r.guest_svn = svn;
+	uint8_t bytes[SNP_REPORT_SIZE];
+	struct snp_report parsed;
+	int code = CLI_OK;
+	if (snp_dev_sign_report(ca, &r, bytes, &eb) < 0)
+		code = cli_error(prog, CLI_INTERNAL, "%s", errbuf_msg(&eb));
+	else if (snp_report_parse(bytes, sizeof(bytes), &parsed, &eb) < 0)
+		/* e.g. a guest policy with reserved bits: refuse to write a report
+		 * that no parser accepts */
+		code = cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+	else if (file_write_atomic(out, bytes, sizeof(bytes), 0644, &eb) < 0)
+		code = cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+	if (code == CLI_OK)
+		fprintf(stderr, "%s: wrote a DEVELOPMENT-signed report to %s\n", prog, out);
+	snp_dev_ca_free(ca);
+	return code;
 }
 
 int report_cli_main(int argc, char **argv)
 {
-	(void)argc;
-	return cli_error(argv[0], CLI_UNAVAILABLE, "not available in this build yet");
+	static const struct cli_command commands[] = {
+		{ "show", "print every field of an SNP report (no verification)", report_show_main },
+		{ "dev-ca", "create a DEVELOPMENT attestation CA (not AMD)", report_dev_ca_main },
+		{ "dev-sign", "sign an SNP-format report with a DEVELOPMENT CA", report_dev_sign_main },
+	};
+	return cli_dispatch(argv[0], "SEV-SNP attestation reports.", commands,
+			    CLI_ARRAY_SIZE(commands), argc, argv);
 }

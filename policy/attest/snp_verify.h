@@ -87,7 +87,7 @@ struct snp_claims {
 
 /* One checked property: name (stable identifier), whether it held, and a
  * sentence saying what was expected and what was found. */
-#define SNP_CHECK_DETAIL_SIZE 320
+#define SNP_CHECK_DETAIL_SIZE 400
 struct snp_check {
 	const char *name;
 	bool held;

@@ -1,0 +1,416 @@
+/* policy: Parma's execution policy — load, validate, digest, and enforce.
+ *
+ * The policy is the root of trust of a container group: its SHA-256 over the
+ * exact bytes is the SNP HOST_DATA, and the guest agent checks every host
+ * request against it through one entry point per enforcement point below.
+ * This library runs inside the guest (trusted base): it depends only on
+ * json-c, PCRE2, libcrypto and common/, bounds every size (POLICY_MAX_*), and
+ * treats every request as hostile. Language reference: docs/policy.md.
+ *
+ * Life of an engine:
+ *   e = policy_engine_new();                 closed: every request is denied
+ *   policy_engine_install(e, bytes, len, host_data, &d)   exactly once
+ *   policy_mount_device(e, &req, &d) ...      allow → state recorded; deny →
+ *                                             nothing changed, d.reason says why
+ *   policy_engine_revert(e)                   the effect of the last allowed
+ *                                             request failed: undo its state
+ *
+ * Return convention of every enforcement entry point: 0 when allowed, -EACCES
+ * when denied (the decision carries the reason), or another negative errno on
+ * an internal failure (the decision is then a denial with rule "internal").
+ * A denial never changes the engine's state. */
+#ifndef PARMA_POLICY_LANG_POLICY_H
+#define PARMA_POLICY_LANG_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/errbuf.h"
+
+struct json_object;
+
+/* ---- Limits (documented in docs/policy.md, "Limits") ---- */
+#define POLICY_VERSION 1
+#define POLICY_MAX_BYTES (4u << 20)       /* a policy document */
+#define POLICY_MAX_JSON_DEPTH 16
+#define POLICY_MAX_STRING 4096            /* any string in a policy or request */
+#define POLICY_MAX_PATTERN 1024           /* a regex pattern */
+#define POLICY_MAX_TARGET 255             /* a guest mount target path */
+#define POLICY_MAX_ID 128                 /* a container id */
+#define POLICY_MAX_CONTAINERS 1024        /* containers in a policy (fragments included) */
+#define POLICY_MAX_LAYERS 128
+#define POLICY_MAX_ARGS 256               /* command arguments */
+#define POLICY_MAX_ENV_RULES 512
+#define POLICY_MAX_ENV 256                /* environment variables in a request */
+#define POLICY_MAX_MOUNTS 128
+#define POLICY_MAX_MOUNT_OPTIONS 32
+#define POLICY_MAX_EXEC 64                /* exec_processes per container */
+#define POLICY_MAX_GROUPS 64              /* additional gids */
+#define POLICY_MAX_EXTERNAL 256
+#define POLICY_MAX_FRAGMENTS 64
+#define POLICY_MAX_STATE_DEVICES 1024     /* mounted devices + scratch at once */
+#define POLICY_MAX_STATE_CONTAINERS 1024  /* container ids with an overlay at once */
+#define POLICY_MAX_REQUEST_BYTES (1u << 20)
+
+/* Every guest mount target (layer devices, scratch, overlays) must be a
+ * normalised absolute path below this directory. */
+#define POLICY_MOUNT_ROOT "/run/parma/"
+
+/* The only value of the debug form's marker (see docs/policy.md, "Debug form"). */
+#define POLICY_DEBUG_MARKER "INSECURE-DEBUG-ALLOW-ALL"
+
+#define POLICY_SHA256_LEN 32
+
+/* ---- Documents ---- */
+struct policy; /* a loaded, validated policy (opaque) */
+
+struct policy_digest {
+	uint8_t sha256[POLICY_SHA256_LEN]; /* = SNP HOST_DATA */
+	char hex[2 * POLICY_SHA256_LEN + 1];
+	char base64[45];
+};
+
+struct policy_flags {
+	bool allow_properties_access;
+	bool allow_dump_stacks;
+	bool allow_runtime_logging;
+	bool allow_environment_variable_dropping;
+	bool allow_capability_dropping;
+	bool allow_unencrypted_scratch;
+};
+
+/* SHA-256 over exactly these bytes, in hex and base64. Returns 0 or -EIO. */
+int policy_digest(const uint8_t *bytes, size_t len, struct policy_digest *out);
+
+/* Parse and validate a policy document (or the debug form). Errors name the
+ * JSON path: "containers[2].layers[0]: expected 64 hex digits". Caller frees
+ * *out with policy_free(). Returns 0, -EINVAL (invalid), -E2BIG (too large),
+ * -ENOMEM. */
+int policy_load(const uint8_t *bytes, size_t len, struct policy **out, struct errbuf *eb);
+void policy_free(struct policy *p);
+
+/* True for the allow-all debug form: never use one for a real deployment. */
+bool policy_is_debug(const struct policy *p);
+const struct policy_digest *policy_get_digest(const struct policy *p);
+struct policy_flags policy_get_flags(const struct policy *p);
+size_t policy_container_count(const struct policy *p);
+
+/* ---- Requests (one typed struct per enforcement point) ----
+ * Pointers are borrowed from the caller for the duration of the call. */
+enum policy_request_type {
+	POLICY_REQ_INSTALL_POLICY,
+	POLICY_REQ_MOUNT_DEVICE,
+	POLICY_REQ_UNMOUNT_DEVICE,
+	POLICY_REQ_MOUNT_SCRATCH,
+	POLICY_REQ_MOUNT_OVERLAY,
+	POLICY_REQ_UNMOUNT_OVERLAY,
+	POLICY_REQ_CREATE_CONTAINER,
+	POLICY_REQ_EXEC_IN_CONTAINER,
+	POLICY_REQ_EXEC_EXTERNAL,
+	POLICY_REQ_SIGNAL_PROCESS,
+	POLICY_REQ_SHUTDOWN_CONTAINER,
+	POLICY_REQ_GET_PROPERTIES,
+	POLICY_REQ_DUMP_STACKS,
+	POLICY_REQ_RUNTIME_LOGGING,
+	POLICY_REQ_LOAD_FRAGMENT,
+	POLICY_REQ_COUNT,
+	POLICY_REQ_UNKNOWN = POLICY_REQ_COUNT, /* only ever in a decision */
+};
+
+/* Capability sets: bit n = Linux capability number n (CAP_CHOWN = 0 ...). */
+struct policy_caps {
+	uint64_t bounding, effective, inheritable, permitted, ambient;
+};
+
+struct policy_user {
+	uint32_t uid, gid;
+	const uint32_t *additional_gids; /* compared as a set */
+	size_t n_additional_gids;
+	uint32_t umask; /* e.g. 022 */
+};
+
+struct policy_mount {
+	const char *source, *destination, *type;
+	const char *const *options; /* compared as a set */
+	size_t n_options;
+};
+
+struct policy_strv {
+	const char *const *v;
+	size_t n;
+};
+
+/* install_policy: the policy bytes, and HOST_DATA taken by the agent from a
+ * fresh attestation report (never from the host). host_data NULL → denied. */
+struct policy_req_install_policy {
+	const uint8_t *policy;
+	size_t len;
+	const uint8_t *host_data; /* POLICY_SHA256_LEN bytes */
+};
+
+/* mount_device: a dm-verity layer device with this root hash at target. */
+struct policy_req_mount_device {
+	const char *target;
+	uint8_t device_hash[POLICY_SHA256_LEN];
+};
+
+/* unmount_device: the layer device or scratch mounted at target. */
+struct policy_req_unmount_device {
+	const char *target;
+};
+
+/* mount_scratch: writable scratch at target; encrypted = dm-crypt beneath. */
+struct policy_req_mount_scratch {
+	const char *target;
+	bool encrypted;
+};
+
+/* mount_overlay: rootfs of container_id at target from the layer devices
+ * mounted at layer_targets, BASE LAYER FIRST (the reverse of overlayfs'
+ * lowerdir order). */
+struct policy_req_mount_overlay {
+	const char *container_id;
+	const char *target;
+	struct policy_strv layer_targets;
+};
+
+struct policy_req_unmount_overlay {
+	const char *target;
+};
+
+struct policy_req_create_container {
+	const char *container_id;
+	struct policy_strv command;
+	struct policy_strv env; /* "NAME=value" */
+	const char *working_dir;
+	struct policy_user user;
+	struct policy_caps caps;
+	bool no_new_privileges;
+	bool privileged;
+	const struct policy_mount *mounts;
+	size_t n_mounts;
+	bool has_seccomp_profile; /* false = no seccomp profile */
+	uint8_t seccomp_profile_sha256[POLICY_SHA256_LEN];
+};
+
+struct policy_req_exec_in_container {
+	const char *container_id;
+	struct policy_strv command;
+	struct policy_strv env;
+	const char *working_dir;
+	struct policy_user user;
+	struct policy_caps caps;
+	bool no_new_privileges;
+};
+
+struct policy_req_exec_external {
+	struct policy_strv command;
+	struct policy_strv env;
+	const char *working_dir;
+};
+
+/* signal_process: to the container's init process, or to an exec'd process
+ * identified by its command (the agent records what it exec'd). */
+struct policy_req_signal_process {
+	const char *container_id;
+	int signal; /* 1..64 */
+	bool init_process;
+	struct policy_strv command; /* when !init_process */
+};
+
+struct policy_req_shutdown_container {
+	const char *container_id;
+};
+
+/* load_fragment: a policy fragment whose COSE signature the CALLER has
+ * verified; issuer/feed/svn come from that signature's protected header. */
+struct policy_req_load_fragment {
+	const char *issuer, *feed;
+	uint64_t svn;
+	const uint8_t *fragment; /* the fragment document (JSON) */
+	size_t len;
+};
+
+struct policy_request {
+	enum policy_request_type type;
+	union {
+		struct policy_req_install_policy install_policy;
+		struct policy_req_mount_device mount_device;
+		struct policy_req_unmount_device unmount_device;
+		struct policy_req_mount_scratch mount_scratch;
+		struct policy_req_mount_overlay mount_overlay;
+		struct policy_req_unmount_overlay unmount_overlay;
+		struct policy_req_create_container create_container;
+		struct policy_req_exec_in_container exec_in_container;
+		struct policy_req_exec_external exec_external;
+		struct policy_req_signal_process signal_process;
+		struct policy_req_shutdown_container shutdown_container;
+		struct policy_req_load_fragment load_fragment;
+		/* get_properties, dump_stacks, runtime_logging carry no fields */
+	} u;
+	void *storage; /* owned by policy_request_from_json(); see policy_request_clear() */
+};
+
+/* ---- Decisions ---- */
+enum policy_rule {
+	POLICY_RULE_NONE = 0,       /* allowed */
+	POLICY_RULE_CLOSED,         /* no policy installed yet */
+	POLICY_RULE_ALREADY_INSTALLED,
+	POLICY_RULE_HOST_DATA,      /* policy digest differs from HOST_DATA */
+	POLICY_RULE_INVALID_POLICY,
+	POLICY_RULE_UNKNOWN_REQUEST,
+	POLICY_RULE_MALFORMED_REQUEST,
+	POLICY_RULE_TARGET_PATH,    /* mount target not a normalised path under the root */
+	POLICY_RULE_TARGET_IN_USE,
+	POLICY_RULE_DEVICE_HASH,    /* root hash not in any candidate container */
+	POLICY_RULE_NO_DEVICE,
+	POLICY_RULE_DEVICE_IN_USE,
+	POLICY_RULE_SCRATCH_UNENCRYPTED,
+	POLICY_RULE_OVERLAY_EXISTS,
+	POLICY_RULE_OVERLAY_LAYERS,
+	POLICY_RULE_NO_OVERLAY,
+	POLICY_RULE_OVERLAY_IN_USE,
+	POLICY_RULE_CONTAINER_STARTED,
+	POLICY_RULE_CONTAINER_NOT_STARTED,
+	POLICY_RULE_PRIVILEGED,
+	POLICY_RULE_NO_NEW_PRIVILEGES,
+	POLICY_RULE_USER,
+	POLICY_RULE_WORKING_DIR,
+	POLICY_RULE_COMMAND,
+	POLICY_RULE_MOUNTS,
+	POLICY_RULE_SECCOMP,
+	POLICY_RULE_ENV,
+	POLICY_RULE_ENV_REQUIRED,
+	POLICY_RULE_ENV_AMBIGUOUS,
+	POLICY_RULE_CAPABILITIES,
+	POLICY_RULE_CAPABILITIES_AMBIGUOUS,
+	POLICY_RULE_STDIO_AMBIGUOUS,
+	POLICY_RULE_EXEC_PROCESS,
+	POLICY_RULE_EXTERNAL_PROCESS,
+	POLICY_RULE_SIGNAL,
+	POLICY_RULE_PROPERTIES,
+	POLICY_RULE_DUMP_STACKS,
+	POLICY_RULE_RUNTIME_LOGGING,
+	POLICY_RULE_FRAGMENT,
+	POLICY_RULE_STATE_FULL,
+	POLICY_RULE_INTERNAL,
+	POLICY_RULE_COUNT,
+};
+
+#define POLICY_REASON_TEXT 256
+
+/* Why a request was denied. `field` is the JSON path in the request
+ * ("env[2]"); `expected`/`got` are short renderings with environment
+ * values redacted ("SECRET=<redacted>"). */
+struct policy_reason {
+	enum policy_rule rule;
+	char field[128];
+	char expected[POLICY_REASON_TEXT];
+	char got[POLICY_REASON_TEXT];
+	char message[POLICY_REASON_TEXT];
+};
+
+struct policy_decision {
+	enum policy_request_type type;
+	bool allowed;
+	bool debug; /* allowed only because the policy is the debug allow-all form */
+	struct policy_reason reason; /* when !allowed */
+	/* Effective values for create_container, exec_in_container, exec_external
+	 * (valid when allowed): which request env entries to keep (indices, in
+	 * request order; others are dropped), the capability sets to apply, and
+	 * whether the host may attach to the process's stdio. */
+	uint16_t env_keep[POLICY_MAX_ENV];
+	size_t n_env_keep;
+	struct policy_caps caps;
+	bool allow_stdio_access;
+};
+
+const char *policy_rule_name(enum policy_rule rule);
+const char *policy_request_type_name(enum policy_request_type type);
+/* POLICY_REQ_UNKNOWN if the name is not a request type. */
+enum policy_request_type policy_request_type_from_name(const char *name);
+
+/* ---- Engine ---- */
+struct policy_engine;
+
+struct policy_engine *policy_engine_new(void); /* NULL on ENOMEM */
+void policy_engine_free(struct policy_engine *e);
+
+/* The installed policy, or NULL while closed. */
+const struct policy *policy_engine_policy(const struct policy_engine *e);
+
+/* Install exactly once: the SHA-256 of the bytes must equal host_data. */
+int policy_engine_install(struct policy_engine *e, const struct policy_req_install_policy *r,
+			  struct policy_decision *d);
+int policy_mount_device(struct policy_engine *e, const struct policy_req_mount_device *r,
+			struct policy_decision *d);
+int policy_unmount_device(struct policy_engine *e, const struct policy_req_unmount_device *r,
+			  struct policy_decision *d);
+int policy_mount_scratch(struct policy_engine *e, const struct policy_req_mount_scratch *r,
+			 struct policy_decision *d);
+int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_overlay *r,
+			 struct policy_decision *d);
+int policy_unmount_overlay(struct policy_engine *e, const struct policy_req_unmount_overlay *r,
+			   struct policy_decision *d);
+int policy_create_container(struct policy_engine *e, const struct policy_req_create_container *r,
+			    struct policy_decision *d);
+int policy_exec_in_container(struct policy_engine *e,
+			     const struct policy_req_exec_in_container *r, struct policy_decision *d);
+int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_external *r,
+			 struct policy_decision *d);
+int policy_signal_process(struct policy_engine *e, const struct policy_req_signal_process *r,
+			  struct policy_decision *d);
+int policy_shutdown_container(struct policy_engine *e,
+			      const struct policy_req_shutdown_container *r, struct policy_decision *d);
+int policy_get_properties(struct policy_engine *e, struct policy_decision *d);
+int policy_dump_stacks(struct policy_engine *e, struct policy_decision *d);
+int policy_runtime_logging(struct policy_engine *e, struct policy_decision *d);
+int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_fragment *r,
+			 struct policy_decision *d);
+
+/* Dispatch on req->type (unknown types are denied). */
+int policy_decide(struct policy_engine *e, const struct policy_request *req,
+		  struct policy_decision *d);
+
+/* The effect of the last allowed request failed: restore the state from
+ * before it. Returns 0, or -ENOENT if there is nothing to revert (only the
+ * last allowed request can be reverted, once; install cannot be reverted). */
+int policy_engine_revert(struct policy_engine *e);
+
+/* Canonical JSON of the engine state (sorted, deterministic): equal strings
+ * ⇔ equal states. Caller frees *out. Returns 0 or -ENOMEM. */
+int policy_engine_state_json(const struct policy_engine *e, char **out);
+
+/* ---- The JSON form of requests and decisions ----
+ * Shared by the agent's wire protocol and `parma policy explain`; the
+ * request JSON is specified in docs/policy.md, "Requests". */
+
+/* Parse one request object. Strings stay owned by `obj` (a reference is
+ * taken) and by req->storage; release with policy_request_clear(). Returns 0,
+ * -ENOTSUP for an unknown "type" (req->type = POLICY_REQ_UNKNOWN), or
+ * -EINVAL / -E2BIG for a malformed or oversized request (eb names the field). */
+int policy_request_from_json(struct json_object *obj, struct policy_request *req,
+			     struct errbuf *eb);
+/* Same from text (at most POLICY_MAX_REQUEST_BYTES). */
+int policy_request_parse(const char *text, size_t len, struct policy_request *req,
+			 struct errbuf *eb);
+void policy_request_clear(struct policy_request *req);
+
+/* Parse `obj` and decide; a malformed request is denied with rule
+ * "malformed_request", an unknown type with "unknown_request". */
+int policy_decide_json(struct policy_engine *e, struct json_object *obj,
+		       struct policy_decision *d);
+
+/* {"allowed":..., "request":..., "reason":{rule,field,expected,got,message}}
+ * plus, when allowed, "env_keep" (names only, never values), "capabilities"
+ * and "allow_stdio_access". `req` (may be NULL) supplies env names. Caller
+ * json_object_put()s the result; NULL on ENOMEM. */
+struct json_object *policy_decision_to_json(const struct policy_decision *d,
+					    const struct policy_request *req);
+
+/* Capability name ("CAP_SYS_ADMIN") ↔ number; -1 / NULL when unknown. */
+int policy_cap_from_name(const char *name);
+const char *policy_cap_name(int cap);
+
+#endif

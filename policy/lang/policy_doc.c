@@ -1,0 +1,823 @@
+/* policy_doc: parse and validate a policy document into struct policy.
+ * Strict: unknown fields, wrong types, malformed hashes and paths, duplicate
+ * names, invalid regexes and oversized values are errors naming the JSON
+ * path. Defaults are documented in docs/policy.md. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/digest.h"
+#include "common/encoding.h"
+#include "policy/lang/policy.h"
+#include "policy/lang/policy_internal.h"
+#include "policy/lang/policy_json.h"
+
+/* The default capability sets (containerd's defaults for an unprivileged
+ * container) for bounding/effective/permitted when a container has no
+ * "capabilities" object; inheritable and ambient default to empty. */
+static const int default_caps[] = { 0 /* CHOWN */,   1 /* DAC_OVERRIDE */, 3 /* FOWNER */,
+				    4 /* FSETID */,  5 /* KILL */,         6 /* SETGID */,
+				    7 /* SETUID */,  8 /* SETPCAP */,      10 /* NET_BIND_SERVICE */,
+				    13 /* NET_RAW */, 18 /* SYS_CHROOT */, 27 /* MKNOD */,
+				    29 /* AUDIT_WRITE */, 31 /* SETFCAP */ };
+
+struct parser {
+	struct policy *p;
+	struct jctx c;
+};
+
+bool path_is_normalised_absolute(const char *s)
+{
+	if (s[0] != '/')
+		return false;
+	if (!s[1])
+		return true;
+	for (const char *seg = s + 1;;) {
+		const char *end = strchr(seg, '/');
+		size_t n = end ? (size_t)(end - seg) : strlen(seg);
+		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+			return false;
+		if (!end)
+			return true;
+		seg = end + 1;
+	}
+}
+
+static int add_regex(struct parser *ps, struct regex *re)
+{
+	struct policy *p = ps->p;
+	if (p->n_regexes == p->cap_regexes) {
+		size_t cap = p->cap_regexes ? 2 * p->cap_regexes : 64;
+		struct regex **v = realloc(p->regexes, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		p->regexes = v;
+		p->cap_regexes = cap;
+	}
+	p->regexes[p->n_regexes++] = re;
+	return 0;
+}
+
+static int compile_at(struct parser *ps, struct regex *re, const char *pattern)
+{
+	struct errbuf local = { 0 };
+	int ret = regex_compile(re, pattern, &local);
+	if (ret)
+		return jerr(&ps->c, -ret, "%s", errbuf_msg(&local));
+	ret = add_regex(ps, re);
+	if (ret) {
+		regex_free(re);
+		return jerr(&ps->c, ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static void *palloc(struct parser *ps, size_t n, size_t size)
+{
+	return arena_alloc(&ps->p->arena, n * size); /* n, size bounded by POLICY_MAX_* */
+}
+
+static int oom(struct parser *ps)
+{
+	return jerr(&ps->c, ENOMEM, "out of memory");
+}
+
+static int parse_hash(struct parser *ps, const char *s, uint8_t out[POLICY_SHA256_LEN])
+{
+	if (strlen(s) != 2 * POLICY_SHA256_LEN || strspn(s, "0123456789abcdef") != strlen(s))
+		return jerr(&ps->c, EINVAL, "expected 64 lowercase hex digits (a SHA-256)");
+	return hex_decode(s, out, POLICY_SHA256_LEN) ? jerr(&ps->c, EINVAL, "bad hex") : 0;
+}
+
+static int parse_abs_path(struct parser *ps, const char *s)
+{
+	if (!path_is_normalised_absolute(s))
+		return jerr(&ps->c, EINVAL,
+			    "expected a normalised absolute path (no '.', '..', '//' or trailing '/')");
+	return 0;
+}
+
+/* An array of strings; element count in [min_n, max_n]. */
+static int parse_strlist(struct parser *ps, struct json_object *obj, const char *key,
+			 bool required, size_t min_n, size_t max_n, struct strlist *out)
+{
+	struct json_object *arr;
+	size_t n;
+	int ret = jfield_array(&ps->c, obj, key, required, max_n, &arr, &n);
+	if (ret)
+		return ret;
+	size_t old = jctx_key(&ps->c, key);
+	if (arr && n < min_n) {
+		ret = jerr(&ps->c, EINVAL, "needs at least %zu element(s)", min_n);
+		goto out;
+	}
+	out->n = n;
+	out->v = palloc(ps, n + 1, sizeof(char *));
+	if (!out->v) {
+		ret = oom(ps);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t o2 = jctx_index(&ps->c, i);
+		const char *s;
+		ret = jstring(&ps->c, json_object_array_get_idx(arr, i), POLICY_MAX_STRING, &s);
+		if (!ret && !(out->v[i] = arena_strdup(&ps->p->arena, s)))
+			ret = oom(ps);
+		jctx_pop(&ps->c, o2);
+		if (ret)
+			goto out;
+	}
+out:
+	jctx_pop(&ps->c, old);
+	return ret;
+}
+
+static int parse_command(struct parser *ps, struct json_object *obj, struct strlist *out)
+{
+	int ret = parse_strlist(ps, obj, "command", true, 1, POLICY_MAX_ARGS, out);
+	if (ret)
+		return ret;
+	if (!out->v[0][0]) {
+		size_t old = jctx_key(&ps->c, "command");
+		jctx_index(&ps->c, 0);
+		ret = jerr(&ps->c, EINVAL, "the program must not be empty");
+		jctx_pop(&ps->c, old);
+	}
+	return ret;
+}
+
+static int parse_strategy(struct parser *ps, struct json_object *obj, const char *key,
+			  bool *is_regex)
+{
+	const char *s = "string";
+	int ret = jfield_string(&ps->c, obj, key, false, 16, &s);
+	if (ret)
+		return ret;
+	*is_regex = !strcmp(s, "regex");
+	if (*is_regex || !strcmp(s, "string"))
+		return 0;
+	size_t old = jctx_key(&ps->c, key);
+	ret = jerr(&ps->c, EINVAL, "expected \"string\" or \"regex\"");
+	jctx_pop(&ps->c, old);
+	return ret;
+}
+
+static int parse_env_rule(struct parser *ps, struct json_object *obj, struct env_rule *r)
+{
+	static const char *const keys[] = { "pattern", "strategy", "required", NULL };
+	const char *pattern;
+	int ret = jobject(&ps->c, obj, keys);
+	if (!ret)
+		ret = jfield_string(&ps->c, obj, "pattern", true, POLICY_MAX_PATTERN, &pattern);
+	if (!ret)
+		ret = parse_strategy(ps, obj, "strategy", &r->is_regex);
+	if (!ret)
+		ret = jfield_bool(&ps->c, obj, "required", &r->required);
+	if (ret)
+		return ret;
+	size_t old = jctx_key(&ps->c, "pattern");
+	if (r->is_regex)
+		ret = compile_at(ps, &r->re, pattern);
+	else if (!strchr(pattern, '=') || pattern[0] == '=')
+		ret = jerr(&ps->c, EINVAL, "a string rule must be NAME=value");
+	if (!ret && !(r->pattern = arena_strdup(&ps->p->arena, pattern)))
+		ret = oom(ps);
+	jctx_pop(&ps->c, old);
+	return ret;
+}
+
+static int parse_env_rules(struct parser *ps, struct json_object *obj, struct env_rules *out)
+{
+	struct json_object *arr;
+	size_t n;
+	int ret = jfield_array(&ps->c, obj, "env_rules", false, POLICY_MAX_ENV_RULES, &arr, &n);
+	if (ret || !arr)
+		return ret;
+	out->v = palloc(ps, n, sizeof(*out->v));
+	if (!out->v)
+		return oom(ps);
+	out->n = n;
+	size_t old = jctx_key(&ps->c, "env_rules");
+	for (size_t i = 0; i < n && !ret; i++) {
+		size_t o2 = jctx_index(&ps->c, i);
+		ret = parse_env_rule(ps, json_object_array_get_idx(arr, i), &out->v[i]);
+		jctx_pop(&ps->c, o2);
+	}
+	jctx_pop(&ps->c, old);
+	return ret;
+}
+
+static int parse_working_dir(struct parser *ps, struct json_object *obj, const char *dflt,
+			     char **out)
+{
+	const char *s = dflt;
+	int ret = jfield_string(&ps->c, obj, "working_dir", false, POLICY_MAX_STRING, &s);
+	if (ret || !s) {
+		*out = NULL;
+		return ret;
+	}
+	size_t old = jctx_key(&ps->c, "working_dir");
+	ret = parse_abs_path(ps, s);
+	jctx_pop(&ps->c, old);
+	if (!ret && !(*out = arena_strdup(&ps->p->arena, s)))
+		ret = oom(ps);
+	return ret;
+}
+
+static int parse_signals(struct parser *ps, struct json_object *obj, uint64_t *out)
+{
+	struct json_object *arr;
+	size_t n;
+	int ret = jfield_array(&ps->c, obj, "signals", false, 64, &arr, &n);
+	*out = 0;
+	if (ret || !arr)
+		return ret;
+	size_t old = jctx_key(&ps->c, "signals");
+	for (size_t i = 0; i < n && !ret; i++) {
+		uint64_t sig = 0;
+		size_t o2 = jctx_index(&ps->c, i);
+		ret = ju64(&ps->c, json_object_array_get_idx(arr, i), 64, &sig);
+		if (!ret && sig == 0)
+			ret = jerr(&ps->c, EINVAL, "signal numbers are 1..64");
+		if (!ret && (*out & (1ull << (sig - 1))))
+			ret = jerr(&ps->c, EINVAL, "duplicate signal %u", (unsigned)sig);
+		if (!ret)
+			*out |= 1ull << (sig - 1);
+		jctx_pop(&ps->c, o2);
+	}
+	jctx_pop(&ps->c, old);
+	return ret;
+}
+
+static int parse_user(struct parser *ps, struct json_object *obj, struct user_rule *u)
+{
+	static const char *const keys[] = { "uid", "gid", "additional_gids", "umask", NULL };
+	struct json_object *uo, *arr;
+	uint64_t uid = 0, gid = 0;
+	const char *umask = "0022";
+	size_t n;
+	u->umask = 022;
+	int ret = jfield_object(&ps->c, obj, "user", false, &uo);
+	if (ret || !uo)
+		return ret;
+	size_t old = jctx_key(&ps->c, "user");
+	ret = jobject(&ps->c, uo, keys);
+	if (!ret)
+		ret = jfield_u64(&ps->c, uo, "uid", false, UINT32_MAX - 1, &uid);
+	if (!ret)
+		ret = jfield_u64(&ps->c, uo, "gid", false, UINT32_MAX - 1, &gid);
+	if (!ret)
+		ret = jfield_string(&ps->c, uo, "umask", false, 8, &umask);
+	if (!ret) {
+		size_t o2 = jctx_key(&ps->c, "umask");
+		char *end;
+		unsigned long m = strtoul(umask, &end, 8);
+		if (!umask[0] || *end || strspn(umask, "01234567") != strlen(umask) || m > 0777 ||
+		    strlen(umask) > 4)
+			ret = jerr(&ps->c, EINVAL, "expected an octal umask such as \"0022\"");
+		u->umask = (uint32_t)m;
+		jctx_pop(&ps->c, o2);
+	}
+	if (!ret)
+		ret = jfield_array(&ps->c, uo, "additional_gids", false, POLICY_MAX_GROUPS, &arr, &n);
+	if (!ret && arr) {
+		u->gids = palloc(ps, n + 1, sizeof(uint32_t));
+		u->n_gids = n;
+		if (!u->gids)
+			ret = oom(ps);
+		size_t o2 = jctx_key(&ps->c, "additional_gids");
+		for (size_t i = 0; i < n && !ret; i++) {
+			uint64_t g = 0;
+			size_t o3 = jctx_index(&ps->c, i);
+			ret = ju64(&ps->c, json_object_array_get_idx(arr, i), UINT32_MAX - 1, &g);
+			for (size_t j = 0; j < i && !ret; j++)
+				if (u->gids[j] == g)
+					ret = jerr(&ps->c, EINVAL, "duplicate gid");
+			if (!ret)
+				u->gids[i] = (uint32_t)g;
+			jctx_pop(&ps->c, o3);
+		}
+		jctx_pop(&ps->c, o2);
+	}
+	u->uid = (uint32_t)uid;
+	u->gid = (uint32_t)gid;
+	jctx_pop(&ps->c, old);
+	return ret;
+}
+
+static const char *const cap_set_names[] = { "bounding", "effective", "inheritable", "permitted",
+					     "ambient", NULL };
+
+static uint64_t *cap_set(struct policy_caps *c, size_t i)
+{
+	uint64_t *sets[] = { &c->bounding, &c->effective, &c->inheritable, &c->permitted,
+			     &c->ambient };
+	return sets[i];
+}
+
+static int parse_caps(struct parser *ps, struct json_object *obj, struct policy_caps *caps)
+{
+	struct json_object *co;
+	int ret = jfield_object(&ps->c, obj, "capabilities", false, &co);
+	if (ret)
+		return ret;
+	if (!co) {
+		uint64_t dflt = 0;
+		for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
+			dflt |= 1ull << default_caps[i];
+		*caps = (struct policy_caps){ .bounding = dflt, .effective = dflt, .permitted = dflt };
+		return 0;
+	}
+	size_t old = jctx_key(&ps->c, "capabilities");
+	ret = jobject(&ps->c, co, cap_set_names);
+	for (size_t s = 0; cap_set_names[s] && !ret; s++) {
+		struct json_object *arr;
+		size_t n;
+		uint64_t *set = cap_set(caps, s);
+		ret = jfield_array(&ps->c, co, cap_set_names[s], false, 64, &arr, &n);
+		size_t o2 = jctx_key(&ps->c, cap_set_names[s]);
+		for (size_t i = 0; i < n && !ret; i++) {
+			const char *name;
+			size_t o3 = jctx_index(&ps->c, i);
+			ret = jstring(&ps->c, json_object_array_get_idx(arr, i), 64, &name);
+			int cap = ret ? -1 : policy_cap_from_name(name);
+			if (!ret && cap < 0)
+				ret = jerr(&ps->c, EINVAL, "unknown capability '%s'", name);
+			if (!ret && (*set & (1ull << cap)))
+				ret = jerr(&ps->c, EINVAL, "duplicate capability '%s'", name);
+			if (!ret)
+				*set |= 1ull << cap;
+			jctx_pop(&ps->c, o3);
+		}
+		jctx_pop(&ps->c, o2);
+	}
+	jctx_pop(&ps->c, old);
+	return ret;
+}
+
+static int parse_mount(struct parser *ps, struct json_object *obj, struct mount_rule *m)
+{
+	static const char *const keys[] = { "source",	   "source_strategy", "destination",
+					    "type",	   "options",	      NULL };
+	const char *source, *dest, *type;
+	int ret = jobject(&ps->c, obj, keys);
+	if (!ret)
+		ret = jfield_string(&ps->c, obj, "source", true, POLICY_MAX_STRING, &source);
+	if (!ret)
+		ret = parse_strategy(ps, obj, "source_strategy", &m->source_is_regex);
+	if (!ret)
+		ret = jfield_string(&ps->c, obj, "destination", true, POLICY_MAX_STRING, &dest);
+	if (!ret)
+		ret = jfield_string(&ps->c, obj, "type", true, 64, &type);
+	if (!ret)
+		ret = parse_strlist(ps, obj, "options", false, 0, POLICY_MAX_MOUNT_OPTIONS,
+				    &m->options);
+	if (ret)
+		return ret;
+	size_t old = jctx_key(&ps->c, "source");
+	if (m->source_is_regex && strlen(source) > POLICY_MAX_PATTERN)
+		ret = jerr(&ps->c, E2BIG, "pattern longer than %d bytes", POLICY_MAX_PATTERN);
+	else if (m->source_is_regex)
+		ret = compile_at(ps, &m->source_re, source);
+	jctx_pop(&ps->c, old);
+	if (!ret) {
+		old = jctx_key(&ps->c, "destination");
+		ret = parse_abs_path(ps, dest);
+		jctx_pop(&ps->c, old);
+	}
+	if (!ret && !type[0]) {
+		old = jctx_key(&ps->c, "type");
+		ret = jerr(&ps->c, EINVAL, "must not be empty");
+		jctx_pop(&ps->c, old);
+	}
+	if (ret)
+		return ret;
+	m->source = arena_strdup(&ps->p->arena, source);
+	m->destination = arena_strdup(&ps->p->arena, dest);
+	m->type = arena_strdup(&ps->p->arena, type);
+	return m->source && m->destination && m->type ? 0 : oom(ps);
+}
+
+static int parse_exec(struct parser *ps, struct json_object *obj, struct exec_rule *x)
+{
+	static const char *const keys[] = { "command", "working_dir", "signals", NULL };
+	int ret = jobject(&ps->c, obj, keys);
+	if (!ret)
+		ret = parse_command(ps, obj, &x->command);
+	if (!ret)
+		ret = parse_working_dir(ps, obj, NULL, &x->working_dir);
+	if (!ret)
+		ret = parse_signals(ps, obj, &x->signals);
+	return ret;
+}
+
+/* Parse the array `key` of objects with `parse_one` into a fresh array. */
+static int parse_objects(struct parser *ps, struct json_object *obj, const char *key, size_t max_n,
+			 size_t elem_size, void **out, size_t *n_out,
+			 int (*parse_one)(struct parser *, struct json_object *, void *))
+{
+	struct json_object *arr;
+	size_t n;
+	*out = NULL;
+	*n_out = 0;
+	int ret = jfield_array(&ps->c, obj, key, false, max_n, &arr, &n);
+	if (ret || !arr)
+		return ret;
+	unsigned char *v = palloc(ps, n + 1, elem_size);
+	if (!v)
+		return oom(ps);
+	size_t old = jctx_key(&ps->c, key);
+	for (size_t i = 0; i < n && !ret; i++) {
+		size_t o2 = jctx_index(&ps->c, i);
+		ret = parse_one(ps, json_object_array_get_idx(arr, i), v + i * elem_size);
+		jctx_pop(&ps->c, o2);
+	}
+	jctx_pop(&ps->c, old);
+	*out = v;
+	*n_out = n;
+	return ret;
+}
+
+static int parse_mount_v(struct parser *ps, struct json_object *o, void *x)
+{
+	return parse_mount(ps, o, x);
+}
+
+static int parse_exec_v(struct parser *ps, struct json_object *o, void *x)
+{
+	return parse_exec(ps, o, x);
+}
+
+static int parse_container(struct parser *ps, struct json_object *obj, void *out)
+{
+	static const char *const keys[] = {
+		"name",	      "layers",		    "command",		  "env_rules",
+		"working_dir", "user",		    "capabilities",	  "no_new_privileges",
+		"allow_elevated", "allow_stdio_access", "mounts",	  "exec_processes",
+		"signals",     "seccomp_profile_sha256", NULL
+	};
+	struct container_rule *c = out;
+	const char *name, *seccomp = "";
+	struct json_object *arr;
+	size_t n;
+	int ret = jobject(&ps->c, obj, keys);
+	if (!ret)
+		ret = jfield_string(&ps->c, obj, "name", true, 256, &name);
+	if (!ret && !name[0]) {
+		size_t old = jctx_key(&ps->c, "name");
+		ret = jerr(&ps->c, EINVAL, "must not be empty");
+		jctx_pop(&ps->c, old);
+	}
+	if (!ret && !(c->name = arena_strdup(&ps->p->arena, name)))
+		ret = oom(ps);
+	if (!ret)
+		ret = jfield_array(&ps->c, obj, "layers", true, POLICY_MAX_LAYERS, &arr, &n);
+	if (!ret) {
+		size_t old = jctx_key(&ps->c, "layers");
+		if (n == 0)
+			ret = jerr(&ps->c, EINVAL, "needs at least one layer");
+		if (!ret && !(c->layers = palloc(ps, n, POLICY_SHA256_LEN)))
+			ret = oom(ps);
+		c->n_layers = n;
+		for (size_t i = 0; i < n && !ret; i++) {
+			const char *h;
+			size_t o2 = jctx_index(&ps->c, i);
+			ret = jstring(&ps->c, json_object_array_get_idx(arr, i), 64, &h);
+			if (!ret)
+				ret = parse_hash(ps, h, c->layers[i]);
+			jctx_pop(&ps->c, o2);
+		}
+		jctx_pop(&ps->c, old);
+	}
+	if (!ret)
+		ret = parse_command(ps, obj, &c->command);
+	if (!ret)
+		ret = parse_env_rules(ps, obj, &c->env);
+	if (!ret)
+		ret = parse_working_dir(ps, obj, "/", &c->working_dir);
+	if (!ret)
+		ret = parse_user(ps, obj, &c->user);
+	if (!ret)
+		ret = parse_caps(ps, obj, &c->caps);
+	if (!ret)
+		ret = jfield_bool(&ps->c, obj, "no_new_privileges", &c->no_new_privileges);
+	if (!ret)
+		ret = jfield_bool(&ps->c, obj, "allow_elevated", &c->allow_elevated);
+	if (!ret)
+		ret = jfield_bool(&ps->c, obj, "allow_stdio_access", &c->allow_stdio_access);
+	if (!ret)
+		ret = parse_objects(ps, obj, "mounts", POLICY_MAX_MOUNTS, sizeof(struct mount_rule),
+				    (void **)&c->mounts, &c->n_mounts, parse_mount_v);
+	if (!ret)
+		ret = parse_objects(ps, obj, "exec_processes", POLICY_MAX_EXEC,
+				    sizeof(struct exec_rule), (void **)&c->execs, &c->n_execs,
+				    parse_exec_v);
+	if (!ret)
+		ret = parse_signals(ps, obj, &c->signals);
+	if (!ret)
+		ret = jfield_string(&ps->c, obj, "seccomp_profile_sha256", false, 64, &seccomp);
+	if (!ret && seccomp[0]) {
+		size_t old = jctx_key(&ps->c, "seccomp_profile_sha256");
+		c->has_seccomp = true;
+		ret = parse_hash(ps, seccomp, c->seccomp);
+		jctx_pop(&ps->c, old);
+	}
+	return ret;
+}
+
+static int parse_external(struct parser *ps, struct json_object *obj, void *out)
+{
+	static const char *const keys[] = { "command", "env_rules", "working_dir",
+					    "allow_stdio_access", NULL };
+	struct external_rule *x = out;
+	int ret = jobject(&ps->c, obj, keys);
+	if (!ret)
+		ret = parse_command(ps, obj, &x->command);
+	if (!ret)
+		ret = parse_env_rules(ps, obj, &x->env);
+	if (!ret)
+		ret = parse_working_dir(ps, obj, "/", &x->working_dir);
+	if (!ret)
+		ret = jfield_bool(&ps->c, obj, "allow_stdio_access", &x->allow_stdio_access);
+	return ret;
+}
+
+static int parse_fragment_import(struct parser *ps, struct json_object *obj, void *out)
+{
+	static const char *const keys[] = { "issuer", "feed", "minimum_svn", "includes", NULL };
+	struct fragment_import *f = out;
+	const char *issuer, *feed;
+	struct strlist inc = { 0 };
+	int ret = jobject(&ps->c, obj, keys);
+	if (!ret)
+		ret = jfield_string(&ps->c, obj, "issuer", true, 1024, &issuer);
+	if (!ret)
+		ret = jfield_string(&ps->c, obj, "feed", true, 1024, &feed);
+	if (!ret)
+		ret = jfield_u64(&ps->c, obj, "minimum_svn", true, UINT64_MAX, &f->minimum_svn);
+	if (!ret)
+		ret = parse_strlist(ps, obj, "includes", true, 1, 2, &inc);
+	for (size_t i = 0; i < inc.n && !ret; i++) {
+		bool *flag = !strcmp(inc.v[i], "containers")	     ? &f->include_containers
+			     : !strcmp(inc.v[i], "external_processes") ? &f->include_external
+								       : NULL;
+		size_t old = jctx_key(&ps->c, "includes");
+		jctx_index(&ps->c, i);
+		if (!flag)
+			ret = jerr(&ps->c, EINVAL, "expected \"containers\" or \"external_processes\"");
+		else if (*flag)
+			ret = jerr(&ps->c, EINVAL, "listed twice");
+		else
+			*flag = true;
+		jctx_pop(&ps->c, old);
+	}
+	if (!ret && (!issuer[0] || !feed[0]))
+		ret = jerr(&ps->c, EINVAL, "issuer and feed must not be empty");
+	if (!ret) {
+		f->issuer = arena_strdup(&ps->p->arena, issuer);
+		f->feed = arena_strdup(&ps->p->arena, feed);
+		if (!f->issuer || !f->feed)
+			ret = oom(ps);
+	}
+	return ret;
+}
+
+/* Container names are unique across the policy and everything merged in. */
+static int check_names(struct parser *ps, const struct container_rule *v, size_t n,
+		       const struct container_rule *existing, size_t n_existing)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n_existing + i; j++) {
+			const char *other = j < n_existing ? existing[j].name : v[j - n_existing].name;
+			if (strcmp(v[i].name, other))
+				continue;
+			size_t old = jctx_key(&ps->c, "containers");
+			jctx_index(&ps->c, i);
+			jctx_key(&ps->c, "name");
+			int ret = jerr(&ps->c, EINVAL, "duplicate container name '%s'", v[i].name);
+			jctx_pop(&ps->c, old);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static int check_version(struct parser *ps, struct json_object *root)
+{
+	uint64_t version = 0;
+	int ret = jfield_u64(&ps->c, root, "version", true, UINT32_MAX, &version);
+	if (!ret && version != POLICY_VERSION) {
+		size_t old = jctx_key(&ps->c, "version");
+		ret = jerr(&ps->c, EINVAL, "unsupported version %u (this build reads %d)",
+			   (unsigned)version, POLICY_VERSION);
+		jctx_pop(&ps->c, old);
+	}
+	return ret;
+}
+
+static int parse_debug_form(struct parser *ps, struct json_object *root)
+{
+	static const char *const keys[] = { "version", "insecure_allow_all", NULL };
+	const char *marker;
+	int ret = jobject(&ps->c, root, keys);
+	if (ret) {
+		errbuf_prefix(ps->c.eb, "debug allow-all form (only version and insecure_allow_all)");
+		return ret;
+	}
+	ret = jfield_string(&ps->c, root, "insecure_allow_all", true, 64, &marker);
+	if (!ret && strcmp(marker, POLICY_DEBUG_MARKER)) {
+		size_t old = jctx_key(&ps->c, "insecure_allow_all");
+		ret = jerr(&ps->c, EINVAL, "must be exactly \"%s\"", POLICY_DEBUG_MARKER);
+		jctx_pop(&ps->c, old);
+	}
+	ps->p->debug = true;
+	ps->p->flags = (struct policy_flags){ true, true, true, true, true, true };
+	return ret;
+}
+
+static int parse_root(struct parser *ps, struct json_object *root)
+{
+	static const char *const keys[] = { "version",
+					    "allow_properties_access",
+					    "allow_dump_stacks",
+					    "allow_runtime_logging",
+					    "allow_environment_variable_dropping",
+					    "allow_capability_dropping",
+					    "allow_unencrypted_scratch",
+					    "containers",
+					    "external_processes",
+					    "fragments",
+					    NULL };
+	struct policy *p = ps->p;
+	if (!json_object_is_type(root, json_type_object))
+		return jerr(&ps->c, EINVAL, "a policy is a JSON object");
+	int ret = check_version(ps, root);
+	if (ret)
+		return ret;
+	if (json_object_object_get_ex(root, "insecure_allow_all", NULL))
+		return parse_debug_form(ps, root);
+	ret = jobject(&ps->c, root, keys);
+	struct {
+		const char *key;
+		bool *flag;
+	} flags[] = {
+		{ "allow_properties_access", &p->flags.allow_properties_access },
+		{ "allow_dump_stacks", &p->flags.allow_dump_stacks },
+		{ "allow_runtime_logging", &p->flags.allow_runtime_logging },
+		{ "allow_environment_variable_dropping", &p->flags.allow_environment_variable_dropping },
+		{ "allow_capability_dropping", &p->flags.allow_capability_dropping },
+		{ "allow_unencrypted_scratch", &p->flags.allow_unencrypted_scratch },
+	};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && !ret; i++)
+		ret = jfield_bool(&ps->c, root, flags[i].key, flags[i].flag);
+	if (!ret)
+		ret = parse_objects(ps, root, "containers", POLICY_MAX_CONTAINERS,
+				    sizeof(struct container_rule), (void **)&p->containers,
+				    &p->n_containers, parse_container);
+	if (!ret)
+		ret = check_names(ps, p->containers, p->n_containers, NULL, 0);
+	if (!ret)
+		ret = parse_objects(ps, root, "external_processes", POLICY_MAX_EXTERNAL,
+				    sizeof(struct external_rule), (void **)&p->externals,
+				    &p->n_externals, parse_external);
+	if (!ret)
+		ret = parse_objects(ps, root, "fragments", POLICY_MAX_FRAGMENTS,
+				    sizeof(struct fragment_import), (void **)&p->fragments,
+				    &p->n_fragments, parse_fragment_import);
+	return ret;
+}
+
+int policy_digest(const uint8_t *bytes, size_t len, struct policy_digest *out)
+{
+	int ret = digest_sha256(bytes, len, out->sha256);
+	if (ret)
+		return ret;
+	hex_encode(out->sha256, POLICY_SHA256_LEN, out->hex);
+	base64_encode(out->sha256, POLICY_SHA256_LEN, out->base64);
+	return 0;
+}
+
+void policy_free(struct policy *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n_regexes; i++)
+		regex_free(p->regexes[i]);
+	free(p->regexes);
+	arena_free(&p->arena);
+	free(p);
+}
+
+int policy_load(const uint8_t *bytes, size_t len, struct policy **out, struct errbuf *eb)
+{
+	struct json_object *root = NULL;
+	*out = NULL;
+	if (len > POLICY_MAX_BYTES)
+		return errbuf_set(eb, E2BIG, "policy is larger than %u bytes", POLICY_MAX_BYTES);
+	struct policy *p = calloc(1, sizeof(*p));
+	if (!p)
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	int ret = policy_digest(bytes, len, &p->digest);
+	if (ret) {
+		errbuf_set(eb, -ret, "SHA-256 failed");
+		goto fail;
+	}
+	ret = policy_json_parse((const char *)bytes, len, &root, eb);
+	if (ret)
+		goto fail;
+	struct parser ps = { .p = p };
+	jctx_init(&ps.c, eb);
+	ret = parse_root(&ps, root);
+	json_object_put(root);
+	if (ret)
+		goto fail;
+	*out = p;
+	return 0;
+fail:
+	policy_free(p);
+	return ret;
+}
+
+int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct container_rule *existing,
+			  size_t n_existing, struct policy **out, struct fragment_meta *meta,
+			  struct errbuf *eb)
+{
+	static const char *const keys[] = { "version", "fragment", "containers",
+					    "external_processes", NULL };
+	static const char *const fkeys[] = { "issuer", "feed", "svn", NULL };
+	struct json_object *root = NULL, *fo;
+	const char *issuer, *feed;
+	*out = NULL;
+	memset(meta, 0, sizeof(*meta));
+	if (len > POLICY_MAX_BYTES)
+		return errbuf_set(eb, E2BIG, "fragment is larger than %u bytes", POLICY_MAX_BYTES);
+	struct policy *f = calloc(1, sizeof(*f));
+	if (!f)
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	int ret = policy_json_parse((const char *)bytes, len, &root, eb);
+	if (ret)
+		goto out;
+	struct parser ps = { .p = f };
+	jctx_init(&ps.c, eb);
+	if (!json_object_is_type(root, json_type_object))
+		ret = jerr(&ps.c, EINVAL, "a fragment is a JSON object");
+	if (!ret)
+		ret = check_version(&ps, root);
+	if (!ret)
+		ret = jobject(&ps.c, root, keys);
+	if (!ret)
+		ret = jfield_object(&ps.c, root, "fragment", true, &fo);
+	if (!ret) {
+		size_t old = jctx_key(&ps.c, "fragment");
+		ret = jobject(&ps.c, fo, fkeys);
+		if (!ret)
+			ret = jfield_string(&ps.c, fo, "issuer", true, 1024, &issuer);
+		if (!ret)
+			ret = jfield_string(&ps.c, fo, "feed", true, 1024, &feed);
+		if (!ret)
+			ret = jfield_u64(&ps.c, fo, "svn", true, UINT64_MAX, &meta->svn);
+		if (!ret && (!(meta->issuer = arena_strdup(&f->arena, issuer)) ||
+			     !(meta->feed = arena_strdup(&f->arena, feed))))
+			ret = oom(&ps);
+		jctx_pop(&ps.c, old);
+	}
+	if (!ret)
+		ret = parse_objects(&ps, root, "containers", POLICY_MAX_CONTAINERS,
+				    sizeof(struct container_rule), (void **)&f->containers,
+				    &f->n_containers, parse_container);
+	if (!ret)
+		ret = check_names(&ps, f->containers, f->n_containers, existing, n_existing);
+	if (!ret)
+		ret = parse_objects(&ps, root, "external_processes", POLICY_MAX_EXTERNAL,
+				    sizeof(struct external_rule), (void **)&f->externals,
+				    &f->n_externals, parse_external);
+out:
+	json_object_put(root);
+	if (ret) {
+		memset(meta, 0, sizeof(*meta));
+		policy_free(f);
+		return ret;
+	}
+	*out = f;
+	return 0;
+}
+
+bool policy_is_debug(const struct policy *p)
+{
+	return p->debug;
+}
+
+const struct policy_digest *policy_get_digest(const struct policy *p)
+{
+	return &p->digest;
+}
+
+struct policy_flags policy_get_flags(const struct policy *p)
+{
+	return p->flags;
+}
+
+size_t policy_container_count(const struct policy *p)
+{
+	return p->n_containers;
+}

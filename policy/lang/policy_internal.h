@@ -1,0 +1,157 @@
+/* policy_internal: the loaded policy's representation, shared by the parser,
+ * the engine and the tools of policy/lang only (not a public header). */
+#ifndef PARMA_POLICY_LANG_POLICY_INTERNAL_H
+#define PARMA_POLICY_LANG_POLICY_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "common/errbuf.h"
+#include "policy/lang/policy.h"
+
+struct json_object;
+
+/* ---- arena: every allocation of a policy, freed at once ---- */
+struct arena_block;
+struct arena {
+	struct arena_block *head;
+	size_t total;
+};
+void *arena_alloc(struct arena *a, size_t size); /* zeroed; NULL on ENOMEM */
+char *arena_strdup(struct arena *a, const char *s);
+void arena_free(struct arena *a);
+
+/* ---- regex: PCRE2, compiled once, full-string match through the DFA
+ * matcher (no backtracking: time linear in the subject for a given pattern) */
+struct regex {
+	pcre2_code *code;
+};
+#define REGEX_STEPS_PER_BYTE 16
+/* The per-request regex work budget, in PCRE2 match-limit steps. */
+#define REGEX_REQUEST_BUDGET (1u << 24)
+struct regex_matcher {
+	pcre2_match_context *mctx;
+	pcre2_match_data *mdata;
+	uint64_t budget;     /* steps left for this request */
+	bool exhausted;      /* a match was refused for lack of budget */
+	unsigned limit_hits; /* matches stopped by a PCRE2 limit */
+};
+int regex_matcher_init(struct regex_matcher *m);
+void regex_matcher_fini(struct regex_matcher *m);
+uint64_t regex_step_limit(size_t len);
+int regex_compile(struct regex *re, const char *pattern, struct errbuf *eb);
+/* 1 = the whole subject matches; 0 = no match; -1 = a limit or the budget
+ * stopped the match (callers treat it as no match). */
+int regex_full_match(const struct regex *re, const char *subject, size_t len,
+		     struct regex_matcher *m);
+void regex_free(struct regex *re);
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+struct env_rule {
+	char *pattern;
+	bool is_regex;
+	bool required;
+	struct regex re;
+};
+
+struct env_rules {
+	struct env_rule *v;
+	size_t n;
+};
+
+struct mount_rule {
+	char *source;
+	bool source_is_regex;
+	struct regex source_re;
+	char *destination;
+	char *type;
+	struct strlist options;
+};
+
+struct exec_rule {
+	struct strlist command;
+	char *working_dir; /* NULL: the container's */
+	uint64_t signals;  /* bit s-1 = signal s */
+};
+
+struct user_rule {
+	uint32_t uid, gid, umask;
+	uint32_t *gids;
+	size_t n_gids;
+};
+
+struct container_rule {
+	char *name;
+	uint8_t (*layers)[POLICY_SHA256_LEN];
+	size_t n_layers;
+	struct strlist command;
+	struct env_rules env;
+	char *working_dir;
+	struct user_rule user;
+	struct policy_caps caps;
+	bool no_new_privileges, allow_elevated, allow_stdio_access;
+	struct mount_rule *mounts;
+	size_t n_mounts;
+	struct exec_rule *execs;
+	size_t n_execs;
+	uint64_t signals;
+	bool has_seccomp;
+	uint8_t seccomp[POLICY_SHA256_LEN];
+};
+
+struct external_rule {
+	struct strlist command;
+	struct env_rules env;
+	char *working_dir;
+	bool allow_stdio_access;
+};
+
+struct fragment_import {
+	char *issuer, *feed;
+	uint64_t minimum_svn;
+	bool include_containers, include_external;
+};
+
+struct policy {
+	bool debug;
+	struct policy_flags flags;
+	struct container_rule *containers;
+	size_t n_containers;
+	struct external_rule *externals;
+	size_t n_externals;
+	struct fragment_import *fragments;
+	size_t n_fragments;
+	struct policy_digest digest;
+	struct arena arena;
+	struct regex **regexes; /* every compiled regex, to free them */
+	size_t n_regexes, cap_regexes;
+};
+
+/* Parse a fragment document (docs/policy.md, "Fragments") into a new
+ * struct policy holding its containers and external processes (its own
+ * arena), plus the issuer/feed/svn it declares. Container names must not
+ * clash with `existing`. Caller policy_free()s *out. */
+struct fragment_meta {
+	char *issuer, *feed;
+	uint64_t svn;
+};
+int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct container_rule *existing,
+			  size_t n_existing, struct policy **out, struct fragment_meta *meta,
+			  struct errbuf *eb);
+
+/* Parse text into a json-c tree with the depth limit, strict syntax and
+ * checked UTF-8; the whole input must be consumed. Caller puts *out. */
+int policy_json_parse(const char *text, size_t len, struct json_object **out, struct errbuf *eb);
+
+/* Path checks shared by the parser and the engine. */
+bool path_is_normalised_absolute(const char *p); /* "/", "/a/b"; no ".", "..", "//", trailing "/" */
+
+#endif

@@ -1,0 +1,247 @@
+#include "policy/lang/policy_json.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "policy/lang/policy.h"
+#include "policy/lang/policy_internal.h"
+
+void jctx_init(struct jctx *c, struct errbuf *eb)
+{
+	c->path[0] = '\0';
+	c->len = 0;
+	c->eb = eb;
+}
+
+static size_t jctx_append(struct jctx *c, const char *fmt, const char *s, size_t i)
+{
+	size_t old = c->len;
+	int n = s ? snprintf(c->path + c->len, sizeof(c->path) - c->len, fmt, s)
+		  : snprintf(c->path + c->len, sizeof(c->path) - c->len, fmt, i);
+	if (n > 0)
+		c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+	return old;
+}
+
+size_t jctx_key(struct jctx *c, const char *key)
+{
+	return jctx_append(c, c->len ? ".%.64s" : "%.64s", key, 0);
+}
+
+size_t jctx_index(struct jctx *c, size_t i)
+{
+	return jctx_append(c, "[%zu]", NULL, i);
+}
+
+void jctx_pop(struct jctx *c, size_t old)
+{
+	c->len = old;
+	c->path[old] = '\0';
+}
+
+int jerr(struct jctx *c, int errnum, const char *fmt, ...)
+{
+	char msg[ERRBUF_SIZE];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return errbuf_set(c->eb, errnum, "%s: %s", c->len ? c->path : "(top level)", msg);
+}
+
+static const char *jtype_name(struct json_object *v)
+{
+	return v ? json_type_to_name(json_object_get_type(v)) : "null";
+}
+
+int jobject(struct jctx *c, struct json_object *obj, const char *const *allowed)
+{
+	if (!json_object_is_type(obj, json_type_object))
+		return jerr(c, EINVAL, "expected an object, got %s", jtype_name(obj));
+	json_object_object_foreach(obj, key, val)
+	{
+		(void)val;
+		bool known = false;
+		for (size_t i = 0; allowed[i]; i++)
+			known = known || !strcmp(key, allowed[i]);
+		if (!known) {
+			size_t old = jctx_key(c, key);
+			int ret = jerr(c, EINVAL, "unknown field");
+			jctx_pop(c, old);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+int jstring(struct jctx *c, struct json_object *v, size_t max_len, const char **out)
+{
+	if (!json_object_is_type(v, json_type_string))
+		return jerr(c, EINVAL, "expected a string, got %s", jtype_name(v));
+	const char *s = json_object_get_string(v);
+	size_t len = (size_t)json_object_get_string_len(v);
+	if (strlen(s) != len)
+		return jerr(c, EINVAL, "string contains a NUL character");
+	if (len > max_len)
+		return jerr(c, E2BIG, "string longer than %zu bytes", max_len);
+	*out = s;
+	return 0;
+}
+
+int ju64(struct jctx *c, struct json_object *v, uint64_t max, uint64_t *out)
+{
+	if (!json_object_is_type(v, json_type_int))
+		return jerr(c, EINVAL, "expected an integer, got %s", jtype_name(v));
+	/* json-c keeps non-negative integers up to UINT64_MAX as uint64 */
+	if (json_object_get_int64(v) < 0)
+		return jerr(c, EINVAL, "expected a non-negative integer");
+	errno = 0;
+	uint64_t x = json_object_get_uint64(v);
+	if (errno || x > max)
+		return jerr(c, ERANGE, "integer out of range (maximum %" PRIu64 ")", max);
+	*out = x;
+	return 0;
+}
+
+static struct json_object *jget(struct json_object *obj, const char *key)
+{
+	struct json_object *v = NULL;
+	return json_object_object_get_ex(obj, key, &v) ? v : NULL;
+}
+
+static int jmissing(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		    struct json_object **v)
+{
+	*v = jget(obj, key);
+	if (*v || !json_object_object_get_ex(obj, key, NULL)) {
+		if (!*v && required) {
+			size_t old = jctx_key(c, key);
+			int ret = jerr(c, EINVAL, "missing (required)");
+			jctx_pop(c, old);
+			return ret;
+		}
+		return *v ? 0 : 1;
+	}
+	/* present but JSON null: a type error, never "absent" */
+	size_t old = jctx_key(c, key);
+	int ret = jerr(c, EINVAL, "null is not allowed here");
+	jctx_pop(c, old);
+	return ret;
+}
+
+int jfield_string(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		  size_t max_len, const char **out)
+{
+	struct json_object *v;
+	int ret = jmissing(c, obj, key, required, &v);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	size_t old = jctx_key(c, key);
+	ret = jstring(c, v, max_len, out);
+	jctx_pop(c, old);
+	return ret;
+}
+
+int jfield_bool(struct jctx *c, struct json_object *obj, const char *key, bool *out)
+{
+	struct json_object *v;
+	int ret = jmissing(c, obj, key, false, &v);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		size_t old = jctx_key(c, key);
+		ret = jerr(c, EINVAL, "expected true or false, got %s", jtype_name(v));
+		jctx_pop(c, old);
+		return ret;
+	}
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+int jfield_u64(struct jctx *c, struct json_object *obj, const char *key, bool required,
+	       uint64_t max, uint64_t *out)
+{
+	struct json_object *v;
+	int ret = jmissing(c, obj, key, required, &v);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	size_t old = jctx_key(c, key);
+	ret = ju64(c, v, max, out);
+	jctx_pop(c, old);
+	return ret;
+}
+
+int jfield_array(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		 size_t max_n, struct json_object **out, size_t *n)
+{
+	struct json_object *v;
+	*out = NULL;
+	*n = 0;
+	int ret = jmissing(c, obj, key, required, &v);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	size_t old = jctx_key(c, key);
+	if (!json_object_is_type(v, json_type_array))
+		ret = jerr(c, EINVAL, "expected an array, got %s", jtype_name(v));
+	else if (json_object_array_length(v) > max_n)
+		ret = jerr(c, E2BIG, "more than %zu elements", max_n);
+	jctx_pop(c, old);
+	if (ret)
+		return ret;
+	*out = v;
+	*n = json_object_array_length(v);
+	return 0;
+}
+
+int jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		  struct json_object **out)
+{
+	struct json_object *v;
+	*out = NULL;
+	int ret = jmissing(c, obj, key, required, &v);
+	if (ret)
+		return ret < 0 ? ret : 0;
+	if (!json_object_is_type(v, json_type_object)) {
+		size_t old = jctx_key(c, key);
+		ret = jerr(c, EINVAL, "expected an object, got %s", jtype_name(v));
+		jctx_pop(c, old);
+		return ret;
+	}
+	*out = v;
+	return 0;
+}
+
+int policy_json_parse(const char *text, size_t len, struct json_object **out, struct errbuf *eb)
+{
+	*out = NULL;
+	if (len > INT32_MAX)
+		return errbuf_set(eb, E2BIG, "document too large");
+	struct json_tokener *tok = json_tokener_new_ex(POLICY_MAX_JSON_DEPTH);
+	if (!tok)
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error jerr_code = json_tokener_get_error(tok);
+	size_t consumed = json_tokener_get_parse_end(tok);
+	int ret = 0;
+	if (jerr_code == json_tokener_continue)
+		ret = errbuf_set(eb, EINVAL, "invalid JSON: unexpected end of input");
+	else if (jerr_code != json_tokener_success)
+		ret = errbuf_set(eb, EINVAL, "invalid JSON at byte %zu: %s", consumed,
+				 json_tokener_error_desc(jerr_code));
+	else {
+		for (size_t i = consumed; i < len && !ret; i++)
+			if (!strchr(" \t\r\n", text[i]))
+				ret = errbuf_set(eb, EINVAL, "invalid JSON: trailing data at byte %zu", i);
+	}
+	json_tokener_free(tok);
+	if (ret) {
+		json_object_put(obj);
+		return ret;
+	}
+	*out = obj;
+	return 0;
+}

@@ -1,0 +1,49 @@
+/* policy_json: strict reading of json-c trees with errors that name the JSON
+ * path ("containers[2].env_rules[0].strategy: expected \"string\" or
+ * \"regex\""). Internal to policy/lang. */
+#ifndef PARMA_POLICY_LANG_POLICY_JSON_H
+#define PARMA_POLICY_LANG_POLICY_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "common/errbuf.h"
+
+struct jctx {
+	char path[256];
+	size_t len;
+	struct errbuf *eb;
+};
+
+void jctx_init(struct jctx *c, struct errbuf *eb);
+/* Append ".key" or "[i]" to the path; return the old length for jctx_pop(). */
+size_t jctx_key(struct jctx *c, const char *key);
+size_t jctx_index(struct jctx *c, size_t i);
+void jctx_pop(struct jctx *c, size_t old);
+
+/* errbuf_set(EINVAL) with "<path>: " in front (or "policy: " at the top). */
+int jerr(struct jctx *c, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* obj must be an object whose keys are all in `allowed` (NULL-terminated). */
+int jobject(struct jctx *c, struct json_object *obj, const char *const *allowed);
+
+/* Field readers: `c` points at the object; they push the key for errors.
+ * A missing optional field leaves *out at its default and returns 0. */
+int jfield_string(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		  size_t max_len, const char **out);
+int jfield_bool(struct jctx *c, struct json_object *obj, const char *key, bool *out);
+int jfield_u64(struct jctx *c, struct json_object *obj, const char *key, bool required,
+	       uint64_t max, uint64_t *out);
+int jfield_array(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		 size_t max_n, struct json_object **out, size_t *n);
+int jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		  struct json_object **out);
+
+/* Value checks at the current path. */
+int jstring(struct jctx *c, struct json_object *v, size_t max_len, const char **out);
+int ju64(struct jctx *c, struct json_object *v, uint64_t max, uint64_t *out);
+
+#endif
