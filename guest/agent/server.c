@@ -542,6 +542,11 @@ void agent_server_free(struct agent_server *s)
 	free(s);
 }
 
+int agent_server_state_json(const struct agent_server *s, char **out)
+{
+	return policy_engine_state_json(s->engine, out);
+}
+
 bool agent_server_busy(const struct agent_server *s)
 {
 	return outq_pending(s) > 0;

@@ -42,6 +42,10 @@ void agent_server_set_fd(struct agent_server *s, int fd);
 /* A child was reaped with this wait status. Unknown pids are ignored. */
 void agent_server_child_exited(struct agent_server *s, pid_t pid, int status);
 
+/* The policy engine's canonical state (policy_engine_state_json), for properties and tests:
+ * equal strings mean nothing changed. Caller frees. */
+int agent_server_state_json(const struct agent_server *s, char **out);
+
 /* True when the server has output queued for the host (tests use it to drain). */
 bool agent_server_busy(const struct agent_server *s);
 
