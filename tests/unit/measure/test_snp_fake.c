@@ -1,0 +1,671 @@
+/* The VMM's SEV-SNP launch against a fake KVM + secure processor.
+ *
+ * The fake implements the KVM ioctls the launch uses and enforces the kernel's
+ * rules (SNP facts notes §1.3): INIT2 before any vCPU, flags 0, policy bit 17,
+ * page-aligned ranges inside guest_memfd slots, pages private before
+ * LAUNCH_UPDATE, each page launched once, valid page types. It computes the
+ * launch digest on its own — PAGE_INFO chain and VMSA bytes re-implemented
+ * here from the facts, not with policy/measure — from what it was handed,
+ * including the VMSAs it builds from the vCPU registers at LAUNCH_FINISH, and
+ * the test requires that digest to equal both the VMM's prediction and the
+ * output of `parma measure`. */
+#include <elf.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <linux/kvm.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+
+#include "common/encoding.h"
+#include "policy/measure/parma_launch.h"
+#include "vmm/snp_kvm.h"
+#include "vmm/snp_launch.h"
+#include "vmm/snp_layout.h"
+
+#define MEM_SIZE (4u << 20)
+#define PAGES (MEM_SIZE / 4096)
+#define VM_FD 10
+#define KVM_FD 9
+#define MAX_VCPUS 4
+
+enum { ATTR_SHARED = 0, ATTR_PRIVATE = 1 };
+
+struct fake {
+	int caps_ok;
+	int vcpus;
+	struct kvm_regs regs[MAX_VCPUS];
+	struct kvm_sregs sregs[MAX_VCPUS];
+	int init2, started, finished, hypercall_cap;
+	uint64_t vmsa_features;
+	int gmem_fd, slot_set;
+	uint64_t slot_gpa, slot_size;
+	uint8_t attr[PAGES];
+	uint8_t launched[PAGES];
+	uint8_t ld[48];
+	unsigned n_updates, n_calls, eagain_every;
+	uint8_t host_data[32];
+	int id_block_checked;
+	uint32_t cpuid_ebx_allowed; /* leaf 7.0 EBX bits the "CPU" allows */
+	uint8_t types_seen[8];
+};
+
+static struct fake F;
+
+/* --- independent digest: PAGE_INFO per the facts table --- */
+static void fake_measure(const uint8_t *page, uint64_t gpa, uint8_t type)
+{
+	uint8_t info[0x70] = { 0 };
+	unsigned n;
+	memcpy(info, F.ld, 48);
+	if (type == 1 || type == 2)
+		EVP_Digest(page, 4096, info + 48, &n, EVP_sha384(), NULL);
+	info[0x60] = 0x70;
+	info[0x62] = type;
+	memcpy(info + 0x68, &gpa, 8);
+	EVP_Digest(info, sizeof(info), F.ld, &n, EVP_sha384(), NULL);
+}
+
+/* --- independent VMSA: what KVM's sev_es_sync_vmsa writes for an INIT2 VM --- */
+static void w(uint8_t *p, unsigned off, uint64_t v, int bytes)
+{
+	memcpy(p + off, &v, (size_t)bytes);
+}
+
+static void wseg(uint8_t *p, unsigned off, const struct kvm_segment *s)
+{
+	uint16_t attr = (uint16_t)(s->type | s->s << 4 | s->dpl << 5 |
+				   (s->present && !s->unusable) << 7 | s->avl << 8 | s->l << 9 |
+				   s->db << 10 | s->g << 11);
+	w(p, off, s->selector, 2);
+	w(p, off + 2, attr, 2);
+	w(p, off + 4, s->limit, 4);
+	w(p, off + 8, s->base, 8);
+}
+
+static void fake_vmsa(int v, uint8_t p[4096])
+{
+	const struct kvm_regs *r = &F.regs[v];
+	const struct kvm_sregs *s = &F.sregs[v];
+	memset(p, 0, 4096);
+	wseg(p, 0x00, &s->es);
+	wseg(p, 0x10, &s->cs);
+	wseg(p, 0x20, &s->ss);
+	wseg(p, 0x30, &s->ds);
+	wseg(p, 0x40, &s->fs);
+	wseg(p, 0x50, &s->gs);
+	w(p, 0x64, s->gdt.limit, 4);
+	w(p, 0x68, s->gdt.base, 8);
+	wseg(p, 0x70, &s->ldt);
+	w(p, 0x84, s->idt.limit, 4);
+	w(p, 0x88, s->idt.base, 8);
+	wseg(p, 0x90, &s->tr);
+	p[0xcb] = s->ss.dpl;
+	w(p, 0xd0, s->efer | 0x1000, 8);
+	w(p, 0x148, s->cr4 | 0x40, 8);
+	w(p, 0x150, s->cr3, 8);
+	w(p, 0x158, s->cr0 & ~0x60000000ull, 8);
+	w(p, 0x160, 0x400, 8);
+	w(p, 0x168, 0xffff0ff0, 8);
+	w(p, 0x170, r->rflags, 8);
+	w(p, 0x178, r->rip, 8);
+	w(p, 0x1d8, r->rsp, 8);
+	w(p, 0x1f8, r->rax, 8);
+	w(p, 0x240, s->cr2, 8);
+	w(p, 0x268, 0x0007040600070406ull, 8);
+	w(p, 0x308, r->rcx, 8);
+	w(p, 0x310, r->rdx, 8);
+	w(p, 0x318, r->rbx, 8);
+	w(p, 0x328, r->rbp, 8);
+	w(p, 0x330, r->rsi, 8);
+	w(p, 0x338, r->rdi, 8);
+	const uint64_t hi[8] = { r->r8, r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15 };
+	for (int i = 0; i < 8; i++)
+		w(p, 0x340 + 8 * i, hi[i], 8);
+	w(p, 0x3b0, F.vmsa_features | 1, 8);
+	w(p, 0x3e8, 1, 8);
+	w(p, 0x408, 0x1f80, 4);
+	w(p, 0x410, 0x37f, 2);
+}
+
+static int fake_check_id_block(const struct snp_kvm_launch_finish *f)
+{
+	const uint8_t *blk = (const uint8_t *)(uintptr_t)f->id_block_uaddr;
+	const uint8_t *auth = (const uint8_t *)(uintptr_t)f->id_auth_uaddr;
+	uint8_t xy[97] = { 4 }, der[200], *pd = der;
+	BIGNUM *r = BN_lebin2bn(auth + 0x40, 72, NULL), *s = BN_lebin2bn(auth + 0x40 + 72, 72, NULL);
+	ECDSA_SIG *sig = ECDSA_SIG_new();
+	EVP_PKEY *pk = NULL;
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	OSSL_PARAM params[3];
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	int ok, len;
+
+	/* public key struct: curve 2, Qx, Qy little-endian 72 bytes each */
+	assert_int_equal(auth[0x240], 2);
+	for (int i = 0; i < 48; i++) {
+		xy[1 + i] = auth[0x244 + 47 - i];
+		xy[49 + i] = auth[0x244 + 72 + 47 - i];
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "secp384r1", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, xy, sizeof(xy));
+	params[2] = OSSL_PARAM_construct_end();
+	assert_int_equal(EVP_PKEY_fromdata_init(pc), 1);
+	assert_int_equal(EVP_PKEY_fromdata(pc, &pk, EVP_PKEY_PUBLIC_KEY, params), 1);
+	ECDSA_SIG_set0(sig, r, s);
+	len = i2d_ECDSA_SIG(sig, &pd);
+	ok = EVP_DigestVerifyInit(mc, NULL, EVP_sha384(), NULL, pk) == 1 &&
+	     EVP_DigestVerify(mc, der, (size_t)len, blk, 96) == 1;
+	EVP_MD_CTX_free(mc);
+	ECDSA_SIG_free(sig);
+	EVP_PKEY_free(pk);
+	EVP_PKEY_CTX_free(pc);
+	if (!ok)
+		return 10; /* BAD_SIGNATURE */
+	if (memcmp(blk, F.ld, 48))
+		return 11; /* BAD_MEASUREMENT */
+	uint64_t pol;
+	memcpy(&pol, blk + 0x58, 8);
+	F.id_block_checked = 1;
+	return 0;
+}
+
+static int fake_sev(struct snp_kvm_sev_cmd *c)
+{
+	switch (c->id) {
+	case SNP_KVM_SEV_INIT2: {
+		struct snp_kvm_sev_init *in = (void *)(uintptr_t)c->data;
+		if (F.vcpus || F.init2 || in->flags)
+			return -EINVAL;
+		F.init2 = 1;
+		F.vmsa_features = in->vmsa_features;
+		return 0;
+	}
+	case SNP_KVM_SEV_SNP_LAUNCH_START: {
+		struct snp_kvm_launch_start *st = (void *)(uintptr_t)c->data;
+		if (!F.init2 || F.started || st->flags || !(st->policy & (1ull << 17)))
+			return -EINVAL;
+		F.started = 1;
+		return 0;
+	}
+	case SNP_KVM_SEV_SNP_LAUNCH_UPDATE: {
+		struct snp_kvm_launch_update *u = (void *)(uintptr_t)c->data;
+		unsigned done = 0;
+		if (!F.started || F.finished || u->flags || u->pad0 || (u->len & 4095) || !u->len)
+			return -EINVAL;
+		if (u->type != 1 && !(u->type >= 3 && u->type <= 6))
+			return -EINVAL;
+		if (u->type != 3 && (u->uaddr & 4095))
+			return -EINVAL;
+		if (F.eagain_every && ++F.n_calls % F.eagain_every == 0)
+			return -EAGAIN;
+		while (u->len && done < 3) { /* partial progress, like KVM */
+			uint64_t gpa = u->gfn_start * 4096;
+			if (!F.slot_set || gpa < F.slot_gpa || gpa >= F.slot_gpa + F.slot_size)
+				return -EINVAL;
+			uint64_t pg = (gpa - F.slot_gpa) / 4096;
+			if (F.attr[pg] != ATTR_PRIVATE || F.launched[pg])
+				return -EINVAL;
+			const uint8_t *src = (const uint8_t *)(uintptr_t)u->uaddr;
+			if (u->type == 6) {
+				/* The "CPU" allows only some leaf 7.0 EBX bits. */
+				uint8_t *pgp = (uint8_t *)(uintptr_t)u->uaddr;
+				uint32_t n, leaf, sub, ebx;
+				int bad = 0;
+				memcpy(&n, pgp, 4);
+				for (uint32_t i = 0; i < n && i < 64; i++) {
+					memcpy(&leaf, pgp + 16 + 48 * i, 4);
+					memcpy(&sub, pgp + 20 + 48 * i, 4);
+					memcpy(&ebx, pgp + 16 + 48 * i + 28, 4);
+					if (leaf == 7 && sub == 0 && (ebx & ~F.cpuid_ebx_allowed)) {
+						ebx &= F.cpuid_ebx_allowed;
+						memcpy(pgp + 16 + 48 * i + 28, &ebx, 4);
+						bad = 1;
+					}
+				}
+				if (bad) {
+					c->error = SNP_FW_INVALID_PARAM;
+					return -EIO;
+				}
+			}
+			fake_measure(src, gpa, u->type);
+			F.launched[pg] = 1;
+			F.types_seen[u->type] = 1;
+			F.n_updates++;
+			u->gfn_start++;
+			if (u->type != 3)
+				u->uaddr += 4096;
+			u->len -= 4096;
+			done++;
+		}
+		return 0;
+	}
+	case SNP_KVM_SEV_SNP_LAUNCH_FINISH: {
+		struct snp_kvm_launch_finish *f = (void *)(uintptr_t)c->data;
+		uint8_t vmsa[4096];
+		if (!F.started || F.finished || f->flags)
+			return -EINVAL;
+		for (int v = 0; v < F.vcpus; v++) {
+			fake_vmsa(v, vmsa);
+			fake_measure(vmsa, 0xFFFFFFFFF000ull, 2);
+		}
+		if (f->id_block_en) {
+			int e = fake_check_id_block(f);
+			if (e) {
+				c->error = (uint32_t)e;
+				return -EIO;
+			}
+		}
+		memcpy(F.host_data, f->host_data, 32);
+		F.finished = 1;
+		return 0;
+	}
+	}
+	return -EINVAL;
+}
+
+static int fake_ioctl(void *ctx, int fd, unsigned long req, void *arg)
+{
+	(void)ctx;
+	if (req == SNP_KVM_CHECK_EXTENSION) {
+		assert_int_equal(fd, KVM_FD);
+		switch ((uintptr_t)arg) {
+		case SNP_KVM_CAP_VM_TYPES: return F.caps_ok ? 0x1f : 0x1;
+		case SNP_KVM_CAP_MEMORY_ATTRIBUTES: return 8;
+		case SNP_KVM_CAP_EXIT_HYPERCALL: return 1 << 12;
+		default: return 1;
+		}
+	}
+	assert_int_equal(fd, VM_FD);
+	switch (req) {
+	case SNP_KVM_MEMORY_ENCRYPT_OP:
+		return fake_sev(arg);
+	case SNP_KVM_CREATE_GUEST_MEMFD: {
+		struct snp_kvm_create_guest_memfd *g = arg;
+		if (g->flags || g->size & 4095)
+			return -EINVAL;
+		F.gmem_fd = 77;
+		return 77;
+	}
+	case SNP_KVM_SET_USER_MEMORY_REGION2: {
+		struct snp_kvm_memory_region2 *r = arg;
+		if (!(r->flags & SNP_KVM_MEM_GUEST_MEMFD) || (int)r->guest_memfd != F.gmem_fd ||
+		    r->memory_size > MEM_SIZE)
+			return -EINVAL;
+		F.slot_set = 1;
+		F.slot_gpa = r->guest_phys_addr;
+		F.slot_size = r->memory_size;
+		return 0;
+	}
+	case SNP_KVM_SET_MEMORY_ATTRIBUTES: {
+		struct snp_kvm_memory_attributes *a = arg;
+		if (a->flags || ((a->address | a->size) & 4095) || a->address < F.slot_gpa ||
+		    a->address + a->size > F.slot_gpa + F.slot_size)
+			return -EINVAL;
+		for (uint64_t p = 0; p < a->size / 4096; p++)
+			F.attr[(a->address - F.slot_gpa) / 4096 + p] =
+				a->attributes ? ATTR_PRIVATE : ATTR_SHARED;
+		return 0;
+	}
+	case SNP_KVM_ENABLE_CAP: {
+		struct snp_kvm_enable_cap *c = arg;
+		if (c->cap == SNP_KVM_CAP_EXIT_HYPERCALL && c->args[0] == (1u << 12))
+			F.hypercall_cap = 1;
+		return 0;
+	}
+	}
+	return -ENOTTY;
+}
+
+/* What the machine does for each vCPU: create it, set its entry registers. */
+static int fake_create_vcpu(const struct kvm_regs *r, const struct kvm_sregs *s)
+{
+	if (F.vcpus >= MAX_VCPUS || F.finished)
+		return -EINVAL;
+	F.regs[F.vcpus] = *r;
+	F.sregs[F.vcpus] = *s;
+	return F.vcpus++;
+}
+
+static const struct snp_kvm_io fake_io = { fake_ioctl, NULL, false };
+
+/* --- a launch config written to files so `parma measure` sees the same inputs --- */
+struct launch_files {
+	uint8_t elf[8192];
+	size_t elf_len;
+	uint8_t desc[300];
+	uint8_t acpi[5000];
+	char dir[64];
+};
+
+static void make_files(struct launch_files *lf)
+{
+	Elf64_Ehdr eh = { 0 };
+	Elf64_Phdr ph[2] = { { 0 } };
+	char path[128];
+	FILE *f;
+
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_machine = EM_X86_64;
+	eh.e_type = ET_EXEC;
+	eh.e_entry = 0x100040;
+	eh.e_phoff = sizeof(eh);
+	eh.e_phentsize = sizeof(Elf64_Phdr);
+	eh.e_phnum = 2;
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x1000, .p_paddr = 0x100000,
+			      .p_filesz = 0x1000, .p_memsz = 0x1000 };
+	ph[1] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 0x1800, .p_paddr = 0x101800,
+			      .p_filesz = 0x100, .p_memsz = 0x3000 };
+	memset(lf->elf, 0, sizeof(lf->elf));
+	memcpy(lf->elf, &eh, sizeof(eh));
+	memcpy(lf->elf + sizeof(eh), ph, sizeof(ph));
+	for (int i = 0x1000; i < 0x2000; i++)
+		lf->elf[i] = (uint8_t)(i * 7);
+	lf->elf_len = 0x2000;
+	for (size_t i = 0; i < sizeof(lf->desc); i++)
+		lf->desc[i] = (uint8_t)(i ^ 0x5a);
+	for (size_t i = 0; i < sizeof(lf->acpi); i++)
+		lf->acpi[i] = (uint8_t)(i * 13);
+	snprintf(lf->dir, sizeof(lf->dir), "/tmp/parma-snp-fake-XXXXXX");
+	assert_non_null(mkdtemp(lf->dir));
+	const struct { const char *name; const void *d; size_t n; } files[] = {
+		{ "fw.elf", lf->elf, lf->elf_len }, { "desc.dtb", lf->desc, sizeof(lf->desc) },
+		{ "acpi.bin", lf->acpi, sizeof(lf->acpi) },
+	};
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", lf->dir, files[i].name);
+		f = fopen(path, "wb");
+		assert_non_null(f);
+		assert_int_equal(fwrite(files[i].d, 1, files[i].n, f), files[i].n);
+		fclose(f);
+	}
+}
+
+static void remove_files(struct launch_files *lf)
+{
+	char path[128];
+	const char *names[] = { "fw.elf", "desc.dtb", "acpi.bin" };
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", lf->dir, names[i]);
+		unlink(path);
+	}
+	rmdir(lf->dir);
+}
+
+/* `parma measure` on the files; returns the hex MEASUREMENT. */
+static void parma_measure(const struct launch_files *lf, unsigned vcpus, char out[97])
+{
+	const char *build = getenv("PARMA_BUILD_ROOT");
+	char cmd[512], line[256];
+	FILE *p;
+
+	assert_non_null(build);
+	snprintf(cmd, sizeof(cmd),
+		 "%s/vmm/parma measure --firmware %s/fw.elf --boot-descriptor %s/desc.dtb "
+		 "--acpi %s/acpi.bin --vcpus %u",
+		 build, lf->dir, lf->dir, lf->dir, vcpus);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(line, sizeof(line), p));
+	assert_int_equal(pclose(p), 0);
+	assert_int_equal(strncmp(line, "measurement: ", 13), 0);
+	memcpy(out, line + 13, 96);
+	out[96] = 0;
+}
+
+struct launch_ctx {
+	struct launch_files lf;
+	struct parma_firmware fw;
+	struct parma_launch_input in;
+	struct snp_plan plan;
+	struct snp_vm vm;
+	uint8_t cpuid[4096];
+};
+
+static void setup_launch(struct launch_ctx *c, unsigned vcpus, const struct snp_launch_config *cfg,
+			 uint8_t *ram)
+{
+	struct errbuf eb = { 0 };
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	struct kvm_cpuid_entry2 e[2] = {
+		{ .function = 0, .eax = 0xd },
+		{ .function = 7, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x3 },
+	};
+
+	memset(&F, 0, sizeof(F));
+	F.caps_ok = 1;
+	F.cpuid_ebx_allowed = 0xffffffff;
+	make_files(&c->lf);
+	assert_int_equal(parma_firmware_load(c->lf.elf, c->lf.elf_len, &c->fw, &eb), 0);
+	c->in = (struct parma_launch_input){
+		.fw = &c->fw, .boot_desc = c->lf.desc, .boot_desc_len = sizeof(c->lf.desc),
+		.boot_desc_gpa = 0x30000, .acpi = c->lf.acpi, .acpi_len = sizeof(c->lf.acpi),
+		.acpi_gpa = 0xe0000, .secrets_gpa = SNP_LAYOUT_SECRETS,
+		.cpuid_gpa = SNP_LAYOUT_CPUID, .vcpus = vcpus,
+		.guest_features = cfg ? cfg->vmsa_features : 0,
+	};
+	assert_int_equal(parma_launch_plan(&c->in, &c->plan, &eb), 0);
+	assert_int_equal(snp_cpuid_page_build(e, 2, c->cpuid, &eb), 0);
+
+	snp_vm_setup(&c->vm, &fake_io, VM_FD, -1, cfg);
+	assert_int_equal(snp_host_check(&fake_io, KVM_FD, &eb), 0);
+	assert_int_equal(snp_vm_init2(&c->vm, &eb), 0);
+	assert_int_equal(snp_vm_add_memory(&c->vm, 0, 0, MEM_SIZE, ram, &eb), 0);
+	/* kernel staging area: the host writes it, the firmware copies from it */
+	assert_int_equal(snp_vm_set_shared(&c->vm, 0x200000, 0x100000, &eb), 0);
+	for (unsigned v = 0; v < vcpus; v++) {
+		parma_entry_regs(c->fw.entry, 0x30000, v, &r, &s);
+		assert_true(fake_create_vcpu(&r, &s) >= 0);
+	}
+}
+
+static void teardown_launch(struct launch_ctx *c)
+{
+	snp_vm_release(&c->vm);
+	parma_firmware_free(&c->fw);
+	remove_files(&c->lf);
+}
+
+static void snp_launch_digest_agrees_with_fake_psp_and_parma_measure(void **state)
+{
+	(void)state;
+	static struct launch_ctx c;
+	static uint8_t ram[MEM_SIZE];
+	struct snp_launch_config cfg = { .policy = 0 };
+	struct errbuf eb = { 0 };
+	char hex[97], cli[97];
+
+	memset(cfg.host_data, 0xab, 32);
+	for (unsigned vcpus = 1; vcpus <= 3; vcpus += 2) {
+		setup_launch(&c, vcpus, &cfg, ram);
+		F.eagain_every = 5;
+		int rc = snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb);
+		if (rc)
+			fail_msg("launch: %s", eb.msg);
+		assert_true(F.finished && F.hypercall_cap);
+		/* firmware 5 pages (hull 0x100000..0x105000) + desc 1 + acpi 2 + secrets + cpuid */
+		assert_int_equal(F.n_updates, 5 + 1 + 2 + 1 + 1);
+		assert_true(F.types_seen[1] && F.types_seen[5] && F.types_seen[6]);
+		assert_memory_equal(F.ld, c.vm.expected, 48);
+		assert_memory_equal(F.host_data, cfg.host_data, 32);
+		hex_encode(F.ld, 48, hex);
+		parma_measure(&c.lf, vcpus, cli);
+		assert_string_equal(cli, hex);
+		teardown_launch(&c);
+	}
+}
+
+static void snp_launch_id_block_is_checked_by_psp(void **state)
+{
+	(void)state;
+	static struct launch_ctx c;
+	static uint8_t ram[MEM_SIZE];
+	struct snp_launch_config cfg = { 0 };
+	struct errbuf eb = { 0 };
+
+	cfg.id.id_key = EVP_EC_gen("P-384");
+	cfg.id.author_key = EVP_EC_gen("P-384");
+	assert_non_null(cfg.id.id_key);
+	cfg.id.guest_svn = 3;
+	setup_launch(&c, 1, &cfg, ram);
+	if (snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb))
+		fail_msg("launch: %s", eb.msg);
+	assert_true(F.id_block_checked);
+	teardown_launch(&c);
+
+	/* The VMM set a vCPU state other than the documented entry state: the
+	 * secure processor's digest no longer matches the signed ID block. */
+	setup_launch(&c, 1, &cfg, ram);
+	F.regs[0].rsi = 0x1234;
+	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EIO);
+	assert_non_null(strstr(eb.msg, "ID block"));
+	assert_false(F.finished);
+	teardown_launch(&c);
+	EVP_PKEY_free(cfg.id.id_key);
+	EVP_PKEY_free(cfg.id.author_key);
+}
+
+static void snp_launch_reports_corrected_cpuid_leaves(void **state)
+{
+	(void)state;
+	static struct launch_ctx c;
+	static uint8_t ram[MEM_SIZE];
+	struct errbuf eb = { 0 };
+
+	setup_launch(&c, 1, NULL, ram);
+	F.cpuid_ebx_allowed = 0x1; /* bit 1 of leaf 7.0 EBX is not allowed */
+	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EIO);
+	assert_non_null(strstr(eb.msg, "0x7.0 ebx 0x3->0x1"));
+	teardown_launch(&c);
+}
+
+static void snp_launch_fake_enforces_kernel_rules(void **state)
+{
+	(void)state;
+	static struct launch_ctx c;
+	static uint8_t ram[MEM_SIZE];
+	struct snp_launch_config cfg = { .policy = 0x10000 }; /* bit 17 missing */
+	struct errbuf eb = { 0 };
+	struct snp_vm vm;
+	struct kvm_regs r = { 0 };
+	struct kvm_sregs s = { 0 };
+
+	/* INIT2 after a vCPU exists */
+	memset(&F, 0, sizeof(F));
+	fake_create_vcpu(&r, &s);
+	snp_vm_setup(&vm, &fake_io, VM_FD, -1, NULL);
+	assert_int_equal(snp_vm_init2(&vm, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "KVM_SEV_INIT2"));
+
+	/* the VMM refuses a policy without the must-be-one bit */
+	setup_launch(&c, 1, &cfg, ram);
+	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "bit 17"));
+	teardown_launch(&c);
+
+	/* a measured page in a range the host made shared */
+	setup_launch(&c, 1, NULL, ram);
+	assert_int_equal(snp_vm_set_shared(&c.vm, 0x30000, 4096, &eb), 0);
+	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "boot-descriptor"));
+	teardown_launch(&c);
+
+	/* the same page launched twice (a plan that bypassed snp_plan_add) */
+	setup_launch(&c, 1, NULL, ram);
+	c.plan.item[c.plan.n_items] = c.plan.item[1];
+	c.plan.n_items++;
+	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EINVAL);
+	teardown_launch(&c);
+
+	/* a host without SNP support */
+	memset(&F, 0, sizeof(F));
+	assert_int_equal(snp_host_check(&fake_io, KVM_FD, &eb), -ENODEV);
+	assert_non_null(strstr(eb.msg, "KVM_X86_SNP_VM"));
+}
+
+static void put_u64(uint8_t *run, unsigned off, uint64_t v)
+{
+	memcpy(run + off, &v, 8);
+}
+
+static void snp_runtime_exits_convert_pages(void **state)
+{
+	(void)state;
+	static struct launch_ctx c;
+	static uint8_t ram[MEM_SIZE];
+	uint8_t run[256];
+	uint64_t ret;
+	struct errbuf eb = { 0 };
+
+	setup_launch(&c, 1, NULL, ram);
+	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), 0);
+
+	/* guest PSC via MSR protocol: one page to shared */
+	memset(run, 0, sizeof(run));
+	put_u64(run, 8, SNP_KVM_EXIT_HYPERCALL);
+	put_u64(run, SNP_KVM_RUN_HC_NR, SNP_KVM_HC_MAP_GPA_RANGE);
+	put_u64(run, SNP_KVM_RUN_HC_ARGS, 0x300000);
+	put_u64(run, SNP_KVM_RUN_HC_ARGS + 8, 16);
+	put_u64(run, SNP_KVM_RUN_HC_ARGS + 16, 0);
+	put_u64(run, SNP_KVM_RUN_HC_RET, 99);
+	assert_int_equal(snp_vm_handle_exit(&c.vm, run, 0), 0);
+	memcpy(&ret, run + SNP_KVM_RUN_HC_RET, 8);
+	assert_int_equal(ret, 0);
+	assert_int_equal(F.attr[0x300], ATTR_SHARED);
+	assert_int_equal(F.attr[0x30f], ATTR_SHARED);
+	assert_int_equal(F.attr[0x310], ATTR_PRIVATE);
+	/* and back to private */
+	put_u64(run, SNP_KVM_RUN_HC_ARGS + 16, SNP_KVM_MAP_GPA_RANGE_ENCRYPTED);
+	assert_int_equal(snp_vm_handle_exit(&c.vm, run, 0), 0);
+	assert_int_equal(F.attr[0x300], ATTR_PRIVATE);
+	/* hostile ranges fail the hypercall, not the VMM */
+	const uint64_t bad[][2] = { { MEM_SIZE - 4096, 2 }, { 0x1001, 1 }, { ~0ull - 4095, 1 },
+				    { 0, 1ull << 60 } };
+	for (int i = 0; i < 4; i++) {
+		put_u64(run, SNP_KVM_RUN_HC_ARGS, bad[i][0]);
+		put_u64(run, SNP_KVM_RUN_HC_ARGS + 8, bad[i][1]);
+		assert_int_equal(snp_vm_handle_exit(&c.vm, run, 0), 0);
+		memcpy(&ret, run + SNP_KVM_RUN_HC_RET, 8);
+		assert_true(ret != 0);
+	}
+	/* implicit conversion: a shared access to a private page */
+	memset(run, 0, sizeof(run));
+	put_u64(run, 8, SNP_KVM_EXIT_MEMORY_FAULT);
+	put_u64(run, SNP_KVM_RUN_MF_FLAGS, 0);
+	put_u64(run, SNP_KVM_RUN_MF_GPA, 0x310000);
+	put_u64(run, SNP_KVM_RUN_MF_SIZE, 4096);
+	assert_int_equal(snp_vm_handle_exit(&c.vm, run, -EFAULT), 0);
+	assert_int_equal(F.attr[0x310], ATTR_SHARED);
+	put_u64(run, SNP_KVM_RUN_MF_GPA, MEM_SIZE);
+	assert_int_equal(snp_vm_handle_exit(&c.vm, run, -EFAULT), -EINVAL);
+	/* other exits are not ours */
+	put_u64(run, 8, 2 /* KVM_EXIT_IO */);
+	assert_int_equal(snp_vm_handle_exit(&c.vm, run, 0), -ENOTSUP);
+	assert_int_equal(c.vm.conversions, 3);
+	teardown_launch(&c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(snp_launch_digest_agrees_with_fake_psp_and_parma_measure),
+		cmocka_unit_test(snp_launch_id_block_is_checked_by_psp),
+		cmocka_unit_test(snp_launch_reports_corrected_cpuid_leaves),
+		cmocka_unit_test(snp_launch_fake_enforces_kernel_rules),
+		cmocka_unit_test(snp_runtime_exits_convert_pages),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
