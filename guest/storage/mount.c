@@ -39,9 +39,10 @@ static int device_numbers(const char *device, char *out, size_t size, struct err
 	return 0;
 }
 
-int storage_verity_open(const char *name, const char *device, uint64_t sb_offset,
-			const uint8_t root_hash[STORAGE_VERITY_ROOT_LEN], char *dev_path,
-			size_t dev_path_size, struct errbuf *eb)
+/* exact: the data must end exactly at the superblock (the layer format), not just before. */
+static int verity_open_at(const char *name, const char *device, uint64_t sb_offset, int exact,
+			  const uint8_t root_hash[STORAGE_VERITY_ROOT_LEN], char *dev_path,
+			  size_t dev_path_size, struct errbuf *eb)
 {
 	struct storage_verity v;
 	struct storage_verity_sb sb;
@@ -60,7 +61,7 @@ int storage_verity_open(const char *name, const char *device, uint64_t sb_offset
 	if ((rc = device_numbers(device, v.data_dev, sizeof(v.data_dev), eb)) < 0 ||
 	    (rc = storage_block_size(device, &size, eb)) < 0)
 		return rc;
-	if (sb_offset > size - STORAGE_VERITY_BLOCK_SIZE || size < STORAGE_VERITY_BLOCK_SIZE)
+	if (size < STORAGE_VERITY_BLOCK_SIZE || sb_offset > size - STORAGE_VERITY_BLOCK_SIZE)
 		return errbuf_set(eb, EINVAL, "%s: verity superblock at %llu is beyond the %llu-byte device",
 				  device, (unsigned long long)sb_offset, (unsigned long long)size);
 
@@ -79,6 +80,11 @@ int storage_verity_open(const char *name, const char *device, uint64_t sb_offset
 	if (sb.data_blocks > sb_offset / STORAGE_VERITY_BLOCK_SIZE)
 		return errbuf_set(eb, EINVAL, "%s: verity data (%llu blocks) overlaps its superblock",
 				  device, (unsigned long long)sb.data_blocks);
+	if (exact && sb.data_blocks != sb_offset / STORAGE_VERITY_BLOCK_SIZE)
+		return errbuf_set(eb, EINVAL,
+				  "%s: verity superblock covers %llu blocks, the erofs image has %llu",
+				  device, (unsigned long long)sb.data_blocks,
+				  (unsigned long long)(sb_offset / STORAGE_VERITY_BLOCK_SIZE));
 
 	strcpy(v.hash_dev, v.data_dev);
 	v.data_blocks = sb.data_blocks;
@@ -92,6 +98,41 @@ int storage_verity_open(const char *name, const char *device, uint64_t sb_offset
 	if (rc < 0)
 		errbuf_prefix(eb, "%s", device);
 	return rc;
+}
+
+int storage_layer_open(const char *name, const char *device,
+		       const uint8_t root_hash[STORAGE_VERITY_ROOT_LEN], char *dev_path,
+		       size_t dev_path_size, struct errbuf *eb)
+{
+	uint8_t head[2048];
+	uint64_t blocks;
+	int rc;
+
+	if ((rc = storage_device_check(device, eb)) < 0)
+		return rc;
+	int fd = open(device, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(eb, errno, "%s: %s", device, strerror(errno));
+	ssize_t got = pread(fd, head, sizeof(head), 0);
+	rc = got < 0 ? -errno : 0;
+	close(fd);
+	if (rc < 0)
+		return errbuf_set(eb, -rc, "%s: %s", device, strerror(-rc));
+	if ((rc = storage_erofs_sb_blocks(head, (size_t)got, &blocks, eb)) < 0) {
+		errbuf_prefix(eb, "%s", device);
+		return rc;
+	}
+	/* storage_verity_open checks the verity superblock's block count against this offset;
+	 * the layer format has them equal, a smaller count would only hide data. */
+	return verity_open_at(name, device, blocks * STORAGE_VERITY_BLOCK_SIZE, 1, root_hash,
+			      dev_path, dev_path_size, eb);
+}
+
+int storage_verity_open(const char *name, const char *device, uint64_t sb_offset,
+			const uint8_t root_hash[STORAGE_VERITY_ROOT_LEN], char *dev_path,
+			size_t dev_path_size, struct errbuf *eb)
+{
+	return verity_open_at(name, device, sb_offset, 0, root_hash, dev_path, dev_path_size, eb);
 }
 
 static int mkdir_target(const char *target, struct errbuf *eb)
@@ -111,6 +152,27 @@ int storage_erofs_mount(const char *dev_path, const char *target, struct errbuf 
 		return errbuf_set(eb, errno, "%s: mount erofs on %s: %s", dev_path, target,
 				  strerror(errno));
 	return 0;
+}
+
+int storage_layer_mount(const char *name, const char *device,
+			const uint8_t root_hash[STORAGE_VERITY_ROOT_LEN], const char *target,
+			struct errbuf *eb)
+{
+	char dev[STORAGE_PATH_MAX];
+	int rc = storage_layer_open(name, device, root_hash, dev, sizeof(dev), eb);
+	if (rc < 0)
+		return rc;
+	if ((rc = storage_erofs_mount(dev, target, eb)) < 0)
+		(void)storage_dm_remove(name, NULL);
+	return rc;
+}
+
+int storage_layer_unmount(const char *name, const char *target, struct errbuf *eb)
+{
+	int rc = storage_unmount(target, eb);
+	if (rc < 0)
+		return rc;
+	return storage_dm_remove(name, eb);
 }
 
 /* Run mkfs.ext4 with a fixed argv and an empty environment; its output goes nowhere (the

@@ -84,6 +84,11 @@ int storage_crypt_table(const char *dev, const uint8_t key[STORAGE_CRYPT_KEY_LEN
 int storage_overlay_options(const char *const *lowers, size_t n_lowers, const char *upper,
 			    const char *work, char *out, size_t out_size, struct errbuf *eb);
 
+/* The data size of a converted layer (docs/images.md): buf holds the first 2048 bytes of the
+ * image; the erofs superblock at byte 1024 must have magic 0xE0F5E1E2 and 4096-byte blocks;
+ * *blocks receives its block count (the erofs image, and so the verity data, ends there). */
+int storage_erofs_sb_blocks(const uint8_t *buf, size_t len, uint64_t *blocks, struct errbuf *eb);
+
 /* ---- kernel operations (guest only) ---- */
 
 /* Create device-mapper device `name` with one target of `type` ("verity", "crypt") spanning
@@ -107,6 +112,24 @@ int storage_dm_remove(const char *name, struct errbuf *eb);
 int storage_verity_open(const char *name, const char *device, uint64_t sb_offset,
 			const uint8_t root_hash[STORAGE_VERITY_ROOT_LEN], char *dev_path,
 			size_t dev_path_size, struct errbuf *eb);
+
+/* Open a layer disk in the `parma image convert` format (docs/images.md): erofs data, then at
+ * data_size the veritysetup superblock and the tree. data_size comes from the erofs superblock
+ * and must equal the verity superblock's block count. Nothing the host says about the layout
+ * can make unverified data readable: every block served is checked against root_hash (which
+ * must come from the policy). */
+int storage_layer_open(const char *name, const char *device,
+		       const uint8_t root_hash[STORAGE_VERITY_ROOT_LEN], char *dev_path,
+		       size_t dev_path_size, struct errbuf *eb);
+
+/* storage_layer_open + storage_erofs_mount on target; on a mount failure (e.g. EIO from a wrong
+ * root hash) the mapping is removed again. */
+int storage_layer_mount(const char *name, const char *device,
+			const uint8_t root_hash[STORAGE_VERITY_ROOT_LEN], const char *target,
+			struct errbuf *eb);
+
+/* Unmount target and remove the mapping `name` (the reverse of storage_layer_mount). */
+int storage_layer_unmount(const char *name, const char *target, struct errbuf *eb);
 
 /* Mount a layer: erofs, read-only, nodev, from the dm-verity device dev_path on target (created
  * if missing). */

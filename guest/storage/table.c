@@ -137,6 +137,23 @@ int storage_verity_sb_parse(const uint8_t *buf, size_t len, struct storage_verit
 	return 0;
 }
 
+/* erofs_super_block at byte 1024: magic u32 @0, blkszbits u8 @12, blocks u32 @36. */
+int storage_erofs_sb_blocks(const uint8_t *buf, size_t len, uint64_t *blocks, struct errbuf *eb)
+{
+	if (!buf || len < 2048)
+		return errbuf_set(eb, EINVAL, "erofs superblock: need the first 2048 bytes");
+	const uint8_t *sb = buf + 1024;
+	if (le32(sb) != 0xE0F5E1E2u)
+		return errbuf_set(eb, EINVAL, "erofs superblock: bad magic");
+	if (sb[12] != 12)
+		return errbuf_set(eb, EINVAL, "erofs superblock: block size 2^%u, expected 4096", sb[12]);
+	uint32_t n = le32(sb + 36);
+	if (n == 0)
+		return errbuf_set(eb, EINVAL, "erofs superblock: zero blocks");
+	*blocks = n;
+	return 0;
+}
+
 int storage_verity_table(const struct storage_verity *v, char *out, size_t out_size,
 			 uint64_t *sectors, struct errbuf *eb)
 {

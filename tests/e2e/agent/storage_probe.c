@@ -137,11 +137,17 @@ static void check_layer(const uint8_t root[32], uint64_t sboff)
 	char dev[STORAGE_PATH_MAX], buf[64];
 	size_t good;
 
-	int rc = storage_verity_open("layer0", "/dev/vda", sboff, root, dev, sizeof(dev), &eb);
+	/* the layer format: data size from the erofs superblock, as the agent may use it */
+	int rc = storage_layer_open("layer0", "/dev/vda", root, dev, sizeof(dev), &eb);
 	say("verity_open rc=%d dev=%s %s", rc, rc ? "-" : dev, rc ? errbuf_msg(&eb) : "");
 	rc = storage_erofs_mount(dev, "/layers/0", &eb);
 	say("erofs_mount rc=%d %s", rc, rc ? errbuf_msg(&eb) : "");
-	FILE *f = fopen("/layers/0/hello.txt", "r");
+	/* the same disk mapped a second time with the offset given explicitly */
+	rc = storage_layer_mount("layer0b", "/dev/vda", root, "/layers/0b", &eb);
+	say("layer_mount_explicit rc=%d", rc == 0 ? storage_layer_unmount("layer0b", "/layers/0b", &eb) : rc);
+	rc = storage_verity_open("layer0c", "/dev/vda", sboff, root, dev, sizeof(dev), &eb);
+	say("verity_open_sboff rc=%d", rc == 0 ? storage_dm_remove("layer0c", &eb) : rc);
+	FILE *f = fopen("/layers/0/data/hello.txt", "r");
 	if (f && fgets(buf, sizeof(buf), f)) {
 		buf[strcspn(buf, "\n")] = 0;
 		say("hello text=%s", buf);
@@ -150,7 +156,7 @@ static void check_layer(const uint8_t root[32], uint64_t sboff)
 	}
 	if (f)
 		fclose(f);
-	rc = read_big("/layers/0/big.txt", &good);
+	rc = read_big("/layers/0/data/big.txt", &good);
 	say("big_good rc=%d bytes=%zu", rc, good);
 
 	/* a root hash the policy does not name: every read fails, so the mount does */
@@ -168,9 +174,11 @@ static void check_layer(const uint8_t root[32], uint64_t sboff)
 	/* one flipped byte in big.txt's data: the mount works, reading that block gives EIO */
 	rc = storage_verity_open("flipped", "/dev/vdb", sboff, root, dev, sizeof(dev), &eb);
 	mrc = rc == 0 ? storage_erofs_mount(dev, "/layers/flipped", &eb) : rc;
+	/* a scratch-like disk (zeros) is not a layer: refused before device-mapper */
+	say("not_a_layer rc=%d", storage_layer_open("zeros", "/dev/vdc", root, buf, sizeof(buf), &eb));
 	say("flipped open=%d mount=%d", rc, mrc);
 	if (mrc == 0) {
-		rc = read_big("/layers/flipped/big.txt", &good);
+		rc = read_big("/layers/flipped/data/big.txt", &good);
 		say("flipped_read rc=%d bytes=%zu", rc, good);
 		storage_unmount("/layers/flipped", NULL);
 	}
@@ -201,7 +209,7 @@ static void check_scratch(void)
 	say("overlay rc=%d %s", rc, rc ? errbuf_msg(&eb) : "");
 	if (rc == 0) {
 		char buf[64] = "";
-		FILE *f = fopen("/run/c0/rootfs/hello.txt", "r");
+		FILE *f = fopen("/run/c0/rootfs/data/hello.txt", "r");
 		if (f && fgets(buf, sizeof(buf), f))
 			buf[strcspn(buf, "\n")] = 0;
 		if (f)

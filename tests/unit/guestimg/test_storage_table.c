@@ -144,6 +144,31 @@ static void storage_verity_sb_parse_checks_every_field(void **state)
 	assert_int_equal(storage_verity_sb_parse(sb, sizeof(sb), &out, &eb), -EINVAL);
 }
 
+static void storage_erofs_sb_blocks_reads_the_layer_size(void **state)
+{
+	(void)state;
+	uint8_t head[2048];
+	uint64_t blocks = 0;
+	struct errbuf eb = { 0 };
+	memset(head, 0, sizeof(head));
+	head[1024] = 0xe2, head[1025] = 0xe1, head[1026] = 0xf5, head[1027] = 0xe0;
+	head[1024 + 12] = 12;
+	head[1024 + 36] = 0x72, head[1024 + 37] = 0x01; /* 370 blocks */
+	assert_int_equal(storage_erofs_sb_blocks(head, sizeof(head), &blocks, &eb), 0);
+	assert_int_equal(blocks, 370);
+	assert_int_equal(storage_erofs_sb_blocks(head, 2047, &blocks, &eb), -EINVAL);
+	head[1024 + 12] = 9;
+	assert_int_equal(storage_erofs_sb_blocks(head, sizeof(head), &blocks, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "block size"));
+	head[1024 + 12] = 12;
+	head[1024] = 0;
+	assert_int_equal(storage_erofs_sb_blocks(head, sizeof(head), &blocks, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "magic"));
+	head[1024] = 0xe2;
+	head[1024 + 36] = head[1024 + 37] = 0;
+	assert_int_equal(storage_erofs_sb_blocks(head, sizeof(head), &blocks, &eb), -EINVAL);
+}
+
 static void storage_crypt_table_format_and_validation(void **state)
 {
 	(void)state;
@@ -205,6 +230,7 @@ int main(void)
 		cmocka_unit_test(storage_device_check_paths_and_numbers),
 		cmocka_unit_test(storage_verity_table_has_kernel_format),
 		cmocka_unit_test(storage_verity_sb_parse_checks_every_field),
+		cmocka_unit_test(storage_erofs_sb_blocks_reads_the_layer_size),
 		cmocka_unit_test(storage_crypt_table_format_and_validation),
 		cmocka_unit_test(storage_overlay_options_reverse_policy_order),
 	};
