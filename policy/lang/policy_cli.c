@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "common/cli.h"
 #include "common/errbuf.h"
 #include "common/fileio.h"
@@ -113,14 +115,279 @@ int policy_cli_digest(int argc, char **argv)
 	return CLI_OK;
 }
 
+/* ---- explain ---- */
+
+static void print_decision(size_t i, const struct policy_decision *d)
+{
+	printf("#%zu %s: ", i + 1, policy_request_type_name(d->type));
+	if (d->allowed) {
+		printf("allowed%s\n", d->debug ? " (DEBUG allow-all policy)" : "");
+		return;
+	}
+	const struct policy_reason *r = &d->reason;
+	printf("DENIED by rule '%s'", policy_rule_name(r->rule));
+	if (r->field[0])
+		printf(" at %s", r->field);
+	printf(": %s\n", r->message);
+	if (r->expected[0])
+		printf("    expected: %s\n", r->expected);
+	if (r->got[0])
+		printf("    got:      %s\n", r->got);
+}
+
 int policy_cli_explain(int argc, char **argv)
 {
-	(void)argc;
-	return cli_error(argv[0], CLI_UNAVAILABLE, "not available in this build yet");
+	if (cli_wants_help(argc, argv)) {
+		printf("Usage: %s [--json] POLICY REQUESTS.json\n\n"
+		       "Install POLICY in a fresh engine (as the guest agent does), replay the JSON\n"
+		       "array of requests in REQUESTS.json (format: docs/policy.md, \"Requests\") and\n"
+		       "print each decision with its reason. A denied request changes nothing and the\n"
+		       "replay goes on. Exit: 0 all allowed, 1 some denied, 3 invalid input.\n",
+		       argv[0]);
+		return CLI_OK;
+	}
+	const char *paths[2];
+	int n_paths = 0;
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] == '-' && argv[i][1])
+			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
+		else if (n_paths == 2)
+			return cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
+		else
+			paths[n_paths++] = argv[i];
+	}
+	if (n_paths != 2)
+		return cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
+	uint8_t *bytes = NULL, *rbytes = NULL;
+	size_t len, rlen;
+	struct policy *p;
+	struct errbuf eb = { 0 };
+	struct json_object *reqs = NULL, *out = NULL;
+	struct policy_engine *e = NULL;
+	int code = load_file(argv[0], paths[0], &bytes, &len, &p);
+	if (code)
+		return code;
+	bool debug = policy_is_debug(p);
+	policy_free(p);
+	if (file_read_all(paths[1], 64u << 20, &rbytes, &rlen, &eb)) {
+		code = cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+		goto out;
+	}
+	reqs = json_tokener_parse((const char *)rbytes);
+	if (!json_object_is_type(reqs, json_type_array)) {
+		code = cli_error(argv[0], CLI_BAD_INPUT, "%s: expected a JSON array of requests",
+				 paths[1]);
+		goto out;
+	}
+	e = policy_engine_new();
+	if (!e) {
+		code = cli_error(argv[0], CLI_INTERNAL, "out of memory");
+		goto out;
+	}
+	struct policy_digest dg;
+	struct policy_decision d;
+	policy_digest(bytes, len, &dg);
+	struct policy_req_install_policy inst = { bytes, len, dg.sha256 };
+	if (policy_engine_install(e, &inst, &d)) {
+		code = cli_error(argv[0], CLI_BAD_INPUT, "%s: %s", paths[0], d.reason.message);
+		goto out;
+	}
+	if (debug)
+		fprintf(stderr, "%s: %s: %s\n", argv[0], paths[0], DEBUG_WARNING);
+	if (!json)
+		printf("policy %s (sha256 %s)\n", paths[0], dg.hex);
+	out = json_object_new_array();
+	size_t denied = 0, n = json_object_array_length(reqs);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *rq = json_object_array_get_idx(reqs, i);
+		struct policy_request req;
+		struct errbuf reb = { 0 };
+		int ret = policy_request_from_json(rq, &req, &reb);
+		if (ret) {
+			/* decide_json turns the parse error into the agent's denial */
+			ret = policy_decide_json(e, rq, &d);
+		} else {
+			ret = policy_decide(e, &req, &d);
+		}
+		denied += !d.allowed;
+		if (json)
+			json_object_array_add(out, policy_decision_to_json(&d, ret ? NULL : &req));
+		else
+			print_decision(i, &d);
+		policy_request_clear(&req);
+	}
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
+									   JSON_C_TO_STRING_NOSLASHESCAPE));
+	else
+		printf("%zu request(s): %zu allowed, %zu denied\n", n, n - denied, denied);
+	code = denied ? CLI_FAILED : CLI_OK;
+out:
+	json_object_put(out);
+	json_object_put(reqs);
+	policy_engine_free(e);
+	free(bytes);
+	free(rbytes);
+	return code;
+}
+
+/* ---- diff ---- */
+
+/* The key that identifies an element of a keyed array, or NULL to compare
+ * arrays position by position. */
+static const char *diff_key_of(const char *path, struct json_object *elem, char *buf, size_t size)
+{
+	struct json_object *v;
+	if (!strcmp(path, "containers") && json_object_object_get_ex(elem, "name", &v))
+		return json_object_get_string(v);
+	if (!strcmp(path, "external_processes") && json_object_object_get_ex(elem, "command", &v)) {
+		snprintf(buf, size, "%s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		return buf;
+	}
+	if (!strcmp(path, "fragments")) {
+		struct json_object *iss, *feed;
+		if (json_object_object_get_ex(elem, "issuer", &iss) &&
+		    json_object_object_get_ex(elem, "feed", &feed)) {
+			snprintf(buf, size, "%s %s", json_object_get_string(iss),
+				 json_object_get_string(feed));
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+static const char *jplain(struct json_object *v)
+{
+	return v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN |
+							     JSON_C_TO_STRING_NOSLASHESCAPE)
+		 : "(absent)";
+}
+
+static size_t diff_values(const char *path, struct json_object *a, struct json_object *b);
+
+static size_t diff_keyed(const char *path, struct json_object *a, struct json_object *b)
+{
+	size_t n = 0;
+	char ka[4096], kb[4096], sub[1024];
+	for (size_t i = 0; i < json_object_array_length(a); i++) {
+		struct json_object *ea = json_object_array_get_idx(a, i), *match = NULL;
+		const char *k = diff_key_of(path, ea, ka, sizeof(ka));
+		for (size_t j = 0; j < json_object_array_length(b) && !match; j++) {
+			struct json_object *eb = json_object_array_get_idx(b, j);
+			const char *k2 = diff_key_of(path, eb, kb, sizeof(kb));
+			if (k2 && !strcmp(k, k2))
+				match = eb;
+		}
+		snprintf(sub, sizeof(sub), "%s[%s]", path, k);
+		if (!match) {
+			printf("- %s\n", sub);
+			n++;
+		} else {
+			n += diff_values(sub, ea, match);
+		}
+	}
+	for (size_t j = 0; j < json_object_array_length(b); j++) {
+		struct json_object *eb = json_object_array_get_idx(b, j);
+		const char *k = diff_key_of(path, eb, kb, sizeof(kb));
+		bool found = false;
+		for (size_t i = 0; i < json_object_array_length(a) && !found; i++) {
+			const char *k2 = diff_key_of(path, json_object_array_get_idx(a, i), ka,
+						     sizeof(ka));
+			found = k2 && !strcmp(k, k2);
+		}
+		if (!found) {
+			printf("+ %s[%s]\n", path, k);
+			n++;
+		}
+	}
+	return n;
+}
+
+static size_t diff_values(const char *path, struct json_object *a, struct json_object *b)
+{
+	char sub[1024];
+	size_t n = 0;
+	if (a && b && json_object_is_type(a, json_type_object) &&
+	    json_object_is_type(b, json_type_object)) {
+		json_object_object_foreach(a, key, va)
+		{
+			struct json_object *vb = NULL;
+			snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", key);
+			json_object_object_get_ex(b, key, &vb);
+			n += diff_values(sub, va, vb);
+		}
+		json_object_object_foreach(b, key2, vb2)
+		{
+			if (json_object_object_get_ex(a, key2, NULL))
+				continue;
+			snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "", key2);
+			n += diff_values(sub, NULL, vb2);
+		}
+		return n;
+	}
+	if (a && b && json_object_is_type(a, json_type_array) &&
+	    json_object_is_type(b, json_type_array) && json_object_array_length(a) &&
+	    json_object_array_length(b)) {
+		char kbuf[64];
+		bool keyed = true;
+		for (size_t i = 0; i < json_object_array_length(a) && keyed; i++)
+			keyed = diff_key_of(path, json_object_array_get_idx(a, i), kbuf, sizeof(kbuf));
+		for (size_t i = 0; i < json_object_array_length(b) && keyed; i++)
+			keyed = diff_key_of(path, json_object_array_get_idx(b, i), kbuf, sizeof(kbuf));
+		if (keyed)
+			return diff_keyed(path, a, b);
+	}
+	if (json_object_equal(a, b))
+		return 0;
+	char av[600];
+	snprintf(av, sizeof(av), "%s", jplain(a));
+	printf("~ %s: %s -> %s\n", path, av, jplain(b));
+	return 1;
 }
 
 int policy_cli_diff(int argc, char **argv)
 {
-	(void)argc;
-	return cli_error(argv[0], CLI_UNAVAILABLE, "not available in this build yet");
+	if (cli_wants_help(argc, argv)) {
+		printf("Usage: %s A B\n\n"
+		       "Show what differs between two valid policies: flags, containers (by name),\n"
+		       "external processes (by command) and fragments (by issuer and feed).\n"
+		       "Lines: '- X' only in A, '+ X' only in B, '~ path: a -> b' changed.\n"
+		       "Exit: 0 same rules, 1 different, 3 invalid input.\n",
+		       argv[0]);
+		return CLI_OK;
+	}
+	if (argc != 3)
+		return cli_usage_error(argv[0], "expected two policy files A and B");
+	uint8_t *ba = NULL, *bb = NULL;
+	size_t la, lb;
+	struct policy *pa = NULL, *pb = NULL;
+	int code = load_file(argv[0], argv[1], &ba, &la, &pa);
+	if (code)
+		return code;
+	code = load_file(argv[0], argv[2], &bb, &lb, &pb);
+	if (code) {
+		policy_free(pa);
+		free(ba);
+		return code;
+	}
+	/* both are valid JSON objects now */
+	struct json_object *ja = json_tokener_parse((const char *)ba);
+	struct json_object *jb = json_tokener_parse((const char *)bb);
+	if (policy_is_debug(pa) || policy_is_debug(pb))
+		fprintf(stderr, "%s: %s\n", argv[0], DEBUG_WARNING);
+	printf("--- %s (sha256 %s)\n+++ %s (sha256 %s)\n", argv[1], policy_get_digest(pa)->hex,
+	       argv[2], policy_get_digest(pb)->hex);
+	size_t n = diff_values("", ja, jb);
+	if (!n && memcmp(policy_get_digest(pa)->sha256, policy_get_digest(pb)->sha256, 32))
+		printf("same rules; the bytes (and so the digest / HOST_DATA) differ\n");
+	json_object_put(ja);
+	json_object_put(jb);
+	policy_free(pa);
+	policy_free(pb);
+	free(ba);
+	free(bb);
+	return n ? CLI_FAILED : CLI_OK;
 }

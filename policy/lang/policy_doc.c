@@ -738,21 +738,26 @@ fail:
 	return ret;
 }
 
-int policy_parse_fragment(struct policy *into, const uint8_t *bytes, size_t len,
-			  struct fragment_doc *out, struct errbuf *eb)
+int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct container_rule *existing,
+			  size_t n_existing, struct policy **out, struct fragment_meta *meta,
+			  struct errbuf *eb)
 {
 	static const char *const keys[] = { "version", "fragment", "containers",
 					    "external_processes", NULL };
 	static const char *const fkeys[] = { "issuer", "feed", "svn", NULL };
 	struct json_object *root = NULL, *fo;
 	const char *issuer, *feed;
-	memset(out, 0, sizeof(*out));
+	*out = NULL;
+	memset(meta, 0, sizeof(*meta));
 	if (len > POLICY_MAX_BYTES)
 		return errbuf_set(eb, E2BIG, "fragment is larger than %u bytes", POLICY_MAX_BYTES);
+	struct policy *f = calloc(1, sizeof(*f));
+	if (!f)
+		return errbuf_set(eb, ENOMEM, "out of memory");
 	int ret = policy_json_parse((const char *)bytes, len, &root, eb);
 	if (ret)
-		return ret;
-	struct parser ps = { .p = into };
+		goto out;
+	struct parser ps = { .p = f };
 	jctx_init(&ps.c, eb);
 	if (!json_object_is_type(root, json_type_object))
 		ret = jerr(&ps.c, EINVAL, "a fragment is a JSON object");
@@ -770,25 +775,31 @@ int policy_parse_fragment(struct policy *into, const uint8_t *bytes, size_t len,
 		if (!ret)
 			ret = jfield_string(&ps.c, fo, "feed", true, 1024, &feed);
 		if (!ret)
-			ret = jfield_u64(&ps.c, fo, "svn", true, UINT64_MAX, &out->svn);
-		if (!ret && (!(out->issuer = arena_strdup(&into->arena, issuer)) ||
-			     !(out->feed = arena_strdup(&into->arena, feed))))
+			ret = jfield_u64(&ps.c, fo, "svn", true, UINT64_MAX, &meta->svn);
+		if (!ret && (!(meta->issuer = arena_strdup(&f->arena, issuer)) ||
+			     !(meta->feed = arena_strdup(&f->arena, feed))))
 			ret = oom(&ps);
 		jctx_pop(&ps.c, old);
 	}
 	if (!ret)
 		ret = parse_objects(&ps, root, "containers", POLICY_MAX_CONTAINERS,
-				    sizeof(struct container_rule), (void **)&out->containers,
-				    &out->n_containers, parse_container);
+				    sizeof(struct container_rule), (void **)&f->containers,
+				    &f->n_containers, parse_container);
 	if (!ret)
-		ret = check_names(&ps, out->containers, out->n_containers, into->containers,
-				  into->n_containers);
+		ret = check_names(&ps, f->containers, f->n_containers, existing, n_existing);
 	if (!ret)
 		ret = parse_objects(&ps, root, "external_processes", POLICY_MAX_EXTERNAL,
-				    sizeof(struct external_rule), (void **)&out->externals,
-				    &out->n_externals, parse_external);
+				    sizeof(struct external_rule), (void **)&f->externals,
+				    &f->n_externals, parse_external);
+out:
 	json_object_put(root);
-	return ret;
+	if (ret) {
+		memset(meta, 0, sizeof(*meta));
+		policy_free(f);
+		return ret;
+	}
+	*out = f;
+	return 0;
 }
 
 bool policy_is_debug(const struct policy *p)

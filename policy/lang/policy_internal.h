@@ -135,18 +135,17 @@ struct policy {
 	size_t n_regexes, cap_regexes;
 };
 
-/* A fragment document (docs/policy.md, "Fragments"), parsed into the
- * arena/regex list of `into` so its rules live as long as the policy. */
-struct fragment_doc {
+/* Parse a fragment document (docs/policy.md, "Fragments") into a new
+ * struct policy holding its containers and external processes (its own
+ * arena), plus the issuer/feed/svn it declares. Container names must not
+ * clash with `existing`. Caller policy_free()s *out. */
+struct fragment_meta {
 	char *issuer, *feed;
 	uint64_t svn;
-	struct container_rule *containers;
-	size_t n_containers;
-	struct external_rule *externals;
-	size_t n_externals;
 };
-int policy_parse_fragment(struct policy *into, const uint8_t *bytes, size_t len,
-			  struct fragment_doc *out, struct errbuf *eb);
+int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct container_rule *existing,
+			  size_t n_existing, struct policy **out, struct fragment_meta *meta,
+			  struct errbuf *eb);
 
 /* Parse text into a json-c tree with the depth limit, strict syntax and
  * checked UTF-8; the whole input must be consumed. Caller puts *out. */
