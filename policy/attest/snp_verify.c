@@ -405,6 +405,15 @@ int snp_verify_report(struct snp_certs *certs, const uint8_t *raw, size_t len,
 					 role_names[leaf->role], role_names[ca->role], at,
 					 cl->have_time ? " (--at)" : " (now)");
 			add_check(v, "certificates_valid", valid, "%s", why);
+			if (chain->n_crls_checked > 0)
+				add_check(v, "not_revoked", true, "%s (%d CRL%s checked)",
+					  chain->crl_detail, chain->n_crls_checked,
+					  chain->n_crls_checked == 1 ? "" : "s");
+			else if (cl->require_crl)
+				add_check(v, "not_revoked", false,
+					  "no revocation list (CRL) of ARK \"%s\" among the "
+					  "certificates, and one is required",
+					  ark->cn);
 			if (chain->dev)
 				add_check(v, "production_root", cl->allow_dev,
 					  cl->allow_dev

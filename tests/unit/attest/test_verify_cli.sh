@@ -73,6 +73,11 @@ expect 0 "--at inside validity" -- "$parma" verify "$g" --certs "$gc" --at 2026-
 expect 1 "--at after expiry" -- "$parma" verify "$g" --certs "$gc" --at 2033-01-01T00:00:00+01:00 -q
 contains "$tmp/err" "certificates_valid" "expiry names the check"
 
+cat "$vectors/aci-genoa-ccf/vcek.pem" "$vectors/aci-genoa-ccf/ask_ark.pem" >"$tmp/bundle.pem"
+expect 0 "--certs with one bundle file" -- "$parma" verify "$g" --certs "$tmp/bundle.pem" -q
+expect 1 "--require-crl without a CRL" -- "$parma" verify "$g" --certs "$gc" --require-crl -q
+contains "$tmp/err" "REJECTED: not_revoked" "missing CRL names the check"
+
 head -c 1000 "$g" >"$tmp/short.bin"
 expect 3 "truncated report" -- "$parma" verify "$tmp/short.bin" --certs "$gc" -q
 contains "$tmp/err" "1000 bytes, expected 1184" "truncation reason"
