@@ -112,7 +112,7 @@ int vmm_cli_boot(int argc, char **argv)
 	struct vm_drive drives[VM_MAX_DRIVES];
 	const char *api_sock = NULL;
 	bool boot_times = false;
-	uint64_t v;
+	uint64_t v = 0;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -128,8 +128,10 @@ int vmm_cli_boot(int argc, char **argv)
 			cfg.mem_mib = v;
 			break;
 		case 'n':
-			if (parse_uint(prog, "--vcpus", optarg, MACHINE_MAX_VCPUS, &v) || !v)
-				return v ? CLI_USAGE : cli_usage_error(prog, "--vcpus: at least 1");
+			if (parse_uint(prog, "--vcpus", optarg, MACHINE_MAX_VCPUS, &v))
+				return CLI_USAGE;
+			if (!v)
+				return cli_usage_error(prog, "--vcpus: at least 1");
 			cfg.vcpus = (unsigned)v;
 			break;
 		case 'H': cfg.hugepages = true; break;
