@@ -54,8 +54,11 @@ void snp_certs_free(struct snp_certs *c)
 {
 	if (!c)
 		return;
-	for (size_t i = 0; i < c->n; i++)
+	for (size_t i = 0; i < c->n; i++) {
+		EVP_PKEY_CTX_free(c->certs[i].verify_ctx);
 		X509_free(c->certs[i].x509);
+	}
+	EVP_MD_free(c->sha384);
 	free(c->certs);
 	free(c->chains);
 	free(c);

@@ -43,6 +43,7 @@ struct snp_cert {
 	uint8_t hwid[64];
 	size_t hwid_len;
 	char ext_error[160]; /* non-empty: an AMD extension is malformed */
+	EVP_PKEY_CTX *verify_ctx; /* leaf: prepared ECDSA/SHA-384 verify (lazy) */
 };
 
 /* A verified (or refused) leaf → CA → ARK triple, cached by store index. */
@@ -60,6 +61,7 @@ struct snp_certs {
 	struct snp_chain *chains;
 	size_t n_chains, cap_chains;
 	struct snp_chain no_chain; /* "no chain could be built" (not cached) */
+	EVP_MD *sha384;		   /* fetched once: per-call fetches cost ~30% */
 };
 
 /* The leaf's product family, from its productName ("Milan-B0" → Milan). */

@@ -479,7 +479,7 @@ static int member_copy(struct archive *a, const char *dest, struct wanted *w, st
 	for (;;) {
 		la_ssize_t n = archive_read_data(a, buf, 1u << 20);
 		if (n < 0) {
-			ret = errbuf_set(eb, EIO, "%s: %s", w->name, archive_error_string(a));
+			ret = errbuf_set(eb, EBADMSG, "%s: %s", w->name, archive_error_string(a));
 			goto out;
 		}
 		if (n == 0)
@@ -544,14 +544,14 @@ static int archive_open_image(struct oci_image *img, const char *work_dir, struc
 		}
 		mtext = malloc((size_t)sz + 1);
 		if (!mtext || archive_read_data(a, mtext, (size_t)sz) != sz) {
-			ret = errbuf_set(eb, EIO, "%s: manifest.json: cannot read", img->path);
+			ret = errbuf_set(eb, EBADMSG, "%s: manifest.json: cannot read", img->path);
 			goto out;
 		}
 		mlen = (size_t)sz;
 		break;
 	}
 	if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN && ret != ARCHIVE_EOF) {
-		ret = errbuf_set(eb, EIO, "%s: %s", img->path, archive_error_string(a));
+		ret = errbuf_set(eb, EBADMSG, "%s: %s", img->path, archive_error_string(a));
 		goto out;
 	}
 	ret = 0;
@@ -690,7 +690,7 @@ static int archive_open_image(struct oci_image *img, const char *work_dir, struc
 			}
 		}
 		if (ret != ARCHIVE_EOF) {
-			ret = errbuf_set(eb, EIO, "%s: %s", img->path, archive_error_string(a));
+			ret = errbuf_set(eb, EBADMSG, "%s: %s", img->path, archive_error_string(a));
 			goto out;
 		}
 		ret = 0;
