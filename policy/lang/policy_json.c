@@ -214,6 +214,67 @@ int jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool
 	return 0;
 }
 
+/* json-c silently keeps the last of duplicate keys; a reviewer reading the
+ * document may see the first. Reject duplicates (and escaped keys, so that a
+ * byte comparison is exact) in text json-c has already accepted. */
+#define JSON_MAX_KEYS_PER_OBJECT 64
+
+struct key_span {
+	size_t off, len;
+};
+
+static int check_duplicate_keys(const char *t, size_t len, struct errbuf *eb)
+{
+	struct key_span keys[POLICY_MAX_JSON_DEPTH + 1][JSON_MAX_KEYS_PER_OBJECT];
+	size_t n_keys[POLICY_MAX_JSON_DEPTH + 1];
+	bool is_obj[POLICY_MAX_JSON_DEPTH + 1], want_key[POLICY_MAX_JSON_DEPTH + 1];
+	int depth = -1;
+	for (size_t i = 0; i < len; i++) {
+		char ch = t[i];
+		if (ch == '{' || ch == '[') {
+			if (++depth > POLICY_MAX_JSON_DEPTH)
+				return errbuf_set(eb, EINVAL, "invalid JSON: nesting too deep");
+			is_obj[depth] = ch == '{';
+			want_key[depth] = ch == '{';
+			n_keys[depth] = 0;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		} else if (ch == ',' && depth >= 0 && is_obj[depth]) {
+			want_key[depth] = true;
+		} else if (ch == '"') {
+			size_t start = ++i;
+			bool escaped = false;
+			while (i < len && t[i] != '"') {
+				if (t[i] == '\\') {
+					escaped = true;
+					i++;
+				}
+				i++;
+			}
+			if (depth < 0 || !is_obj[depth] || !want_key[depth])
+				continue;
+			want_key[depth] = false;
+			size_t klen = i - start;
+			if (escaped)
+				return errbuf_set(eb, EINVAL,
+						  "invalid JSON: escape sequence in an object key at byte %zu",
+						  start);
+			for (size_t k = 0; k < n_keys[depth]; k++)
+				if (keys[depth][k].len == klen &&
+				    !memcmp(t + keys[depth][k].off, t + start, klen))
+					return errbuf_set(eb, EINVAL,
+							  "invalid JSON: duplicate key \"%.*s\" at byte %zu",
+							  (int)(klen > 64 ? 64 : klen), t + start, start);
+			if (n_keys[depth] == JSON_MAX_KEYS_PER_OBJECT)
+				return errbuf_set(eb, E2BIG,
+						  "invalid JSON: object with more than %d keys at byte %zu",
+						  JSON_MAX_KEYS_PER_OBJECT, start);
+			keys[depth][n_keys[depth]++] = (struct key_span){ start, klen };
+		}
+	}
+	return 0;
+}
+
 int policy_json_parse(const char *text, size_t len, struct json_object **out, struct errbuf *eb)
 {
 	*out = NULL;
@@ -238,6 +299,8 @@ int policy_json_parse(const char *text, size_t len, struct json_object **out, st
 				ret = errbuf_set(eb, EINVAL, "invalid JSON: trailing data at byte %zu", i);
 	}
 	json_tokener_free(tok);
+	if (!ret)
+		ret = check_duplicate_keys(text, len, eb);
 	if (ret) {
 		json_object_put(obj);
 		return ret;
