@@ -16,24 +16,37 @@ void jctx_init(struct jctx *c, struct errbuf *eb)
 	c->eb = eb;
 }
 
-static size_t jctx_append(struct jctx *c, const char *fmt, const char *s, size_t i)
+/* Appends without printf: the parser pushes a path element for every field. */
+static size_t jctx_append(struct jctx *c, const char *pre, const char *s, size_t n,
+			  const char *post)
 {
-	size_t old = c->len;
-	int n = s ? snprintf(c->path + c->len, sizeof(c->path) - c->len, fmt, s)
-		  : snprintf(c->path + c->len, sizeof(c->path) - c->len, fmt, i);
-	if (n > 0)
-		c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+	size_t old = c->len, room = sizeof(c->path) - 1;
+	const char *parts[] = { pre, s, post };
+	size_t lens[] = { strlen(pre), n, strlen(post) };
+	for (size_t i = 0; i < 3; i++) {
+		size_t k = lens[i] < room - c->len ? lens[i] : room - c->len;
+		memcpy(c->path + c->len, parts[i], k);
+		c->len += k;
+	}
+	c->path[c->len] = '\0';
 	return old;
 }
 
 size_t jctx_key(struct jctx *c, const char *key)
 {
-	return jctx_append(c, c->len ? ".%.64s" : "%.64s", key, 0);
+	size_t n = strlen(key);
+	return jctx_append(c, c->len ? "." : "", key, n > 64 ? 64 : n, "");
 }
 
 size_t jctx_index(struct jctx *c, size_t i)
 {
-	return jctx_append(c, "[%zu]", NULL, i);
+	char digits[24];
+	size_t n = sizeof(digits);
+	do {
+		digits[--n] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i && n);
+	return jctx_append(c, "[", digits + n, sizeof(digits) - n, "]");
 }
 
 void jctx_pop(struct jctx *c, size_t old)
