@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -99,6 +100,25 @@ static void print_json(struct json_object *o)
 
 /* ---- parma verify ---- */
 
+/* --certs: a directory (every file in it) or a single bundle file. */
+static int load_certs(struct snp_certs *certs, const char *path, struct errbuf *eb)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		uint8_t *data;
+		size_t len;
+		int ret = file_read_all(path, 1 << 20, &data, &len, eb);
+		if (ret < 0)
+			return ret;
+		ret = snp_certs_add_buffer(certs, data, len, path, eb);
+		free(data);
+		if (ret == 0 && snp_certs_count(certs) == 0)
+			return errbuf_set(eb, ENOENT, "%s: no SEV-SNP certificates found", path);
+		return ret;
+	}
+	return snp_certs_add_dir(certs, path, eb);
+}
+
 static void verify_usage(const char *prog)
 {
 	printf("Usage: %s REPORT --certs DIR [options]\n\n"
@@ -106,7 +126,7 @@ static void verify_usage(const char *prog)
 	       "endorsement chain in DIR (ARK, ASK/ASVK, VCEK/VLEK; PEM or DER, single or bundled,\n"
 	       "any file names) and check the requested claims. Prints a JSON verdict.\n\n"
 	       "Options:\n"
-	       "  --certs DIR          certificates (required)\n"
+	       "  --certs DIR|FILE     certificates and CRLs (required): a directory, or one bundle\n"
 	       "  --policy FILE        HOST_DATA must equal SHA-256 of this file's bytes\n"
 	       "  --host-data HEX      HOST_DATA must equal these 32 bytes\n"
 	       "  --measurement HEX    MEASUREMENT must equal these 48 bytes\n"
@@ -116,6 +136,7 @@ static void verify_usage(const char *prog)
 	       "  --vmpl N             VMPL must equal N\n"
 	       "  --product NAME       the chain must be for milan, genoa or turin\n"
 	       "  --at TIME            check certificate validity at this RFC 3339 time, not now\n"
+	       "  --require-crl        fail unless a CRL of the chain's ARK is among the certificates\n"
 	       "  --allow-debug        accept a guest policy that allows debugging\n"
 	       "  --allow-dev          accept a Parma DEVELOPMENT chain (no security!)\n"
 	       "  -q, --quiet          no JSON on stdout; only the exit status and errors\n\n"
@@ -127,7 +148,7 @@ int verify_cli_main(int argc, char **argv)
 {
 	const char *prog = argv[0];
 	enum { O_CERTS = 256, O_POLICY, O_HOST_DATA, O_MEAS, O_RDATA, O_MIN_TCB, O_VMPL, O_AT,
-	       O_DEBUG, O_DEV, O_PRODUCT };
+	       O_DEBUG, O_DEV, O_PRODUCT, O_REQUIRE_CRL };
 	static const struct option opts[] = {
 		{ "certs", required_argument, NULL, O_CERTS },
 		{ "policy", required_argument, NULL, O_POLICY },
@@ -140,6 +161,7 @@ int verify_cli_main(int argc, char **argv)
 		{ "allow-debug", no_argument, NULL, O_DEBUG },
 		{ "allow-dev", no_argument, NULL, O_DEV },
 		{ "product", required_argument, NULL, O_PRODUCT },
+		{ "require-crl", no_argument, NULL, O_REQUIRE_CRL },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -200,6 +222,9 @@ int verify_cli_main(int argc, char **argv)
 		case O_DEV:
 			claims.allow_dev = true;
 			break;
+		case O_REQUIRE_CRL:
+			claims.require_crl = true;
+			break;
 		case O_PRODUCT:
 			claims.product = snp_product_from_name(optarg);
 			if (claims.product == SNP_PRODUCT_UNKNOWN || claims.product == SNP_PRODUCT_DEV)
@@ -250,7 +275,7 @@ int verify_cli_main(int argc, char **argv)
 		free(report);
 		return cli_error(prog, CLI_INTERNAL, "out of memory");
 	}
-	if (snp_certs_add_dir(certs, certs_dir, &eb) < 0) {
+	if (load_certs(certs, certs_dir, &eb) < 0) {
 		free(report);
 		snp_certs_free(certs);
 		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));

@@ -43,6 +43,7 @@ struct snp_cert {
 	uint8_t hwid[64];
 	size_t hwid_len;
 	char ext_error[160]; /* non-empty: an AMD extension is malformed */
+	EVP_PKEY_CTX *verify_ctx; /* leaf: prepared ECDSA/SHA-384 verify (lazy) */
 };
 
 /* A verified (or refused) leaf → CA → ARK triple, cached by store index. */
@@ -52,6 +53,8 @@ struct snp_chain {
 	bool dev; /* the root is a Parma development root */
 	enum snp_product product;
 	char reason[240]; /* why not ok */
+	int n_crls_checked; /* CRLs (by ARK or CA) that this chain was checked against */
+	char crl_detail[240];
 };
 
 struct snp_certs {
@@ -59,7 +62,10 @@ struct snp_certs {
 	size_t n, cap;
 	struct snp_chain *chains;
 	size_t n_chains, cap_chains;
+	X509_CRL **crls; /* revocation lists, e.g. AMD KDS .../crl (signed by the ARK) */
+	size_t n_crls, cap_crls;
 	struct snp_chain no_chain; /* "no chain could be built" (not cached) */
+	EVP_MD *sha384;		   /* fetched once: per-call fetches cost ~30% */
 };
 
 /* The leaf's product family, from its productName ("Milan-B0" → Milan). */

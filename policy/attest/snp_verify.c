@@ -149,7 +149,34 @@ static bool chip_id_matches(const struct snp_cert *leaf, const struct snp_report
 	return true;
 }
 
-static bool signature_valid(const struct snp_cert *leaf, const uint8_t *raw,
+/* SHA-384 of the signed bytes with the store's pre-fetched digest. */
+static int signed_digest(struct snp_certs *c, const uint8_t *raw, uint8_t out[SHA384_LEN])
+{
+	unsigned int n = 0;
+	if (!c->sha384)
+		c->sha384 = EVP_MD_fetch(NULL, "SHA384", NULL);
+	if (!c->sha384)
+		return -EIO;
+	return EVP_Digest(raw, SNP_REPORT_SIGNED_SIZE, out, &n, c->sha384, NULL) == 1 ? 0 : -EIO;
+}
+
+/* The leaf's verify context, initialised once and reused: EVP_PKEY_verify
+ * may be called repeatedly on one initialised context. */
+static EVP_PKEY_CTX *leaf_verify_ctx(struct snp_cert *leaf)
+{
+	if (leaf->verify_ctx)
+		return leaf->verify_ctx;
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(leaf->pkey, NULL);
+	if (!ctx || EVP_PKEY_verify_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha384()) != 1) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	leaf->verify_ctx = ctx;
+	return ctx;
+}
+
+static bool signature_valid(struct snp_certs *c, struct snp_cert *leaf, const uint8_t *raw,
 			    const struct snp_report *r, char *why, size_t n)
 {
 	uint8_t digest[SHA384_LEN];
@@ -168,7 +195,7 @@ static bool signature_valid(const struct snp_cert *leaf, const uint8_t *raw,
 				 r->sig_r[i] ? "R" : "S", i);
 			return false;
 		}
-	if (digest_sha384(raw, SNP_REPORT_SIGNED_SIZE, digest) < 0) {
+	if (signed_digest(c, raw, digest) < 0) {
 		snprintf(why, n, "SHA-384 failed");
 		return false;
 	}
@@ -183,11 +210,9 @@ static bool signature_valid(const struct snp_cert *leaf, const uint8_t *raw,
 	}
 	der_len = i2d_ECDSA_SIG(sig, &der);
 	ECDSA_SIG_free(sig);
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new(leaf->pkey, NULL);
-	if (der_len > 0 && ctx && EVP_PKEY_verify_init(ctx) == 1 &&
-	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha384()) == 1)
+	EVP_PKEY_CTX *ctx = leaf_verify_ctx(leaf);
+	if (der_len > 0 && ctx)
 		ok = EVP_PKEY_verify(ctx, der, (size_t)der_len, digest, sizeof(digest)) == 1;
-	EVP_PKEY_CTX_free(ctx);
 	OPENSSL_free(der);
 	ERR_clear_error();
 	if (ok)
@@ -333,7 +358,7 @@ int snp_verify_report(struct snp_certs *certs, const uint8_t *raw, size_t len,
 	time_t t = cl->have_time ? cl->time : time(NULL);
 	enum snp_signing_key key = snp_report_signing_key(r);
 	enum snp_cert_role role = key == SNP_SIGNING_KEY_VLEK ? SNP_ROLE_VLEK : SNP_ROLE_VCEK;
-	const struct snp_cert *leaf = NULL;
+	struct snp_cert *leaf = NULL;
 	const struct snp_chain *chain = NULL;
 
 	if (key == SNP_SIGNING_KEY_NONE) {
@@ -380,6 +405,15 @@ int snp_verify_report(struct snp_certs *certs, const uint8_t *raw, size_t len,
 					 role_names[leaf->role], role_names[ca->role], at,
 					 cl->have_time ? " (--at)" : " (now)");
 			add_check(v, "certificates_valid", valid, "%s", why);
+			if (chain->n_crls_checked > 0)
+				add_check(v, "not_revoked", true, "%s (%d CRL%s checked)",
+					  chain->crl_detail, chain->n_crls_checked,
+					  chain->n_crls_checked == 1 ? "" : "s");
+			else if (cl->require_crl)
+				add_check(v, "not_revoked", false,
+					  "no revocation list (CRL) of ARK \"%s\" among the "
+					  "certificates, and one is required",
+					  ark->cn);
 			if (chain->dev)
 				add_check(v, "production_root", cl->allow_dev,
 					  cl->allow_dev
@@ -425,7 +459,7 @@ int snp_verify_report(struct snp_certs *certs, const uint8_t *raw, size_t len,
 			ok = chip_id_matches(leaf, r, p, why, sizeof(why));
 			add_check(v, "chip_id_matches_vcek", ok, "%s", why);
 		}
-		ok = signature_valid(leaf, raw, r, why, sizeof(why));
+		ok = signature_valid(certs, leaf, raw, r, why, sizeof(why));
 		add_check(v, "report_signature", ok, "%s", why);
 	} else {
 		add_check(v, "report_signature", false,

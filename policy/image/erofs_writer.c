@@ -123,7 +123,8 @@ static int build_time_choose(struct writer *w)
 		if (fs->inodes[i]->mtime != INT64_MIN)
 			k[n++] = (struct mtime_key){ fs->inodes[i]->mtime,
 						     fs->inodes[i]->mtime_nsec };
-	qsort(k, n, sizeof(*k), mtime_cmp);
+	if (n)
+		qsort(k, n, sizeof(*k), mtime_cmp);
 	struct mtime_key best = { 0, 0 };
 	size_t best_run = 0;
 	for (size_t i = 0; i < n;) {
@@ -175,7 +176,8 @@ static int order_inodes(struct writer *w)
 		struct layer_node *d = w->list[i].node;
 		if (!S_ISDIR(d->inode->mode))
 			continue;
-		qsort(d->children, d->n_children, sizeof(*d->children), node_cmp);
+		if (d->n_children)
+			qsort(d->children, d->n_children, sizeof(*d->children), node_cmp);
 		uint32_t subdirs = 0;
 		for (size_t c = 0; c < d->n_children && !ret; c++) {
 			struct layer_node *ch = d->children[c];

@@ -146,6 +146,7 @@ int layer_fs_init(struct layer_fs *fs, int fd, uint64_t first_data_block, uint64
 	fs->root->inode = inode_new(fs, S_IFDIR | 0755);
 	if (!fs->root->name || !fs->root->inode)
 		return -ENOMEM;
+	fs->root->inode->mtime = INT64_MIN; /* implicit until a "./" entry: the build time */
 	return 0;
 }
 
@@ -322,9 +323,9 @@ static int data_read(struct layer_fs *fs, struct archive *a, struct layer_inode 
 			return errbuf_set(eb, ENOMEM, "out of memory");
 		la_ssize_t n = size ? archive_read_data(a, ino->content, size) : 0;
 		if (n < 0)
-			return errbuf_set(eb, EIO, "%s: %s", orig, archive_error_string(a));
+			return errbuf_set(eb, EBADMSG, "%s: %s", orig, archive_error_string(a));
 		if ((uint64_t)n != size)
-			return errbuf_set(eb, EIO, "%s: archive truncated", orig);
+			return errbuf_set(eb, EBADMSG, "%s: archive truncated", orig);
 		return 0;
 	}
 	uint64_t blocks = (size + LAYER_FS_BLOCK - 1) / LAYER_FS_BLOCK;
@@ -341,11 +342,11 @@ static int data_read(struct layer_fs *fs, struct archive *a, struct layer_inode 
 		size_t want = size - done > COPY_CHUNK ? COPY_CHUNK : (size_t)(size - done);
 		la_ssize_t n = archive_read_data(a, buf, want);
 		if (n < 0) {
-			ret = errbuf_set(eb, EIO, "%s: %s", orig, archive_error_string(a));
+			ret = errbuf_set(eb, EBADMSG, "%s: %s", orig, archive_error_string(a));
 			goto out;
 		}
 		if (n == 0) {
-			ret = errbuf_set(eb, EIO, "%s: archive truncated", orig);
+			ret = errbuf_set(eb, EBADMSG, "%s: archive truncated", orig);
 			goto out;
 		}
 		size_t len = (size_t)n;
@@ -656,7 +657,7 @@ int layer_fs_read_tar(struct layer_fs *fs, struct archive *a, struct errbuf *eb)
 		if (r == ARCHIVE_WARN)
 			r = ARCHIVE_OK; /* e.g. unknown pax keys: the entry itself is usable */
 		if (r != ARCHIVE_OK)
-			return errbuf_set(eb, EIO, "after %llu entries: %s",
+			return errbuf_set(eb, EBADMSG, "after %llu entries: %s",
 					  (unsigned long long)fs->entries,
 					  archive_error_string(a) ? archive_error_string(a)
 								  : "corrupt archive");

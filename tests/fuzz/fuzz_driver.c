@@ -13,7 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_SEEDS 512
-#define MAX_INPUT (1u << 20)
+#define FUZZ_MAX_INPUT (1u << 20)
 #define MUTATIONS 20000
 
 static uint8_t *seed_data[MAX_SEEDS];
@@ -42,7 +42,7 @@ static void load_dir(const char *dir)
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (file_read_all(path, MAX_INPUT, &seed_data[n_seeds], &seed_len[n_seeds], NULL) == 0)
+		if (file_read_all(path, FUZZ_MAX_INPUT, &seed_data[n_seeds], &seed_len[n_seeds], NULL) == 0)
 			n_seeds++;
 	}
 	closedir(d);
@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 	if (n_seeds == 0)
 		LLVMFuzzerTestOneInput((const uint8_t *)"", 0);
 
-	uint8_t *buf = malloc(MAX_INPUT);
+	uint8_t *buf = malloc(FUZZ_MAX_INPUT);
 	if (!buf)
 		return 1;
 	for (unsigned m = 0; m < MUTATIONS && n_seeds; m++) {
@@ -79,8 +79,8 @@ int main(int argc, char **argv)
 		case 3: { /* splice from another seed */
 			size_t o = rng() % n_seeds;
 			size_t at = len ? rng() % len : 0, take = seed_len[o] ? rng() % seed_len[o] : 0;
-			if (at + take > MAX_INPUT)
-				take = MAX_INPUT - at;
+			if (at + take > FUZZ_MAX_INPUT)
+				take = FUZZ_MAX_INPUT - at;
 			memcpy(buf + at, seed_data[o], take);
 			if (at + take > len)
 				len = at + take;

@@ -1,0 +1,616 @@
+/* server: connection, frames, dispatch, processes and stdio of parma-agent (see server.h).
+ * The per-request handlers live in requests.c; this file is the plumbing they share. */
+#include "guest/agent/server_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/fileio.h"
+
+/* ---- transmit queue ---- */
+
+static int outq_append(struct agent_server *s, const uint8_t *data, size_t len)
+{
+	if (s->fd < 0)
+		return 0; /* no host connected: output is dropped, not hoarded */
+	if (s->out_len + len > s->out_cap) {
+		if (s->out_off) {
+			memmove(s->out, s->out + s->out_off, s->out_len - s->out_off);
+			s->out_len -= s->out_off;
+			s->out_off = 0;
+		}
+		if (s->out_len + len > s->out_cap) {
+			size_t ncap = s->out_cap ? s->out_cap : 65536;
+			while (ncap < s->out_len + len)
+				ncap *= 2;
+			uint8_t *n = realloc(s->out, ncap);
+			if (!n)
+				return -ENOMEM;
+			s->out = n;
+			s->out_cap = ncap;
+		}
+	}
+	memcpy(s->out + s->out_len, data, len);
+	s->out_len += len;
+	return 0;
+}
+
+static size_t outq_pending(const struct agent_server *s)
+{
+	return s->out_len - s->out_off;
+}
+
+int server_send_frame(struct agent_server *s, uint8_t type, uint16_t flags, uint32_t id,
+		      const void *body, uint32_t len)
+{
+	uint8_t hdr[PROTO_HEADER_SIZE];
+	struct proto_header h = { PROTO_VERSION, type, flags, id, len };
+	int ret = proto_header_encode(&h, hdr);
+	if (ret < 0)
+		return ret;
+	ret = outq_append(s, hdr, sizeof(hdr));
+	if (ret == 0 && len)
+		ret = outq_append(s, body, len);
+	return ret;
+}
+
+int server_send_json(struct agent_server *s, uint8_t type, uint32_t id, struct json_object *obj)
+{
+	size_t len;
+	const char *text = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN, &len);
+	if (!text)
+		return -ENOMEM;
+	if (len > PROTO_JSON_MAX) {
+		struct json_object *e = proto_error_object(PROTO_ERR_FAILED,
+							   "answer exceeds the frame limit");
+		int ret = e ? server_send_json(s, type, id, e) : -ENOMEM;
+		json_object_put(e);
+		return ret;
+	}
+	return server_send_frame(s, type, 0, id, text, (uint32_t)len);
+}
+
+void server_answer(struct agent_server *s, uint32_t id, struct json_object *resp)
+{
+	if (!resp)
+		resp = proto_error_object(PROTO_ERR_FAILED, "out of memory");
+	if (resp)
+		server_send_json(s, PROTO_RESPONSE, id, resp);
+	json_object_put(resp);
+}
+
+/* ---- answers ---- */
+
+struct json_object *server_ok(void)
+{
+	struct json_object *o = json_object_new_object();
+	if (o)
+		json_object_object_add(o, "ok", json_object_new_boolean(1));
+	return o;
+}
+
+struct json_object *server_error(const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return proto_error_object(code, msg);
+}
+
+struct json_object *server_denial(const char *rule, const char *field, const char *expected,
+				  const char *got, const char *message)
+{
+	struct json_object *o = proto_error_object(PROTO_ERR_DENIED, message);
+	struct json_object *err, *r = json_object_new_object();
+	if (!o || !r) {
+		json_object_put(o);
+		json_object_put(r);
+		return NULL;
+	}
+	json_object_object_add(r, "rule", json_object_new_string(rule));
+	json_object_object_add(r, "field", json_object_new_string(field ? field : ""));
+	json_object_object_add(r, "expected", json_object_new_string(expected ? expected : ""));
+	json_object_object_add(r, "got", json_object_new_string(got ? got : ""));
+	json_object_object_add(r, "message", json_object_new_string(message ? message : ""));
+	json_object_object_get_ex(o, "error", &err);
+	json_object_object_add(err, "reason", r);
+	return o;
+}
+
+struct json_object *server_decision_denial(const struct policy_decision *d)
+{
+	const struct policy_reason *r = &d->reason;
+	return server_denial(policy_rule_name(r->rule), r->field, r->expected, r->got,
+			     r->message[0] ? r->message : policy_rule_name(r->rule));
+}
+
+/* ---- logging (only what the policy allows) ---- */
+
+void server_log(struct agent_server *s, const char *fmt, ...)
+{
+	struct policy_decision d;
+	if (!s->log || !policy_engine_policy(s->engine))
+		return;
+	if (policy_runtime_logging(s->engine, &d) != 0)
+		return;
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	s->log(s->log_opaque, line);
+}
+
+/* ---- processes ---- */
+
+static void set_nonblock_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+int server_stdio_open(struct agent_stdio *child, int ours[3], bool want)
+{
+	int p[3][2];
+	child->in = child->out = child->err = -1;
+	ours[0] = ours[1] = ours[2] = -1;
+	if (!want)
+		return 0;
+	for (int i = 0; i < 3; i++) {
+		if (pipe2(p[i], O_CLOEXEC) < 0) {
+			int e = errno;
+			for (int j = 0; j < i; j++) {
+				close(p[j][0]);
+				close(p[j][1]);
+			}
+			return -e;
+		}
+	}
+	child->in = p[0][0];
+	ours[0] = p[0][1];
+	ours[1] = p[1][0];
+	child->out = p[1][1];
+	ours[2] = p[2][0];
+	child->err = p[2][1];
+	for (int i = 0; i < 3; i++)
+		set_nonblock_cloexec(ours[i]);
+	return 0;
+}
+
+void server_stdio_close(struct agent_stdio *child, int ours[3])
+{
+	int *c[3] = { &child->in, &child->out, &child->err };
+	for (int i = 0; i < 3; i++) {
+		if (*c[i] >= 0)
+			close(*c[i]);
+		*c[i] = -1;
+		if (ours && ours[i] >= 0)
+			close(ours[i]);
+		if (ours)
+			ours[i] = -1;
+	}
+}
+
+struct agent_proc *server_proc_add(struct agent_server *s, pid_t pid, int kind,
+				   const char *container_id, const char *const *argv, size_t argc,
+				   int fds[3])
+{
+	struct agent_proc *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->argv = calloc(argc + 1, sizeof(char *));
+	if (!p->argv) {
+		free(p);
+		return NULL;
+	}
+	for (size_t i = 0; i < argc; i++) {
+		p->argv[i] = strdup(argv[i]);
+		if (!p->argv[i]) {
+			server_proc_free(p);
+			return NULL;
+		}
+	}
+	p->argc = argc;
+	p->id = s->next_proc_id++;
+	p->pid = pid;
+	p->kind = kind;
+	snprintf(p->container_id, sizeof(p->container_id), "%s", container_id ? container_id : "");
+	p->in_fd = fds[0];
+	p->out_fd = fds[1];
+	p->err_fd = fds[2];
+	fds[0] = fds[1] = fds[2] = -1;
+	p->stdio = p->out_fd >= 0;
+	p->next = s->procs;
+	s->procs = p;
+	s->n_procs++;
+	return p;
+}
+
+void server_proc_free(struct agent_proc *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; p->argv && p->argv[i]; i++)
+		free(p->argv[i]);
+	free(p->argv);
+	if (p->in_fd >= 0)
+		close(p->in_fd);
+	if (p->out_fd >= 0)
+		close(p->out_fd);
+	if (p->err_fd >= 0)
+		close(p->err_fd);
+	free(p->inbuf);
+	free(p->waiters);
+	free(p);
+}
+
+struct agent_proc *server_proc_find(struct agent_server *s, uint32_t id)
+{
+	for (struct agent_proc *p = s->procs; p; p = p->next)
+		if (p->id == id)
+			return p;
+	return NULL;
+}
+
+/* Read one chunk of a process's stdout/stderr and forward it; close at EOF. */
+static void proc_read_output(struct agent_server *s, struct agent_proc *p, int stream)
+{
+	int *fd = stream == PROTO_STDOUT ? &p->out_fd : &p->err_fd;
+	uint8_t buf[PROTO_STREAM_MAX];
+	ssize_t n = read(*fd, buf, sizeof(buf));
+	if (n > 0) {
+		server_send_frame(s, PROTO_STREAM, (uint16_t)stream, p->id, buf, (uint32_t)n);
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	close(*fd);
+	*fd = -1;
+	server_send_frame(s, PROTO_EOF, (uint16_t)stream, p->id, NULL, 0);
+}
+
+static void proc_write_stdin(struct agent_server *s, struct agent_proc *p)
+{
+	if (p->in_len) {
+		ssize_t n = write(p->in_fd, p->inbuf, p->in_len);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n < 0) {
+			/* The process closed its stdin: drop what is queued, stop accepting. */
+			p->in_len = 0;
+			p->in_eof = 1;
+		} else {
+			memmove(p->inbuf, p->inbuf + n, p->in_len - (size_t)n);
+			p->in_len -= (size_t)n;
+			uint8_t c[4] = { (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16),
+					 (uint8_t)(n >> 24) };
+			server_send_frame(s, PROTO_CREDIT, PROTO_STDIN, p->id, c, sizeof(c));
+		}
+	}
+	if (!p->in_len && p->in_eof && p->in_fd >= 0) {
+		close(p->in_fd);
+		p->in_fd = -1;
+	}
+}
+
+static void answer_waiters(struct agent_server *s, struct agent_proc *p)
+{
+	for (size_t i = 0; i < p->n_waiters; i++) {
+		struct json_object *o = server_ok();
+		if (o) {
+			json_object_object_add(o, "process_id", json_object_new_int64(p->id));
+			if (WIFSIGNALED(p->status))
+				json_object_object_add(o, "signal",
+						       json_object_new_int(WTERMSIG(p->status)));
+			else
+				json_object_object_add(o, "exit_code",
+						       json_object_new_int(WEXITSTATUS(p->status)));
+		}
+		server_answer(s, p->waiters[i], o);
+	}
+	p->n_waiters = 0;
+}
+
+int server_proc_wait(struct agent_server *s, struct agent_proc *p, uint32_t req_id)
+{
+	if (p->n_waiters >= AGENT_MAX_WAITERS)
+		return -EBUSY;
+	uint32_t *n = realloc(p->waiters, (p->n_waiters + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	p->waiters = n;
+	p->waiters[p->n_waiters++] = req_id;
+	if (p->exited)
+		answer_waiters(s, p);
+	return 0;
+}
+
+void agent_server_child_exited(struct agent_server *s, pid_t pid, int status)
+{
+	for (struct agent_proc *p = s->procs; p; p = p->next) {
+		if (p->pid != pid || p->exited)
+			continue;
+		p->exited = 1;
+		p->status = status;
+		/* Forward what the process wrote before it ended, then tell waiters. */
+		for (int guard = 0; guard < 64 && p->out_fd >= 0; guard++)
+			proc_read_output(s, p, PROTO_STDOUT);
+		for (int guard = 0; guard < 64 && p->err_fd >= 0; guard++)
+			proc_read_output(s, p, PROTO_STDERR);
+		server_log(s, "process %u (pid %d) ended with status 0x%x", p->id, (int)pid, status);
+		answer_waiters(s, p);
+		if (p->kind == AGENT_PROC_INIT)
+			server_container_init_exited(s, p);
+		return;
+	}
+}
+
+/* ---- frames from the host ---- */
+
+static void send_fault(struct agent_server *s, uint32_t id, const char *code, const char *why)
+{
+	struct json_object *e = proto_error_object(code, why);
+	if (e)
+		server_send_json(s, PROTO_ERROR, id, e);
+	json_object_put(e);
+}
+
+static void handle_stdin(struct agent_server *s, const struct proto_frame *f)
+{
+	struct agent_proc *p = server_proc_find(s, f->id);
+	if (!p || p->in_fd < 0 || p->in_eof) {
+		send_fault(s, f->id, PROTO_ERR_NOT_FOUND, "no open stdin for this process id");
+		return;
+	}
+	if (f->type == PROTO_EOF) {
+		p->in_eof = 1;
+		proc_write_stdin(s, p);
+		return;
+	}
+	if (p->in_len + f->length > PROTO_STDIN_WINDOW) {
+		send_fault(s, f->id, PROTO_ERR_BUSY, "stdin data beyond the granted credit dropped");
+		return;
+	}
+	if (!p->inbuf) {
+		p->inbuf = malloc(PROTO_STDIN_WINDOW);
+		if (!p->inbuf) {
+			send_fault(s, f->id, PROTO_ERR_FAILED, "out of memory");
+			return;
+		}
+	}
+	memcpy(p->inbuf + p->in_len, f->body, f->length);
+	p->in_len += f->length;
+	proc_write_stdin(s, p);
+}
+
+static void handle_frame(struct agent_server *s, const struct proto_frame *f)
+{
+	struct json_object *obj = NULL;
+	struct errbuf eb = { 0 };
+
+	switch (f->type) {
+	case PROTO_REQUEST:
+		if (proto_json_parse(f, &obj, &eb) < 0) {
+			send_fault(s, f->id, PROTO_ERR_MALFORMED, errbuf_msg(&eb));
+			return;
+		}
+		server_dispatch(s, f->id, obj);
+		json_object_put(obj);
+		return;
+	case PROTO_RESPONSE:
+	case PROTO_ERROR:
+		if (proto_json_parse(f, &obj, &eb) < 0)
+			obj = proto_error_object(PROTO_ERR_MALFORMED, errbuf_msg(&eb));
+		server_host_answer(s, f->id, obj);
+		json_object_put(obj);
+		return;
+	case PROTO_STREAM:
+	case PROTO_EOF:
+		if (f->flags != PROTO_STDIN) {
+			send_fault(s, f->id, PROTO_ERR_INVALID, "the host may only send stdin");
+			return;
+		}
+		handle_stdin(s, f);
+		return;
+	default:
+		send_fault(s, f->id, PROTO_ERR_INVALID, "frame type not accepted by the agent");
+		return;
+	}
+}
+
+static int read_host(struct agent_server *s)
+{
+	for (int rounds = 0; rounds < 16; rounds++) {
+		uint8_t *area;
+		size_t avail;
+		if (proto_decoder_space(&s->dec, 65536, &area, &avail) < 0)
+			return 0; /* cannot happen while we pull after every read */
+		ssize_t n = read(s->fd, area, avail);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -EPIPE;
+		if (n == 0)
+			return -EPIPE;
+		proto_decoder_commit(&s->dec, (size_t)n);
+		for (;;) {
+			struct proto_frame f;
+			struct proto_fault fault;
+			int st = proto_decoder_next(&s->dec, &f, &fault);
+			if (st == PROTO_NEED_MORE)
+				break;
+			if (st == PROTO_FAULT)
+				send_fault(s, fault.has_id ? fault.id : 0, PROTO_ERR_MALFORMED,
+					   fault.reason);
+			else
+				handle_frame(s, &f);
+		}
+	}
+	return 0;
+}
+
+static int write_host(struct agent_server *s)
+{
+	while (outq_pending(s)) {
+		ssize_t n = write(s->fd, s->out + s->out_off, outq_pending(s));
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -EPIPE;
+		s->out_off += (size_t)n;
+	}
+	s->out_off = s->out_len = 0;
+	return 0;
+}
+
+/* ---- the loop ---- */
+
+int agent_server_new(const struct agent_server_config *cfg, struct agent_server **out,
+		     struct errbuf *eb)
+{
+	struct agent_server *s = calloc(1, sizeof(*s));
+	if (!s)
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	s->fd = -1;
+	s->fx = cfg->effects;
+	s->log = cfg->log;
+	s->log_opaque = cfg->log_opaque;
+	s->next_proc_id = 1;
+	s->next_host_req = 1;
+	s->tee = AGENT_TEE_UNKNOWN;
+	s->attest_listen = -1;
+	proto_decoder_init(&s->dec);
+	snprintf(s->state_dir, sizeof(s->state_dir), "%s", cfg->state_dir);
+	s->engine = policy_engine_new();
+	if (!s->engine) {
+		free(s);
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	}
+	int ret = mkdir_p(s->state_dir, 0700);
+	if (ret < 0) {
+		agent_server_free(s);
+		return errbuf_set(eb, -ret, "%s: cannot create: %s", cfg->state_dir,
+				  strerror(-ret));
+	}
+	agent_server_set_fd(s, cfg->fd);
+	*out = s;
+	return 0;
+}
+
+void agent_server_set_fd(struct agent_server *s, int fd)
+{
+	if (s->fd >= 0 && s->fd != fd)
+		close(s->fd);
+	s->fd = fd;
+	s->out_off = s->out_len = 0;
+	proto_decoder_destroy(&s->dec);
+	proto_decoder_init(&s->dec);
+	if (fd >= 0)
+		set_nonblock_cloexec(fd);
+}
+
+void agent_server_free(struct agent_server *s)
+{
+	if (!s)
+		return;
+	while (s->procs) {
+		struct agent_proc *p = s->procs;
+		s->procs = p->next;
+		server_proc_free(p);
+	}
+	server_containers_free(s);
+	server_attest_free(s);
+	policy_engine_free(s->engine);
+	proto_decoder_destroy(&s->dec);
+	free(s->out);
+	free(s->policy_bytes);
+	free(s->certs_json);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s);
+}
+
+int agent_server_state_json(const struct agent_server *s, char **out)
+{
+	return policy_engine_state_json(s->engine, out);
+}
+
+bool agent_server_busy(const struct agent_server *s)
+{
+	return outq_pending(s) > 0;
+}
+
+#define MAX_POLL 1024
+
+int agent_server_poll(struct agent_server *s, int timeout_ms)
+{
+	struct pollfd pfd[MAX_POLL];
+	struct agent_proc *who[MAX_POLL];
+	int what[MAX_POLL];
+	size_t n = 0;
+	int throttled = outq_pending(s) > AGENT_OUT_HIGH_WATER;
+
+	if (s->fd >= 0) {
+		pfd[n] = (struct pollfd){ .fd = s->fd,
+					  .events = POLLIN | (outq_pending(s) ? POLLOUT : 0) };
+		who[n] = NULL;
+		what[n++] = -1;
+	}
+	for (struct agent_proc *p = s->procs; p && n + 3 < MAX_POLL - 8; p = p->next) {
+		if (p->out_fd >= 0 && !throttled) {
+			pfd[n] = (struct pollfd){ .fd = p->out_fd, .events = POLLIN };
+			who[n] = p;
+			what[n++] = PROTO_STDOUT;
+		}
+		if (p->err_fd >= 0 && !throttled) {
+			pfd[n] = (struct pollfd){ .fd = p->err_fd, .events = POLLIN };
+			who[n] = p;
+			what[n++] = PROTO_STDERR;
+		}
+		if (p->in_fd >= 0 && p->in_len) {
+			pfd[n] = (struct pollfd){ .fd = p->in_fd, .events = POLLOUT };
+			who[n] = p;
+			what[n++] = PROTO_STDIN;
+		}
+	}
+	size_t attest_first = n;
+	n += server_attest_pollfds(s, pfd + n, MAX_POLL - n);
+
+	int r = poll(pfd, n, timeout_ms);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	int ret = 0;
+	for (size_t i = 0; i < attest_first; i++) {
+		if (!pfd[i].revents)
+			continue;
+		if (!who[i]) {
+			if (pfd[i].revents & POLLOUT && write_host(s) < 0)
+				ret = -EPIPE;
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR) && read_host(s) < 0)
+				ret = -EPIPE;
+			continue;
+		}
+		struct agent_proc *p = who[i];
+		if (what[i] == PROTO_STDIN)
+			proc_write_stdin(s, p);
+		else if ((what[i] == PROTO_STDOUT && p->out_fd >= 0) ||
+			 (what[i] == PROTO_STDERR && p->err_fd >= 0))
+			proc_read_output(s, p, what[i]);
+	}
+	server_attest_handle(s, pfd + attest_first, n - attest_first);
+	if (s->fd >= 0 && outq_pending(s) && write_host(s) < 0)
+		ret = -EPIPE;
+	return ret;
+}

@@ -1,0 +1,96 @@
+#!/bin/sh
+# KVM boots of the test payload through `parma boot`, asserting what the guest reports.
+# Usage: test_payload_boot.sh PARMA PAYLOAD CASE   (CASE: single, smp, exits, hostile)
+set -u
+parma=$1 payload=$2 case=$3
+if [ ! -c /dev/kvm ] || ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
+	echo "SKIP: needs read-write /dev/kvm (hardware or nested KVM)"
+	exit 77
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+expect() { # expect LINE: the debug log has exactly this line
+	if grep -qxF -- "$1" "$tmp/log"; then :; else echo "FAIL: guest did not report '$1'"; fail=1; fi
+}
+boot() { # boot RC ARGS...: run parma boot, check its exit status
+	want=$1; shift
+	"$parma" boot --kernel "$payload" --serial none --debug-log "$tmp/log" "$@" 2>"$tmp/err"
+	rc=$?
+	if [ "$rc" != "$want" ]; then
+		echo "FAIL: parma boot $* exited $rc, expected $want"; cat "$tmp/err"; cat "$tmp/log"; fail=1
+	fi
+}
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+case $case in
+single)
+	head -c 300000 /dev/urandom >"$tmp/initrd"
+	cmdline="console=ttyS0 parma.test=single x=1"
+	printf '%s' "$cmdline" >"$tmp/cmdline"
+	boot 0 --mem 64 --initrd "$tmp/initrd" --cmdline "$cmdline" --boot-times --serial "file:$tmp/serial"
+	expect "payload start entry=64"
+	expect "cmdline $cmdline"
+	# --mem 64: low RAM, the reserved BIOS hole, RAM from 1 MiB to 64 MiB.
+	expect "e820 0 9fc00 1"
+	expect "e820 9fc00 60400 2"
+	expect "e820 100000 3f00000 1"
+	# The initrd sits page-aligned at the top of RAM.
+	size=$(stat -c %s "$tmp/initrd")
+	addr=$(printf '%x' $(( (0x4000000 - size) & ~0xfff )))
+	expect "initrd $addr $(printf '%x' "$size")"
+	expect "fdt / compatible parma,boot-descriptor"
+	expect "fdt /boot mode kernel"
+	expect "fdt /boot cmdline $cmdline"
+	expect "fdt /boot cmdline-sha256 $(sha "$tmp/cmdline")"
+	expect "fdt /boot kernel-sha256 $(sha "$payload")"
+	expect "fdt /boot initrd-sha256 $(sha "$tmp/initrd")"
+	expect "fdt /cpus count 1"
+	expect "fdt /devices/serial@3f8 acpi-hid PNP0501"
+	expect "acpi rsdp e0000 ok"
+	for t in XSDT FACP APIC DSDT; do
+		grep -q "^acpi $t [0-9a-f]* [0-9]* ok\$" "$tmp/log" || { echo "FAIL: ACPI $t not reported ok"; fail=1; }
+	done
+	expect "acpi madt lapics 1 ioapic fec00000"
+	expect "acpi dsdt lnro0005 0 pnp0501 1"
+	expect "vcpus 1 expected 1"
+	expect "payload done failures 0"
+	grep -q "boot-timer milestone 1 at" "$tmp/err" || { echo "FAIL: no first-instruction milestone"; fail=1; }
+	;;
+smp)
+	boot 0 --mem 64 --vcpus 4 --ap-direct --cmdline "parma.test=smp"
+	expect "vcpus 4 expected 4"
+	for i in 0 1 2 3; do expect "cpu $i apic $i"; done
+	expect "acpi madt lapics 4 ioapic fec00000"
+	expect "fdt /cpus count 4"
+	expect "payload done failures 0"
+	;;
+exits)
+	boot 17 --mem 64 --cmdline "payload.fail"        # debug-exit byte 1 -> 16+1
+	expect "check failed: payload.fail requested"
+	boot 6 --mem 64 --cmdline "payload.reset"        # i8042 reset
+	expect "payload reset"
+	"$parma" boot --kernel "$payload" --serial none --debug-log "$tmp/log" --mem 64 \
+		--cmdline payload.hang 2>"$tmp/err" &
+	pid=$!
+	for _ in $(seq 50); do grep -q "payload hang" "$tmp/log" 2>/dev/null && break; sleep 0.1; done
+	kill -TERM $pid
+	wait $pid
+	rc=$?
+	[ "$rc" = 8 ] || { echo "FAIL: SIGTERM gave exit $rc, expected 8"; fail=1; }
+	;;
+hostile)
+	head -c 200 "$payload" >"$tmp/trunc"
+	"$parma" boot --kernel "$tmp/trunc" --serial none 2>"$tmp/err"
+	rc=$?
+	[ "$rc" = 3 ] || { echo "FAIL: truncated kernel gave exit $rc, expected 3"; fail=1; }
+	grep -q "trunc" "$tmp/err" || { echo "FAIL: error does not name the file"; cat "$tmp/err"; fail=1; }
+	"$parma" boot --kernel "$payload" --mem 3 --serial none 2>"$tmp/err"
+	rc=$?
+	[ "$rc" = 3 ] || { echo "FAIL: --mem 3 gave exit $rc, expected 3"; cat "$tmp/err"; fail=1; }
+	;;
+*)
+	echo "unknown case $case"; exit 2 ;;
+esac
+[ $fail = 0 ] && echo "PASS: $case"
+exit $fail

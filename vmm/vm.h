@@ -1,0 +1,48 @@
+/* vm: a whole guest — a machine (vmm/machine.h) plus the small devices, the
+ * loaded kernel or firmware, ACPI and the boot descriptor. `parma boot` and the
+ * control API (vmm/api.h) both build one from a `struct vm_config`. */
+#ifndef PARMA_VMM_VM_H
+#define PARMA_VMM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/errbuf.h"
+#include "vmm/machine.h"
+
+struct event_loop;
+struct vm;
+
+#define VM_DEFAULT_MEM_MIB 256
+#define VM_MAX_CMDLINE 4095
+
+struct vm_config {
+	uint64_t mem_mib;          /* guest RAM in MiB (multiple of 2) */
+	unsigned vcpus;
+	bool hugepages;
+	bool ap_direct;            /* APs enter at the entry point (test payloads) */
+	const char *kernel;        /* vmlinux ELF or bzImage path */
+	const char *initrd;        /* NULL: none */
+	const char *cmdline;       /* NULL: "" */
+	const char *firmware;      /* firmware ELF: kernel/initrd/cmdline are staged for it */
+	const char *serial;        /* "stdout" (default), "none", "file:PATH", "unix:PATH" */
+	const char *debug_log;     /* debugcon output file, NULL: stderr, "none": dropped */
+	uint64_t t0_ns;            /* CLOCK_MONOTONIC origin of the boot timer */
+	const struct kvm_ops *kvm; /* NULL: host KVM */
+	void *kvm_ctx;
+	const struct machine_hooks *hooks;
+};
+
+/* Build the guest (nothing runs yet). Errors name the file or option at fault. */
+int vm_create(const struct vm_config *cfg, struct event_loop *loop, struct vm **out,
+	      struct errbuf *eb);
+/* Start the vCPUs; the event loop then returns the machine exit code. */
+int vm_start(struct vm *vm, struct errbuf *eb);
+/* Stop (if running) and free; accepts NULL. */
+void vm_destroy(struct vm *vm);
+
+struct machine *vm_machine(struct vm *vm);
+/* Boot-timer milestones so far: fills up to max (id, ns since t0); returns the count. */
+unsigned vm_boot_marks(struct vm *vm, uint32_t *ids, uint64_t *ns, unsigned max);
+
+#endif
