@@ -16,7 +16,8 @@
  *   payload done failures <n>
  * then exits with status min(failures, 255). Command-line switches (for the
  * VMM's exit-path tests): `payload.exit=early` exits with 0 right after entry
- * (start-up benchmarks); `payload.fail` adds one failure; `payload.hang` stops
+ * (start-up benchmarks); `payload.fail` adds one failure; `payload.poweroff` powers off through
+ * the FADT's sleep control register; `payload.hang` stops
  * in a halt loop before exiting; `payload.reset` resets through the i8042. */
 #include "payload.h"
 
@@ -190,6 +191,8 @@ static unsigned count_str(const uint8_t *p, uint32_t len, const char *s)
 	return n;
 }
 
+static uint16_t sleep_ctl_port; /* from the FADT, 0 if none */
+
 static void report_table(const uint8_t *t)
 {
 	uint32_t len = rd32(t + 4);
@@ -214,6 +217,8 @@ static void report_table(const uint8_t *t)
 		}
 		pr("acpi madt lapics %u ioapic %x\n", lapics, ioapic);
 	} else if (!memcmp(t, "FACP", 4) && len >= 148) {
+		if (len >= 256 && t[244] == 1) /* SLEEP_CONTROL_REG in system I/O space */
+			sleep_ctl_port = (uint16_t)rd64(t + 248);
 		uint64_t dsdt = rd64(t + 140);
 		if (dsdt)
 			report_table((const uint8_t *)(uintptr_t)dsdt);
@@ -331,6 +336,11 @@ void payload_start(uint64_t boot_desc, uint64_t zero_page, uint64_t index, uint6
 	if (cmdline_has(info.cmdline, "payload.reset")) {
 		pr("payload reset\n");
 		outb(LAYOUT_PORT_I8042_CMD, 0xfe);
+	}
+	if (cmdline_has(info.cmdline, "payload.poweroff") && sleep_ctl_port) {
+		/* ACPI S5 the way Linux does it on hardware-reduced ACPI. */
+		pr("payload poweroff port %x\n", sleep_ctl_port);
+		outb(sleep_ctl_port, (uint8_t)((LAYOUT_ACPI_SLP_TYP_S5 << 2) | 0x20));
 	}
 	if (cmdline_has(info.cmdline, "payload.hang")) {
 		pr("payload hang\n");

@@ -73,6 +73,8 @@ smp)
 exits)
 	boot 17 --mem 64 --cmdline "payload.fail"        # debug-exit byte 1 -> 16+1
 	expect "check failed: payload.fail requested"
+	boot 0 --mem 64 --cmdline "payload.poweroff payload.fail"  # ACPI S5 before the failing exit
+	expect "payload poweroff port 600"
 	boot 6 --mem 64 --cmdline "payload.reset"        # i8042 reset
 	expect "payload reset"
 	"$parma" boot --kernel "$payload" --serial none --debug-log "$tmp/log" --mem 64 \
