@@ -309,6 +309,7 @@ static int load(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
 		.mode = cfg->firmware ? "firmware" : "kernel",
 		.e820 = e820, .n_e820 = boot_e820_build(machine_mem_size(vm->m), e820),
 		.n_vcpus = machine_vcpu_count(vm->m), .cmdline = cmdline,
+		.ap_start = cfg->ap_direct ? "direct" : "sipi",
 		.kernel_sha256 = kernel ? kernel_sha : NULL, .kernel_size = kernel_len,
 		.initrd_sha256 = initrd ? initrd_sha : NULL, .initrd_size = initrd_len,
 		.kernel_addr = kernel_stage, .initrd_addr = cfg->firmware ? initrd_addr : 0,

@@ -35,6 +35,7 @@
 #define PVH_MAGIC 0x336ec578u
 
 static unsigned failures;
+static int ap_start_direct; /* the boot descriptor says APs enter by themselves */
 static volatile uint32_t cpus_arrived;
 static volatile uint32_t cpu_apic[64];
 
@@ -89,6 +90,8 @@ static void report_pvh(const uint8_t *si)
 	uint32_t n = rd32(si + 48);
 	for (uint32_t i = 0; i < n && i < ZP_E820_MAX; i++) {
 		const uint8_t *e = (const uint8_t *)(uintptr_t)mm + 24 * i;
+		if (!rd64(e + 8))
+			continue; /* QEMU pads the table with an empty entry */
 		pr("e820 %lx %lx %u\n", rd64(e), rd64(e + 8), rd32(e + 16));
 	}
 }
@@ -154,6 +157,9 @@ static void report_fdt(const uint8_t *fdt)
 				return;
 			const uint8_t *val = fdt + pos;
 			const char *pname = (const char *)fdt + off_strings + nameoff;
+			if (!memcmp(path, "/cpus", 6) && !memcmp(pname, "ap-start", 9) && len == 7 &&
+			    !memcmp(val, "direct", 7))
+				ap_start_direct = 1;
 			pr("fdt %s %s ", plen ? path : "/", pname);
 			if (printable(val, len))
 				pr("%s\n", (const char *)val);
@@ -263,6 +269,43 @@ static void report_acpi(const struct payload_info *info)
 		report_table((const uint8_t *)(uintptr_t)rd64(xsdt + off));
 }
 
+/* ---- application processors ---- */
+
+extern const uint8_t payload_trampoline[], payload_trampoline_end[], payload_trampoline_cr3[];
+
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define ICR_ALL_BUT_SELF (3u << 18)
+#define ICR_ASSERT (1u << 14)
+#define ICR_INIT (5u << 8)
+#define ICR_SIPI (6u << 8)
+
+static void spin(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		__asm__ volatile("pause");
+}
+
+/* Wake every AP the way Linux does: INIT, then SIPI twice, to the trampoline page. */
+static void start_aps_sipi(void)
+{
+	size_t len = (size_t)(payload_trampoline_end - payload_trampoline);
+	uint8_t *page = (uint8_t *)(uintptr_t)LAYOUT_AP_TRAMPOLINE;
+	memcpy(page, payload_trampoline, len);
+	uint64_t cr3;
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	uint32_t cr3_32 = (uint32_t)cr3;
+	memcpy(page + (payload_trampoline_cr3 - payload_trampoline), &cr3_32, 4);
+	mmio_write32(LAYOUT_LAPIC + LAPIC_ICR_HI, 0);
+	mmio_write32(LAYOUT_LAPIC + LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_INIT);
+	spin(100000);
+	for (int i = 0; i < 2; i++) {
+		mmio_write32(LAYOUT_LAPIC + LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_SIPI |
+							  (uint32_t)(LAYOUT_AP_TRAMPOLINE >> 12));
+		spin(10000);
+	}
+}
+
 /* ---- entry ---- */
 
 static void ap_main(uint32_t index)
@@ -315,6 +358,10 @@ void payload_start(uint64_t boot_desc, uint64_t zero_page, uint64_t index, uint6
 	uint32_t expected = cpuid_logical_count();
 	if (!expected)
 		expected = 1;
+	if (expected > 1 && !ap_start_direct) {
+		pr("aps start sipi\n");
+		start_aps_sipi();
+	}
 	for (uint64_t spin = 0; spin < 200000000ull && cpus_arrived < expected; spin++)
 		__asm__ volatile("pause");
 	info.vcpus_online = cpus_arrived;
