@@ -288,16 +288,26 @@ static int malformed(struct policy_decision *d, const char *field, const char *w
 	return deny(d, POLICY_RULE_MALFORMED_REQUEST, field, NULL, NULL, "%s: %s", field, what);
 }
 
-/* A guest mount target: normalised, absolute, strictly below POLICY_MOUNT_ROOT. */
+/* Mount targets end up in mount options (overlayfs "lowerdir=a:b,upperdir=...")
+ * and device-mapper names: only letters, digits, '.', '_', '-' and '/'. */
+static bool path_chars_plain(const char *p)
+{
+	return strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") ==
+	       strlen(p);
+}
+
+/* A guest mount target: normalised, absolute, strictly below POLICY_MOUNT_ROOT,
+ * plain characters only. */
 static int check_target(struct policy_decision *d, const char *field, const char *target)
 {
 	if (!str_ok(target, POLICY_MAX_TARGET))
 		return malformed(d, field, "missing or longer than 255 bytes");
 	size_t root = strlen(POLICY_MOUNT_ROOT);
 	if (!path_is_normalised_absolute(target) || strncmp(target, POLICY_MOUNT_ROOT, root) ||
-	    !target[root])
-		return deny(d, POLICY_RULE_TARGET_PATH, field, "a normalised path below " POLICY_MOUNT_ROOT,
-			    target, "mount target is not a normalised path below %s",
+	    !target[root] || !path_chars_plain(target))
+		return deny(d, POLICY_RULE_TARGET_PATH, field,
+			    "a normalised path of [A-Za-z0-9._/-] below " POLICY_MOUNT_ROOT, target,
+			    "mount target is not a normalised path of plain characters below %s",
 			    POLICY_MOUNT_ROOT);
 	return 0;
 }
@@ -1275,6 +1285,13 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 			snprintf(field, sizeof(field), "mounts[%zu].destination", i);
 			return deny(d, POLICY_RULE_MOUNTS, field, "a normalised absolute path",
 				    m->destination, "mount destination is not a normalised absolute path");
+		}
+		/* a path source never traverses, whatever a policy regex would accept */
+		if (m->source[0] == '/' && !path_is_normalised_absolute(m->source)) {
+			char field[64];
+			snprintf(field, sizeof(field), "mounts[%zu].source", i);
+			return deny(d, POLICY_RULE_MOUNTS, field, "a normalised absolute path",
+				    m->source, "mount source is not a normalised absolute path");
 		}
 	}
 	if (debug) {
