@@ -1423,17 +1423,23 @@ int policy_signal_process(struct policy_engine *e, const struct policy_req_signa
 	long slot;
 	if ((ret = find_container(e, d, r->container_id, true, &slot)))
 		return ret;
+	/* as in Parma's framework, a signal also narrows the candidates to those
+	 * that allow it */
 	uint64_t bit = 1ull << (r->signal - 1);
+	struct cands next = { 0 };
 	CANDS_FOREACH(&e->ctrs[slot].cands, i, e->n_containers)
 	{
 		const struct container_rule *c = &e->containers[i];
 		bool ok = r->init_process && (c->signals & bit);
 		for (size_t x = 0; !r->init_process && x < c->n_execs && !ok; x++)
 			ok = (c->execs[x].signals & bit) && strv_equal(&c->execs[x].command, &r->command);
-		if (ok) {
-			undo_clear(e);
-			return allow(d);
-		}
+		if (ok)
+			cands_set(&next, i);
+	}
+	if (!cands_empty(&next)) {
+		undo_save_ctr(e, (size_t)slot);
+		e->ctrs[slot].cands = next;
+		return allow(d);
 	}
 	char got[16];
 	snprintf(got, sizeof(got), "%d", r->signal);
