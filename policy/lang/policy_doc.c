@@ -15,11 +15,20 @@
 /* The default capability sets (containerd's defaults for an unprivileged
  * container) for bounding/effective/permitted when a container has no
  * "capabilities" object; inheritable and ambient default to empty. */
-static const int default_caps[] = { 0 /* CHOWN */,   1 /* DAC_OVERRIDE */, 3 /* FOWNER */,
-				    4 /* FSETID */,  5 /* KILL */,         6 /* SETGID */,
-				    7 /* SETUID */,  8 /* SETPCAP */,      10 /* NET_BIND_SERVICE */,
-				    13 /* NET_RAW */, 18 /* SYS_CHROOT */, 27 /* MKNOD */,
-				    29 /* AUDIT_WRITE */, 31 /* SETFCAP */ };
+static const int default_caps[] = {0 /* CHOWN */,
+				   1 /* DAC_OVERRIDE */,
+				   3 /* FOWNER */,
+				   4 /* FSETID */,
+				   5 /* KILL */,
+				   6 /* SETGID */,
+				   7 /* SETUID */,
+				   8 /* SETPCAP */,
+				   10 /* NET_BIND_SERVICE */,
+				   13 /* NET_RAW */,
+				   18 /* SYS_CHROOT */,
+				   27 /* MKNOD */,
+				   29 /* AUDIT_WRITE */,
+				   31 /* SETFCAP */};
 
 /* Identical patterns (common across containers) are compiled once. */
 struct regex_cache_slot {
@@ -96,7 +105,8 @@ bool path_is_normalised_absolute(const char *s)
 	for (const char *seg = s + 1;;) {
 		const char *end = strchr(seg, '/');
 		size_t n = end ? (size_t)(end - seg) : strlen(seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+		if (n == 0 || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
 			return false;
 		if (!end)
 			return true;
@@ -122,7 +132,7 @@ static int add_regex(struct parser *ps, struct regex *re)
 /* `pattern` must live as long as the policy (arena) since the cache keys on it. */
 static int compile_at(struct parser *ps, struct regex *re, const char *pattern)
 {
-	struct errbuf local = { 0 };
+	struct errbuf local = {0};
 	struct regex_cache_slot *hit = cache_find(ps, pattern);
 	if (hit && hit->pattern) {
 		re->code = hit->code; /* shared; freed once through the first owner */
@@ -147,7 +157,6 @@ static void *palloc(struct parser *ps, size_t n, size_t size)
 	return arena_alloc(&ps->p->arena, n * size); /* n, size bounded by POLICY_MAX_* */
 }
 
-
 static int parse_hash(struct parser *ps, const char *s, uint8_t out[POLICY_SHA256_LEN])
 {
 	if (strlen(s) != 2 * POLICY_SHA256_LEN || strspn(s, "0123456789abcdef") != strlen(s))
@@ -158,14 +167,15 @@ static int parse_hash(struct parser *ps, const char *s, uint8_t out[POLICY_SHA25
 static int parse_abs_path(struct parser *ps, const char *s)
 {
 	if (!path_is_normalised_absolute(s))
-		return jerr(&ps->c, EINVAL,
-			    "expected a normalised absolute path (no '.', '..', '//' or trailing '/')");
+		return jerr(
+			&ps->c, EINVAL,
+			"expected a normalised absolute path (no '.', '..', '//' or trailing '/')");
 	return 0;
 }
 
 /* An array of strings; element count in [min_n, max_n]. */
-static int parse_strlist(struct parser *ps, struct json_object *obj, const char *key,
-			 bool required, size_t min_n, size_t max_n, struct strlist *out)
+static int parse_strlist(struct parser *ps, struct json_object *obj, const char *key, bool required,
+			 size_t min_n, size_t max_n, struct strlist *out)
 {
 	struct json_object *arr;
 	size_t n;
@@ -230,7 +240,7 @@ static int parse_strategy(struct parser *ps, struct json_object *obj, const char
 
 static int parse_env_rule(struct parser *ps, struct json_object *obj, struct env_rule *r)
 {
-	static const char *const keys[] = { "pattern", "strategy", "required", NULL };
+	static const char *const keys[] = {"pattern", "strategy", "required", NULL};
 	const char *pattern;
 	int ret = jobject(&ps->c, obj, keys);
 	if (!ret)
@@ -317,7 +327,7 @@ static int parse_signals(struct parser *ps, struct json_object *obj, uint64_t *o
 
 static int parse_user(struct parser *ps, struct json_object *obj, struct user_rule *u)
 {
-	static const char *const keys[] = { "uid", "gid", "additional_gids", "umask", NULL };
+	static const char *const keys[] = {"uid", "gid", "additional_gids", "umask", NULL};
 	struct json_object *uo, *arr;
 	uint64_t uid = 0, gid = 0;
 	const char *umask = "0022";
@@ -345,7 +355,8 @@ static int parse_user(struct parser *ps, struct json_object *obj, struct user_ru
 		jctx_pop(&ps->c, o2);
 	}
 	if (!ret)
-		ret = jfield_array(&ps->c, uo, "additional_gids", false, POLICY_MAX_GROUPS, &arr, &n);
+		ret = jfield_array(&ps->c, uo, "additional_gids", false, POLICY_MAX_GROUPS, &arr,
+				   &n);
 	if (!ret && arr) {
 		u->gids = palloc(ps, n + 1, sizeof(uint32_t));
 		u->n_gids = n;
@@ -371,13 +382,13 @@ static int parse_user(struct parser *ps, struct json_object *obj, struct user_ru
 	return ret;
 }
 
-static const char *const cap_set_names[] = { "bounding", "effective", "inheritable", "permitted",
-					     "ambient", NULL };
+static const char *const cap_set_names[] = {"bounding",	 "effective", "inheritable",
+					    "permitted", "ambient",   NULL};
 
 static uint64_t *cap_set(struct policy_caps *c, size_t i)
 {
-	uint64_t *sets[] = { &c->bounding, &c->effective, &c->inheritable, &c->permitted,
-			     &c->ambient };
+	uint64_t *sets[] = {&c->bounding, &c->effective, &c->inheritable, &c->permitted,
+			    &c->ambient};
 	return sets[i];
 }
 
@@ -391,7 +402,8 @@ static int parse_caps(struct parser *ps, struct json_object *obj, struct policy_
 		uint64_t dflt = 0;
 		for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
 			dflt |= 1ull << default_caps[i];
-		*caps = (struct policy_caps){ .bounding = dflt, .effective = dflt, .permitted = dflt };
+		*caps = (struct policy_caps){
+			.bounding = dflt, .effective = dflt, .permitted = dflt};
 		return 0;
 	}
 	size_t old = jctx_key(&ps->c, "capabilities");
@@ -423,8 +435,8 @@ static int parse_caps(struct parser *ps, struct json_object *obj, struct policy_
 
 static int parse_mount(struct parser *ps, struct json_object *obj, struct mount_rule *m)
 {
-	static const char *const keys[] = { "source",	   "source_strategy", "destination",
-					    "type",	   "options",	      NULL };
+	static const char *const keys[] = {"source", "source_strategy", "destination",
+					   "type",   "options",		NULL};
 	const char *source, *dest, *type;
 	int ret = jobject(&ps->c, obj, keys);
 	if (!ret)
@@ -467,7 +479,7 @@ static int parse_mount(struct parser *ps, struct json_object *obj, struct mount_
 
 static int parse_exec(struct parser *ps, struct json_object *obj, struct exec_rule *x)
 {
-	static const char *const keys[] = { "command", "working_dir", "signals", NULL };
+	static const char *const keys[] = {"command", "working_dir", "signals", NULL};
 	int ret = jobject(&ps->c, obj, keys);
 	if (!ret)
 		ret = parse_command(ps, obj, &x->command);
@@ -517,12 +529,21 @@ static int parse_exec_v(struct parser *ps, struct json_object *o, void *x)
 
 static int parse_container(struct parser *ps, struct json_object *obj, void *out)
 {
-	static const char *const keys[] = {
-		"name",	      "layers",		    "command",		  "env_rules",
-		"working_dir", "user",		    "capabilities",	  "no_new_privileges",
-		"allow_elevated", "allow_stdio_access", "mounts",	  "exec_processes",
-		"signals",     "seccomp_profile_sha256", NULL
-	};
+	static const char *const keys[] = {"name",
+					   "layers",
+					   "command",
+					   "env_rules",
+					   "working_dir",
+					   "user",
+					   "capabilities",
+					   "no_new_privileges",
+					   "allow_elevated",
+					   "allow_stdio_access",
+					   "mounts",
+					   "exec_processes",
+					   "signals",
+					   "seccomp_profile_sha256",
+					   NULL};
 	struct container_rule *c = out;
 	const char *name, *seccomp = "";
 	struct json_object *arr;
@@ -594,8 +615,8 @@ static int parse_container(struct parser *ps, struct json_object *obj, void *out
 
 static int parse_external(struct parser *ps, struct json_object *obj, void *out)
 {
-	static const char *const keys[] = { "command", "env_rules", "working_dir",
-					    "allow_stdio_access", NULL };
+	static const char *const keys[] = {"command", "env_rules", "working_dir",
+					   "allow_stdio_access", NULL};
 	struct external_rule *x = out;
 	int ret = jobject(&ps->c, obj, keys);
 	if (!ret)
@@ -611,10 +632,10 @@ static int parse_external(struct parser *ps, struct json_object *obj, void *out)
 
 static int parse_fragment_import(struct parser *ps, struct json_object *obj, void *out)
 {
-	static const char *const keys[] = { "issuer", "feed", "minimum_svn", "includes", NULL };
+	static const char *const keys[] = {"issuer", "feed", "minimum_svn", "includes", NULL};
 	struct fragment_import *f = out;
 	const char *issuer, *feed;
-	struct strlist inc = { 0 };
+	struct strlist inc = {0};
 	int ret = jobject(&ps->c, obj, keys);
 	if (!ret)
 		ret = jfield_string(&ps->c, obj, "issuer", true, 1024, &issuer);
@@ -625,13 +646,14 @@ static int parse_fragment_import(struct parser *ps, struct json_object *obj, voi
 	if (!ret)
 		ret = parse_strlist(ps, obj, "includes", true, 1, 2, &inc);
 	for (size_t i = 0; i < inc.n && !ret; i++) {
-		bool *flag = !strcmp(inc.v[i], "containers")	     ? &f->include_containers
+		bool *flag = !strcmp(inc.v[i], "containers")	       ? &f->include_containers
 			     : !strcmp(inc.v[i], "external_processes") ? &f->include_external
 								       : NULL;
 		size_t old = jctx_key(&ps->c, "includes");
 		jctx_index(&ps->c, i);
 		if (!flag)
-			ret = jerr(&ps->c, EINVAL, "expected \"containers\" or \"external_processes\"");
+			ret = jerr(&ps->c, EINVAL,
+				   "expected \"containers\" or \"external_processes\"");
 		else if (*flag)
 			ret = jerr(&ps->c, EINVAL, "listed twice");
 		else
@@ -703,11 +725,12 @@ static int check_version(struct parser *ps, struct json_object *root)
 
 static int parse_debug_form(struct parser *ps, struct json_object *root)
 {
-	static const char *const keys[] = { "version", "insecure_allow_all", NULL };
+	static const char *const keys[] = {"version", "insecure_allow_all", NULL};
 	const char *marker;
 	int ret = jobject(&ps->c, root, keys);
 	if (ret) {
-		errbuf_prefix(ps->c.eb, "debug allow-all form (only version and insecure_allow_all)");
+		errbuf_prefix(ps->c.eb,
+			      "debug allow-all form (only version and insecure_allow_all)");
 		return ret;
 	}
 	ret = jfield_string(&ps->c, root, "insecure_allow_all", true, 64, &marker);
@@ -717,23 +740,23 @@ static int parse_debug_form(struct parser *ps, struct json_object *root)
 		jctx_pop(&ps->c, old);
 	}
 	ps->p->debug = true;
-	ps->p->flags = (struct policy_flags){ true, true, true, true, true, true };
+	ps->p->flags = (struct policy_flags){true, true, true, true, true, true};
 	return ret;
 }
 
 static int parse_root(struct parser *ps, struct json_object *root)
 {
-	static const char *const keys[] = { "version",
-					    "allow_properties_access",
-					    "allow_dump_stacks",
-					    "allow_runtime_logging",
-					    "allow_environment_variable_dropping",
-					    "allow_capability_dropping",
-					    "allow_unencrypted_scratch",
-					    "containers",
-					    "external_processes",
-					    "fragments",
-					    NULL };
+	static const char *const keys[] = {"version",
+					   "allow_properties_access",
+					   "allow_dump_stacks",
+					   "allow_runtime_logging",
+					   "allow_environment_variable_dropping",
+					   "allow_capability_dropping",
+					   "allow_unencrypted_scratch",
+					   "containers",
+					   "external_processes",
+					   "fragments",
+					   NULL};
 	struct policy *p = ps->p;
 	if (!json_object_is_type(root, json_type_object))
 		return jerr(&ps->c, EINVAL, "a policy is a JSON object");
@@ -747,12 +770,13 @@ static int parse_root(struct parser *ps, struct json_object *root)
 		const char *key;
 		bool *flag;
 	} flags[] = {
-		{ "allow_properties_access", &p->flags.allow_properties_access },
-		{ "allow_dump_stacks", &p->flags.allow_dump_stacks },
-		{ "allow_runtime_logging", &p->flags.allow_runtime_logging },
-		{ "allow_environment_variable_dropping", &p->flags.allow_environment_variable_dropping },
-		{ "allow_capability_dropping", &p->flags.allow_capability_dropping },
-		{ "allow_unencrypted_scratch", &p->flags.allow_unencrypted_scratch },
+		{"allow_properties_access", &p->flags.allow_properties_access},
+		{"allow_dump_stacks", &p->flags.allow_dump_stacks},
+		{"allow_runtime_logging", &p->flags.allow_runtime_logging},
+		{"allow_environment_variable_dropping",
+		 &p->flags.allow_environment_variable_dropping},
+		{"allow_capability_dropping", &p->flags.allow_capability_dropping},
+		{"allow_unencrypted_scratch", &p->flags.allow_unencrypted_scratch},
 	};
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && !ret; i++)
 		ret = jfield_bool(&ps->c, root, flags[i].key, flags[i].flag);
@@ -811,7 +835,7 @@ int policy_load(const uint8_t *bytes, size_t len, struct policy **out, struct er
 	ret = policy_json_parse((const char *)bytes, len, &root, eb);
 	if (ret)
 		goto fail;
-	struct parser ps = { .p = p };
+	struct parser ps = {.p = p};
 	jctx_init(&ps.c, eb);
 	ret = parse_root(&ps, root);
 	parser_fini(&ps);
@@ -829,9 +853,9 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 			  size_t n_existing, struct policy **out, struct fragment_meta *meta,
 			  struct errbuf *eb)
 {
-	static const char *const keys[] = { "version", "fragment", "containers",
-					    "external_processes", NULL };
-	static const char *const fkeys[] = { "issuer", "feed", "svn", NULL };
+	static const char *const keys[] = {"version", "fragment", "containers",
+					   "external_processes", NULL};
+	static const char *const fkeys[] = {"issuer", "feed", "svn", NULL};
 	struct json_object *root = NULL, *fo;
 	const char *issuer, *feed;
 	*out = NULL;
@@ -844,7 +868,7 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 	int ret = policy_json_parse((const char *)bytes, len, &root, eb);
 	if (ret)
 		goto out;
-	struct parser ps = { .p = f };
+	struct parser ps = {.p = f};
 	jctx_init(&ps.c, eb);
 	if (!json_object_is_type(root, json_type_object))
 		ret = jerr(&ps.c, EINVAL, "a fragment is a JSON object");

@@ -160,7 +160,7 @@ static void text_str(struct text *t, const char *s)
 
 static void render_strv(char *buf, size_t size, const char *const *v, size_t n)
 {
-	struct text t = { buf, size, 0 };
+	struct text t = {buf, size, 0};
 	buf[0] = '\0';
 	text_str(&t, "[");
 	for (size_t i = 0; i < n; i++) {
@@ -180,7 +180,7 @@ static void render_env(char *buf, size_t size, const char *var)
 
 static void render_caps(char *buf, size_t size, uint64_t set)
 {
-	struct text t = { buf, size, 0 };
+	struct text t = {buf, size, 0};
 	buf[0] = '\0';
 	text_str(&t, "[");
 	for (int i = 0, first = 1; i < 64; i++) {
@@ -232,8 +232,8 @@ static size_t cands_first(const struct cands *c)
 	return SIZE_MAX;
 }
 
-#define CANDS_FOREACH(c, i, n)                \
-	for (size_t i = 0; i < (n); i++)      \
+#define CANDS_FOREACH(c, i, n)                                                                     \
+	for (size_t i = 0; i < (n); i++)                                                           \
 		if (cands_has((c), i))
 
 /* ---- request well-formedness (the typed API is used directly by the agent,
@@ -322,8 +322,8 @@ static bool paths_overlap(const char *a, const char *b)
 	return la == lb || (la < lb ? b[la] == '/' : a[lb] == '/');
 }
 
-static int check_target_free(struct policy_engine *e, struct policy_decision *d,
-			     const char *field, const char *target)
+static int check_target_free(struct policy_engine *e, struct policy_decision *d, const char *field,
+			     const char *target)
 {
 	for (size_t i = 0; i < e->dev_hw; i++)
 		if (e->devs[i].used && paths_overlap(e->devs[i].target, target))
@@ -350,7 +350,6 @@ static void undo_forget(struct policy_engine *e)
 	}
 	e->undo.kind = UNDO_NONE;
 }
-
 
 static void undo_clear(struct policy_engine *e)
 {
@@ -477,7 +476,7 @@ static int allow_debug(struct policy_decision *d)
 int policy_engine_install(struct policy_engine *e, const struct policy_req_install_policy *r,
 			  struct policy_decision *d)
 {
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	struct policy_digest dg;
 	decision_init(d, POLICY_REQ_INSTALL_POLICY);
 	if (e->policy)
@@ -489,8 +488,9 @@ int policy_engine_install(struct policy_engine *e, const struct policy_req_insta
 		return deny(d, POLICY_RULE_INVALID_POLICY, "policy", NULL, NULL,
 			    "policy is larger than %u bytes", POLICY_MAX_BYTES);
 	if (!r->host_data)
-		return deny(d, POLICY_RULE_HOST_DATA, "host_data", "HOST_DATA from an attestation report",
-			    NULL, "no HOST_DATA to check the policy against");
+		return deny(d, POLICY_RULE_HOST_DATA, "host_data",
+			    "HOST_DATA from an attestation report", NULL,
+			    "no HOST_DATA to check the policy against");
 	int ret = policy_digest(r->policy ? r->policy : (const uint8_t *)"", r->len, &dg);
 	if (ret) {
 		deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL, "SHA-256 failed");
@@ -638,7 +638,8 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 	if (ret)
 		return ret;
 	if (!id_ok(r->container_id))
-		return malformed(d, "container_id", "expected 1-128 of [A-Za-z0-9._-], not starting with . _ -");
+		return malformed(d, "container_id",
+				 "expected 1-128 of [A-Za-z0-9._-], not starting with . _ -");
 	if ((ret = check_target(d, "target", r->target)))
 		return ret;
 	if (r->layer_targets.n == 0 || r->layer_targets.n > POLICY_MAX_LAYERS ||
@@ -662,14 +663,15 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 		long s = dev_find(e, r->layer_targets.v[i]);
 		if (s < 0 || e->devs[s].scratch)
 			return deny(d, POLICY_RULE_NO_DEVICE, field, "a mounted layer device",
-				    r->layer_targets.v[i], "no layer device is mounted at this target");
+				    r->layer_targets.v[i],
+				    "no layer device is mounted at this target");
 		for (size_t j = 0; j < i; j++)
 			if (slots[j] == s)
 				return deny(d, POLICY_RULE_OVERLAY_LAYERS, field, NULL,
 					    r->layer_targets.v[i], "layer target listed twice");
 		slots[i] = (uint16_t)s;
 	}
-	struct cands c = { 0 };
+	struct cands c = {0};
 	for (size_t i = 0; i < e->n_containers; i++) {
 		const struct container_rule *cr = &e->containers[i];
 		bool eq = cr->n_layers == r->layer_targets.n;
@@ -680,7 +682,7 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 	}
 	if (cands_empty(&c)) {
 		char got[POLICY_REASON_TEXT];
-		struct text t = { got, sizeof(got), 0 };
+		struct text t = {got, sizeof(got), 0};
 		got[0] = '\0';
 		for (size_t i = 0; i < r->layer_targets.n; i++) {
 			char h[65];
@@ -752,8 +754,7 @@ static bool env_rule_matches(struct policy_engine *e, const struct env_rule *r, 
 	return regex_full_match(&r->re, var, strlen(var), &e->rm) == 1;
 }
 
-static bool env_var_allowed(struct policy_engine *e, const struct env_rules *rules,
-			    const char *var)
+static bool env_var_allowed(struct policy_engine *e, const struct env_rules *rules, const char *var)
 {
 	for (size_t i = 0; i < rules->n; i++)
 		if (env_rule_matches(e, &rules->v[i], var))
@@ -777,7 +778,8 @@ static bool envlist_ok(struct policy_engine *e, const struct env_rules *rules,
 			render_env(got, sizeof(got), var);
 			deny(d, POLICY_RULE_ENV, field, "a variable matching an env rule", got,
 			     "environment variable not allowed by the policy%s",
-			     e->rm.exhausted || e->rm.limit_hits ? " (regex work limit reached)" : "");
+			     e->rm.exhausted || e->rm.limit_hits ? " (regex work limit reached)"
+								 : "");
 		}
 		return false;
 	}
@@ -792,7 +794,8 @@ static bool envlist_ok(struct policy_engine *e, const struct env_rules *rules,
 		if (d) {
 			char want[128];
 			if (rules->v[i].is_regex)
-				snprintf(want, sizeof(want), "a variable matching required regex rule %zu", i);
+				snprintf(want, sizeof(want),
+					 "a variable matching required regex rule %zu", i);
 			else
 				render_env(want, sizeof(want), rules->v[i].pattern);
 			deny(d, POLICY_RULE_ENV_REQUIRED, "env", want, NULL,
@@ -842,10 +845,12 @@ static int decide_env(struct policy_engine *e, struct cands *c, size_t n, proc_r
 			}
 		}
 		if (ambiguous)
-			return deny(d, POLICY_RULE_ENV_AMBIGUOUS, "env", "one largest allowed set", NULL,
-				    "candidate containers allow different environment subsets of equal size");
+			return deny(d, POLICY_RULE_ENV_AMBIGUOUS, "env", "one largest allowed set",
+				    NULL,
+				    "candidate containers allow different environment subsets of "
+				    "equal size");
 	}
-	struct cands next = { 0 };
+	struct cands next = {0};
 	CANDS_FOREACH(c, i, n)
 	if (envlist_ok(e, rule_of(e, i).env, env, best, n_best, NULL))
 		cands_set(&next, i);
@@ -863,12 +868,12 @@ static int decide_env(struct policy_engine *e, struct cands *c, size_t n, proc_r
 
 static uint64_t *caps_set(struct policy_caps *c, int i)
 {
-	uint64_t *v[] = { &c->bounding, &c->effective, &c->inheritable, &c->permitted, &c->ambient };
+	uint64_t *v[] = {&c->bounding, &c->effective, &c->inheritable, &c->permitted, &c->ambient};
 	return v[i];
 }
 
-static const char *const caps_set_names[] = { "bounding", "effective", "inheritable", "permitted",
-					      "ambient" };
+static const char *const caps_set_names[] = {"bounding", "effective", "inheritable", "permitted",
+					     "ambient"};
 
 static int caps_count(struct policy_caps c)
 {
@@ -880,14 +885,15 @@ static int caps_count(struct policy_caps c)
 static bool caps_equal(struct policy_caps a, struct policy_caps b)
 {
 	return a.bounding == b.bounding && a.effective == b.effective &&
-	       a.inheritable == b.inheritable && a.permitted == b.permitted && a.ambient == b.ambient;
+	       a.inheritable == b.inheritable && a.permitted == b.permitted &&
+	       a.ambient == b.ambient;
 }
 
 static struct policy_caps caps_and(struct policy_caps a, struct policy_caps b)
 {
-	return (struct policy_caps){ a.bounding & b.bounding, a.effective & b.effective,
-				     a.inheritable & b.inheritable, a.permitted & b.permitted,
-				     a.ambient & b.ambient };
+	return (struct policy_caps){a.bounding & b.bounding, a.effective & b.effective,
+				    a.inheritable & b.inheritable, a.permitted & b.permitted,
+				    a.ambient & b.ambient};
 }
 
 /* Capabilities must equal the policy's sets; with dropping, the request's
@@ -915,9 +921,10 @@ static int decide_caps(struct policy_engine *e, struct cands *c, size_t n, proc_
 		if (ambiguous)
 			return deny(d, POLICY_RULE_CAPABILITIES_AMBIGUOUS, "capabilities",
 				    "one largest allowed set", NULL,
-				    "candidate containers allow different capability sets of equal size");
+				    "candidate containers allow different capability sets of equal "
+				    "size");
 	}
-	struct cands next = { 0 };
+	struct cands next = {0};
 	CANDS_FOREACH(c, i, n)
 	if (caps_equal(*rule_of(e, i).caps, want))
 		cands_set(&next, i);
@@ -949,8 +956,10 @@ static int decide_stdio(struct policy_engine *e, const struct cands *c, size_t n
 	{
 		bool s = rule_of(e, i).stdio;
 		if (!first && s != v)
-			return deny(d, POLICY_RULE_STDIO_AMBIGUOUS, "allow_stdio_access", NULL, NULL,
-				    "candidate containers differ in stdio access: request is ambiguous");
+			return deny(d, POLICY_RULE_STDIO_AMBIGUOUS, "allow_stdio_access", NULL,
+				    NULL,
+				    "candidate containers differ in stdio access: request is "
+				    "ambiguous");
 		v = s;
 		first = false;
 	}
@@ -961,7 +970,7 @@ static int decide_stdio(struct policy_engine *e, const struct cands *c, size_t n
 static struct proc_rule container_proc(const struct policy_engine *e, size_t i)
 {
 	const struct container_rule *c = &e->containers[i];
-	return (struct proc_rule){ &c->env, &c->caps, c->allow_stdio_access };
+	return (struct proc_rule){&c->env, &c->caps, c->allow_stdio_access};
 }
 
 static const struct policy_caps no_caps;
@@ -969,7 +978,7 @@ static const struct policy_caps no_caps;
 static struct proc_rule external_proc(const struct policy_engine *e, size_t i)
 {
 	const struct external_rule *x = &e->externals[i];
-	return (struct proc_rule){ &x->env, &no_caps, x->allow_stdio_access };
+	return (struct proc_rule){&x->env, &no_caps, x->allow_stdio_access};
 }
 
 /* ---- narrowing by simple per-candidate checks (data-driven) ---- */
@@ -1040,11 +1049,11 @@ static bool check_user(struct policy_engine *e, const struct container_rule *c,
 {
 	(void)e;
 	const struct user_rule *u = &c->user;
-	const char *field = u->uid != r->user->uid	  ? "user.uid"
-			    : u->gid != r->user->gid	  ? "user.gid"
-			    : u->umask != r->user->umask	  ? "user.umask"
-			    : !gids_equal(u, r->user) ? "user.additional_gids"
-						  : NULL;
+	const char *field = u->uid != r->user->uid	 ? "user.uid"
+			    : u->gid != r->user->gid	 ? "user.gid"
+			    : u->umask != r->user->umask ? "user.umask"
+			    : !gids_equal(u, r->user)	 ? "user.additional_gids"
+							 : NULL;
 	if (!field)
 		return true;
 	if (d) {
@@ -1063,9 +1072,10 @@ static bool check_working_dir(struct policy_engine *e, const struct container_ru
 	(void)e;
 	if (r->exec) {
 		for (size_t i = 0; i < c->n_execs; i++) {
-			const char *wd = c->execs[i].working_dir ? c->execs[i].working_dir
-								 : c->working_dir;
-			if (strv_equal(&c->execs[i].command, r->command) && !strcmp(wd, r->working_dir))
+			const char *wd =
+				c->execs[i].working_dir ? c->execs[i].working_dir : c->working_dir;
+			if (strv_equal(&c->execs[i].command, r->command) &&
+			    !strcmp(wd, r->working_dir))
 				return true;
 		}
 		if (d)
@@ -1092,8 +1102,8 @@ static bool check_command(struct policy_engine *e, const struct container_rule *
 				return true;
 		if (d) {
 			render_strv(got, sizeof(got), r->command->v, r->command->n);
-			deny(d, POLICY_RULE_EXEC_PROCESS, "command", "a command in exec_processes", got,
-			     "the policy lists no such exec process for this container");
+			deny(d, POLICY_RULE_EXEC_PROCESS, "command", "a command in exec_processes",
+			     got, "the policy lists no such exec process for this container");
 		}
 		return false;
 	}
@@ -1102,7 +1112,8 @@ static bool check_command(struct policy_engine *e, const struct container_rule *
 	if (d) {
 		render_strv(exp, sizeof(exp), (const char *const *)c->command.v, c->command.n);
 		render_strv(got, sizeof(got), r->command->v, r->command->n);
-		deny(d, POLICY_RULE_COMMAND, "command", exp, got, "command differs from the policy");
+		deny(d, POLICY_RULE_COMMAND, "command", exp, got,
+		     "command differs from the policy");
 	}
 	return false;
 }
@@ -1169,8 +1180,9 @@ static bool check_seccomp(struct policy_engine *e, const struct container_rule *
 			render_hash(exp, sizeof(exp), c->seccomp);
 		if (r->has_seccomp)
 			render_hash(got, sizeof(got), r->seccomp);
-		deny(d, POLICY_RULE_SECCOMP, "seccomp_profile_sha256", c->has_seccomp ? exp : "(none)",
-		     r->has_seccomp ? got : "(none)", "seccomp profile differs from the policy");
+		deny(d, POLICY_RULE_SECCOMP, "seccomp_profile_sha256",
+		     c->has_seccomp ? exp : "(none)", r->has_seccomp ? got : "(none)",
+		     "seccomp profile differs from the policy");
 	}
 	return false;
 }
@@ -1180,7 +1192,7 @@ static int narrow(struct policy_engine *e, struct cands *c, const struct check *
 		  size_t n_checks, const struct proc_req *r, struct policy_decision *d)
 {
 	for (size_t k = 0; k < n_checks; k++) {
-		struct cands next = { 0 };
+		struct cands next = {0};
 		CANDS_FOREACH(c, i, e->n_containers)
 		if (checks[k].ok(e, &e->containers[i], r, NULL))
 			cands_set(&next, i);
@@ -1194,20 +1206,20 @@ static int narrow(struct policy_engine *e, struct cands *c, const struct check *
 }
 
 static const struct check create_checks[] = {
-	{ POLICY_RULE_PRIVILEGED, "privileged", check_privileged },
-	{ POLICY_RULE_NO_NEW_PRIVILEGES, "no_new_privileges", check_nnp },
-	{ POLICY_RULE_USER, "user", check_user },
-	{ POLICY_RULE_COMMAND, "command", check_command },
-	{ POLICY_RULE_WORKING_DIR, "working_dir", check_working_dir },
-	{ POLICY_RULE_MOUNTS, "mounts", check_mounts },
-	{ POLICY_RULE_SECCOMP, "seccomp_profile_sha256", check_seccomp },
+	{POLICY_RULE_PRIVILEGED, "privileged", check_privileged},
+	{POLICY_RULE_NO_NEW_PRIVILEGES, "no_new_privileges", check_nnp},
+	{POLICY_RULE_USER, "user", check_user},
+	{POLICY_RULE_COMMAND, "command", check_command},
+	{POLICY_RULE_WORKING_DIR, "working_dir", check_working_dir},
+	{POLICY_RULE_MOUNTS, "mounts", check_mounts},
+	{POLICY_RULE_SECCOMP, "seccomp_profile_sha256", check_seccomp},
 };
 
 static const struct check exec_checks[] = {
-	{ POLICY_RULE_EXEC_PROCESS, "command", check_command },
-	{ POLICY_RULE_WORKING_DIR, "working_dir", check_working_dir },
-	{ POLICY_RULE_NO_NEW_PRIVILEGES, "no_new_privileges", check_nnp },
-	{ POLICY_RULE_USER, "user", check_user },
+	{POLICY_RULE_EXEC_PROCESS, "command", check_command},
+	{POLICY_RULE_WORKING_DIR, "working_dir", check_working_dir},
+	{POLICY_RULE_NO_NEW_PRIVILEGES, "no_new_privileges", check_nnp},
+	{POLICY_RULE_USER, "user", check_user},
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -1232,9 +1244,12 @@ static int find_container(struct policy_engine *e, struct policy_decision *d, co
 		return malformed(d, "container_id", "expected 1-128 of [A-Za-z0-9._-]");
 	*slot = ctr_find_id(e, id);
 	if (*slot < 0)
-		return deny(d, want_started ? POLICY_RULE_CONTAINER_NOT_STARTED : POLICY_RULE_NO_OVERLAY,
+		return deny(d,
+			    want_started ? POLICY_RULE_CONTAINER_NOT_STARTED
+					 : POLICY_RULE_NO_OVERLAY,
 			    "container_id", NULL, id,
-			    want_started ? "no such container" : "no overlay is mounted for this container id");
+			    want_started ? "no such container"
+					 : "no overlay is mounted for this container id");
 	const struct ctr_entry *ce = &e->ctrs[*slot];
 	if (want_started && !ce->started)
 		return deny(d, POLICY_RULE_CONTAINER_NOT_STARTED, "container_id", NULL, id,
@@ -1284,7 +1299,8 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 			char field[64];
 			snprintf(field, sizeof(field), "mounts[%zu].destination", i);
 			return deny(d, POLICY_RULE_MOUNTS, field, "a normalised absolute path",
-				    m->destination, "mount destination is not a normalised absolute path");
+				    m->destination,
+				    "mount destination is not a normalised absolute path");
 		}
 		/* a path source never traverses, whatever a policy regex would accept */
 		if (m->source[0] == '/' && !path_is_normalised_absolute(m->source)) {
@@ -1304,15 +1320,15 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 	if ((ret = find_container(e, d, r->container_id, false, &slot)))
 		return ret;
 	struct cands c = e->ctrs[slot].cands;
-	struct proc_req pr = { .command = &r->command,
-			       .working_dir = r->working_dir,
-			       .user = &r->user,
-			       .no_new_privileges = r->no_new_privileges,
-			       .privileged = r->privileged,
-			       .mounts = r->mounts,
-			       .n_mounts = r->n_mounts,
-			       .has_seccomp = r->has_seccomp_profile,
-			       .seccomp = r->seccomp_profile_sha256 };
+	struct proc_req pr = {.command = &r->command,
+			      .working_dir = r->working_dir,
+			      .user = &r->user,
+			      .no_new_privileges = r->no_new_privileges,
+			      .privileged = r->privileged,
+			      .mounts = r->mounts,
+			      .n_mounts = r->n_mounts,
+			      .has_seccomp = r->has_seccomp_profile,
+			      .seccomp = r->seccomp_profile_sha256};
 	if ((ret = narrow(e, &c, create_checks, N_ELEMS(create_checks), &pr, d)))
 		return ret;
 	if ((ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d)))
@@ -1348,11 +1364,11 @@ int policy_exec_in_container(struct policy_engine *e, const struct policy_req_ex
 	if ((ret = find_container(e, d, r->container_id, true, &slot)))
 		return ret;
 	struct cands c = e->ctrs[slot].cands;
-	struct proc_req pr = { .command = &r->command,
-			       .working_dir = r->working_dir,
-			       .user = &r->user,
-			       .no_new_privileges = r->no_new_privileges,
-			       .exec = true };
+	struct proc_req pr = {.command = &r->command,
+			      .working_dir = r->working_dir,
+			      .user = &r->user,
+			      .no_new_privileges = r->no_new_privileges,
+			      .exec = true};
 	if ((ret = narrow(e, &c, exec_checks, N_ELEMS(exec_checks), &pr, d)))
 		return ret;
 	if ((ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d)))
@@ -1379,7 +1395,7 @@ int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_e
 		debug_effective(d, &r->env, no_caps);
 		return allow_debug(d);
 	}
-	struct cands c = { 0 };
+	struct cands c = {0};
 	char got[POLICY_REASON_TEXT];
 	for (size_t i = 0; i < e->n_externals; i++)
 		if (strv_equal(&e->externals[i].command, &r->command))
@@ -1390,7 +1406,7 @@ int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_e
 			    "a command in external_processes", got,
 			    "the policy lists no such external process");
 	}
-	struct cands next = { 0 };
+	struct cands next = {0};
 	CANDS_FOREACH(&c, i, e->n_externals)
 	if (!strcmp(e->externals[i].working_dir, r->working_dir))
 		cands_set(&next, i);
@@ -1426,13 +1442,14 @@ int policy_signal_process(struct policy_engine *e, const struct policy_req_signa
 	/* as in Parma's framework, a signal also narrows the candidates to those
 	 * that allow it */
 	uint64_t bit = 1ull << (r->signal - 1);
-	struct cands next = { 0 };
+	struct cands next = {0};
 	CANDS_FOREACH(&e->ctrs[slot].cands, i, e->n_containers)
 	{
 		const struct container_rule *c = &e->containers[i];
 		bool ok = r->init_process && (c->signals & bit);
 		for (size_t x = 0; !r->init_process && x < c->n_execs && !ok; x++)
-			ok = (c->execs[x].signals & bit) && strv_equal(&c->execs[x].command, &r->command);
+			ok = (c->execs[x].signals & bit) &&
+			     strv_equal(&c->execs[x].command, &r->command);
 		if (ok)
 			cands_set(&next, i);
 	}
@@ -1451,7 +1468,8 @@ int policy_signal_process(struct policy_engine *e, const struct policy_req_signa
 }
 
 int policy_shutdown_container(struct policy_engine *e,
-			      const struct policy_req_shutdown_container *r, struct policy_decision *d)
+			      const struct policy_req_shutdown_container *r,
+			      struct policy_decision *d)
 {
 	bool debug;
 	int ret = begin(e, d, POLICY_REQ_SHUTDOWN_CONTAINER, &debug);
@@ -1491,8 +1509,8 @@ static int flag_point(struct policy_engine *e, struct policy_decision *d,
 int policy_get_properties(struct policy_engine *e, struct policy_decision *d)
 {
 	return flag_point(e, d, POLICY_REQ_GET_PROPERTIES,
-			  offsetof(struct policy_flags, allow_properties_access), POLICY_RULE_PROPERTIES,
-			  "allow_properties_access");
+			  offsetof(struct policy_flags, allow_properties_access),
+			  POLICY_RULE_PROPERTIES, "allow_properties_access");
 }
 
 int policy_dump_stacks(struct policy_engine *e, struct policy_decision *d)
@@ -1527,7 +1545,7 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 			 struct policy_decision *d)
 {
 	bool debug;
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	int ret = begin(e, d, POLICY_REQ_LOAD_FRAGMENT, &debug);
 	if (ret)
 		return ret;
@@ -1543,8 +1561,9 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 		    !strcmp(e->policy->fragments[i].feed, r->feed))
 			imp = &e->policy->fragments[i];
 	if (!imp)
-		return deny(d, POLICY_RULE_FRAGMENT, "feed", "an issuer and feed listed in fragments",
-			    r->feed, "the policy imports no fragment from this issuer and feed");
+		return deny(d, POLICY_RULE_FRAGMENT, "feed",
+			    "an issuer and feed listed in fragments", r->feed,
+			    "the policy imports no fragment from this issuer and feed");
 	if (r->svn < imp->minimum_svn) {
 		char exp[32], got[32];
 		snprintf(exp, sizeof(exp), ">= %llu", (unsigned long long)imp->minimum_svn);
@@ -1568,23 +1587,23 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 	}
 	if (ret)
 		return deny(d, POLICY_RULE_FRAGMENT, "fragment", NULL, NULL, "%s", errbuf_msg(&eb));
-	const char *bad = strcmp(meta.issuer, r->issuer) ? "issuer"
-			  : strcmp(meta.feed, r->feed)	 ? "feed"
-			  : meta.svn != r->svn		 ? "svn"
+	const char *bad = strcmp(meta.issuer, r->issuer)		? "issuer"
+			  : strcmp(meta.feed, r->feed)			? "feed"
+			  : meta.svn != r->svn				? "svn"
 			  : f->n_containers && !imp->include_containers ? "containers"
-			  : f->n_externals && !imp->include_external   ? "external_processes"
-			  : e->n_containers + f->n_containers > POLICY_MAX_CONTAINERS
-				  ? "containers"
-				  : NULL;
+			  : f->n_externals && !imp->include_external	? "external_processes"
+			  : e->n_containers + f->n_containers > POLICY_MAX_CONTAINERS ? "containers"
+										      : NULL;
 	if (bad) {
 		policy_free(f);
 		return deny(d, POLICY_RULE_FRAGMENT, bad, NULL, NULL,
-			    "fragment %s does not match the signature or the import's includes", bad);
+			    "fragment %s does not match the signature or the import's includes",
+			    bad);
 	}
-	struct container_rule *mc = concat(e->containers, e->n_containers, f->containers,
-					   f->n_containers, sizeof(*mc));
-	struct external_rule *mx = concat(e->externals, e->n_externals, f->externals,
-					  f->n_externals, sizeof(*mx));
+	struct container_rule *mc =
+		concat(e->containers, e->n_containers, f->containers, f->n_containers, sizeof(*mc));
+	struct external_rule *mx =
+		concat(e->externals, e->n_externals, f->externals, f->n_externals, sizeof(*mx));
 	if (!mc || !mx) {
 		free(mc);
 		free(mx);
@@ -1605,7 +1624,7 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 	e->n_containers += f->n_containers;
 	e->externals = mx;
 	e->n_externals += f->n_externals;
-	e->frags[e->n_frags++] = (struct loaded_fragment){ f, meta.issuer, meta.feed, meta.svn };
+	e->frags[e->n_frags++] = (struct loaded_fragment){f, meta.issuer, meta.feed, meta.svn};
 	return allow(d);
 }
 
@@ -1631,9 +1650,12 @@ int policy_engine_revert(struct policy_engine *e)
 		e->n_containers = u->old_n_containers;
 		e->externals = u->old_externals;
 		e->n_externals = u->old_n_externals;
-		/* the restored arrays are the merged ones of an earlier fragment, or the policy's */
-		e->merged_containers = u->old_containers != e->policy->containers ? u->old_containers : NULL;
-		e->merged_externals = u->old_externals != e->policy->externals ? u->old_externals : NULL;
+		/* the restored arrays are the merged ones of an earlier fragment, or the policy's
+		 */
+		e->merged_containers =
+			u->old_containers != e->policy->containers ? u->old_containers : NULL;
+		e->merged_externals =
+			u->old_externals != e->policy->externals ? u->old_externals : NULL;
 		break;
 	}
 	case UNDO_NONE:
@@ -1683,7 +1705,8 @@ int policy_decide(struct policy_engine *e, const struct policy_request *q,
 		return policy_load_fragment(e, &q->u.load_fragment, d);
 	default:
 		decision_init(d, POLICY_REQ_UNKNOWN);
-		ret = deny(d, POLICY_RULE_UNKNOWN_REQUEST, "type", NULL, NULL, "unknown request type");
+		ret = deny(d, POLICY_RULE_UNKNOWN_REQUEST, "type", NULL, NULL,
+			   "unknown request type");
 		return ret;
 	}
 }
@@ -1716,7 +1739,8 @@ int policy_engine_state_json(const struct policy_engine *e, char **out)
 		goto oom;
 	json_object_object_add(root, "installed", json_object_new_boolean(e->policy != NULL));
 	if (e->policy)
-		json_object_object_add(root, "policy", json_object_new_string(e->policy->digest.hex));
+		json_object_object_add(root, "policy",
+				       json_object_new_string(e->policy->digest.hex));
 	for (size_t i = 0; i < e->dev_hw; i++) {
 		const struct dev_entry *dv = &e->devs[i];
 		if (!dv->used)
@@ -1727,7 +1751,7 @@ int policy_engine_state_json(const struct policy_engine *e, char **out)
 		json_object_object_add(o, "key", json_object_new_string(dv->target));
 		json_object_object_add(o, "target", json_object_new_string(dv->target));
 		json_object_object_add(o, "kind",
-				       json_object_new_string(!dv->scratch	 ? "layer"
+				       json_object_new_string(!dv->scratch    ? "layer"
 							      : dv->encrypted ? "scratch-encrypted"
 									      : "scratch"));
 		if (!dv->scratch)
@@ -1746,8 +1770,8 @@ int policy_engine_state_json(const struct policy_engine *e, char **out)
 		json_object_object_add(o, "started", json_object_new_boolean(ce->started));
 		json_object_object_add(o, "shut_down", json_object_new_boolean(ce->shut_down));
 		for (size_t j = 0; j < ce->n_layers; j++)
-			json_object_array_add(layers,
-					      json_object_new_string(e->devs[ce->layer_dev[j]].target));
+			json_object_array_add(
+				layers, json_object_new_string(e->devs[ce->layer_dev[j]].target));
 		json_object_object_add(o, "layers", layers);
 		CANDS_FOREACH(&ce->cands, k, e->n_containers)
 		json_object_array_add(cands, json_object_new_string(e->containers[k].name));

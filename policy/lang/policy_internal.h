@@ -37,7 +37,7 @@ struct regex_matcher {
 	pcre2_match_context *mctx;
 	pcre2_match_data *mdata;
 	uint64_t budget;     /* steps left for this request */
-	bool exhausted;      /* a match was refused for lack of budget */
+	bool exhausted;	     /* a match was refused for lack of budget */
 	unsigned limit_hits; /* matches stopped by a PCRE2 limit */
 };
 int regex_matcher_init(struct regex_matcher *m);

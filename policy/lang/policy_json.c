@@ -21,8 +21,8 @@ static size_t jctx_append(struct jctx *c, const char *pre, const char *s, size_t
 			  const char *post)
 {
 	size_t old = c->len, room = sizeof(c->path) - 1;
-	const char *parts[] = { pre, s, post };
-	size_t lens[] = { strlen(pre), n, strlen(post) };
+	const char *parts[] = {pre, s, post};
+	size_t lens[] = {strlen(pre), n, strlen(post)};
 	for (size_t i = 0; i < 3; i++) {
 		size_t k = lens[i] < room - c->len ? lens[i] : room - c->len;
 		memcpy(c->path + c->len, parts[i], k);
@@ -270,19 +270,22 @@ static int check_duplicate_keys(const char *t, size_t len, struct errbuf *eb)
 			size_t klen = i - start;
 			if (escaped)
 				return errbuf_set(eb, EINVAL,
-						  "invalid JSON: escape sequence in an object key at byte %zu",
+						  "invalid JSON: escape sequence in an object key "
+						  "at byte %zu",
 						  start);
 			for (size_t k = 0; k < n_keys[depth]; k++)
 				if (keys[depth][k].len == klen &&
 				    !memcmp(t + keys[depth][k].off, t + start, klen))
-					return errbuf_set(eb, EINVAL,
-							  "invalid JSON: duplicate key \"%.*s\" at byte %zu",
-							  (int)(klen > 64 ? 64 : klen), t + start, start);
+					return errbuf_set(
+						eb, EINVAL,
+						"invalid JSON: duplicate key \"%.*s\" at byte %zu",
+						(int)(klen > 64 ? 64 : klen), t + start, start);
 			if (n_keys[depth] == JSON_MAX_KEYS_PER_OBJECT)
-				return errbuf_set(eb, E2BIG,
-						  "invalid JSON: object with more than %d keys at byte %zu",
-						  JSON_MAX_KEYS_PER_OBJECT, start);
-			keys[depth][n_keys[depth]++] = (struct key_span){ start, klen };
+				return errbuf_set(
+					eb, E2BIG,
+					"invalid JSON: object with more than %d keys at byte %zu",
+					JSON_MAX_KEYS_PER_OBJECT, start);
+			keys[depth][n_keys[depth]++] = (struct key_span){start, klen};
 		}
 	}
 	return 0;
@@ -309,7 +312,8 @@ int policy_json_parse(const char *text, size_t len, struct json_object **out, st
 	else {
 		for (size_t i = consumed; i < len && !ret; i++)
 			if (!strchr(" \t\r\n", text[i]))
-				ret = errbuf_set(eb, EINVAL, "invalid JSON: trailing data at byte %zu", i);
+				ret = errbuf_set(eb, EINVAL,
+						 "invalid JSON: trailing data at byte %zu", i);
 	}
 	json_tokener_free(tok);
 	if (!ret)

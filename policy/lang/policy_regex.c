@@ -10,8 +10,8 @@
 
 #include "policy/lang/policy_internal.h"
 
-#define REGEX_DEPTH_LIMIT 1000
-#define REGEX_HEAP_LIMIT_KIB 1024
+#define REGEX_DEPTH_LIMIT	1000
+#define REGEX_HEAP_LIMIT_KIB	1024
 #define REGEX_PARENS_NEST_LIMIT 32
 
 uint64_t regex_step_limit(size_t len)

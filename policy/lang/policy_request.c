@@ -97,12 +97,12 @@ static int r_hash(struct rparser *rp, struct json_object *obj, const char *key, 
 
 static int r_user(struct rparser *rp, struct json_object *obj, struct policy_user *u)
 {
-	static const char *const keys[] = { "uid", "gid", "additional_gids", "umask", NULL };
+	static const char *const keys[] = {"uid", "gid", "additional_gids", "umask", NULL};
 	struct json_object *uo, *arr;
 	uint64_t uid = 0, gid = 0;
 	const char *umask = "0022";
 	size_t n;
-	*u = (struct policy_user){ .umask = 022 };
+	*u = (struct policy_user){.umask = 022};
 	int ret = jfield_object(&rp->c, obj, "user", false, &uo);
 	if (ret || !uo)
 		return ret;
@@ -125,7 +125,8 @@ static int r_user(struct rparser *rp, struct json_object *obj, struct policy_use
 		u->umask = (uint32_t)m;
 	}
 	if (!ret)
-		ret = jfield_array(&rp->c, uo, "additional_gids", false, POLICY_MAX_GROUPS, &arr, &n);
+		ret = jfield_array(&rp->c, uo, "additional_gids", false, POLICY_MAX_GROUPS, &arr,
+				   &n);
 	if (!ret && arr) {
 		uint32_t *g = arena_alloc(rp->a, (n + 1) * sizeof(*g));
 		if (!g)
@@ -150,12 +151,12 @@ static int r_user(struct rparser *rp, struct json_object *obj, struct policy_use
 }
 
 /* containerd's default set for unprivileged containers (as in policies). */
-static const int default_caps[] = { 0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31 };
+static const int default_caps[] = {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31};
 
 static int r_caps(struct rparser *rp, struct json_object *obj, struct policy_caps *caps)
 {
-	static const char *const names[] = { "bounding", "effective", "inheritable", "permitted",
-					     "ambient", NULL };
+	static const char *const names[] = {"bounding",	 "effective", "inheritable",
+					    "permitted", "ambient",   NULL};
 	struct json_object *co;
 	memset(caps, 0, sizeof(*caps));
 	int ret = jfield_object(&rp->c, obj, "capabilities", false, &co);
@@ -168,8 +169,8 @@ static int r_caps(struct rparser *rp, struct json_object *obj, struct policy_cap
 		caps->bounding = caps->effective = caps->permitted = dflt;
 		return 0;
 	}
-	uint64_t *sets[] = { &caps->bounding, &caps->effective, &caps->inheritable,
-			     &caps->permitted, &caps->ambient };
+	uint64_t *sets[] = {&caps->bounding, &caps->effective, &caps->inheritable, &caps->permitted,
+			    &caps->ambient};
 	size_t old = jctx_key(&rp->c, "capabilities");
 	ret = jobject(&rp->c, co, names);
 	for (size_t s = 0; names[s] && !ret; s++) {
@@ -199,7 +200,7 @@ static int r_caps(struct rparser *rp, struct json_object *obj, struct policy_cap
 static int r_mounts(struct rparser *rp, struct json_object *obj,
 		    struct policy_req_create_container *cc)
 {
-	static const char *const keys[] = { "source", "destination", "type", "options", NULL };
+	static const char *const keys[] = {"source", "destination", "type", "options", NULL};
 	struct json_object *arr;
 	size_t n;
 	int ret = jfield_array(&rp->c, obj, "mounts", false, POLICY_MAX_MOUNTS, &arr, &n);
@@ -215,7 +216,8 @@ static int r_mounts(struct rparser *rp, struct json_object *obj,
 		size_t o2 = jctx_index(&rp->c, i);
 		ret = jobject(&rp->c, mo, keys);
 		if (!ret)
-			ret = jfield_string(&rp->c, mo, "source", true, POLICY_MAX_STRING, &m[i].source);
+			ret = jfield_string(&rp->c, mo, "source", true, POLICY_MAX_STRING,
+					    &m[i].source);
 		if (!ret)
 			ret = jfield_string(&rp->c, mo, "destination", true, POLICY_MAX_STRING,
 					    &m[i].destination);
@@ -323,7 +325,8 @@ static int p_create(struct rparser *rp, struct json_object *o, struct policy_req
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING, &r->working_dir);
+		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
+				    &r->working_dir);
 	if (!ret)
 		ret = r_user(rp, o, &r->user);
 	if (!ret)
@@ -349,7 +352,8 @@ static int p_exec(struct rparser *rp, struct json_object *o, struct policy_reque
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING, &r->working_dir);
+		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
+				    &r->working_dir);
 	if (!ret)
 		ret = r_user(rp, o, &r->user);
 	if (!ret)
@@ -366,7 +370,8 @@ static int p_external(struct rparser *rp, struct json_object *o, struct policy_r
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING, &r->working_dir);
+		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
+				    &r->working_dir);
 	return ret;
 }
 
@@ -416,30 +421,30 @@ static int p_fragment(struct rparser *rp, struct json_object *o, struct policy_r
 }
 
 static const struct req_form forms[POLICY_REQ_COUNT] = {
-	[POLICY_REQ_INSTALL_POLICY] = { { "type", "policy_base64" }, p_install },
-	[POLICY_REQ_MOUNT_DEVICE] = { { "type", "target", "device_hash" }, p_mount_device },
-	[POLICY_REQ_UNMOUNT_DEVICE] = { { "type", "target" }, p_unmount_device },
-	[POLICY_REQ_MOUNT_SCRATCH] = { { "type", "target", "encrypted" }, p_mount_scratch },
-	[POLICY_REQ_MOUNT_OVERLAY] = { { "type", "container_id", "target", "layer_targets" },
-				       p_mount_overlay },
-	[POLICY_REQ_UNMOUNT_OVERLAY] = { { "type", "target" }, p_unmount_overlay },
-	[POLICY_REQ_CREATE_CONTAINER] = { { "type", "container_id", "command", "env", "working_dir",
-					    "user", "capabilities", "no_new_privileges", "privileged",
-					    "mounts", "seccomp_profile_sha256" },
-					  p_create },
-	[POLICY_REQ_EXEC_IN_CONTAINER] = { { "type", "container_id", "command", "env", "working_dir",
-					     "user", "capabilities", "no_new_privileges" },
-					   p_exec },
-	[POLICY_REQ_EXEC_EXTERNAL] = { { "type", "command", "env", "working_dir" }, p_external },
-	[POLICY_REQ_SIGNAL_PROCESS] = { { "type", "container_id", "signal", "init_process",
-					  "command" },
-					p_signal },
-	[POLICY_REQ_SHUTDOWN_CONTAINER] = { { "type", "container_id" }, p_shutdown },
-	[POLICY_REQ_GET_PROPERTIES] = { { "type" }, p_none },
-	[POLICY_REQ_DUMP_STACKS] = { { "type" }, p_none },
-	[POLICY_REQ_RUNTIME_LOGGING] = { { "type" }, p_none },
-	[POLICY_REQ_LOAD_FRAGMENT] = { { "type", "issuer", "feed", "svn", "fragment_base64" },
-				       p_fragment },
+	[POLICY_REQ_INSTALL_POLICY] = {{"type", "policy_base64"}, p_install},
+	[POLICY_REQ_MOUNT_DEVICE] = {{"type", "target", "device_hash"}, p_mount_device},
+	[POLICY_REQ_UNMOUNT_DEVICE] = {{"type", "target"}, p_unmount_device},
+	[POLICY_REQ_MOUNT_SCRATCH] = {{"type", "target", "encrypted"}, p_mount_scratch},
+	[POLICY_REQ_MOUNT_OVERLAY] = {{"type", "container_id", "target", "layer_targets"},
+				      p_mount_overlay},
+	[POLICY_REQ_UNMOUNT_OVERLAY] = {{"type", "target"}, p_unmount_overlay},
+	[POLICY_REQ_CREATE_CONTAINER] = {{"type", "container_id", "command", "env", "working_dir",
+					  "user", "capabilities", "no_new_privileges", "privileged",
+					  "mounts", "seccomp_profile_sha256"},
+					 p_create},
+	[POLICY_REQ_EXEC_IN_CONTAINER] = {{"type", "container_id", "command", "env", "working_dir",
+					   "user", "capabilities", "no_new_privileges"},
+					  p_exec},
+	[POLICY_REQ_EXEC_EXTERNAL] = {{"type", "command", "env", "working_dir"}, p_external},
+	[POLICY_REQ_SIGNAL_PROCESS] = {{"type", "container_id", "signal", "init_process",
+					"command"},
+				       p_signal},
+	[POLICY_REQ_SHUTDOWN_CONTAINER] = {{"type", "container_id"}, p_shutdown},
+	[POLICY_REQ_GET_PROPERTIES] = {{"type"}, p_none},
+	[POLICY_REQ_DUMP_STACKS] = {{"type"}, p_none},
+	[POLICY_REQ_RUNTIME_LOGGING] = {{"type"}, p_none},
+	[POLICY_REQ_LOAD_FRAGMENT] = {{"type", "issuer", "feed", "svn", "fragment_base64"},
+				      p_fragment},
 };
 
 void policy_request_clear(struct policy_request *req)
@@ -453,8 +458,7 @@ void policy_request_clear(struct policy_request *req)
 	memset(req, 0, sizeof(*req));
 }
 
-int policy_request_from_json(struct json_object *obj, struct policy_request *req,
-			     struct errbuf *eb)
+int policy_request_from_json(struct json_object *obj, struct policy_request *req, struct errbuf *eb)
 {
 	memset(req, 0, sizeof(*req));
 	req->type = POLICY_REQ_UNKNOWN;
@@ -500,7 +504,8 @@ int policy_request_parse(const char *text, size_t len, struct policy_request *re
 	memset(req, 0, sizeof(*req));
 	req->type = POLICY_REQ_UNKNOWN;
 	if (len > POLICY_MAX_REQUEST_BYTES)
-		return errbuf_set(eb, E2BIG, "request larger than %u bytes", POLICY_MAX_REQUEST_BYTES);
+		return errbuf_set(eb, E2BIG, "request larger than %u bytes",
+				  POLICY_MAX_REQUEST_BYTES);
 	int ret = policy_json_parse(text, len, &obj, eb);
 	if (ret)
 		return ret;
@@ -509,18 +514,17 @@ int policy_request_parse(const char *text, size_t len, struct policy_request *re
 	return ret;
 }
 
-int policy_decide_json(struct policy_engine *e, struct json_object *obj,
-		       struct policy_decision *d)
+int policy_decide_json(struct policy_engine *e, struct json_object *obj, struct policy_decision *d)
 {
 	struct policy_request req;
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	int ret = policy_request_from_json(obj, &req, &eb);
 	if (ret) {
 		memset(d, 0, sizeof(*d));
 		d->type = req.type;
-		d->reason.rule = ret == -ENOTSUP ? POLICY_RULE_UNKNOWN_REQUEST
-			       : ret == -ENOMEM	 ? POLICY_RULE_INTERNAL
-						 : POLICY_RULE_MALFORMED_REQUEST;
+		d->reason.rule = ret == -ENOTSUP  ? POLICY_RULE_UNKNOWN_REQUEST
+				 : ret == -ENOMEM ? POLICY_RULE_INTERNAL
+						  : POLICY_RULE_MALFORMED_REQUEST;
 		snprintf(d->reason.message, sizeof(d->reason.message), "%s", errbuf_msg(&eb));
 		/* the field is the message's leading JSON path */
 		size_t n = strcspn(d->reason.message, ":");
@@ -536,18 +540,19 @@ int policy_decide_json(struct policy_engine *e, struct json_object *obj,
 
 static struct json_object *caps_json(const struct policy_caps *c)
 {
-	static const char *const names[] = { "bounding", "effective", "inheritable", "permitted",
-					     "ambient" };
-	const uint64_t sets[] = { c->bounding, c->effective, c->inheritable, c->permitted,
-				  c->ambient };
+	static const char *const names[] = {"bounding", "effective", "inheritable", "permitted",
+					    "ambient"};
+	const uint64_t sets[] = {c->bounding, c->effective, c->inheritable, c->permitted,
+				 c->ambient};
 	struct json_object *o = json_object_new_object();
 	for (size_t s = 0; o && s < 5; s++) {
 		struct json_object *arr = json_object_new_array();
 		for (int i = 0; arr && i < 64; i++)
 			if (sets[s] & (1ull << i))
-				json_object_array_add(arr, json_object_new_string(policy_cap_name(i)
-										      ? policy_cap_name(i)
-										      : "?"));
+				json_object_array_add(
+					arr, json_object_new_string(policy_cap_name(i)
+									    ? policy_cap_name(i)
+									    : "?"));
 		json_object_object_add(o, names[s], arr);
 	}
 	return o;
@@ -599,7 +604,8 @@ struct json_object *policy_decision_to_json(const struct policy_decision *d,
 		return o;
 	}
 	bool process = d->type == POLICY_REQ_CREATE_CONTAINER ||
-		       d->type == POLICY_REQ_EXEC_IN_CONTAINER || d->type == POLICY_REQ_EXEC_EXTERNAL;
+		       d->type == POLICY_REQ_EXEC_IN_CONTAINER ||
+		       d->type == POLICY_REQ_EXEC_EXTERNAL;
 	if (!process)
 		return o;
 	const struct policy_strv *env = request_env(req);
