@@ -18,6 +18,8 @@
 #include "devices/debug_port.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_mmio.h"
 #include "vmm/acpi.h"
 #include "vmm/boot.h"
 #include "vmm/boot_desc.h"
@@ -35,6 +37,8 @@ struct vm {
 	struct boot_timer *timer;
 	struct serial *serial;
 	struct i8042 *i8042;
+	struct virtio_blk *blk[VM_MAX_DRIVES];
+	unsigned n_blk;
 	int debug_fd;       /* owned if != STDERR_FILENO */
 	int serial_out_fd;  /* owned if a file */
 	int serial_listen_fd, serial_client_fd;
@@ -116,6 +120,39 @@ static int serial_setup(struct vm *vm, const char *spec, struct errbuf *eb)
 	int rc = serial_create(host, LAYOUT_PORT_SERIAL, LAYOUT_SERIAL_GSI, in, out, &vm->serial);
 	if (rc < 0)
 		return errbuf_set(eb, -rc, "serial: %s", strerror(-rc));
+	return 0;
+}
+
+
+/* One virtio-blk device per drive: an MMIO window and a GSI from the machine,
+ * described to the guest through ACPI and the boot descriptor. */
+static int drives_setup(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
+{
+	if (cfg->n_drives > VM_MAX_DRIVES)
+		return errbuf_set(eb, EINVAL, "at most %d drives", VM_MAX_DRIVES);
+	for (unsigned i = 0; i < cfg->n_drives; i++) {
+		uint64_t base;
+		uint32_t gsi;
+		int rc = machine_alloc_mmio(vm->m, VIRTIO_MMIO_WINDOW, &base);
+		if (rc == 0)
+			rc = machine_alloc_gsi(vm->m, &gsi);
+		if (rc < 0)
+			return errbuf_set(eb, -rc, "drive %u: no MMIO window or interrupt left", i);
+		struct virtio_blk_opts o = { .path = cfg->drives[i].path,
+					     .read_only = cfg->drives[i].read_only, .num_queues = 1 };
+		vm->blk[i] = virtio_blk_create(machine_device_host(vm->m), base, gsi, &o, eb);
+		if (!vm->blk[i]) {
+			errbuf_prefix(eb, "--drive %s", cfg->drives[i].path);
+			return -EINVAL;
+		}
+		vm->n_blk = i + 1;
+		struct machine_device d = { .hid = "LNRO0005", .mmio_base = base,
+					    .mmio_size = VIRTIO_MMIO_WINDOW, .gsi = gsi,
+					    .virtio_id = VIRTIO_ID_BLOCK };
+		snprintf(d.name, sizeof(d.name), "virtio-blk%u", i);
+		if ((rc = machine_add_device(vm->m, &d)) < 0)
+			return errbuf_set(eb, -rc, "drive %u: too many devices", i);
+	}
 	return 0;
 }
 
@@ -329,6 +366,8 @@ int vm_create(const struct vm_config *cfg, struct event_loop *loop, struct vm **
 	}
 	if ((rc = serial_setup(vm, cfg->serial, eb)) < 0)
 		goto fail;
+	if ((rc = drives_setup(vm, cfg, eb)) < 0)
+		goto fail;
 	if ((rc = load(vm, cfg, eb)) < 0)
 		goto fail;
 	*out = vm;
@@ -358,6 +397,8 @@ void vm_destroy(struct vm *vm)
 		free(vm->serial_sock_path);
 	}
 	serial_destroy(vm->serial);
+	for (unsigned i = 0; i < vm->n_blk; i++)
+		virtio_blk_destroy(vm->blk[i]);
 	debug_port_destroy(vm->debug);
 	boot_timer_destroy(vm->timer);
 	i8042_destroy(vm->i8042);

@@ -34,6 +34,7 @@ static const char boot_usage[] =
 	"  --mem MIB          guest RAM in MiB (even; default 256)\n"
 	"  --vcpus N          vCPUs (default 1)\n"
 	"  --hugepages        back guest RAM with 2 MiB hugepages\n"
+	"  --drive PATH[,ro]  virtio-blk disk (repeat for more: /dev/vda, vdb, ...)\n"
 	"  --serial SPEC      console: stdout (default), none, file:PATH, unix:PATH\n"
 	"  --debug-log FILE   where bytes written to port 0xe9 go (default stderr; none)\n"
 	"  --ap-direct        start every vCPU at the entry point (test payloads)\n"
@@ -104,12 +105,14 @@ int vmm_cli_boot(int argc, char **argv)
 		{ "ap-direct", no_argument, NULL, 'a' },
 		{ "boot-times", no_argument, NULL, 't' },
 		{ "api-sock", required_argument, NULL, 'A' },
+		{ "drive", required_argument, NULL, 'D' },
 		{ 0 },
 	};
 	struct vm_config cfg = { .t0_ns = t0 };
+	struct vm_drive drives[VM_MAX_DRIVES];
 	const char *api_sock = NULL;
 	bool boot_times = false;
-	uint64_t v;
+	uint64_t v = 0;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -125,8 +128,10 @@ int vmm_cli_boot(int argc, char **argv)
 			cfg.mem_mib = v;
 			break;
 		case 'n':
-			if (parse_uint(prog, "--vcpus", optarg, MACHINE_MAX_VCPUS, &v) || !v)
-				return v ? CLI_USAGE : cli_usage_error(prog, "--vcpus: at least 1");
+			if (parse_uint(prog, "--vcpus", optarg, MACHINE_MAX_VCPUS, &v))
+				return CLI_USAGE;
+			if (!v)
+				return cli_usage_error(prog, "--vcpus: at least 1");
 			cfg.vcpus = (unsigned)v;
 			break;
 		case 'H': cfg.hugepages = true; break;
@@ -135,6 +140,19 @@ int vmm_cli_boot(int argc, char **argv)
 		case 'a': cfg.ap_direct = true; break;
 		case 't': boot_times = true; break;
 		case 'A': api_sock = optarg; break;
+		case 'D': {
+			if (cfg.n_drives == VM_MAX_DRIVES)
+				return cli_usage_error(prog, "--drive: at most %d", VM_MAX_DRIVES);
+			/* PATH or PATH,ro (argv strings are ours to modify) */
+			size_t n = strlen(optarg);
+			bool ro = n > 3 && !strcmp(optarg + n - 3, ",ro");
+			if (ro)
+				optarg[n - 3] = 0;
+			drives[cfg.n_drives] = (struct vm_drive){ optarg, ro };
+			cfg.n_drives++;
+			cfg.drives = drives;
+			break;
+		}
 		default:
 			return cli_usage_error(prog, "unknown or incomplete option '%s'",
 					       argv[optind - 1]);

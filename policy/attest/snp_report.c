@@ -190,11 +190,9 @@ int snp_report_parse(const uint8_t *buf, size_t len, struct snp_report *r, struc
 	r->vmpl = get_u32(buf + OFF_VMPL);
 	r->signature_algo = get_u32(buf + OFF_SIG_ALGO);
 	r->current_tcb = get_u64(buf + OFF_CURRENT_TCB);
+	/* PLATFORM_INFO describes the host and gains bits with new firmware
+	 * (real Turin reports set bit 6): kept, shown, never rejected. */
 	r->platform_info = get_u64(buf + OFF_PLATFORM_INFO);
-	if (r->platform_info & SNP_PLATFORM_MBZ_MASK)
-		return errbuf_set(eb, EINVAL,
-				  "report: platform_info 0x%llx: reserved bits (6, 63:8) are not zero",
-				  (unsigned long long)r->platform_info);
 	r->signer_info = get_u32(buf + OFF_SIGNER_INFO);
 	if (r->signer_info & SNP_SIGNER_MBZ_MASK)
 		return errbuf_set(eb, EINVAL,
@@ -413,9 +411,10 @@ struct json_object *snp_report_to_json(const struct snp_report *r, enum snp_prod
 	json_object_object_add(o, "signature_algo", json_object_new_int64(r->signature_algo));
 	add_tcb(o, "current_tcb", r->current_tcb, p);
 	add_word(o, "platform_info", r->platform_info);
-	json_object_object_add(o, "platform_info_flags",
-			       flags_json(r->platform_info, platform_flags,
-					  sizeof(platform_flags) / sizeof(platform_flags[0])));
+	struct json_object *pf = flags_json(r->platform_info, platform_flags,
+					    sizeof(platform_flags) / sizeof(platform_flags[0]));
+	add_word(pf, "other_bits", r->platform_info & SNP_PLATFORM_UNNAMED_MASK);
+	json_object_object_add(o, "platform_info_flags", pf);
 	add_word(o, "signer_info", r->signer_info);
 	struct json_object *si = json_object_new_object();
 	json_object_object_add(si, "author_key_en",

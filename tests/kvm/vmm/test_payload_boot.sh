@@ -28,7 +28,9 @@ single)
 	head -c 300000 /dev/urandom >"$tmp/initrd"
 	cmdline="console=ttyS0 parma.test=single x=1"
 	printf '%s' "$cmdline" >"$tmp/cmdline"
-	boot 0 --mem 64 --initrd "$tmp/initrd" --cmdline "$cmdline" --boot-times --serial "file:$tmp/serial"
+	head -c 1048576 /dev/zero >"$tmp/disk"
+	boot 0 --mem 64 --initrd "$tmp/initrd" --cmdline "$cmdline" --boot-times --serial "file:$tmp/serial" \
+		--drive "$tmp/disk,ro"
 	expect "payload start entry=64"
 	expect "cmdline $cmdline"
 	# --mem 64: low RAM, the reserved BIOS hole, RAM from 1 MiB to 64 MiB.
@@ -52,7 +54,10 @@ single)
 		grep -q "^acpi $t [0-9a-f]* [0-9]* ok\$" "$tmp/log" || { echo "FAIL: ACPI $t not reported ok"; fail=1; }
 	done
 	expect "acpi madt lapics 1 ioapic fec00000"
-	expect "acpi dsdt lnro0005 0 pnp0501 1"
+	expect "acpi dsdt lnro0005 1 pnp0501 1"
+	expect "fdt /devices/virtio-blk0@d0000000 acpi-hid LNRO0005"
+	expect "fdt /devices/virtio-blk0@d0000000 interrupts 5"
+	expect "fdt /devices/virtio-blk0@d0000000 virtio-id 2"
 	expect "vcpus 1 expected 1"
 	expect "payload done failures 0"
 	grep -q "boot-timer milestone 1 at" "$tmp/err" || { echo "FAIL: no first-instruction milestone"; fail=1; }

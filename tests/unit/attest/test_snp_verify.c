@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -687,6 +688,128 @@ static void verify_dev_debug_and_unsigned(void **state)
 	expect_rejected(&v, "endorsement_chain", "no VLEK among the certificates");
 }
 
+/* A CRL issued under `issuer`'s name, signed by `key`, revoking `revoked` (or nothing). */
+static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, X509 *revoked)
+{
+	X509_CRL *crl = X509_CRL_new();
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, time(NULL) - 3600);
+	assert_non_null(crl);
+	assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)), 1);
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+	if (revoked) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		assert_int_equal(X509_REVOKED_set_serialNumber(
+					 r, (ASN1_INTEGER *)X509_get0_serialNumber(revoked)), 1);
+		assert_int_equal(X509_REVOKED_set_revocationDate(r, t), 1);
+		assert_int_equal(X509_CRL_add0_revoked(crl, r), 1);
+	}
+	assert_int_equal(EVP_DigestSignInit(mctx, &pctx, EVP_sha384(), NULL, key), 1);
+	EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
+	EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 48);
+	EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha384());
+	assert_true(X509_CRL_sign_ctx(crl, mctx) > 0);
+	EVP_MD_CTX_free(mctx);
+	ASN1_TIME_free(t);
+	return crl;
+}
+
+static void *read_pem(const char *file, bool key)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/devca/%s", tmp_root, file);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	void *o = key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL)
+		      : (void *)PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(o);
+	return o;
+}
+
+/* A certificate store of the dev chain plus one CRL (as a DER file would bring it). */
+static struct snp_certs *dev_certs_with_crl(X509_CRL *crl)
+{
+	char dir[300];
+	unsigned char *der = NULL;
+	struct snp_certs *c = snp_certs_new();
+	snprintf(dir, sizeof(dir), "%s/devca", tmp_root);
+	assert_int_equal(snp_certs_add_dir(c, dir, NULL), 3);
+	int len = i2d_X509_CRL(crl, &der);
+	assert_true(len > 0);
+	assert_int_equal(snp_certs_add_buffer(c, der, (size_t)len, "crl.der", NULL), 1);
+	OPENSSL_free(der);
+	assert_int_equal(snp_certs_crl_count(c), 1);
+	return c;
+}
+
+static void verify_revocation_lists(void **state)
+{
+	(void)state;
+	uint8_t raw[SNP_REPORT_SIZE];
+	struct snp_verdict v;
+	struct snp_claims cl = { .allow_dev = true };
+	X509 *ark = read_pem("ark.pem", false), *ask = read_pem("ask.pem", false);
+	EVP_PKEY *ark_key = read_pem("private/ark.key", true);
+	EVP_PKEY *other = EVP_RSA_gen(2048);
+	assert_int_equal(snp_dev_make_report(dev_ca, NULL, NULL, NULL, raw, NULL), 0);
+
+	/* no CRL: nothing to say, unless one is required */
+	assert_int_equal(snp_verify_report(dev_certs, raw, sizeof(raw), &cl, &v, NULL), 0);
+	assert_null(find_check(&v, "not_revoked"));
+	cl.require_crl = true;
+	assert_int_equal(snp_verify_report(dev_certs, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "not_revoked", "no revocation list");
+
+	/* an ARK CRL that does not list the ASK */
+	X509_CRL *crl = make_crl(ark, ark_key, NULL);
+	struct snp_certs *c = dev_certs_with_crl(crl);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), 0);
+	assert_check_held(&v, "not_revoked", true);
+	snp_certs_free(c);
+	X509_CRL_free(crl);
+
+	/* the ASK revoked */
+	crl = make_crl(ark, ark_key, ask);
+	c = dev_certs_with_crl(crl);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain",
+			"ASK \"SEV-Parma-Dev\" is revoked by the CRL of ARK \"ARK-Parma-Dev\"");
+	snp_certs_free(c);
+	X509_CRL_free(crl);
+
+	/* a CRL in the ARK's name but signed by someone else */
+	crl = make_crl(ark, other, NULL);
+	c = dev_certs_with_crl(crl);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain", "is not signed by it");
+	snp_certs_free(c);
+	X509_CRL_free(crl);
+
+	/* PEM CRLs are read from bundles too */
+	crl = make_crl(ark, ark_key, NULL);
+	BIO *b = BIO_new(BIO_s_mem());
+	PEM_write_bio_X509(b, ark);
+	PEM_write_bio_X509_CRL(b, crl);
+	PEM_write_bio_X509(b, ask);
+	char *pem;
+	long pem_len = BIO_get_mem_data(b, &pem);
+	c = snp_certs_new();
+	assert_int_equal(snp_certs_add_buffer(c, (uint8_t *)pem, (size_t)pem_len, "b.pem", NULL), 3);
+	assert_int_equal(snp_certs_count(c), 2);
+	assert_int_equal(snp_certs_crl_count(c), 1);
+	snp_certs_free(c);
+	BIO_free(b);
+	X509_CRL_free(crl);
+
+	X509_free(ark);
+	X509_free(ask);
+	EVP_PKEY_free(ark_key);
+	EVP_PKEY_free(other);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -731,6 +854,7 @@ int main(void)
 		cmocka_unit_test(verify_vcek_tcb_mismatch_rejected),
 		cmocka_unit_test(verify_vcek_hwid_mismatch_rejected),
 		cmocka_unit_test(verify_dev_debug_and_unsigned),
+		cmocka_unit_test(verify_revocation_lists),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
