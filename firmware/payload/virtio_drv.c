@@ -28,13 +28,20 @@
 
 static uint64_t scratch_next = VDRV_SCRATCH;
 
-uint64_t vdrv_alloc(uint64_t size, uint64_t align)
+uint64_t vdrv_alloc_raw(uint64_t size, uint64_t align)
 {
 	uint64_t at = (scratch_next + align - 1) & ~(align - 1);
 	if (at + size > VDRV_SCRATCH + VDRV_SCRATCH_SIZE)
 		return 0;
 	scratch_next = at + size;
-	memset((void *)(uintptr_t)at, 0, size);
+	return at;
+}
+
+uint64_t vdrv_alloc(uint64_t size, uint64_t align)
+{
+	uint64_t at = vdrv_alloc_raw(size, align);
+	if (at)
+		memset((void *)(uintptr_t)at, 0, size);
 	return at;
 }
 

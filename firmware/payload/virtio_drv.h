@@ -42,8 +42,10 @@ int vdrv_find(uint32_t device_id, unsigned nth, struct vdrv_dev *d);
 /* Reset, negotiate VERSION_1 (+ACCESS_PLATFORM if offered, + want & offered),
  * set up n_queues queues in scratch RAM, DRIVER_OK. Returns 0 or -1. */
 int vdrv_init(struct vdrv_dev *d, uint64_t want, unsigned n_queues);
-/* Bump allocator over the scratch area (aligned); 0 when exhausted. */
+/* Bump allocator over the scratch area (aligned); 0 when exhausted.
+ * vdrv_alloc zeroes the memory, vdrv_alloc_raw does not (large buffers). */
 uint64_t vdrv_alloc(uint64_t size, uint64_t align);
+uint64_t vdrv_alloc_raw(uint64_t size, uint64_t align);
 
 uint32_t vdrv_config32(const struct vdrv_dev *d, uint32_t off);
 uint64_t vdrv_config64(const struct vdrv_dev *d, uint32_t off);
