@@ -14,6 +14,7 @@
 
 #include "common/digest.h"
 #include "common/fileio.h"
+#include "devices/acpi_sleep.h"
 #include "devices/boot_timer.h"
 #include "devices/debug_port.h"
 #include "devices/i8042.h"
@@ -38,6 +39,7 @@ struct vm {
 	struct boot_timer *timer;
 	struct serial *serial;
 	struct i8042 *i8042;
+	struct acpi_sleep *sleep;
 	struct virtio_blk *blk[VM_MAX_DRIVES];
 	unsigned n_blk;
 	struct virtio_vsock *vsock;
@@ -57,6 +59,12 @@ static void on_reset(void *ctx)
 {
 	struct vm *vm = ctx;
 	machine_request_exit(vm->m, MACHINE_EXIT_RESET);
+}
+
+static void on_poweroff(void *ctx)
+{
+	struct vm *vm = ctx;
+	machine_request_exit(vm->m, MACHINE_EXIT_POWEROFF);
 }
 
 static void serial_client_gone(struct vm *vm)
@@ -329,6 +337,7 @@ static int load(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
 		.mode = cfg->firmware ? "firmware" : "kernel",
 		.e820 = e820, .n_e820 = boot_e820_build(machine_mem_size(vm->m), e820),
 		.n_vcpus = machine_vcpu_count(vm->m), .cmdline = cmdline,
+		.ap_start = cfg->ap_direct ? "direct" : "sipi",
 		.kernel_sha256 = kernel ? kernel_sha : NULL, .kernel_size = kernel_len,
 		.initrd_sha256 = initrd ? initrd_sha : NULL, .initrd_size = initrd_len,
 		.kernel_addr = kernel_stage, .initrd_addr = cfg->firmware ? initrd_addr : 0,
@@ -388,7 +397,8 @@ int vm_create(const struct vm_config *cfg, struct event_loop *loop, struct vm **
 	}
 	if ((rc = debug_port_create(host, vm->debug_fd, on_debug_exit, vm, &vm->debug)) < 0 ||
 	    (rc = boot_timer_create(host, cfg->t0_ns, &vm->timer)) < 0 ||
-	    (rc = i8042_create(host, on_reset, vm, &vm->i8042)) < 0) {
+	    (rc = i8042_create(host, on_reset, vm, &vm->i8042)) < 0 ||
+	    (rc = acpi_sleep_create(host, on_poweroff, vm, &vm->sleep)) < 0) {
 		errbuf_set(eb, -rc, "small devices: %s", strerror(-rc));
 		goto fail;
 	}
@@ -433,6 +443,7 @@ void vm_destroy(struct vm *vm)
 	debug_port_destroy(vm->debug);
 	boot_timer_destroy(vm->timer);
 	i8042_destroy(vm->i8042);
+	acpi_sleep_destroy(vm->sleep);
 	machine_destroy(vm->m);
 	if (vm->debug_fd >= 0 && vm->debug_fd != STDERR_FILENO)
 		close(vm->debug_fd);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # KVM boots of the test payload through `parma boot`, asserting what the guest reports.
-# Usage: test_payload_boot.sh PARMA PAYLOAD CASE   (CASE: single, smp, exits, hostile)
+# Usage: test_payload_boot.sh PARMA PAYLOAD CASE   (CASE: single, smp, sipi, exits, hostile)
 set -u
 parma=$1 payload=$2 case=$3
 if [ ! -c /dev/kvm ] || ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
@@ -68,11 +68,23 @@ smp)
 	for i in 0 1 2 3; do expect "cpu $i apic $i"; done
 	expect "acpi madt lapics 4 ioapic fec00000"
 	expect "fdt /cpus count 4"
+	expect "fdt /cpus ap-start direct"
+	expect "payload done failures 0"
+	;;
+sipi)
+	# APs wait for INIT-SIPI, as Linux expects; the payload wakes them through its LAPIC.
+	boot 0 --mem 64 --vcpus 3 --cmdline "parma.test=sipi"
+	expect "fdt /cpus ap-start sipi"
+	expect "aps start sipi"
+	expect "vcpus 3 expected 3"
+	for i in 0 1 2; do expect "cpu $i apic $i"; done
 	expect "payload done failures 0"
 	;;
 exits)
 	boot 17 --mem 64 --cmdline "payload.fail"        # debug-exit byte 1 -> 16+1
 	expect "check failed: payload.fail requested"
+	boot 0 --mem 64 --cmdline "payload.poweroff payload.fail"  # ACPI S5 before the failing exit
+	expect "payload poweroff port 600"
 	boot 6 --mem 64 --cmdline "payload.reset"        # i8042 reset
 	expect "payload reset"
 	"$parma" boot --kernel "$payload" --serial none --debug-log "$tmp/log" --mem 64 \

@@ -550,6 +550,61 @@ static void verify_cert_dir_any_format(void **state)
 	snp_certs_free(c);
 }
 
+/* The certificate table of an extended report (GHCB layout) as one buffer. */
+static void verify_cert_table(void **state)
+{
+	(void)state;
+	X509 *ask, *ark;
+	size_t vlen;
+	load_chain("genoa-oak", &ask, &ark);
+	uint8_t *vcek = vector_read("genoa-oak", "vcek.der", &vlen);
+	unsigned char *ask_der = NULL, *ark_der = NULL;
+	int ask_len = i2d_X509(ask, &ask_der), ark_len = i2d_X509(ark, &ark_der);
+	const uint8_t *blobs[] = { vcek, ask_der, ark_der };
+	size_t lens[] = { vlen, (size_t)ask_len, (size_t)ark_len };
+	size_t hdr = 4 * 24, total = hdr + lens[0] + lens[1] + lens[2];
+	uint8_t *table = calloc(1, total);
+	size_t off = hdr;
+	for (int i = 0; i < 3; i++) {
+		uint8_t *e = table + i * 24;
+		memset(e, 0xa0 + i, 16); /* GUIDs: ignored, content decides */
+		for (int k = 0; k < 4; k++) {
+			e[16 + k] = (uint8_t)(off >> (8 * k));
+			e[20 + k] = (uint8_t)(lens[i] >> (8 * k));
+		}
+		memcpy(table + off, blobs[i], lens[i]);
+		off += lens[i];
+	}
+	struct snp_certs *c = snp_certs_new();
+	struct errbuf eb = { 0 };
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), 3);
+	uint8_t *b = report_for("genoa-oak");
+	struct snp_verdict v;
+	assert_int_equal(snp_verify_report(c, b, SNP_REPORT_SIZE, NULL, &v, NULL), 0);
+	snp_certs_free(c);
+
+	/* an entry pointing outside the buffer: not a table at all */
+	table[20 + 2] = 0x7f;
+	c = snp_certs_new();
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), 0);
+	snp_certs_free(c);
+	/* an entry that is not a certificate */
+	table[20 + 2] = 0;
+	table[hdr] ^= 0xff;
+	c = snp_certs_new();
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "auxblob: certificate table entry 0 is not one DER certificate"));
+	snp_certs_free(c);
+
+	free(b);
+	free(table);
+	free(vcek);
+	OPENSSL_free(ask_der);
+	OPENSSL_free(ark_der);
+	X509_free(ask);
+	X509_free(ark);
+}
+
 /* ---- development chain ---- */
 
 static struct snp_dev_ca *dev_ca;
@@ -850,6 +905,7 @@ int main(void)
 		cmocka_unit_test(verify_rfc3339_parser),
 		cmocka_unit_test(verify_claims),
 		cmocka_unit_test(verify_cert_dir_any_format),
+		cmocka_unit_test(verify_cert_table),
 		cmocka_unit_test(verify_dev_report_needs_allow_dev),
 		cmocka_unit_test(verify_vcek_tcb_mismatch_rejected),
 		cmocka_unit_test(verify_vcek_hwid_mismatch_rejected),
