@@ -208,8 +208,8 @@ int vmm_cli_boot(int argc, char **argv)
 		int rc = vm_create(&cfg, r.loop, &r.vm, &eb);
 		if (rc < 0) {
 			code = cli_error(prog,
-					 rc == -ENOENT && strstr(errbuf_msg(&eb), "/dev/kvm") ? CLI_UNAVAILABLE
-					 : rc == -ENOTSUP ? CLI_UNAVAILABLE : CLI_BAD_INPUT,
+					 (rc == -ENOENT && strstr(errbuf_msg(&eb), "/dev/kvm")) ||
+					 rc == -ENOTSUP || rc == -ENOMEM ? CLI_UNAVAILABLE : CLI_BAD_INPUT,
 					 "%s", errbuf_msg(&eb));
 			goto out;
 		}

@@ -269,6 +269,25 @@ static void report_acpi(const struct payload_info *info)
 		report_table((const uint8_t *)(uintptr_t)rd64(xsdt + off));
 }
 
+/* ---- serial console ---- */
+
+/* Write a line to COM1 if there is one (LSR reads all-ones on an empty port). */
+static void report_serial(void)
+{
+	uint16_t com1 = LAYOUT_PORT_SERIAL;
+	if (inb(com1 + 5) == 0xff) {
+		pr("serial none\n");
+		return;
+	}
+	outb(com1 + 3, 0x03); /* 8N1 */
+	for (const char *c = "parma payload on ttyS0\n"; *c; c++) {
+		for (int spin = 0; spin < 100000 && !(inb(com1 + 5) & 0x20); spin++)
+			;
+		outb(com1, (uint8_t)*c);
+	}
+	pr("serial ok\n");
+}
+
 /* ---- application processors ---- */
 
 extern const uint8_t payload_trampoline[], payload_trampoline_end[], payload_trampoline_cr3[];
@@ -351,6 +370,7 @@ void payload_start(uint64_t boot_desc, uint64_t zero_page, uint64_t index, uint6
 	if (info.boot_desc)
 		report_fdt(info.boot_desc);
 	report_acpi(&info);
+	report_serial();
 
 	/* vCPUs: the BSP counts itself; APs entered directly count themselves. */
 	cpu_apic[0] = apic_id();

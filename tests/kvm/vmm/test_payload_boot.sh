@@ -60,6 +60,8 @@ single)
 	expect "fdt /devices/virtio-blk0@d0000000 virtio-id 2"
 	expect "vcpus 1 expected 1"
 	expect "payload done failures 0"
+	expect "serial ok"
+	grep -qxF "parma payload on ttyS0" "$tmp/serial" || { echo "FAIL: serial output missing"; cat "$tmp/serial"; fail=1; }
 	grep -q "boot-timer milestone 1 at" "$tmp/err" || { echo "FAIL: no first-instruction milestone"; fail=1; }
 	;;
 smp)
@@ -102,6 +104,13 @@ hostile)
 	rc=$?
 	[ "$rc" = 3 ] || { echo "FAIL: truncated kernel gave exit $rc, expected 3"; fail=1; }
 	grep -q "trunc" "$tmp/err" || { echo "FAIL: error does not name the file"; cat "$tmp/err"; fail=1; }
+	# --hugepages on a host without enough reserved hugepages: a clear error, no SIGBUS.
+	if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt 32 ]; then
+		"$parma" boot --kernel "$payload" --mem 64 --hugepages --serial none 2>"$tmp/err"
+		rc=$?
+		[ "$rc" = 4 ] || { echo "FAIL: --hugepages without hugepages gave exit $rc, expected 4"; cat "$tmp/err"; fail=1; }
+		grep -q "nr_hugepages" "$tmp/err" || { echo "FAIL: hugepage error does not say what to do"; cat "$tmp/err"; fail=1; }
+	fi
 	"$parma" boot --kernel "$payload" --mem 3 --serial none 2>"$tmp/err"
 	rc=$?
 	[ "$rc" = 3 ] || { echo "FAIL: --mem 3 gave exit $rc, expected 3"; cat "$tmp/err"; fail=1; }

@@ -358,6 +358,24 @@ static void verify_ask_not_signed_by_ark_rejected(void **state)
 	EVP_PKEY_free(other);
 }
 
+static void verify_tampered_vcek_rejected(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *vcek = vector_read("genoa-oak", "vcek.der", &len);
+	struct snp_certs *c = snp_certs_new();
+	add_vector_file(c, "genoa-oak", "ask_ark.pem");
+	vcek[len - 1] ^= 1; /* last byte of the ASK's signature over the VCEK */
+	assert_int_equal(snp_certs_add_buffer(c, vcek, len, "vcek.der", NULL), 1);
+	uint8_t *b = report_for("genoa-oak");
+	struct snp_verdict v;
+	assert_int_equal(snp_verify_report(c, b, SNP_REPORT_SIZE, NULL, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain", "VCEK \"SEV-VCEK\" is not signed by ASK \"SEV-Genoa\"");
+	free(b);
+	free(vcek);
+	snp_certs_free(c);
+}
+
 static void verify_missing_certs_rejected(void **state)
 {
 	(void)state;
@@ -900,6 +918,7 @@ int main(void)
 		cmocka_unit_test(verify_wrong_product_chain_rejected),
 		cmocka_unit_test(verify_forged_ark_rejected),
 		cmocka_unit_test(verify_ask_not_signed_by_ark_rejected),
+		cmocka_unit_test(verify_tampered_vcek_rejected),
 		cmocka_unit_test(verify_missing_certs_rejected),
 		cmocka_unit_test(verify_at_time),
 		cmocka_unit_test(verify_rfc3339_parser),
