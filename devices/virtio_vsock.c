@@ -204,6 +204,10 @@ static struct vsock_conn *conn_new(struct virtio_vsock *v, int fd, enum conn_sta
 			continue;
 		if (event_loop_add_fd(v->loop, fd, POLLIN, on_conn_event, c) < 0)
 			return NULL;
+		/* Room for a full credit window in the socket itself, so forwarding
+		 * rarely falls back to our own buffer (and its POLLOUT round trip). */
+		int sndbuf = 2 * VSOCK_CONN_BUF;
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 		c->state = state;
 		c->fd = fd;
 		c->poll_mask = POLLIN;

@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (ret == 0 && !d.allowed)
 			abort();
 		if (ret == 0 && n % 3 == 0 && d.type != POLICY_REQ_EXEC_EXTERNAL &&
-		    d.type != POLICY_REQ_SIGNAL_PROCESS && d.type != POLICY_REQ_GET_PROPERTIES &&
+		    d.type != POLICY_REQ_GET_PROPERTIES && !d.debug &&
 		    d.type != POLICY_REQ_DUMP_STACKS && d.type != POLICY_REQ_RUNTIME_LOGGING) {
 			if (policy_engine_revert(e))
 				abort();

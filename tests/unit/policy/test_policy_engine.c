@@ -384,6 +384,38 @@ static void policy_signals_per_container_and_exec_process(void **state)
 	fx_free(f);
 }
 
+static void policy_signal_narrows_candidates(void **state)
+{
+	(void)state;
+	/* two indistinguishable containers until a signal picks one */
+	const char *p = "{\"version\":1,\"containers\":["
+			"{\"name\":\"t\",\"layers\":[\"" HA "\"],\"command\":[\"/x\"],\"signals\":[15]},"
+			"{\"name\":\"i\",\"layers\":[\"" HA "\"],\"command\":[\"/x\"],\"signals\":[2]}]}";
+	struct fx *f = calloc(1, sizeof(*f));
+	f->policy = strdup(p);
+	f->e = policy_engine_new();
+	struct policy_digest dg;
+	policy_digest((uint8_t *)p, strlen(p), &dg);
+	struct policy_req_install_policy in = { (uint8_t *)p, strlen(p), dg.sha256 };
+	assert_int_equal(policy_engine_install(f->e, &in, &f->d), 0);
+	assert_allowed(f, req(f, MOUNT("a", HA)));
+	assert_allowed(f, req(f, OVERLAY("c1", LT("a"))));
+	assert_allowed(f, req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/x\"],\"working_dir\":\"/\"}"));
+	char *s0 = snap(f);
+	assert_non_null(strstr(s0, "\"candidates\":[\"t\",\"i\"]"));
+	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
+	char *s1 = snap(f);
+	assert_non_null(strstr(s1, "\"candidates\":[\"t\"]"));
+	assert_denied(f, "signal", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
+	/* the kill(2) failed: revert restores both candidates */
+	assert_int_equal(policy_engine_revert(f->e), 0);
+	char *s2 = snap(f);
+	assert_string_equal(s0, s2);
+	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
+	free(s0), free(s1), free(s2);
+	fx_free(f);
+}
+
 static void policy_flag_points_follow_flags(void **state)
 {
 	(void)state;
@@ -622,6 +654,7 @@ int main(void)
 		cmocka_unit_test(policy_exec_in_container_checks_exec_processes),
 		cmocka_unit_test(policy_exec_external_checks_external_processes),
 		cmocka_unit_test(policy_signals_per_container_and_exec_process),
+		cmocka_unit_test(policy_signal_narrows_candidates),
 		cmocka_unit_test(policy_flag_points_follow_flags),
 		cmocka_unit_test(policy_full_lifecycle),
 		cmocka_unit_test(policy_revert_restores_state_before_last_allowed),
