@@ -829,29 +829,34 @@ int group_cli_run(int argc, char **argv)
 
 	/* Everything that can be wrong with the input is checked before anything boots. */
 	if ((ret = group_spec_load(spec_path, &r.spec, &eb)) < 0 ||
-	    (ret = host_memory_check(r.spec, &eb)) < 0)
-		return cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
-	if ((ret = group_backend_choose(backend, &r.backend, why_backend, sizeof(why_backend),
-					&eb)) < 0 ||
-	    (ret = group_tee_choose(tee, r.backend, &r.tee, why_tee, sizeof(why_tee), &eb)) < 0) {
-		code = ret == -EINVAL ? CLI_USAGE : CLI_UNAVAILABLE;
-		cli_error(argv[0], code, "%s", errbuf_msg(&eb));
+	    (ret = host_memory_check(r.spec, &eb)) < 0) {
+		code = cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 		goto out;
 	}
-	if (initrd)
-		snprintf(r.initrd, sizeof(r.initrd), "%s", initrd);
-	if (kernel)
-		snprintf(r.kernel, sizeof(r.kernel), "%s", kernel);
-	if ((!initrd && find_initrd(r.initrd, sizeof(r.initrd), &eb) < 0) ||
-	    group_paths_get(r.spec->name, &r.paths, &eb) < 0 ||
+	if (group_paths_get(r.spec->name, &r.paths, &eb) < 0 ||
 	    group_state_claim(&r.paths, &eb) < 0) {
-		code = cli_error(argv[0], CLI_UNAVAILABLE, "%s", errbuf_msg(&eb));
+		code = cli_error(argv[0], CLI_FAILED, "%s", errbuf_msg(&eb));
 		goto out;
 	}
 	r.requests = json_object_new_array();
 	if ((ret = run_prepare(&r, policy_file, debug, cache, &eb)) < 0) {
 		code = cli_error(argv[0], ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s",
 				 errbuf_msg(&eb));
+		goto out_release;
+	}
+	if ((ret = group_backend_choose(backend, &r.backend, why_backend, sizeof(why_backend),
+					&eb)) < 0 ||
+	    (ret = group_tee_choose(tee, r.backend, &r.tee, why_tee, sizeof(why_tee), &eb)) < 0) {
+		code = cli_error(argv[0], ret == -EINVAL ? CLI_USAGE : CLI_UNAVAILABLE, "%s",
+				 errbuf_msg(&eb));
+		goto out_release;
+	}
+	if (initrd)
+		snprintf(r.initrd, sizeof(r.initrd), "%s", initrd);
+	if (kernel)
+		snprintf(r.kernel, sizeof(r.kernel), "%s", kernel);
+	if (!initrd && find_initrd(r.initrd, sizeof(r.initrd), &eb) < 0) {
+		code = cli_error(argv[0], CLI_UNAVAILABLE, "%s", errbuf_msg(&eb));
 		goto out_release;
 	}
 	file_write_atomic(r.paths.policy, r.policy, r.policy_len, 0644, NULL);
