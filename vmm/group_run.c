@@ -235,7 +235,8 @@ static int run_collect_layers(struct run *r, const char *cache, struct errbuf *e
 		const struct group_container *gc = &r->spec->containers[c];
 		struct oci_image *img = NULL;
 		char work[GROUP_PATH_MAX + 16];
-		snprintf(work, sizeof(work), "%s/image-%zu", r->paths.vm, c);
+		if (snprintf(work, sizeof(work), "%s/image-%zu", r->paths.vm, c) >= (int)sizeof(work))
+			return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", r->paths.vm);
 		int ret = oci_image_open(gc->image_ref, work, &img, eb);
 		if (ret < 0) {
 			errbuf_prefix(eb, "containers[%zu].image", c);
@@ -339,7 +340,8 @@ static int find_initrd(char *out, size_t size, struct errbuf *eb)
 		char *slash = strrchr(exe, '/');
 		if (slash)
 			*slash = '\0';
-		snprintf(out, size, "%s/../guest/initrd/parma-initrd.img", exe);
+		if (snprintf(out, size, "%s/../guest/initrd/parma-initrd.img", exe) >= (int)size)
+			return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", exe);
 	}
 	if (access(out, R_OK) != 0)
 		return errbuf_set(eb, ENOENT,
@@ -681,7 +683,8 @@ static int run_dev_ca(struct run *r, struct errbuf *eb)
 	} else {
 		if ((ret = image_cache_dir(cache, sizeof(cache), eb)) < 0)
 			return ret;
-		snprintf(dir, sizeof(dir), "%s/../dev-ca", cache);
+		if (snprintf(dir, sizeof(dir), "%s/../dev-ca", cache) >= (int)sizeof(dir))
+			return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", cache);
 	}
 	if ((ret = snp_dev_ca_open(dir, true, NULL, &r->dev_ca, eb)) < 0)
 		return ret;

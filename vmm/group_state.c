@@ -65,7 +65,9 @@ int group_paths_get(const char *name, struct group_paths *p, struct errbuf *eb)
 		{ p->vm, "vm" },
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		snprintf(files[i].dst, GROUP_PATH_MAX, "%s/%s", p->dir, files[i].leaf);
+		if (snprintf(files[i].dst, GROUP_PATH_MAX, "%s/%s", p->dir, files[i].leaf) >=
+		    GROUP_PATH_MAX)
+			return errbuf_set(eb, ENAMETOOLONG, "%s: state path too long", p->dir);
 	return 0;
 }
 
