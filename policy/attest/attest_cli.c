@@ -134,6 +134,10 @@ static void verify_usage(const char *prog)
 	       "  --min-tcb TCB        REPORTED_TCB must be at least bl=N,tee=N,snp=N,ucode=N[,fmc=N]\n"
 	       "                       (or 16 hex digits of a raw TCB_VERSION)\n"
 	       "  --vmpl N             VMPL must equal N\n"
+	       "  --family-id HEX      FAMILY_ID (ID block) must equal these 16 bytes\n"
+	       "  --image-id HEX       IMAGE_ID (ID block) must equal these 16 bytes\n"
+	       "  --id-key-digest HEX  ID_KEY_DIGEST must equal these 48 bytes\n"
+	       "  --min-guest-svn N    GUEST_SVN must be at least N\n"
 	       "  --product NAME       the chain must be for milan, genoa or turin\n"
 	       "  --at TIME            check certificate validity at this RFC 3339 time, not now\n"
 	       "  --require-crl        fail unless a CRL of the chain's ARK is among the certificates\n"
@@ -148,7 +152,7 @@ int verify_cli_main(int argc, char **argv)
 {
 	const char *prog = argv[0];
 	enum { O_CERTS = 256, O_POLICY, O_HOST_DATA, O_MEAS, O_RDATA, O_MIN_TCB, O_VMPL, O_AT,
-	       O_DEBUG, O_DEV, O_PRODUCT, O_REQUIRE_CRL };
+	       O_DEBUG, O_DEV, O_PRODUCT, O_REQUIRE_CRL, O_FAMILY, O_IMAGE, O_IDKEY, O_SVN };
 	static const struct option opts[] = {
 		{ "certs", required_argument, NULL, O_CERTS },
 		{ "policy", required_argument, NULL, O_POLICY },
@@ -162,6 +166,10 @@ int verify_cli_main(int argc, char **argv)
 		{ "allow-dev", no_argument, NULL, O_DEV },
 		{ "product", required_argument, NULL, O_PRODUCT },
 		{ "require-crl", no_argument, NULL, O_REQUIRE_CRL },
+		{ "family-id", required_argument, NULL, O_FAMILY },
+		{ "image-id", required_argument, NULL, O_IMAGE },
+		{ "id-key-digest", required_argument, NULL, O_IDKEY },
+		{ "min-guest-svn", required_argument, NULL, O_SVN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -224,6 +232,29 @@ int verify_cli_main(int argc, char **argv)
 			break;
 		case O_REQUIRE_CRL:
 			claims.require_crl = true;
+			break;
+		case O_FAMILY:
+			if (parse_hex_arg(prog, "--family-id", optarg, claims.family_id,
+					  SNP_FAMILY_ID_SIZE, false))
+				return CLI_USAGE;
+			claims.check_family_id = true;
+			break;
+		case O_IMAGE:
+			if (parse_hex_arg(prog, "--image-id", optarg, claims.image_id,
+					  SNP_FAMILY_ID_SIZE, false))
+				return CLI_USAGE;
+			claims.check_image_id = true;
+			break;
+		case O_IDKEY:
+			if (parse_hex_arg(prog, "--id-key-digest", optarg, claims.id_key_digest,
+					  SNP_ID_DIGEST_SIZE, false))
+				return CLI_USAGE;
+			claims.check_id_key_digest = true;
+			break;
+		case O_SVN:
+			if (parse_u32(optarg, UINT32_MAX, &claims.min_guest_svn) < 0)
+				return cli_usage_error(prog, "--min-guest-svn: expected a 32-bit number");
+			claims.check_min_guest_svn = true;
 			break;
 		case O_PRODUCT:
 			claims.product = snp_product_from_name(optarg);

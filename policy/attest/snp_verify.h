@@ -16,7 +16,8 @@
  *     its hwID equals CHIP_ID (first 8 bytes on Turin; VLEKs have no hwID);
  *  5. the ECDSA P-384 signature (R, S little-endian) over bytes 0x000-0x29F;
  *  6. POLICY.DEBUG is clear unless allow_debug;
- *  7. requested claims: minimum TCB, VMPL, MEASUREMENT, HOST_DATA, REPORT_DATA.
+ *  7. requested claims: minimum TCB, VMPL, MEASUREMENT, HOST_DATA, REPORT_DATA,
+ *     and the ID block's FAMILY_ID, IMAGE_ID, ID_KEY_DIGEST, minimum GUEST_SVN.
  *
  * Certificates are parsed once per store; chain signatures are verified once
  * per (leaf, ASK, ARK) and cached, so verifying many reports is cheap. */
@@ -46,7 +47,8 @@ void snp_certs_free(struct snp_certs *c);
 /* Add every certificate and revocation list in a buffer: PEM (any number of
  * CERTIFICATE and X509 CRL blocks, other PEM blocks skipped) or DER (one or
  * more concatenated certificates, or one CRL as AMD's KDS `crl` endpoint
- * serves it). `name` is used in error messages. Returns the number of
+ * serves it), or the GHCB certificate table of an extended report
+ * (configfs-tsm `auxblob`; its GUIDs are ignored, contents identify). `name` is used in error messages. Returns the number of
  * certificates and CRLs added (0 if the buffer holds none; duplicates are not
  * counted), or -EINVAL for a malformed one (message names `name`). A CRL
  * issued by the ARK (or by the ASK) must be validly signed by it, and the
@@ -89,6 +91,16 @@ struct snp_claims {
 	const char *host_data_source;	 /* e.g. "policy.json" (for the verdict), or NULL */
 	bool check_report_data;
 	uint8_t report_data[SNP_REPORT_DATA_SIZE];
+
+	/* ID block (SNP_LAUNCH_FINISH): equality claims */
+	bool check_family_id;
+	uint8_t family_id[SNP_FAMILY_ID_SIZE];
+	bool check_image_id;
+	uint8_t image_id[SNP_FAMILY_ID_SIZE];
+	bool check_id_key_digest;
+	uint8_t id_key_digest[SNP_ID_DIGEST_SIZE];
+	bool check_min_guest_svn; /* GUEST_SVN >= min_guest_svn */
+	uint32_t min_guest_svn;
 };
 
 /* One checked property: name (stable identifier), whether it held, and a
@@ -100,7 +112,7 @@ struct snp_check {
 	char detail[SNP_CHECK_DETAIL_SIZE];
 };
 
-#define SNP_MAX_CHECKS 24
+#define SNP_MAX_CHECKS 32
 struct snp_verdict {
 	bool verified;		 /* every check held */
 	bool report_parsed;	 /* false: the report itself is malformed */

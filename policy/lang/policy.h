@@ -18,7 +18,10 @@
  * Return convention of every enforcement entry point: 0 when allowed, -EACCES
  * when denied (the decision carries the reason), or another negative errno on
  * an internal failure (the decision is then a denial with rule "internal").
- * A denial never changes the engine's state. */
+ * A denial never changes the engine's state.
+ *
+ * An engine is not thread-safe (the agent serialises requests); it allocates
+ * about 1 MiB of fixed state tables at creation. */
 #ifndef PARMA_POLICY_LANG_POLICY_H
 #define PARMA_POLICY_LANG_POLICY_H
 

@@ -21,10 +21,71 @@ static const int default_caps[] = { 0 /* CHOWN */,   1 /* DAC_OVERRIDE */, 3 /* 
 				    13 /* NET_RAW */, 18 /* SYS_CHROOT */, 27 /* MKNOD */,
 				    29 /* AUDIT_WRITE */, 31 /* SETFCAP */ };
 
+/* Identical patterns (common across containers) are compiled once. */
+struct regex_cache_slot {
+	const char *pattern;
+	pcre2_code *code;
+};
+
 struct parser {
 	struct policy *p;
 	struct jctx c;
+	pcre2_compile_context *cc;
+	struct regex_cache_slot *cache;
+	size_t cache_cap, cache_used;
 };
+
+static int oom(struct parser *ps)
+{
+	return jerr(&ps->c, ENOMEM, "out of memory");
+}
+
+static void parser_fini(struct parser *ps)
+{
+	pcre2_compile_context_free(ps->cc);
+	free(ps->cache);
+}
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+static struct regex_cache_slot *cache_find(struct parser *ps, const char *pattern)
+{
+	if (!ps->cache_cap)
+		return NULL;
+	size_t i = hash_str(pattern) & (ps->cache_cap - 1);
+	while (ps->cache[i].pattern && strcmp(ps->cache[i].pattern, pattern))
+		i = (i + 1) & (ps->cache_cap - 1);
+	return &ps->cache[i];
+}
+
+static int cache_add(struct parser *ps, const char *pattern, pcre2_code *code)
+{
+	if (2 * (ps->cache_used + 1) > ps->cache_cap) {
+		struct parser grown = *ps;
+		grown.cache_cap = ps->cache_cap ? 2 * ps->cache_cap : 64;
+		grown.cache_used = 0;
+		grown.cache = calloc(grown.cache_cap, sizeof(*grown.cache));
+		if (!grown.cache)
+			return -ENOMEM;
+		for (size_t i = 0; i < ps->cache_cap; i++)
+			if (ps->cache[i].pattern)
+				*cache_find(&grown, ps->cache[i].pattern) = ps->cache[i];
+		free(ps->cache);
+		ps->cache = grown.cache;
+		ps->cache_cap = grown.cache_cap;
+	}
+	struct regex_cache_slot *slot = cache_find(ps, pattern);
+	slot->pattern = pattern;
+	slot->code = code;
+	ps->cache_used++;
+	return 0;
+}
 
 bool path_is_normalised_absolute(const char *s)
 {
@@ -58,17 +119,26 @@ static int add_regex(struct parser *ps, struct regex *re)
 	return 0;
 }
 
+/* `pattern` must live as long as the policy (arena) since the cache keys on it. */
 static int compile_at(struct parser *ps, struct regex *re, const char *pattern)
 {
 	struct errbuf local = { 0 };
-	int ret = regex_compile(re, pattern, &local);
+	struct regex_cache_slot *hit = cache_find(ps, pattern);
+	if (hit && hit->pattern) {
+		re->code = hit->code; /* shared; freed once through the first owner */
+		return 0;
+	}
+	if (!ps->cc && !(ps->cc = regex_compile_context()))
+		return oom(ps);
+	int ret = regex_compile(re, pattern, ps->cc, &local);
 	if (ret)
 		return jerr(&ps->c, -ret, "%s", errbuf_msg(&local));
-	ret = add_regex(ps, re);
-	if (ret) {
+	if (add_regex(ps, re)) {
 		regex_free(re);
-		return jerr(&ps->c, ENOMEM, "out of memory");
+		return oom(ps);
 	}
+	if (cache_add(ps, pattern, re->code))
+		return oom(ps);
 	return 0;
 }
 
@@ -77,10 +147,6 @@ static void *palloc(struct parser *ps, size_t n, size_t size)
 	return arena_alloc(&ps->p->arena, n * size); /* n, size bounded by POLICY_MAX_* */
 }
 
-static int oom(struct parser *ps)
-{
-	return jerr(&ps->c, ENOMEM, "out of memory");
-}
 
 static int parse_hash(struct parser *ps, const char *s, uint8_t out[POLICY_SHA256_LEN])
 {
@@ -176,12 +242,12 @@ static int parse_env_rule(struct parser *ps, struct json_object *obj, struct env
 	if (ret)
 		return ret;
 	size_t old = jctx_key(&ps->c, "pattern");
-	if (r->is_regex)
-		ret = compile_at(ps, &r->re, pattern);
+	if (!(r->pattern = arena_strdup(&ps->p->arena, pattern)))
+		ret = oom(ps);
+	else if (r->is_regex)
+		ret = compile_at(ps, &r->re, r->pattern);
 	else if (!strchr(pattern, '=') || pattern[0] == '=')
 		ret = jerr(&ps->c, EINVAL, "a string rule must be NAME=value");
-	if (!ret && !(r->pattern = arena_strdup(&ps->p->arena, pattern)))
-		ret = oom(ps);
 	jctx_pop(&ps->c, old);
 	return ret;
 }
@@ -375,10 +441,12 @@ static int parse_mount(struct parser *ps, struct json_object *obj, struct mount_
 	if (ret)
 		return ret;
 	size_t old = jctx_key(&ps->c, "source");
-	if (m->source_is_regex && strlen(source) > POLICY_MAX_PATTERN)
+	if (!(m->source = arena_strdup(&ps->p->arena, source)))
+		ret = oom(ps);
+	else if (m->source_is_regex && strlen(source) > POLICY_MAX_PATTERN)
 		ret = jerr(&ps->c, E2BIG, "pattern longer than %d bytes", POLICY_MAX_PATTERN);
 	else if (m->source_is_regex)
-		ret = compile_at(ps, &m->source_re, source);
+		ret = compile_at(ps, &m->source_re, m->source);
 	jctx_pop(&ps->c, old);
 	if (!ret) {
 		old = jctx_key(&ps->c, "destination");
@@ -392,7 +460,6 @@ static int parse_mount(struct parser *ps, struct json_object *obj, struct mount_
 	}
 	if (ret)
 		return ret;
-	m->source = arena_strdup(&ps->p->arena, source);
 	m->destination = arena_strdup(&ps->p->arena, dest);
 	m->type = arena_strdup(&ps->p->arena, type);
 	return m->source && m->destination && m->type ? 0 : oom(ps);
@@ -582,24 +649,43 @@ static int parse_fragment_import(struct parser *ps, struct json_object *obj, voi
 	return ret;
 }
 
-/* Container names are unique across the policy and everything merged in. */
+static int cmp_name_ptr(const void *a, const void *b)
+{
+	const struct container_rule *x = *(const struct container_rule *const *)a;
+	const struct container_rule *y = *(const struct container_rule *const *)b;
+	int c = strcmp(x->name, y->name);
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+/* Container names are unique across the policy and everything merged in
+ * (sorted, so a 1000-container policy costs n log n comparisons). */
 static int check_names(struct parser *ps, const struct container_rule *v, size_t n,
 		       const struct container_rule *existing, size_t n_existing)
 {
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < n_existing + i; j++) {
-			const char *other = j < n_existing ? existing[j].name : v[j - n_existing].name;
-			if (strcmp(v[i].name, other))
-				continue;
-			size_t old = jctx_key(&ps->c, "containers");
-			jctx_index(&ps->c, i);
-			jctx_key(&ps->c, "name");
-			int ret = jerr(&ps->c, EINVAL, "duplicate container name '%s'", v[i].name);
-			jctx_pop(&ps->c, old);
-			return ret;
-		}
-	}
-	return 0;
+	size_t total = n + n_existing;
+	if (total < 2)
+		return 0;
+	const struct container_rule **all = malloc(total * sizeof(*all));
+	if (!all)
+		return oom(ps);
+	for (size_t i = 0; i < n_existing; i++)
+		all[i] = &existing[i];
+	for (size_t i = 0; i < n; i++)
+		all[n_existing + i] = &v[i];
+	qsort(all, total, sizeof(*all), cmp_name_ptr);
+	const struct container_rule *dup = NULL;
+	for (size_t i = 1; i < total && !dup; i++)
+		if (!strcmp(all[i - 1]->name, all[i]->name))
+			dup = all[i] >= v && all[i] < v + n ? all[i] : all[i - 1];
+	free(all);
+	if (!dup)
+		return 0;
+	size_t old = jctx_key(&ps->c, "containers");
+	jctx_index(&ps->c, (size_t)(dup - v));
+	jctx_key(&ps->c, "name");
+	int ret = jerr(&ps->c, EINVAL, "duplicate container name '%s'", dup->name);
+	jctx_pop(&ps->c, old);
+	return ret;
 }
 
 static int check_version(struct parser *ps, struct json_object *root)
@@ -728,6 +814,7 @@ int policy_load(const uint8_t *bytes, size_t len, struct policy **out, struct er
 	struct parser ps = { .p = p };
 	jctx_init(&ps.c, eb);
 	ret = parse_root(&ps, root);
+	parser_fini(&ps);
 	json_object_put(root);
 	if (ret)
 		goto fail;
@@ -791,6 +878,7 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 		ret = parse_objects(&ps, root, "external_processes", POLICY_MAX_EXTERNAL,
 				    sizeof(struct external_rule), (void **)&f->externals,
 				    &f->n_externals, parse_external);
+	parser_fini(&ps);
 out:
 	json_object_put(root);
 	if (ret) {

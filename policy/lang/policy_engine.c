@@ -288,16 +288,26 @@ static int malformed(struct policy_decision *d, const char *field, const char *w
 	return deny(d, POLICY_RULE_MALFORMED_REQUEST, field, NULL, NULL, "%s: %s", field, what);
 }
 
-/* A guest mount target: normalised, absolute, strictly below POLICY_MOUNT_ROOT. */
+/* Mount targets end up in mount options (overlayfs "lowerdir=a:b,upperdir=...")
+ * and device-mapper names: only letters, digits, '.', '_', '-' and '/'. */
+static bool path_chars_plain(const char *p)
+{
+	return strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") ==
+	       strlen(p);
+}
+
+/* A guest mount target: normalised, absolute, strictly below POLICY_MOUNT_ROOT,
+ * plain characters only. */
 static int check_target(struct policy_decision *d, const char *field, const char *target)
 {
 	if (!str_ok(target, POLICY_MAX_TARGET))
 		return malformed(d, field, "missing or longer than 255 bytes");
 	size_t root = strlen(POLICY_MOUNT_ROOT);
 	if (!path_is_normalised_absolute(target) || strncmp(target, POLICY_MOUNT_ROOT, root) ||
-	    !target[root])
-		return deny(d, POLICY_RULE_TARGET_PATH, field, "a normalised path below " POLICY_MOUNT_ROOT,
-			    target, "mount target is not a normalised path below %s",
+	    !target[root] || !path_chars_plain(target))
+		return deny(d, POLICY_RULE_TARGET_PATH, field,
+			    "a normalised path of [A-Za-z0-9._/-] below " POLICY_MOUNT_ROOT, target,
+			    "mount target is not a normalised path of plain characters below %s",
 			    POLICY_MOUNT_ROOT);
 	return 0;
 }
@@ -1276,6 +1286,13 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 			return deny(d, POLICY_RULE_MOUNTS, field, "a normalised absolute path",
 				    m->destination, "mount destination is not a normalised absolute path");
 		}
+		/* a path source never traverses, whatever a policy regex would accept */
+		if (m->source[0] == '/' && !path_is_normalised_absolute(m->source)) {
+			char field[64];
+			snprintf(field, sizeof(field), "mounts[%zu].source", i);
+			return deny(d, POLICY_RULE_MOUNTS, field, "a normalised absolute path",
+				    m->source, "mount source is not a normalised absolute path");
+		}
 	}
 	if (debug) {
 		if (!id_ok(r->container_id))
@@ -1406,17 +1423,23 @@ int policy_signal_process(struct policy_engine *e, const struct policy_req_signa
 	long slot;
 	if ((ret = find_container(e, d, r->container_id, true, &slot)))
 		return ret;
+	/* as in Parma's framework, a signal also narrows the candidates to those
+	 * that allow it */
 	uint64_t bit = 1ull << (r->signal - 1);
+	struct cands next = { 0 };
 	CANDS_FOREACH(&e->ctrs[slot].cands, i, e->n_containers)
 	{
 		const struct container_rule *c = &e->containers[i];
 		bool ok = r->init_process && (c->signals & bit);
 		for (size_t x = 0; !r->init_process && x < c->n_execs && !ok; x++)
 			ok = (c->execs[x].signals & bit) && strv_equal(&c->execs[x].command, &r->command);
-		if (ok) {
-			undo_clear(e);
-			return allow(d);
-		}
+		if (ok)
+			cands_set(&next, i);
+	}
+	if (!cands_empty(&next)) {
+		undo_save_ctr(e, (size_t)slot);
+		e->ctrs[slot].cands = next;
+		return allow(d);
 	}
 	char got[16];
 	snprintf(got, sizeof(got), "%d", r->signal);

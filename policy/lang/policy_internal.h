@@ -43,7 +43,10 @@ struct regex_matcher {
 int regex_matcher_init(struct regex_matcher *m);
 void regex_matcher_fini(struct regex_matcher *m);
 uint64_t regex_step_limit(size_t len);
-int regex_compile(struct regex *re, const char *pattern, struct errbuf *eb);
+/* A compile context with the pattern limits; NULL on ENOMEM. */
+pcre2_compile_context *regex_compile_context(void);
+int regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *cc,
+		  struct errbuf *eb);
 /* 1 = the whole subject matches; 0 = no match; -1 = a limit or the budget
  * stopped the match (callers treat it as no match). */
 int regex_full_match(const struct regex *re, const char *subject, size_t len,

@@ -16,24 +16,37 @@ void jctx_init(struct jctx *c, struct errbuf *eb)
 	c->eb = eb;
 }
 
-static size_t jctx_append(struct jctx *c, const char *fmt, const char *s, size_t i)
+/* Appends without printf: the parser pushes a path element for every field. */
+static size_t jctx_append(struct jctx *c, const char *pre, const char *s, size_t n,
+			  const char *post)
 {
-	size_t old = c->len;
-	int n = s ? snprintf(c->path + c->len, sizeof(c->path) - c->len, fmt, s)
-		  : snprintf(c->path + c->len, sizeof(c->path) - c->len, fmt, i);
-	if (n > 0)
-		c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+	size_t old = c->len, room = sizeof(c->path) - 1;
+	const char *parts[] = { pre, s, post };
+	size_t lens[] = { strlen(pre), n, strlen(post) };
+	for (size_t i = 0; i < 3; i++) {
+		size_t k = lens[i] < room - c->len ? lens[i] : room - c->len;
+		memcpy(c->path + c->len, parts[i], k);
+		c->len += k;
+	}
+	c->path[c->len] = '\0';
 	return old;
 }
 
 size_t jctx_key(struct jctx *c, const char *key)
 {
-	return jctx_append(c, c->len ? ".%.64s" : "%.64s", key, 0);
+	size_t n = strlen(key);
+	return jctx_append(c, c->len ? "." : "", key, n > 64 ? 64 : n, "");
 }
 
 size_t jctx_index(struct jctx *c, size_t i)
 {
-	return jctx_append(c, "[%zu]", NULL, i);
+	char digits[24];
+	size_t n = sizeof(digits);
+	do {
+		digits[--n] = (char)('0' + i % 10);
+		i /= 10;
+	} while (i && n);
+	return jctx_append(c, "[", digits + n, sizeof(digits) - n, "]");
 }
 
 void jctx_pop(struct jctx *c, size_t old)
@@ -214,6 +227,67 @@ int jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool
 	return 0;
 }
 
+/* json-c silently keeps the last of duplicate keys; a reviewer reading the
+ * document may see the first. Reject duplicates (and escaped keys, so that a
+ * byte comparison is exact) in text json-c has already accepted. */
+#define JSON_MAX_KEYS_PER_OBJECT 64
+
+struct key_span {
+	size_t off, len;
+};
+
+static int check_duplicate_keys(const char *t, size_t len, struct errbuf *eb)
+{
+	struct key_span keys[POLICY_MAX_JSON_DEPTH + 1][JSON_MAX_KEYS_PER_OBJECT];
+	size_t n_keys[POLICY_MAX_JSON_DEPTH + 1];
+	bool is_obj[POLICY_MAX_JSON_DEPTH + 1], want_key[POLICY_MAX_JSON_DEPTH + 1];
+	int depth = -1;
+	for (size_t i = 0; i < len; i++) {
+		char ch = t[i];
+		if (ch == '{' || ch == '[') {
+			if (++depth > POLICY_MAX_JSON_DEPTH)
+				return errbuf_set(eb, EINVAL, "invalid JSON: nesting too deep");
+			is_obj[depth] = ch == '{';
+			want_key[depth] = ch == '{';
+			n_keys[depth] = 0;
+		} else if (ch == '}' || ch == ']') {
+			depth--;
+		} else if (ch == ',' && depth >= 0 && is_obj[depth]) {
+			want_key[depth] = true;
+		} else if (ch == '"') {
+			size_t start = ++i;
+			bool escaped = false;
+			while (i < len && t[i] != '"') {
+				if (t[i] == '\\') {
+					escaped = true;
+					i++;
+				}
+				i++;
+			}
+			if (depth < 0 || !is_obj[depth] || !want_key[depth])
+				continue;
+			want_key[depth] = false;
+			size_t klen = i - start;
+			if (escaped)
+				return errbuf_set(eb, EINVAL,
+						  "invalid JSON: escape sequence in an object key at byte %zu",
+						  start);
+			for (size_t k = 0; k < n_keys[depth]; k++)
+				if (keys[depth][k].len == klen &&
+				    !memcmp(t + keys[depth][k].off, t + start, klen))
+					return errbuf_set(eb, EINVAL,
+							  "invalid JSON: duplicate key \"%.*s\" at byte %zu",
+							  (int)(klen > 64 ? 64 : klen), t + start, start);
+			if (n_keys[depth] == JSON_MAX_KEYS_PER_OBJECT)
+				return errbuf_set(eb, E2BIG,
+						  "invalid JSON: object with more than %d keys at byte %zu",
+						  JSON_MAX_KEYS_PER_OBJECT, start);
+			keys[depth][n_keys[depth]++] = (struct key_span){ start, klen };
+		}
+	}
+	return 0;
+}
+
 int policy_json_parse(const char *text, size_t len, struct json_object **out, struct errbuf *eb)
 {
 	*out = NULL;
@@ -238,6 +312,8 @@ int policy_json_parse(const char *text, size_t len, struct json_object **out, st
 				ret = errbuf_set(eb, EINVAL, "invalid JSON: trailing data at byte %zu", i);
 	}
 	json_tokener_free(tok);
+	if (!ret)
+		ret = check_duplicate_keys(text, len, eb);
 	if (ret) {
 		json_object_put(obj);
 		return ret;

@@ -19,21 +19,25 @@ uint64_t regex_step_limit(size_t len)
 	return REGEX_STEPS_PER_BYTE * ((uint64_t)len + 64);
 }
 
-int regex_compile(struct regex *re, const char *pattern, struct errbuf *eb)
+pcre2_compile_context *regex_compile_context(void)
+{
+	pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+	if (cc) {
+		pcre2_set_parens_nest_limit(cc, REGEX_PARENS_NEST_LIMIT);
+		pcre2_set_max_pattern_length(cc, POLICY_MAX_PATTERN);
+	}
+	return cc;
+}
+
+int regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *cc,
+		  struct errbuf *eb)
 {
 	int err = 0;
 	PCRE2_SIZE off = 0;
-	re->code = NULL;
-	pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
-	if (!cc)
-		return errbuf_set(eb, ENOMEM, "out of memory");
-	pcre2_set_parens_nest_limit(cc, REGEX_PARENS_NEST_LIMIT);
-	pcre2_set_max_pattern_length(cc, POLICY_MAX_PATTERN);
 	re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED,
 				 PCRE2_ANCHORED | PCRE2_ENDANCHORED | PCRE2_NEVER_BACKSLASH_C |
 					 PCRE2_DOLLAR_ENDONLY,
 				 &err, &off, cc);
-	pcre2_compile_context_free(cc);
 	if (!re->code) {
 		PCRE2_UCHAR msg[120];
 		pcre2_get_error_message(err, msg, sizeof(msg));

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -64,12 +65,19 @@ void harness_require(void)
 	}
 }
 
-int harness_image(struct harness *h)
+double harness_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int harness_image(struct harness *h, int bench)
 {
 	char cmd[2048], out[4096];
 	snprintf(h->parma, sizeof(h->parma), "%s", getenv("PARMA_BINARY"));
-	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/agent/make_image.py %s 2>&1",
-		 getenv("PARMA_SOURCE_ROOT"), h->dir);
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/agent/make_image.py %s%s 2>&1",
+		 getenv("PARMA_SOURCE_ROOT"), h->dir, bench ? " --bench" : "");
 	if (run_capture(cmd, out, sizeof(out)) != 0) {
 		printf("make_image.py: %s\n", out);
 		return -1;
@@ -85,9 +93,10 @@ int harness_image(struct harness *h)
 		return -1;
 	}
 	char *p = out;
-	for (int i = 0; i < 2; i++) {
+	int want = bench ? 3 : 2;
+	for (h->n_layers = 0; h->n_layers < want; h->n_layers++) {
 		int used = 0;
-		struct harness_layer *l = &h->layers[i];
+		struct harness_layer *l = &h->layers[h->n_layers];
 		if (sscanf(p, "%511s %llu %64s%n", l->image, &l->hash_offset, l->root_hash, &used) != 3 ||
 		    strlen(l->root_hash) != 64) {
 			printf("parma image convert: unexpected output: %s\n", out);

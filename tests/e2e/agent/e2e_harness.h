@@ -30,7 +30,8 @@ struct harness_layer {
 struct harness {
 	char dir[64];                 /* temporary directory, removed by harness_finish on success */
 	char parma[512];              /* the parma binary */
-	struct harness_layer layers[2];
+	struct harness_layer layers[4];
+	int n_layers;
 	char policy_path[600];
 	uint8_t *policy;              /* policy bytes */
 	size_t policy_len;
@@ -48,8 +49,12 @@ struct harness {
  * parma, python3). */
 void harness_require(void);
 
-/* Build the OCI layout (make_image.py), convert it with `parma image convert`. */
-int harness_image(struct harness *h);
+/* Build the OCI layout (make_image.py, with its --bench layer if bench), convert it with
+ * `parma image convert`; fills layers[] base first. */
+int harness_image(struct harness *h, int bench);
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+double harness_now_ms(void);
 
 /* Write the policy (text) to the policy file and load its bytes and digest. */
 int harness_set_policy(struct harness *h, const char *policy_text);

@@ -137,7 +137,7 @@ int main(void)
 	strcpy(h.dir, "/tmp/parma-e2e-agent-XXXXXX");
 	if (!mkdtemp(h.dir))
 		return 1;
-	if (harness_image(&h) < 0)
+	if (harness_image(&h, 0) < 0)
 		return 1;
 	const char *l0 = h.layers[0].root_hash, *l1 = h.layers[1].root_hash;
 	snprintf(policy, sizeof(policy), policy_fmt, l0, l1, l0, l1);
