@@ -36,6 +36,8 @@ struct vm_config {
 	const char *debug_log;     /* debugcon output file, NULL: stderr, "none": dropped */
 	const struct vm_drive *drives; /* virtio-blk disks, in order: /dev/vda, vdb, ... */
 	unsigned n_drives;
+	const char *vsock_uds;     /* hybrid vsock: host socket path; NULL: no vsock device */
+	uint64_t vsock_cid;        /* guest CID (>= 3) */
 	uint64_t t0_ns;            /* CLOCK_MONOTONIC origin of the boot timer */
 	const struct kvm_ops *kvm; /* NULL: host KVM */
 	void *kvm_ctx;

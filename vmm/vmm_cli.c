@@ -35,6 +35,8 @@ static const char boot_usage[] =
 	"  --vcpus N          vCPUs (default 1)\n"
 	"  --hugepages        back guest RAM with 2 MiB hugepages\n"
 	"  --drive PATH[,ro]  virtio-blk disk (repeat for more: /dev/vda, vdb, ...)\n"
+	"  --vsock CID,PATH   virtio-vsock, Firecracker-style hybrid: host connects to PATH\n"
+	"                     and sends \"CONNECT <port>\\n\"; guest connects reach PATH_<port>\n"
 	"  --serial SPEC      console: stdout (default), none, file:PATH, unix:PATH\n"
 	"  --debug-log FILE   where bytes written to port 0xe9 go (default stderr; none)\n"
 	"  --ap-direct        start every vCPU at the entry point (test payloads)\n"
@@ -106,6 +108,7 @@ int vmm_cli_boot(int argc, char **argv)
 		{ "boot-times", no_argument, NULL, 't' },
 		{ "api-sock", required_argument, NULL, 'A' },
 		{ "drive", required_argument, NULL, 'D' },
+		{ "vsock", required_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct vm_config cfg = { .t0_ns = t0 };
@@ -153,6 +156,17 @@ int vmm_cli_boot(int argc, char **argv)
 			cfg.drives = drives;
 			break;
 		}
+		case 'V': {
+			char *comma = strchr(optarg, ',');
+			if (!comma || !comma[1])
+				return cli_usage_error(prog, "--vsock: expected CID,PATH");
+			*comma = 0;
+			if (parse_uint(prog, "--vsock CID", optarg, UINT32_MAX - 1, &v))
+				return CLI_USAGE;
+			cfg.vsock_cid = v;
+			cfg.vsock_uds = comma + 1;
+			break;
+		}
 		default:
 			return cli_usage_error(prog, "unknown or incomplete option '%s'",
 					       argv[optind - 1]);
@@ -194,8 +208,8 @@ int vmm_cli_boot(int argc, char **argv)
 		int rc = vm_create(&cfg, r.loop, &r.vm, &eb);
 		if (rc < 0) {
 			code = cli_error(prog,
-					 rc == -ENOENT && strstr(errbuf_msg(&eb), "/dev/kvm") ? CLI_UNAVAILABLE
-					 : rc == -ENOTSUP ? CLI_UNAVAILABLE : CLI_BAD_INPUT,
+					 (rc == -ENOENT && strstr(errbuf_msg(&eb), "/dev/kvm")) ||
+					 rc == -ENOTSUP || rc == -ENOMEM ? CLI_UNAVAILABLE : CLI_BAD_INPUT,
 					 "%s", errbuf_msg(&eb));
 			goto out;
 		}

@@ -304,6 +304,58 @@ size_t snp_certs_crl_count(const struct snp_certs *c)
 	return c ? c->n_crls : 0;
 }
 
+/* The GHCB certificate table that SNP_GET_EXT_REPORT and configfs-tsm's
+ * `auxblob` return: 24-byte entries {GUID[16], offset u32, length u32} ended
+ * by an all-zero entry, each (offset, length) a DER certificate in the same
+ * buffer. The GUIDs (VCEK, VLEK, ASK, ARK) are not trusted: every blob is
+ * identified by its content like any other. Returns the number added, or 0
+ * if the buffer is not such a table. */
+#define CERT_TABLE_ENTRY 24
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int add_cert_table(struct snp_certs *c, const uint8_t *data, size_t len, const char *name,
+			  struct errbuf *eb)
+{
+	static const uint8_t zero[CERT_TABLE_ENTRY];
+	size_t n = 0;
+	int added = 0;
+
+	/* validate the whole table before using any of it */
+	for (;; n++) {
+		if ((n + 1) * CERT_TABLE_ENTRY > len)
+			return 0; /* no terminator */
+		const uint8_t *e = data + n * CERT_TABLE_ENTRY;
+		if (memcmp(e, zero, CERT_TABLE_ENTRY) == 0)
+			break;
+		uint32_t off = le32(e + 16), blen = le32(e + 20);
+		if (blen == 0 || off > len || blen > len - off)
+			return 0;
+	}
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *e = data + i * CERT_TABLE_ENTRY;
+		uint32_t off = le32(e + 16), blen = le32(e + 20);
+		const unsigned char *p = data + off;
+		X509 *x = d2i_X509(NULL, &p, blen);
+		if (!x || p != data + off + blen) {
+			X509_free(x);
+			ERR_clear_error();
+			return errbuf_set(eb, EINVAL,
+					  "%s: certificate table entry %zu is not one DER certificate",
+					  name, i);
+		}
+		int ret = store_add(c, x, name, eb);
+		if (ret < 0)
+			return ret;
+		added += ret;
+	}
+	return added;
+}
+
 /* Occurrences of a PEM begin line in the buffer. */
 static int count_marker(const uint8_t *data, size_t len, const char *marker)
 {
@@ -389,7 +441,7 @@ int snp_certs_add_buffer(struct snp_certs *c, const uint8_t *data, size_t len, c
 					return store_add_crl(c, crl, name, eb);
 				X509_CRL_free(crl);
 				ERR_clear_error();
-				return 0;
+				return add_cert_table(c, data, len, name, eb);
 			}
 			return errbuf_set(eb, EINVAL, "%s: DER data after certificate #%d (offset %td) "
 					  "is not a certificate", name, index, start - data);
@@ -604,6 +656,15 @@ static void chain_check(struct snp_certs *c, struct snp_chain *ch)
 	if (check_signed_by(ark, ark, why, n) < 0 || check_signed_by(ca, ark, why, n) < 0 ||
 	    check_signed_by(leaf, ca, why, n) < 0)
 		return;
+	/* AMD's ARK/ASK/ASVK all say CA:TRUE; no X509_verify_cert() here (AMD VCEKs
+	 * lack the AKID strict mode wants), so check what it would have checked */
+	const struct snp_cert *cas[] = { ark, ca };
+	for (int i = 0; i < 2; i++)
+		if (X509_check_ca(cas[i]->x509) < 1) {
+			snprintf(why, n, "%s \"%s\" is not a CA certificate (basicConstraints)",
+				 role_names[cas[i]->role], cas[i]->cn);
+			return;
+		}
 	ch->n_crls_checked = 0;
 	ch->crl_detail[0] = '\0';
 	if (check_revocation(c, ca, ark, ch) < 0 || check_revocation(c, leaf, ca, ch) < 0)

@@ -47,7 +47,8 @@ void snp_certs_free(struct snp_certs *c);
 /* Add every certificate and revocation list in a buffer: PEM (any number of
  * CERTIFICATE and X509 CRL blocks, other PEM blocks skipped) or DER (one or
  * more concatenated certificates, or one CRL as AMD's KDS `crl` endpoint
- * serves it). `name` is used in error messages. Returns the number of
+ * serves it), or the GHCB certificate table of an extended report
+ * (configfs-tsm `auxblob`; its GUIDs are ignored, contents identify). `name` is used in error messages. Returns the number of
  * certificates and CRLs added (0 if the buffer holds none; duplicates are not
  * counted), or -EINVAL for a malformed one (message names `name`). A CRL
  * issued by the ARK (or by the ASK) must be validly signed by it, and the

@@ -358,6 +358,24 @@ static void verify_ask_not_signed_by_ark_rejected(void **state)
 	EVP_PKEY_free(other);
 }
 
+static void verify_tampered_vcek_rejected(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *vcek = vector_read("genoa-oak", "vcek.der", &len);
+	struct snp_certs *c = snp_certs_new();
+	add_vector_file(c, "genoa-oak", "ask_ark.pem");
+	vcek[len - 1] ^= 1; /* last byte of the ASK's signature over the VCEK */
+	assert_int_equal(snp_certs_add_buffer(c, vcek, len, "vcek.der", NULL), 1);
+	uint8_t *b = report_for("genoa-oak");
+	struct snp_verdict v;
+	assert_int_equal(snp_verify_report(c, b, SNP_REPORT_SIZE, NULL, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain", "VCEK \"SEV-VCEK\" is not signed by ASK \"SEV-Genoa\"");
+	free(b);
+	free(vcek);
+	snp_certs_free(c);
+}
+
 static void verify_missing_certs_rejected(void **state)
 {
 	(void)state;
@@ -548,6 +566,61 @@ static void verify_cert_dir_any_format(void **state)
 	c = snp_certs_new();
 	assert_int_equal(snp_certs_add_dir(c, dir, &eb), -ENOENT);
 	snp_certs_free(c);
+}
+
+/* The certificate table of an extended report (GHCB layout) as one buffer. */
+static void verify_cert_table(void **state)
+{
+	(void)state;
+	X509 *ask, *ark;
+	size_t vlen;
+	load_chain("genoa-oak", &ask, &ark);
+	uint8_t *vcek = vector_read("genoa-oak", "vcek.der", &vlen);
+	unsigned char *ask_der = NULL, *ark_der = NULL;
+	int ask_len = i2d_X509(ask, &ask_der), ark_len = i2d_X509(ark, &ark_der);
+	const uint8_t *blobs[] = { vcek, ask_der, ark_der };
+	size_t lens[] = { vlen, (size_t)ask_len, (size_t)ark_len };
+	size_t hdr = 4 * 24, total = hdr + lens[0] + lens[1] + lens[2];
+	uint8_t *table = calloc(1, total);
+	size_t off = hdr;
+	for (int i = 0; i < 3; i++) {
+		uint8_t *e = table + i * 24;
+		memset(e, 0xa0 + i, 16); /* GUIDs: ignored, content decides */
+		for (int k = 0; k < 4; k++) {
+			e[16 + k] = (uint8_t)(off >> (8 * k));
+			e[20 + k] = (uint8_t)(lens[i] >> (8 * k));
+		}
+		memcpy(table + off, blobs[i], lens[i]);
+		off += lens[i];
+	}
+	struct snp_certs *c = snp_certs_new();
+	struct errbuf eb = { 0 };
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), 3);
+	uint8_t *b = report_for("genoa-oak");
+	struct snp_verdict v;
+	assert_int_equal(snp_verify_report(c, b, SNP_REPORT_SIZE, NULL, &v, NULL), 0);
+	snp_certs_free(c);
+
+	/* an entry pointing outside the buffer: not a table at all */
+	table[20 + 2] = 0x7f;
+	c = snp_certs_new();
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), 0);
+	snp_certs_free(c);
+	/* an entry that is not a certificate */
+	table[20 + 2] = 0;
+	table[hdr] ^= 0xff;
+	c = snp_certs_new();
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "auxblob: certificate table entry 0 is not one DER certificate"));
+	snp_certs_free(c);
+
+	free(b);
+	free(table);
+	free(vcek);
+	OPENSSL_free(ask_der);
+	OPENSSL_free(ark_der);
+	X509_free(ask);
+	X509_free(ark);
 }
 
 /* ---- development chain ---- */
@@ -810,6 +883,33 @@ static void verify_revocation_lists(void **state)
 	EVP_PKEY_free(other);
 }
 
+/* An ASK with the right key and a valid ARK signature but no CA:TRUE. */
+static void verify_non_ca_ask_rejected(void **state)
+{
+	(void)state;
+	X509 *ark = read_pem("ark.pem", false), *ask = read_pem("ask.pem", false);
+	X509 *vcek = read_pem("vcek.pem", false);
+	EVP_PKEY *ark_key = read_pem("private/ark.key", true);
+	X509 *plain = forge_cert(X509_get_subject_name(ask), X509_get_issuer_name(ask),
+				 X509_get0_pubkey(ask), ark_key);
+	struct snp_certs *c = snp_certs_new();
+	add_x509(c, ark);
+	add_x509(c, plain);
+	add_x509(c, vcek);
+	uint8_t raw[SNP_REPORT_SIZE];
+	struct snp_verdict v;
+	struct snp_claims cl = { .allow_dev = true };
+	assert_int_equal(snp_dev_make_report(dev_ca, NULL, NULL, NULL, raw, NULL), 0);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain", "ASK \"SEV-Parma-Dev\" is not a CA certificate");
+	snp_certs_free(c);
+	X509_free(plain);
+	X509_free(ark);
+	X509_free(ask);
+	X509_free(vcek);
+	EVP_PKEY_free(ark_key);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -845,16 +945,19 @@ int main(void)
 		cmocka_unit_test(verify_wrong_product_chain_rejected),
 		cmocka_unit_test(verify_forged_ark_rejected),
 		cmocka_unit_test(verify_ask_not_signed_by_ark_rejected),
+		cmocka_unit_test(verify_tampered_vcek_rejected),
 		cmocka_unit_test(verify_missing_certs_rejected),
 		cmocka_unit_test(verify_at_time),
 		cmocka_unit_test(verify_rfc3339_parser),
 		cmocka_unit_test(verify_claims),
 		cmocka_unit_test(verify_cert_dir_any_format),
+		cmocka_unit_test(verify_cert_table),
 		cmocka_unit_test(verify_dev_report_needs_allow_dev),
 		cmocka_unit_test(verify_vcek_tcb_mismatch_rejected),
 		cmocka_unit_test(verify_vcek_hwid_mismatch_rejected),
 		cmocka_unit_test(verify_dev_debug_and_unsigned),
 		cmocka_unit_test(verify_revocation_lists),
+		cmocka_unit_test(verify_non_ca_ask_rejected),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

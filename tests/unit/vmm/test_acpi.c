@@ -175,11 +175,14 @@ static void vmm_acpi_iasl_disassembles_cleanly(void **state)
 	assert_non_null(strstr(dsl, "0xD0001000"));
 	assert_non_null(strstr(dsl, "EisaId (\"PNP0501\")"));
 	assert_non_null(strstr(dsl, "0x03F8"));
+	assert_non_null(strstr(dsl, "Name (_S5, Package"));
 	free(dsl);
 	snprintf(path, sizeof(path), "%s/facp.dsl", dir);
 	char *facp = slurp(path);
 	assert_non_null(facp);
 	assert_non_null(strstr(facp, "Hardware Reduced (V5) : 1"));
+	assert_non_null(strstr(facp, "Sleep Control Register"));
+	assert_non_null(strstr(facp, "0000000000000600"));
 	free(facp);
 	if (!getenv("PARMA_KEEP_ACPI"))
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
