@@ -16,7 +16,8 @@
  *   payload done failures <n>
  * then exits with status min(failures, 255). Command-line switches (for the
  * VMM's exit-path tests): `payload.exit=early` exits with 0 right after entry
- * (start-up benchmarks); `payload.fail` adds one failure; `payload.poweroff` powers off through
+ * (start-up benchmarks); `payload.fail` adds one failure; `payload.serial-echo` reads a line from COM1 and
+ * reports it; `payload.poweroff` powers off through
  * the FADT's sleep control register; `payload.hang` stops
  * in a halt loop before exiting; `payload.reset` resets through the i8042. */
 #include "payload.h"
@@ -288,6 +289,24 @@ static void report_serial(void)
 	pr("serial ok\n");
 }
 
+/* Read one line from COM1 (bounded wait) and report it: the console's input path. */
+static void serial_echo(void)
+{
+	uint16_t com1 = LAYOUT_PORT_SERIAL;
+	char line[64];
+	size_t n = 0;
+	for (uint32_t spin = 0; spin < 2000000 && n + 1 < sizeof(line); spin++) {
+		if (!(inb(com1 + 5) & 0x01))
+			continue;
+		char c = (char)inb(com1);
+		if (c == '\n')
+			break;
+		line[n++] = c;
+	}
+	line[n] = 0;
+	pr("serial in %s\n", line);
+}
+
 /* ---- application processors ---- */
 
 extern const uint8_t payload_trampoline[], payload_trampoline_end[], payload_trampoline_cr3[];
@@ -398,6 +417,8 @@ void payload_start(uint64_t boot_desc, uint64_t zero_page, uint64_t index, uint6
 			failures += (unsigned)f;
 	}
 	boot_mark(2);
+	if (cmdline_has(info.cmdline, "payload.serial-echo"))
+		serial_echo();
 	if (cmdline_has(info.cmdline, "payload.fail"))
 		check(0, "payload.fail requested");
 	if (cmdline_has(info.cmdline, "payload.reset")) {

@@ -229,7 +229,8 @@ static int container_gen(const struct group_spec *g, size_t ci, const struct pol
 		ret = errbuf_set(eb, EINVAL, "%s.image: the image has no layers", where);
 		goto out;
 	}
-	struct image_convert_opts co = { .threads = o->threads, .progress = o->progress,
+	struct image_convert_opts co = { .threads = o->threads, .no_cache = o->no_cache,
+					 .progress = o->progress,
 					 .progress_ctx = o->progress_ctx };
 	ret = image_convert_layers(img, o->cache_dir, &co, infos, cached, eb);
 	if (ret) {

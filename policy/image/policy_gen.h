@@ -14,6 +14,7 @@ struct policy_gen_opts {
 	bool debug;                /* all debug allowances, whatever the spec says */
 	const char *cache_dir;     /* layer cache (converted layers land here) */
 	unsigned threads;
+	bool no_cache;             /* re-convert layers even if cached */
 	image_progress_fn progress; /* may be NULL; `index` counts layers over all containers */
 	void *progress_ctx;
 };

@@ -38,15 +38,17 @@ int policy_gen_cli_main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "cache-dir", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "no-cache", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--debug] [-o POLICY.json] [--cache-dir DIR] [--threads N] "
-		       "GROUP.json\n\n"
+		printf("Usage: %s [--debug] [-o POLICY.json] [--cache-dir DIR] [--no-cache] "
+		       "[--threads N] GROUP.json\n\n"
 		       "Validate a group spec (docs/group-spec.md), convert its images' layers into\n"
 		       "the layer cache, and write the execution policy (docs/policy.md) to\n"
 		       "POLICY.json or stdout. --debug adds the debug allowances (shell exec, stdio,\n"
-		       "properties, dump stacks, logging) and prints a warning.\n"
+		       "properties, dump stacks, logging) and prints a warning. --no-cache converts\n"
+		       "every layer again instead of trusting the cache's root hashes.\n"
 		       "Exit: 0 written, 3 invalid spec or image, 5 internal error.\n",
 		       argv[0]);
 		return CLI_OK;
@@ -55,7 +57,7 @@ int policy_gen_cli_main(int argc, char **argv)
 	struct policy_gen_opts o = { 0 };
 	optind = 1;
 	opterr = 0;
-	for (int c; (c = getopt_long(argc, argv, "+do:c:t:", longopts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "+do:c:t:n", longopts, NULL)) != -1;) {
 		switch (c) {
 		case 'd':
 			o.debug = true;
@@ -65,6 +67,9 @@ int policy_gen_cli_main(int argc, char **argv)
 			break;
 		case 'c':
 			cache = optarg;
+			break;
+		case 'n':
+			o.no_cache = true;
 			break;
 		case 't': {
 			char *end;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # KVM boots of the test payload through `parma boot`, asserting what the guest reports.
-# Usage: test_payload_boot.sh PARMA PAYLOAD CASE   (CASE: single, smp, sipi, exits, hostile)
+# Usage: test_payload_boot.sh PARMA PAYLOAD CASE   (CASE: single, smp, sipi, exits, serial, hostile)
 set -u
 parma=$1 payload=$2 case=$3
 if [ ! -c /dev/kvm ] || ! [ -r /dev/kvm ] || ! [ -w /dev/kvm ]; then
@@ -97,6 +97,27 @@ exits)
 	wait $pid
 	rc=$?
 	[ "$rc" = 8 ] || { echo "FAIL: SIGTERM gave exit $rc, expected 8"; fail=1; }
+	;;
+serial)
+	# Console on a Unix socket: what a client sends reaches the guest's COM1.
+	"$parma" boot --kernel "$payload" --debug-log "$tmp/log" --mem 64 --serial "unix:$tmp/con" \
+		--cmdline payload.serial-echo 2>"$tmp/err" &
+	pid=$!
+	python3 - "$tmp/con" <<'PY'
+import socket, sys, time
+for _ in range(100):
+    try:
+        s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); break
+    except OSError:
+        time.sleep(0.05)
+s.sendall(b"ping from host\n")
+time.sleep(0.5)
+PY
+	wait $pid
+	rc=$?
+	[ "$rc" = 0 ] || { echo "FAIL: serial-echo run exited $rc"; cat "$tmp/err"; fail=1; }
+	expect "serial in ping from host"
+	[ -e "$tmp/con" ] && { echo "FAIL: console socket left behind"; fail=1; }
 	;;
 hostile)
 	head -c 200 "$payload" >"$tmp/trunc"
