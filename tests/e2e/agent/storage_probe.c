@@ -147,7 +147,7 @@ static void check_layer(const uint8_t root[32], uint64_t sboff)
 	say("layer_mount_explicit rc=%d", rc == 0 ? storage_layer_unmount("layer0b", "/layers/0b", &eb) : rc);
 	rc = storage_verity_open("layer0c", "/dev/vda", sboff, root, dev, sizeof(dev), &eb);
 	say("verity_open_sboff rc=%d", rc == 0 ? storage_dm_remove("layer0c", &eb) : rc);
-	FILE *f = fopen("/layers/0/hello.txt", "r");
+	FILE *f = fopen("/layers/0/data/hello.txt", "r");
 	if (f && fgets(buf, sizeof(buf), f)) {
 		buf[strcspn(buf, "\n")] = 0;
 		say("hello text=%s", buf);
@@ -156,7 +156,7 @@ static void check_layer(const uint8_t root[32], uint64_t sboff)
 	}
 	if (f)
 		fclose(f);
-	rc = read_big("/layers/0/big.txt", &good);
+	rc = read_big("/layers/0/data/big.txt", &good);
 	say("big_good rc=%d bytes=%zu", rc, good);
 
 	/* a root hash the policy does not name: every read fails, so the mount does */
@@ -178,7 +178,7 @@ static void check_layer(const uint8_t root[32], uint64_t sboff)
 	say("not_a_layer rc=%d", storage_layer_open("zeros", "/dev/vdc", root, buf, sizeof(buf), &eb));
 	say("flipped open=%d mount=%d", rc, mrc);
 	if (mrc == 0) {
-		rc = read_big("/layers/flipped/big.txt", &good);
+		rc = read_big("/layers/flipped/data/big.txt", &good);
 		say("flipped_read rc=%d bytes=%zu", rc, good);
 		storage_unmount("/layers/flipped", NULL);
 	}
@@ -209,7 +209,7 @@ static void check_scratch(void)
 	say("overlay rc=%d %s", rc, rc ? errbuf_msg(&eb) : "");
 	if (rc == 0) {
 		char buf[64] = "";
-		FILE *f = fopen("/run/c0/rootfs/hello.txt", "r");
+		FILE *f = fopen("/run/c0/rootfs/data/hello.txt", "r");
 		if (f && fgets(buf, sizeof(buf), f))
 			buf[strcspn(buf, "\n")] = 0;
 		if (f)

@@ -1,6 +1,6 @@
 /* storage_guest_verity_crypt: guest/storage in the real guest kernel, one QEMU TCG boot.
- * The host builds a layer image (mkfs.erofs + `veritysetup format` with the tree appended), a
- * copy with one flipped byte, and a zeroed scratch disk; storage_probe (PID 1) opens them and
+ * The host builds a layer image with the real `parma image convert` (erofs, dm-verity tree
+ * appended), a copy with one flipped byte, and a zeroed scratch disk; storage_probe (PID 1) opens them and
  * prints one line per check. Asserted here: the layer mounts through dm-verity and reads
  * back; a wrong root hash cannot be mounted; the flipped byte gives EIO and never altered
  * bytes; scratch is dm-crypt + ext4 under an overlay, and the marker the guest wrote there is
@@ -87,8 +87,9 @@ int main(void)
 		printf("SKIP: %s\n", errbuf_msg(&eb));
 		return 77;
 	}
-	if (!have("mkfs.erofs") || !have("veritysetup")) {
-		printf("SKIP: needs mkfs.erofs (erofs-utils) and veritysetup (cryptsetup-bin)\n");
+	if (!getenv("PARMA_BINARY") || access(getenv("PARMA_BINARY"), X_OK) != 0 ||
+	    !have("python3")) {
+		printf("SKIP: needs the parma binary (PARMA_BINARY) and python3\n");
 		return 77;
 	}
 
@@ -99,45 +100,30 @@ int main(void)
 	}
 	char path[512], cmd[2048], out[4096];
 
-	/* layer content */
-	snprintf(path, sizeof(path), "%s/content", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/content/hello.txt", dir);
-	write_file(path, "hello from layer\n", 17);
-	size_t big_len = (size_t)BIG_LINES * 20;
-	char *big = malloc(big_len + 1);
-	for (int i = 0; i < BIG_LINES; i++)
-		snprintf(big + (size_t)i * 20, 21, "BIGFILE-LINE-%06d\n", i);
-	snprintf(path, sizeof(path), "%s/content/big.txt", dir);
-	write_file(path, big, big_len);
-	free(big);
-
-	/* erofs + appended verity tree, the stand-in for `parma image convert` output */
-	snprintf(cmd, sizeof(cmd), "mkfs.erofs --quiet -T0 --all-root %s/layer.img %s/content 2>&1", dir, dir);
-	check(run(cmd, out, sizeof(out)) == 0, "mkfs.erofs builds the layer");
-	snprintf(path, sizeof(path), "%s/layer.img", dir);
-	struct stat st;
-	if (stat(path, &st) != 0) {
-		printf("no layer image\n");
-		return 1;
-	}
-	unsigned long long data_size = ((unsigned long long)st.st_size + 4095) & ~4095ull;
-	if (truncate(path, (off_t)data_size) != 0)
-		return 1;
+	/* the layer: the e2e image's data layer, converted by the real `parma image convert` */
+	const char *parma = getenv("PARMA_BINARY");
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/agent/make_image.py %s 2>&1",
+		 getenv("PARMA_SOURCE_ROOT"), dir);
+	check(run(cmd, out, sizeof(out)) == 0, "make_image.py builds the OCI layout");
 	snprintf(cmd, sizeof(cmd),
-		 "veritysetup format --data-block-size=4096 --hash-block-size=4096 "
-		 "--data-blocks=%llu --hash-offset=%llu %s %s 2>&1",
-		 data_size / 4096, data_size, path, path);
-	check(run(cmd, out, sizeof(out)) == 0, "veritysetup format appends the tree");
-	char root[65] = "";
-	char *r = strstr(out, "Root hash:");
-	if (r && sscanf(r, "Root hash: %64s", root) == 1 && strlen(root) == 64)
-		check(1, "root hash printed");
-	else {
-		check(0, "root hash printed");
+		 "%s image convert --json --output %s/cache %s/oci:latest 2>&1 | "
+		 "python3 -c 'import json,sys; l=json.load(sys.stdin)[\"layers\"][1]; "
+		 "print(l[\"image\"], l[\"hash_offset\"], l[\"root_hash\"])'",
+		 parma, dir, dir);
+	char image[512] = "", root[65] = "";
+	unsigned long long data_size = 0;
+	int converted = run(cmd, out, sizeof(out)) == 0 &&
+			sscanf(out, "%511s %llu %64s", image, &data_size, root) == 3 &&
+			strlen(root) == 64;
+	check(converted, "parma image convert gives the layer image, offset and root hash");
+	if (!converted) {
 		printf("%s\n", out);
 		return 1;
 	}
+	snprintf(path, sizeof(path), "%s/layer.img", dir);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", image, path);
+	if (run(cmd, NULL, 0) != 0)
+		return 1;
 
 	/* flipped copy: one byte inside big.txt's data */
 	uint8_t *img = NULL;
@@ -195,11 +181,11 @@ int main(void)
 	static const char *const expected[] = {
 		"modules loaded=", "verity_open rc=0 dev=/dev/mapper/layer0",
 		"erofs_mount rc=0", "layer_mount_explicit rc=0", "verity_open_sboff rc=0",
-		"not_a_layer rc=-22", "hello text=hello from layer", "big_good rc=0 bytes=81920",
+		"not_a_layer rc=-22", "hello text=hello from a verity layer", "big_good rc=0 bytes=81920",
 		"wrong_root open=0 mount=-5", "wrong_root remove=0",
 		"flipped open=0 mount=0", "flipped_read rc=-5", "bad_name rc=-22",
 		"bad_sboff rc=-22", "past_end rc=-22", "scratch_open rc=0", "overlay rc=0",
-		"overlay_hello text=hello from layer", "marker rc=0", "upper_has_marker rc=0",
+		"overlay_hello text=hello from a verity layer", "marker rc=0", "upper_has_marker rc=0",
 		"overlay_umount rc=0", "scratch_umount rc=0", "scratch_remove rc=0",
 		"layer_umount rc=0", "layer_remove rc=0", "remove_again rc=-6", "done",
 	};
