@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 	prctl(PR_SET_CHILD_SUBREAPER, 1); /* crun's container processes come back to us */
 
 	if (pid1) {
+		pid1_switch_root(console);
 		pid1_mount_all(console);
 		pid1_load_modules(PID1_MODULES_LIST, console);
 		pid1_enable_cgroup_controllers(console);

@@ -12,7 +12,9 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
@@ -31,6 +33,105 @@ static void warnf(void (*warn)(const char *), const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	warn(msg);
+}
+
+#define NEW_ROOT "/.parma-root"
+#define RAMFS_MAGIC_ 0x858458f6
+#define TMPFS_MAGIC_ 0x01021994
+
+static int copy_file(int sfd, const char *dst, mode_t mode)
+{
+	int dfd = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+	if (dfd < 0)
+		return -errno;
+	char buf[65536];
+	ssize_t n;
+	int ret = 0;
+	while ((n = read(sfd, buf, sizeof(buf))) > 0)
+		if ((ret = write_full(dfd, buf, (size_t)n)) < 0)
+			break;
+	if (n < 0)
+		ret = -errno;
+	close(dfd);
+	return ret;
+}
+
+/* Move the tree at src (a directory on the initramfs) to dst, file by file (copy, then unlink
+ * the original so memory use stays flat). */
+static int move_tree(const char *src, const char *dst, void (*warn)(const char *))
+{
+	DIR *d = opendir(src[0] ? src : "/"); /* src "" is the root: paths become "/name" */
+	struct dirent *e;
+	int failed = 0;
+	if (!d) {
+		warnf(warn, "switch root: %s: %s", src[0] ? src : "/", strerror(errno));
+		return 1;
+	}
+	while ((e = readdir(d))) {
+		char s[4096], t[4096];
+		struct stat st;
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(s, sizeof(s), "%s/%s", src, e->d_name);
+		snprintf(t, sizeof(t), "%s/%s", dst, e->d_name);
+		if (!strcmp(s, NEW_ROOT) || lstat(s, &st) < 0)
+			continue;
+		int ret = 0;
+		if (S_ISDIR(st.st_mode)) {
+			if (mkdir(t, st.st_mode & 07777) < 0 && errno != EEXIST)
+				ret = -errno;
+			else
+				failed += move_tree(s, t, warn);
+			rmdir(s);
+		} else if (S_ISLNK(st.st_mode)) {
+			char target[4096];
+			ssize_t n = readlink(s, target, sizeof(target) - 1);
+			if (n < 0)
+				ret = -errno;
+			else {
+				target[n] = 0;
+				ret = symlink(target, t) < 0 ? -errno : 0;
+			}
+			unlink(s);
+		} else if (S_ISREG(st.st_mode)) {
+			int fd = open(s, O_RDONLY | O_CLOEXEC);
+			ret = fd < 0 ? -errno : copy_file(fd, t, st.st_mode);
+			if (fd >= 0)
+				close(fd);
+			unlink(s);
+		} else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+			ret = mknod(t, st.st_mode, st.st_rdev) < 0 ? -errno : 0;
+			unlink(s);
+		}
+		if (ret < 0) {
+			warnf(warn, "switch root: %s: %s", s, strerror(-ret));
+			failed++;
+		}
+	}
+	closedir(d);
+	return failed;
+}
+
+int pid1_switch_root(void (*warn)(const char *msg))
+{
+	struct statfs sf;
+	if (statfs("/", &sf) < 0)
+		return -errno;
+	if (sf.f_type != RAMFS_MAGIC_ && sf.f_type != TMPFS_MAGIC_)
+		return 0; /* not an initramfs root */
+	if (mkdir(NEW_ROOT, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (mount("tmpfs", NEW_ROOT, "tmpfs", 0, "mode=0755") < 0)
+		return -errno;
+	if (move_tree("", NEW_ROOT, warn))
+		warnf(warn, "switch root: some files could not be moved");
+	if (chdir(NEW_ROOT) < 0 || mount(NEW_ROOT, "/", NULL, MS_MOVE, NULL) < 0 ||
+	    chroot(".") < 0 || chdir("/") < 0) {
+		int e = errno;
+		warnf(warn, "switch root: %s", strerror(e));
+		return -e;
+	}
+	return 0;
 }
 
 static const struct {
@@ -56,7 +157,7 @@ void pid1_mount_all(void (*warn)(const char *msg))
 		mkdir_p(mounts[i].target, 0755);
 		if (mount(mounts[i].source, mounts[i].target, mounts[i].type, mounts[i].flags,
 			  mounts[i].data) < 0 &&
-		    errno != EBUSY && !(mounts[i].optional && errno == ENODEV))
+		    errno != EBUSY && !(mounts[i].optional && (errno == ENODEV || errno == ENOENT)))
 			warnf(warn, "mount %s on %s: %s", mounts[i].type, mounts[i].target,
 			      strerror(errno));
 	}

@@ -11,6 +11,12 @@
 /* The initrd's module list (docs/guest-image.md): one absolute .ko path per line. */
 #define PID1_MODULES_LIST "/etc/parma/modules.load"
 
+/* The initramfs root cannot be pivot_root'ed away from, and crun pivots every container's
+ * root. So, as PID 1 on the initial rootfs, move the initrd's files into a fresh tmpfs, make it
+ * "/" (MS_MOVE + chroot, as switch_root does) and free the old copies. Returns 0, or a
+ * negative errno (the agent then keeps running on the initramfs; containers will fail). */
+int pid1_switch_root(void (*warn)(const char *msg));
+
 /* Mount proc, sys, devtmpfs, devpts, shm, cgroup2, configfs, /run, /tmp. Problems are
  * reported through `warn` (may be NULL) and do not stop the boot. */
 void pid1_mount_all(void (*warn)(const char *msg));
