@@ -140,6 +140,30 @@ static void aml_device(struct aml *a, const char seg[4], const struct aml *conte
 	free(body.p);
 }
 
+/* Name(_S5, Package() { SLP_TYP, 0 }): what the OS writes to power off. */
+static void name_s5(struct aml *a)
+{
+	struct aml body = { 0 };
+	aml_u8(&body, 2); /* NumElements */
+	aml_integer(&body, LAYOUT_ACPI_SLP_TYP_S5);
+	aml_integer(&body, 0);
+	aml_name(a, "_S5_");
+	static const uint8_t package_op = 0x12;
+	aml_package(a, &package_op, 1, &body);
+	free(body.p);
+}
+
+/* Generic Address Structure for a byte-wide system I/O register. */
+static void gas_io8(uint8_t *p, uint16_t port)
+{
+	p[0] = 1; /* system I/O */
+	p[1] = 8; /* bit width */
+	p[2] = 0; /* bit offset */
+	p[3] = 1; /* byte access */
+	uint64_t a = port;
+	memcpy(p + 4, &a, 8);
+}
+
 static void dev_serial(struct aml *scope)
 {
 	struct aml d = { 0 }, res = { 0 };
@@ -242,6 +266,7 @@ int acpi_build(const struct acpi_config *c, uint64_t base, uint8_t *buf, size_t 
 
 	/* DSDT body first: its size decides the layout. */
 	struct aml sb = { 0 }, dsdt = { 0 };
+	name_s5(&dsdt);
 	if (c->serial)
 		dev_serial(&sb);
 	for (unsigned i = 0; i < c->n_virtio; i++)
@@ -311,6 +336,8 @@ int acpi_build(const struct acpi_config *c, uint64_t base, uint8_t *buf, size_t 
 	put16(t + 109, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_NOT_PRESENT);
 	put32(t + 112, FADT_FLAG_HW_REDUCED);
 	t[131] = 5;                             /* FADT minor version: ACPI 6.5 */
+	gas_io8(t + 244, LAYOUT_PORT_ACPI_SLEEP_CTL); /* SLEEP_CONTROL_REG */
+	gas_io8(t + 256, LAYOUT_PORT_ACPI_SLEEP_STS); /* SLEEP_STATUS_REG */
 	put64(t + 140, base + off_dsdt);        /* X_DSDT */
 	memcpy(t + 268, "PARMAKVM", 8);         /* hypervisor vendor identity */
 	finish(t, FADT_LEN);

@@ -2,8 +2,9 @@
  *
  * Debian's stock kernel finds virtio-mmio devices only through ACPI (it has no
  * virtio_mmio.device= support built in), so the VMM describes them here:
- * RSDP (rev 2) → XSDT → FADT (HW_REDUCED_ACPI, X_DSDT) and MADT (one LAPIC per
- * vCPU, the IOAPIC, IRQ0→GSI2); DSDT with \_SB.COM1 (PNP0501, the 16550) and
+ * RSDP (rev 2) → XSDT → FADT (HW_REDUCED_ACPI, X_DSDT, sleep control/status
+ * registers at ports 0x600/0x601) and MADT (one LAPIC per vCPU, the IOAPIC,
+ * IRQ0→GSI2); DSDT with \_S5 (power off), \_SB.COM1 (PNP0501, the 16550) and
  * one \_SB.Vnnn per virtio-mmio device (_HID "LNRO0005", Memory32Fixed window,
  * Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi}, as
  * devices/device.h specifies). The same inputs give the same bytes (no dates,

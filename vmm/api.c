@@ -18,7 +18,7 @@
 #include "vmm/vm.h"
 
 #define API_MAX_BODY (64 * 1024)
-#define API_MAX_DRIVES 16
+#define API_MAX_DRIVES VM_MAX_DRIVES
 #define API_MAX_STRING 4096
 #define API_TICK_NS 1000000000ull
 
@@ -291,9 +291,13 @@ static enum MHD_Result start(struct api_server *s, struct MHD_Connection *c)
 		return fault(c, 409, "action_type: the VM was already started");
 	if (!s->kernel && !s->firmware)
 		return fault(c, 400, "boot-source: not configured (PUT /boot-source first)");
-	if (s->n_drives || s->vsock_uds)
-		return fault(c, 400, "%s: virtio devices are not available in this build yet",
-			     s->n_drives ? "drives" : "vsock");
+	if (s->vsock_uds)
+		return fault(c, 400, "vsock: virtio-vsock is not available in this build yet");
+	struct vm_drive drives[API_MAX_DRIVES];
+	for (unsigned i = 0; i < s->n_drives; i++)
+		drives[i] = (struct vm_drive){ s->drive[i].path, s->drive[i].read_only };
+	s->cfg.drives = drives;
+	s->cfg.n_drives = s->n_drives;
 	s->cfg.kernel = s->kernel;
 	s->cfg.initrd = s->initrd;
 	s->cfg.cmdline = s->cmdline;
@@ -301,7 +305,9 @@ static enum MHD_Result start(struct api_server *s, struct MHD_Connection *c)
 	s->cfg.serial = s->serial;
 	struct errbuf eb = { 0 };
 	struct vm *vm;
-	if (vm_create(&s->cfg, s->loop, &vm, &eb) < 0)
+	int rc = vm_create(&s->cfg, s->loop, &vm, &eb);
+	s->cfg.drives = NULL; /* pointed at this stack frame */
+	if (rc < 0)
 		return fault(c, 400, "%s", errbuf_msg(&eb));
 	if (vm_start(vm, &eb) < 0) {
 		vm_destroy(vm);

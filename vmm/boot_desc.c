@@ -37,6 +37,7 @@ static int build(void *fdt, size_t cap, const struct boot_desc *d)
 
 	TRY(fdt_begin_node(fdt, "cpus"));
 	TRY(fdt_property_u32(fdt, "count", d->n_vcpus));
+	TRY(fdt_property_string(fdt, "ap-start", d->ap_start ? d->ap_start : "sipi"));
 	TRY(fdt_end_node(fdt));
 
 	TRY(fdt_begin_node(fdt, "boot"));

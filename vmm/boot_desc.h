@@ -5,7 +5,7 @@
  * Schema (docs/vmm.md, "Boot descriptor"): version 1,
  *   /                 compatible = "parma,boot-descriptor"; parma,version = <1>
  *   /memory-map       entries = (be64 addr, be64 size, be32 e820 type) * n
- *   /cpus             count = <n>
+ *   /cpus             count = <n>; ap-start = "sipi" | "direct"
  *   /boot             mode = "kernel" | "firmware"; cmdline = "...";
  *                     cmdline-sha256, kernel-sha256, initrd-sha256 = [32 bytes];
  *                     kernel-size, initrd-size = <be64>; and where staged (firmware
@@ -40,6 +40,7 @@ struct boot_desc {
 	const struct boot_e820 *e820;
 	unsigned n_e820;
 	uint32_t n_vcpus;
+	const char *ap_start;   /* "sipi" or "direct" */
 	const char *cmdline;    /* NULL: none */
 	const uint8_t *kernel_sha256, *initrd_sha256; /* NULL: no such file */
 	uint64_t kernel_size, initrd_size;

@@ -186,11 +186,16 @@ static int ram_create(struct machine *m, bool huge, struct errbuf *eb)
 		return errbuf_set(eb, errno, "guest RAM: cannot size to %llu bytes%s: %s",
 				  (unsigned long long)m->mem_size,
 				  huge ? " (enough hugepages reserved?)" : "", strerror(errno));
-	void *p = mmap(NULL, m->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
-		       m->mem_fd, 0);
+	/* Hugetlb pages are reserved at mmap time (no MAP_NORESERVE), so a host
+	 * without enough of them fails here instead of with SIGBUS on first touch. */
+	int mflags = MAP_SHARED | (huge ? 0 : MAP_NORESERVE);
+	void *p = mmap(NULL, m->mem_size, PROT_READ | PROT_WRITE, mflags, m->mem_fd, 0);
 	if (p == MAP_FAILED)
-		return errbuf_set(eb, errno, "guest RAM: mmap %llu bytes: %s",
-				  (unsigned long long)m->mem_size, strerror(errno));
+		return errbuf_set(eb, errno, "guest RAM: mmap %llu bytes%s: %s",
+				  (unsigned long long)m->mem_size,
+				  huge ? " of 2 MiB hugepages (reserve them in /proc/sys/vm/nr_hugepages)"
+				       : "",
+				  strerror(errno));
 	m->ram = p;
 	/* Guest RAM is not worth a core dump, and must not be inherited. */
 	madvise(p, m->mem_size, MADV_DONTDUMP);
@@ -631,6 +636,12 @@ static void *vcpu_thread(void *arg)
 	while (!atomic_load(&m->exiting)) {
 		int rc = kvm_vcpu(v, KVM_RUN, NULL);
 		if (rc == -EINTR || rc == -EAGAIN)
+			continue;
+		/* SEV-SNP: an implicit private<->shared conversion comes back as
+		 * -EFAULT with KVM_EXIT_MEMORY_FAULT (39); the SNP hook handles it. */
+		if (rc == -EFAULT && v->run->exit_reason == 39 && m->hooks && m->hooks->handle_exit)
+			rc = m->hooks->handle_exit(m->hooks->ctx, m, v->index, v->run) < 0 ? -EFAULT : 0;
+		if (rc == 0 && v->run->exit_reason == 39)
 			continue;
 		if (rc < 0) {
 			set_detail(m, "vCPU %u: KVM_RUN: %s", v->index, strerror(-rc));

@@ -14,10 +14,14 @@
 
 #include "common/digest.h"
 #include "common/fileio.h"
+#include "devices/acpi_sleep.h"
 #include "devices/boot_timer.h"
 #include "devices/debug_port.h"
 #include "devices/i8042.h"
 #include "devices/serial.h"
+#include "devices/virtio_blk.h"
+#include "devices/virtio_vsock.h"
+#include "devices/virtio_mmio.h"
 #include "vmm/acpi.h"
 #include "vmm/boot.h"
 #include "vmm/boot_desc.h"
@@ -35,6 +39,10 @@ struct vm {
 	struct boot_timer *timer;
 	struct serial *serial;
 	struct i8042 *i8042;
+	struct acpi_sleep *sleep;
+	struct virtio_blk *blk[VM_MAX_DRIVES];
+	unsigned n_blk;
+	struct virtio_vsock *vsock;
 	int debug_fd;       /* owned if != STDERR_FILENO */
 	int serial_out_fd;  /* owned if a file */
 	int serial_listen_fd, serial_client_fd;
@@ -51,6 +59,12 @@ static void on_reset(void *ctx)
 {
 	struct vm *vm = ctx;
 	machine_request_exit(vm->m, MACHINE_EXIT_RESET);
+}
+
+static void on_poweroff(void *ctx)
+{
+	struct vm *vm = ctx;
+	machine_request_exit(vm->m, MACHINE_EXIT_POWEROFF);
 }
 
 static void serial_client_gone(struct vm *vm)
@@ -119,6 +133,65 @@ static int serial_setup(struct vm *vm, const char *spec, struct errbuf *eb)
 	return 0;
 }
 
+
+/* One virtio-blk device per drive: an MMIO window and a GSI from the machine,
+ * described to the guest through ACPI and the boot descriptor. */
+static int drives_setup(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
+{
+	if (cfg->n_drives > VM_MAX_DRIVES)
+		return errbuf_set(eb, EINVAL, "at most %d drives", VM_MAX_DRIVES);
+	for (unsigned i = 0; i < cfg->n_drives; i++) {
+		uint64_t base;
+		uint32_t gsi;
+		int rc = machine_alloc_mmio(vm->m, VIRTIO_MMIO_WINDOW, &base);
+		if (rc == 0)
+			rc = machine_alloc_gsi(vm->m, &gsi);
+		if (rc < 0)
+			return errbuf_set(eb, -rc, "drive %u: no MMIO window or interrupt left", i);
+		struct virtio_blk_opts o = { .path = cfg->drives[i].path,
+					     .read_only = cfg->drives[i].read_only, .num_queues = 1 };
+		vm->blk[i] = virtio_blk_create(machine_device_host(vm->m), base, gsi, &o, eb);
+		if (!vm->blk[i]) {
+			errbuf_prefix(eb, "--drive %s", cfg->drives[i].path);
+			return -EINVAL;
+		}
+		vm->n_blk = i + 1;
+		struct machine_device d = { .hid = "LNRO0005", .mmio_base = base,
+					    .mmio_size = VIRTIO_MMIO_WINDOW, .gsi = gsi,
+					    .virtio_id = VIRTIO_ID_BLOCK };
+		snprintf(d.name, sizeof(d.name), "virtio-blk%u", i);
+		if ((rc = machine_add_device(vm->m, &d)) < 0)
+			return errbuf_set(eb, -rc, "drive %u: too many devices", i);
+	}
+	return 0;
+}
+
+/* The hybrid vsock device (devices/virtio_vsock.h), if configured. */
+static int vsock_setup(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
+{
+	uint64_t base;
+	uint32_t gsi;
+	if (!cfg->vsock_uds)
+		return 0;
+	int rc = machine_alloc_mmio(vm->m, VIRTIO_MMIO_WINDOW, &base);
+	if (rc == 0)
+		rc = machine_alloc_gsi(vm->m, &gsi);
+	if (rc < 0)
+		return errbuf_set(eb, -rc, "vsock: no MMIO window or interrupt left");
+	struct virtio_vsock_opts o = { .guest_cid = cfg->vsock_cid, .uds_path = cfg->vsock_uds };
+	vm->vsock = virtio_vsock_create(machine_device_host(vm->m), base, gsi, &o, eb);
+	if (!vm->vsock) {
+		errbuf_prefix(eb, "--vsock");
+		return -EINVAL;
+	}
+	struct machine_device d = { .name = "virtio-vsock0", .hid = "LNRO0005", .mmio_base = base,
+				    .mmio_size = VIRTIO_MMIO_WINDOW, .gsi = gsi,
+				    .virtio_id = VIRTIO_ID_VSOCK };
+	if ((rc = machine_add_device(vm->m, &d)) < 0)
+		return errbuf_set(eb, -rc, "vsock: too many devices");
+	return 0;
+}
+
 static int read_file(const char *path, uint64_t max, const char *what, uint8_t **data,
 		     size_t *len, struct errbuf *eb)
 {
@@ -177,6 +250,7 @@ static int load(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
 		if ((rc = note(vm, MACHINE_BLOB_FIRMWARE, fimg.lo, fimg.hi - fimg.lo, eb)) < 0)
 			goto out;
 		entry.rip = fimg.entry;
+		entry.mode = MACHINE_ENTRY_32BIT; /* stage0 entry state: docs/firmware.md */
 		/* Stage the kernel file verbatim above the firmware for it to check and load. */
 		low_top = (fimg.hi + 0x1fffff) & ~0x1fffffull;
 		if (kernel) {
@@ -264,6 +338,7 @@ static int load(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
 		.mode = cfg->firmware ? "firmware" : "kernel",
 		.e820 = e820, .n_e820 = boot_e820_build(machine_mem_size(vm->m), e820),
 		.n_vcpus = machine_vcpu_count(vm->m), .cmdline = cmdline,
+		.ap_start = cfg->ap_direct ? "direct" : "sipi",
 		.kernel_sha256 = kernel ? kernel_sha : NULL, .kernel_size = kernel_len,
 		.initrd_sha256 = initrd ? initrd_sha : NULL, .initrd_size = initrd_len,
 		.kernel_addr = kernel_stage, .initrd_addr = cfg->firmware ? initrd_addr : 0,
@@ -323,11 +398,16 @@ int vm_create(const struct vm_config *cfg, struct event_loop *loop, struct vm **
 	}
 	if ((rc = debug_port_create(host, vm->debug_fd, on_debug_exit, vm, &vm->debug)) < 0 ||
 	    (rc = boot_timer_create(host, cfg->t0_ns, &vm->timer)) < 0 ||
-	    (rc = i8042_create(host, on_reset, vm, &vm->i8042)) < 0) {
+	    (rc = i8042_create(host, on_reset, vm, &vm->i8042)) < 0 ||
+	    (rc = acpi_sleep_create(host, on_poweroff, vm, &vm->sleep)) < 0) {
 		errbuf_set(eb, -rc, "small devices: %s", strerror(-rc));
 		goto fail;
 	}
 	if ((rc = serial_setup(vm, cfg->serial, eb)) < 0)
+		goto fail;
+	if ((rc = drives_setup(vm, cfg, eb)) < 0)
+		goto fail;
+	if ((rc = vsock_setup(vm, cfg, eb)) < 0)
 		goto fail;
 	if ((rc = load(vm, cfg, eb)) < 0)
 		goto fail;
@@ -358,9 +438,13 @@ void vm_destroy(struct vm *vm)
 		free(vm->serial_sock_path);
 	}
 	serial_destroy(vm->serial);
+	for (unsigned i = 0; i < vm->n_blk; i++)
+		virtio_blk_destroy(vm->blk[i]);
+	virtio_vsock_destroy(vm->vsock);
 	debug_port_destroy(vm->debug);
 	boot_timer_destroy(vm->timer);
 	i8042_destroy(vm->i8042);
+	acpi_sleep_destroy(vm->sleep);
 	machine_destroy(vm->m);
 	if (vm->debug_fd >= 0 && vm->debug_fd != STDERR_FILENO)
 		close(vm->debug_fd);

@@ -16,6 +16,13 @@ struct vm;
 #define VM_DEFAULT_MEM_MIB 256
 #define VM_MAX_CMDLINE 4095
 
+#define VM_MAX_DRIVES 8
+
+struct vm_drive {
+	const char *path;          /* raw image file or block device */
+	bool read_only;
+};
+
 struct vm_config {
 	uint64_t mem_mib;          /* guest RAM in MiB (multiple of 2) */
 	unsigned vcpus;
@@ -27,6 +34,10 @@ struct vm_config {
 	const char *firmware;      /* firmware ELF: kernel/initrd/cmdline are staged for it */
 	const char *serial;        /* "stdout" (default), "none", "file:PATH", "unix:PATH" */
 	const char *debug_log;     /* debugcon output file, NULL: stderr, "none": dropped */
+	const struct vm_drive *drives; /* virtio-blk disks, in order: /dev/vda, vdb, ... */
+	unsigned n_drives;
+	const char *vsock_uds;     /* hybrid vsock: host socket path; NULL: no vsock device */
+	uint64_t vsock_cid;        /* guest CID (>= 3) */
 	uint64_t t0_ns;            /* CLOCK_MONOTONIC origin of the boot timer */
 	const struct kvm_ops *kvm; /* NULL: host KVM */
 	void *kvm_ctx;

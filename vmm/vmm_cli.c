@@ -34,6 +34,9 @@ static const char boot_usage[] =
 	"  --mem MIB          guest RAM in MiB (even; default 256)\n"
 	"  --vcpus N          vCPUs (default 1)\n"
 	"  --hugepages        back guest RAM with 2 MiB hugepages\n"
+	"  --drive PATH[,ro]  virtio-blk disk (repeat for more: /dev/vda, vdb, ...)\n"
+	"  --vsock CID,PATH   virtio-vsock, Firecracker-style hybrid: host connects to PATH\n"
+	"                     and sends \"CONNECT <port>\\n\"; guest connects reach PATH_<port>\n"
 	"  --serial SPEC      console: stdout (default), none, file:PATH, unix:PATH\n"
 	"  --debug-log FILE   where bytes written to port 0xe9 go (default stderr; none)\n"
 	"  --ap-direct        start every vCPU at the entry point (test payloads)\n"
@@ -104,12 +107,15 @@ int vmm_cli_boot(int argc, char **argv)
 		{ "ap-direct", no_argument, NULL, 'a' },
 		{ "boot-times", no_argument, NULL, 't' },
 		{ "api-sock", required_argument, NULL, 'A' },
+		{ "drive", required_argument, NULL, 'D' },
+		{ "vsock", required_argument, NULL, 'V' },
 		{ 0 },
 	};
 	struct vm_config cfg = { .t0_ns = t0 };
+	struct vm_drive drives[VM_MAX_DRIVES];
 	const char *api_sock = NULL;
 	bool boot_times = false;
-	uint64_t v;
+	uint64_t v = 0;
 	int c;
 	optind = 1;
 	opterr = 0;
@@ -125,8 +131,10 @@ int vmm_cli_boot(int argc, char **argv)
 			cfg.mem_mib = v;
 			break;
 		case 'n':
-			if (parse_uint(prog, "--vcpus", optarg, MACHINE_MAX_VCPUS, &v) || !v)
-				return v ? CLI_USAGE : cli_usage_error(prog, "--vcpus: at least 1");
+			if (parse_uint(prog, "--vcpus", optarg, MACHINE_MAX_VCPUS, &v))
+				return CLI_USAGE;
+			if (!v)
+				return cli_usage_error(prog, "--vcpus: at least 1");
 			cfg.vcpus = (unsigned)v;
 			break;
 		case 'H': cfg.hugepages = true; break;
@@ -135,6 +143,30 @@ int vmm_cli_boot(int argc, char **argv)
 		case 'a': cfg.ap_direct = true; break;
 		case 't': boot_times = true; break;
 		case 'A': api_sock = optarg; break;
+		case 'D': {
+			if (cfg.n_drives == VM_MAX_DRIVES)
+				return cli_usage_error(prog, "--drive: at most %d", VM_MAX_DRIVES);
+			/* PATH or PATH,ro (argv strings are ours to modify) */
+			size_t n = strlen(optarg);
+			bool ro = n > 3 && !strcmp(optarg + n - 3, ",ro");
+			if (ro)
+				optarg[n - 3] = 0;
+			drives[cfg.n_drives] = (struct vm_drive){ optarg, ro };
+			cfg.n_drives++;
+			cfg.drives = drives;
+			break;
+		}
+		case 'V': {
+			char *comma = strchr(optarg, ',');
+			if (!comma || !comma[1])
+				return cli_usage_error(prog, "--vsock: expected CID,PATH");
+			*comma = 0;
+			if (parse_uint(prog, "--vsock CID", optarg, UINT32_MAX - 1, &v))
+				return CLI_USAGE;
+			cfg.vsock_cid = v;
+			cfg.vsock_uds = comma + 1;
+			break;
+		}
 		default:
 			return cli_usage_error(prog, "unknown or incomplete option '%s'",
 					       argv[optind - 1]);
@@ -176,8 +208,8 @@ int vmm_cli_boot(int argc, char **argv)
 		int rc = vm_create(&cfg, r.loop, &r.vm, &eb);
 		if (rc < 0) {
 			code = cli_error(prog,
-					 rc == -ENOENT && strstr(errbuf_msg(&eb), "/dev/kvm") ? CLI_UNAVAILABLE
-					 : rc == -ENOTSUP ? CLI_UNAVAILABLE : CLI_BAD_INPUT,
+					 (rc == -ENOENT && strstr(errbuf_msg(&eb), "/dev/kvm")) ||
+					 rc == -ENOTSUP || rc == -ENOMEM ? CLI_UNAVAILABLE : CLI_BAD_INPUT,
 					 "%s", errbuf_msg(&eb));
 			goto out;
 		}

@@ -16,7 +16,9 @@
  *   payload done failures <n>
  * then exits with status min(failures, 255). Command-line switches (for the
  * VMM's exit-path tests): `payload.exit=early` exits with 0 right after entry
- * (start-up benchmarks); `payload.fail` adds one failure; `payload.hang` stops
+ * (start-up benchmarks); `payload.fail` adds one failure; `payload.serial-echo` reads a line from COM1 and
+ * reports it; `payload.poweroff` powers off through
+ * the FADT's sleep control register; `payload.hang` stops
  * in a halt loop before exiting; `payload.reset` resets through the i8042. */
 #include "payload.h"
 
@@ -34,6 +36,7 @@
 #define PVH_MAGIC 0x336ec578u
 
 static unsigned failures;
+static int ap_start_direct; /* the boot descriptor says APs enter by themselves */
 static volatile uint32_t cpus_arrived;
 static volatile uint32_t cpu_apic[64];
 
@@ -88,6 +91,8 @@ static void report_pvh(const uint8_t *si)
 	uint32_t n = rd32(si + 48);
 	for (uint32_t i = 0; i < n && i < ZP_E820_MAX; i++) {
 		const uint8_t *e = (const uint8_t *)(uintptr_t)mm + 24 * i;
+		if (!rd64(e + 8))
+			continue; /* QEMU pads the table with an empty entry */
 		pr("e820 %lx %lx %u\n", rd64(e), rd64(e + 8), rd32(e + 16));
 	}
 }
@@ -153,6 +158,9 @@ static void report_fdt(const uint8_t *fdt)
 				return;
 			const uint8_t *val = fdt + pos;
 			const char *pname = (const char *)fdt + off_strings + nameoff;
+			if (!memcmp(path, "/cpus", 6) && !memcmp(pname, "ap-start", 9) && len == 7 &&
+			    !memcmp(val, "direct", 7))
+				ap_start_direct = 1;
 			pr("fdt %s %s ", plen ? path : "/", pname);
 			if (printable(val, len))
 				pr("%s\n", (const char *)val);
@@ -190,6 +198,8 @@ static unsigned count_str(const uint8_t *p, uint32_t len, const char *s)
 	return n;
 }
 
+static uint16_t sleep_ctl_port; /* from the FADT, 0 if none */
+
 static void report_table(const uint8_t *t)
 {
 	uint32_t len = rd32(t + 4);
@@ -214,6 +224,8 @@ static void report_table(const uint8_t *t)
 		}
 		pr("acpi madt lapics %u ioapic %x\n", lapics, ioapic);
 	} else if (!memcmp(t, "FACP", 4) && len >= 148) {
+		if (len >= 256 && t[244] == 1) /* SLEEP_CONTROL_REG in system I/O space */
+			sleep_ctl_port = (uint16_t)rd64(t + 248);
 		uint64_t dsdt = rd64(t + 140);
 		if (dsdt)
 			report_table((const uint8_t *)(uintptr_t)dsdt);
@@ -256,6 +268,80 @@ static void report_acpi(const struct payload_info *info)
 	uint32_t len = rd32(xsdt + 4);
 	for (uint32_t off = 36; off + 8 <= len && off < 36 + 8 * 32; off += 8)
 		report_table((const uint8_t *)(uintptr_t)rd64(xsdt + off));
+}
+
+/* ---- serial console ---- */
+
+/* Write a line to COM1 if there is one (LSR reads all-ones on an empty port). */
+static void report_serial(void)
+{
+	uint16_t com1 = LAYOUT_PORT_SERIAL;
+	if (inb(com1 + 5) == 0xff) {
+		pr("serial none\n");
+		return;
+	}
+	outb(com1 + 3, 0x03); /* 8N1 */
+	for (const char *c = "parma payload on ttyS0\n"; *c; c++) {
+		for (int spin = 0; spin < 100000 && !(inb(com1 + 5) & 0x20); spin++)
+			;
+		outb(com1, (uint8_t)*c);
+	}
+	pr("serial ok\n");
+}
+
+/* Read one line from COM1 (bounded wait) and report it: the console's input path. */
+static void serial_echo(void)
+{
+	uint16_t com1 = LAYOUT_PORT_SERIAL;
+	char line[64];
+	size_t n = 0;
+	for (uint32_t spin = 0; spin < 2000000 && n + 1 < sizeof(line); spin++) {
+		if (!(inb(com1 + 5) & 0x01))
+			continue;
+		char c = (char)inb(com1);
+		if (c == '\n')
+			break;
+		line[n++] = c;
+	}
+	line[n] = 0;
+	pr("serial in %s\n", line);
+}
+
+/* ---- application processors ---- */
+
+extern const uint8_t payload_trampoline[], payload_trampoline_end[], payload_trampoline_cr3[];
+
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define ICR_ALL_BUT_SELF (3u << 18)
+#define ICR_ASSERT (1u << 14)
+#define ICR_INIT (5u << 8)
+#define ICR_SIPI (6u << 8)
+
+static void spin(uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		__asm__ volatile("pause");
+}
+
+/* Wake every AP the way Linux does: INIT, then SIPI twice, to the trampoline page. */
+static void start_aps_sipi(void)
+{
+	size_t len = (size_t)(payload_trampoline_end - payload_trampoline);
+	uint8_t *page = (uint8_t *)(uintptr_t)LAYOUT_AP_TRAMPOLINE;
+	memcpy(page, payload_trampoline, len);
+	uint64_t cr3;
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	uint32_t cr3_32 = (uint32_t)cr3;
+	memcpy(page + (payload_trampoline_cr3 - payload_trampoline), &cr3_32, 4);
+	mmio_write32(LAYOUT_LAPIC + LAPIC_ICR_HI, 0);
+	mmio_write32(LAYOUT_LAPIC + LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_INIT);
+	spin(100000);
+	for (int i = 0; i < 2; i++) {
+		mmio_write32(LAYOUT_LAPIC + LAPIC_ICR_LO, ICR_ALL_BUT_SELF | ICR_ASSERT | ICR_SIPI |
+							  (uint32_t)(LAYOUT_AP_TRAMPOLINE >> 12));
+		spin(10000);
+	}
 }
 
 /* ---- entry ---- */
@@ -303,6 +389,7 @@ void payload_start(uint64_t boot_desc, uint64_t zero_page, uint64_t index, uint6
 	if (info.boot_desc)
 		report_fdt(info.boot_desc);
 	report_acpi(&info);
+	report_serial();
 
 	/* vCPUs: the BSP counts itself; APs entered directly count themselves. */
 	cpu_apic[0] = apic_id();
@@ -310,6 +397,10 @@ void payload_start(uint64_t boot_desc, uint64_t zero_page, uint64_t index, uint6
 	uint32_t expected = cpuid_logical_count();
 	if (!expected)
 		expected = 1;
+	if (expected > 1 && !ap_start_direct) {
+		pr("aps start sipi\n");
+		start_aps_sipi();
+	}
 	for (uint64_t spin = 0; spin < 200000000ull && cpus_arrived < expected; spin++)
 		__asm__ volatile("pause");
 	info.vcpus_online = cpus_arrived;
@@ -326,11 +417,18 @@ void payload_start(uint64_t boot_desc, uint64_t zero_page, uint64_t index, uint6
 			failures += (unsigned)f;
 	}
 	boot_mark(2);
+	if (cmdline_has(info.cmdline, "payload.serial-echo"))
+		serial_echo();
 	if (cmdline_has(info.cmdline, "payload.fail"))
 		check(0, "payload.fail requested");
 	if (cmdline_has(info.cmdline, "payload.reset")) {
 		pr("payload reset\n");
 		outb(LAYOUT_PORT_I8042_CMD, 0xfe);
+	}
+	if (cmdline_has(info.cmdline, "payload.poweroff") && sleep_ctl_port) {
+		/* ACPI S5 the way Linux does it on hardware-reduced ACPI. */
+		pr("payload poweroff port %x\n", sleep_ctl_port);
+		outb(sleep_ctl_port, (uint8_t)((LAYOUT_ACPI_SLP_TYP_S5 << 2) | 0x20));
 	}
 	if (cmdline_has(info.cmdline, "payload.hang")) {
 		pr("payload hang\n");

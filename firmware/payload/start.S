@@ -109,6 +109,76 @@ pvh_long:
 	xor %edx, %edx                  /* BSP */
 	jmp common64
 
+	/* APs woken by INIT-SIPI land here from the trampoline in long mode,
+	 * EDX = APIC ID (== vCPU index on our VMM and QEMU's). */
+	.globl payload_sipi64
+payload_sipi64:
+	mov $0x10, %eax
+	mov %eax, %ds
+	mov %eax, %es
+	mov %eax, %ss
+	xor %esi, %esi
+	xor %edi, %edi
+	xor %ecx, %ecx
+	jmp common64
+
+/* The INIT-SIPI trampoline: copied by the BSP to TRAMP (a page below 1 MiB), so
+ * every address inside is computed relative to TRAMP. Real mode → protected
+ * mode → long mode with the BSP's CR3 (stored at tramp_cr3 by the BSP). */
+#define TRAMP 0x8000
+#define T(sym) (TRAMP + (sym) - payload_trampoline)
+	.section .rodata
+	.globl payload_trampoline, payload_trampoline_end, payload_trampoline_cr3
+	.code16
+payload_trampoline:
+	cli
+	xor %ax, %ax
+	mov %ax, %ds
+	lgdtl T(tramp_gdt_desc)
+	mov %cr0, %eax
+	or $1, %eax
+	mov %eax, %cr0
+	ljmpl $0x08, $T(tramp32)
+	.code32
+tramp32:
+	mov $0x10, %eax
+	mov %eax, %ds
+	mov %eax, %es
+	mov %eax, %ss
+	mov %cr4, %eax
+	or $0x20, %eax
+	mov %eax, %cr4
+	mov T(payload_trampoline_cr3), %eax
+	mov %eax, %cr3
+	mov $0xc0000080, %ecx
+	rdmsr
+	or $0x100, %eax
+	wrmsr
+	mov %cr0, %eax
+	or $0x80000000, %eax
+	mov %eax, %cr0
+	ljmp $0x18, $T(tramp64)
+	.code64
+tramp64:
+	mov $1, %eax
+	cpuid
+	shr $24, %ebx
+	mov %ebx, %edx
+	movabs $payload_sipi64, %rax
+	jmp *%rax
+	.balign 8
+tramp_gdt:
+	.quad 0
+	.quad 0x00cf9a000000ffff        /* 0x08: 32-bit code */
+	.quad 0x00cf92000000ffff        /* 0x10: data */
+	.quad 0x00af9a000000ffff        /* 0x18: 64-bit code */
+tramp_gdt_desc:
+	.word tramp_gdt_desc - tramp_gdt - 1
+	.long T(tramp_gdt)
+payload_trampoline_cr3:
+	.long 0
+payload_trampoline_end:
+
 	.section .rodata
 	.balign 8
 pvh_gdt:

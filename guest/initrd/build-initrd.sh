@@ -2,21 +2,23 @@
 # build-initrd.sh: the reproducible guest initrd (see docs/guest-image.md).
 #
 #   build-initrd.sh --kver VERSION --init AGENT --mkcpio TOOL --modules LIST --output IMG
-#                   [--moddir /lib/modules] [--mtime SECONDS]
+#                   [--preinit PARMA_INIT] [--moddir /lib/modules] [--mtime SECONDS]
 #
-# Contents: AGENT as /init; the kernel modules named in LIST with their modules.dep
+# Contents: AGENT as /init, or with --preinit, PARMA_INIT as /init and AGENT as
+# /sbin/parma-agent (parma-init moves the root onto a tmpfs so crun can pivot_root); the kernel modules named in LIST with their modules.dep
 # dependencies, at their usual /lib/modules/VERSION/... paths, plus /etc/parma/modules.load
 # (their load order, one absolute path per line); crun and mkfs.ext4 with every shared library
 # ldd names; a few directories and /dev/console. The archive itself is written by parma-mkcpio
-# (sorted, owner 0:0, fixed mtime, sequential inodes) and compressed with `gzip -n -9`, so the
+# (sorted, owner 0:0, fixed mtime, sequential inodes) and compressed with `gzip -n -6`, so the
 # same inputs give the same bytes.
 set -eu
 
-kver= init= mkcpio= modules= output= moddir=/lib/modules mtime=${SOURCE_DATE_EPOCH:-0}
+kver= init= preinit= mkcpio= modules= output= moddir=/lib/modules mtime=${SOURCE_DATE_EPOCH:-0}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--kver) kver=$2 ;;
 	--init) init=$2 ;;
+	--preinit) preinit=$2 ;;
 	--mkcpio) mkcpio=$2 ;;
 	--modules) modules=$2 ;;
 	--output) output=$2 ;;
@@ -93,7 +95,12 @@ echo "$binaries" | while read -r src dst; do
 	done
 done
 
-echo "file /init $init 0755" >> "$work/entries"
+if [ -n "$preinit" ]; then
+	echo "file /init $preinit 0755" >> "$work/entries"
+	echo "file /sbin/parma-agent $init 0755" >> "$work/entries"
+else
+	echo "file /init $init 0755" >> "$work/entries"
+fi
 echo "nod /dev/console 0600 c 5 1" >> "$work/entries"
 echo "nod /dev/null 0666 c 1 3" >> "$work/entries"
 for d in /dev /proc /sys /tmp /run /mnt /etc /etc/parma /sbin /usr/bin /var; do
@@ -105,5 +112,5 @@ awk '{ p = $2; while (sub("/[^/]*$", "", p) && p != "") print "dir " p " 0755" }
 sort -u "$work/entries" | awk '{ if (seen[$2]++) next; print }' > "$spec"
 
 "$mkcpio" --mtime "$mtime" "$spec" "$work/initrd.cpio"
-gzip -n -9 -c "$work/initrd.cpio" > "$work/initrd.img"
+gzip -n -6 -c "$work/initrd.cpio" > "$work/initrd.img"
 mv "$work/initrd.img" "$output"

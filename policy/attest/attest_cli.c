@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <json-c/json.h>
 
@@ -99,6 +100,25 @@ static void print_json(struct json_object *o)
 
 /* ---- parma verify ---- */
 
+/* --certs: a directory (every file in it) or a single bundle file. */
+static int load_certs(struct snp_certs *certs, const char *path, struct errbuf *eb)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+		uint8_t *data;
+		size_t len;
+		int ret = file_read_all(path, 1 << 20, &data, &len, eb);
+		if (ret < 0)
+			return ret;
+		ret = snp_certs_add_buffer(certs, data, len, path, eb);
+		free(data);
+		if (ret == 0 && snp_certs_count(certs) == 0)
+			return errbuf_set(eb, ENOENT, "%s: no SEV-SNP certificates found", path);
+		return ret;
+	}
+	return snp_certs_add_dir(certs, path, eb);
+}
+
 static void verify_usage(const char *prog)
 {
 	printf("Usage: %s REPORT --certs DIR [options]\n\n"
@@ -106,7 +126,7 @@ static void verify_usage(const char *prog)
 	       "endorsement chain in DIR (ARK, ASK/ASVK, VCEK/VLEK; PEM or DER, single or bundled,\n"
 	       "any file names) and check the requested claims. Prints a JSON verdict.\n\n"
 	       "Options:\n"
-	       "  --certs DIR          certificates (required)\n"
+	       "  --certs DIR|FILE     certificates and CRLs (required): a directory, or one bundle\n"
 	       "  --policy FILE        HOST_DATA must equal SHA-256 of this file's bytes\n"
 	       "  --host-data HEX      HOST_DATA must equal these 32 bytes\n"
 	       "  --measurement HEX    MEASUREMENT must equal these 48 bytes\n"
@@ -114,8 +134,13 @@ static void verify_usage(const char *prog)
 	       "  --min-tcb TCB        REPORTED_TCB must be at least bl=N,tee=N,snp=N,ucode=N[,fmc=N]\n"
 	       "                       (or 16 hex digits of a raw TCB_VERSION)\n"
 	       "  --vmpl N             VMPL must equal N\n"
+	       "  --family-id HEX      FAMILY_ID (ID block) must equal these 16 bytes\n"
+	       "  --image-id HEX       IMAGE_ID (ID block) must equal these 16 bytes\n"
+	       "  --id-key-digest HEX  ID_KEY_DIGEST must equal these 48 bytes\n"
+	       "  --min-guest-svn N    GUEST_SVN must be at least N\n"
 	       "  --product NAME       the chain must be for milan, genoa or turin\n"
 	       "  --at TIME            check certificate validity at this RFC 3339 time, not now\n"
+	       "  --require-crl        fail unless a CRL of the chain's ARK is among the certificates\n"
 	       "  --allow-debug        accept a guest policy that allows debugging\n"
 	       "  --allow-dev          accept a Parma DEVELOPMENT chain (no security!)\n"
 	       "  -q, --quiet          no JSON on stdout; only the exit status and errors\n\n"
@@ -127,7 +152,7 @@ int verify_cli_main(int argc, char **argv)
 {
 	const char *prog = argv[0];
 	enum { O_CERTS = 256, O_POLICY, O_HOST_DATA, O_MEAS, O_RDATA, O_MIN_TCB, O_VMPL, O_AT,
-	       O_DEBUG, O_DEV, O_PRODUCT };
+	       O_DEBUG, O_DEV, O_PRODUCT, O_REQUIRE_CRL, O_FAMILY, O_IMAGE, O_IDKEY, O_SVN };
 	static const struct option opts[] = {
 		{ "certs", required_argument, NULL, O_CERTS },
 		{ "policy", required_argument, NULL, O_POLICY },
@@ -140,6 +165,11 @@ int verify_cli_main(int argc, char **argv)
 		{ "allow-debug", no_argument, NULL, O_DEBUG },
 		{ "allow-dev", no_argument, NULL, O_DEV },
 		{ "product", required_argument, NULL, O_PRODUCT },
+		{ "require-crl", no_argument, NULL, O_REQUIRE_CRL },
+		{ "family-id", required_argument, NULL, O_FAMILY },
+		{ "image-id", required_argument, NULL, O_IMAGE },
+		{ "id-key-digest", required_argument, NULL, O_IDKEY },
+		{ "min-guest-svn", required_argument, NULL, O_SVN },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -200,6 +230,32 @@ int verify_cli_main(int argc, char **argv)
 		case O_DEV:
 			claims.allow_dev = true;
 			break;
+		case O_REQUIRE_CRL:
+			claims.require_crl = true;
+			break;
+		case O_FAMILY:
+			if (parse_hex_arg(prog, "--family-id", optarg, claims.family_id,
+					  SNP_FAMILY_ID_SIZE, false))
+				return CLI_USAGE;
+			claims.check_family_id = true;
+			break;
+		case O_IMAGE:
+			if (parse_hex_arg(prog, "--image-id", optarg, claims.image_id,
+					  SNP_FAMILY_ID_SIZE, false))
+				return CLI_USAGE;
+			claims.check_image_id = true;
+			break;
+		case O_IDKEY:
+			if (parse_hex_arg(prog, "--id-key-digest", optarg, claims.id_key_digest,
+					  SNP_ID_DIGEST_SIZE, false))
+				return CLI_USAGE;
+			claims.check_id_key_digest = true;
+			break;
+		case O_SVN:
+			if (parse_u32(optarg, UINT32_MAX, &claims.min_guest_svn) < 0)
+				return cli_usage_error(prog, "--min-guest-svn: expected a 32-bit number");
+			claims.check_min_guest_svn = true;
+			break;
 		case O_PRODUCT:
 			claims.product = snp_product_from_name(optarg);
 			if (claims.product == SNP_PRODUCT_UNKNOWN || claims.product == SNP_PRODUCT_DEV)
@@ -250,7 +306,7 @@ int verify_cli_main(int argc, char **argv)
 		free(report);
 		return cli_error(prog, CLI_INTERNAL, "out of memory");
 	}
-	if (snp_certs_add_dir(certs, certs_dir, &eb) < 0) {
+	if (load_certs(certs, certs_dir, &eb) < 0) {
 		free(report);
 		snp_certs_free(certs);
 		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));

@@ -58,6 +58,9 @@ void snp_certs_free(struct snp_certs *c)
 		EVP_PKEY_CTX_free(c->certs[i].verify_ctx);
 		X509_free(c->certs[i].x509);
 	}
+	for (size_t i = 0; i < c->n_crls; i++)
+		X509_CRL_free(c->crls[i]);
+	free(c->crls);
 	EVP_MD_free(c->sha384);
 	free(c->certs);
 	free(c->chains);
@@ -274,6 +277,96 @@ fail:
 	return ret;
 }
 
+/* Take ownership of a CRL. Returns 1 if added, 0 if a duplicate, -errno. */
+static int store_add_crl(struct snp_certs *c, X509_CRL *crl, const char *name, struct errbuf *eb)
+{
+	for (size_t i = 0; i < c->n_crls; i++)
+		if (X509_CRL_match(c->crls[i], crl) == 0) {
+			X509_CRL_free(crl);
+			return 0;
+		}
+	if (c->n_crls == c->cap_crls) {
+		size_t cap = c->cap_crls ? 2 * c->cap_crls : 4;
+		X509_CRL **n = cap <= STORE_MAX_CERTS ? realloc(c->crls, cap * sizeof(*n)) : NULL;
+		if (!n) {
+			X509_CRL_free(crl);
+			return errbuf_set(eb, ENOMEM, "%s: too many revocation lists", name);
+		}
+		c->crls = n;
+		c->cap_crls = cap;
+	}
+	c->crls[c->n_crls++] = crl;
+	return 1;
+}
+
+size_t snp_certs_crl_count(const struct snp_certs *c)
+{
+	return c ? c->n_crls : 0;
+}
+
+/* The GHCB certificate table that SNP_GET_EXT_REPORT and configfs-tsm's
+ * `auxblob` return: 24-byte entries {GUID[16], offset u32, length u32} ended
+ * by an all-zero entry, each (offset, length) a DER certificate in the same
+ * buffer. The GUIDs (VCEK, VLEK, ASK, ARK) are not trusted: every blob is
+ * identified by its content like any other. Returns the number added, or 0
+ * if the buffer is not such a table. */
+#define CERT_TABLE_ENTRY 24
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static int add_cert_table(struct snp_certs *c, const uint8_t *data, size_t len, const char *name,
+			  struct errbuf *eb)
+{
+	static const uint8_t zero[CERT_TABLE_ENTRY];
+	size_t n = 0;
+	int added = 0;
+
+	/* validate the whole table before using any of it */
+	for (;; n++) {
+		if ((n + 1) * CERT_TABLE_ENTRY > len)
+			return 0; /* no terminator */
+		const uint8_t *e = data + n * CERT_TABLE_ENTRY;
+		if (memcmp(e, zero, CERT_TABLE_ENTRY) == 0)
+			break;
+		uint32_t off = le32(e + 16), blen = le32(e + 20);
+		if (blen == 0 || off > len || blen > len - off)
+			return 0;
+	}
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *e = data + i * CERT_TABLE_ENTRY;
+		uint32_t off = le32(e + 16), blen = le32(e + 20);
+		const unsigned char *p = data + off;
+		X509 *x = d2i_X509(NULL, &p, blen);
+		if (!x || p != data + off + blen) {
+			X509_free(x);
+			ERR_clear_error();
+			return errbuf_set(eb, EINVAL,
+					  "%s: certificate table entry %zu is not one DER certificate",
+					  name, i);
+		}
+		int ret = store_add(c, x, name, eb);
+		if (ret < 0)
+			return ret;
+		added += ret;
+	}
+	return added;
+}
+
+/* Occurrences of a PEM begin line in the buffer. */
+static int count_marker(const uint8_t *data, size_t len, const char *marker)
+{
+	size_t mlen = strlen(marker);
+	int n = 0;
+	for (const uint8_t *p = data; (p = memmem(p, len - (size_t)(p - data), marker, mlen));
+	     p += mlen)
+		n++;
+	return n;
+}
+
 static bool looks_like_pem(const uint8_t *data, size_t len)
 {
 	static const char marker[] = "-----BEGIN ";
@@ -288,22 +381,32 @@ int snp_certs_add_buffer(struct snp_certs *c, const uint8_t *data, size_t len, c
 		return errbuf_set(eb, E2BIG, "%s: too large", name);
 
 	if (looks_like_pem(data, len)) {
-		static const char cert_marker[] = "-----BEGIN CERTIFICATE-----";
+		/* Count the blocks so a malformed one is an error, not a silently
+		 * shorter chain. Other PEM blocks (keys, reports) are skipped. */
+		int expected = count_marker(data, len, "-----BEGIN CERTIFICATE-----");
+		int expected_crls = count_marker(data, len, "-----BEGIN X509 CRL-----");
+		int found = 0, found_crls = 0;
 		BIO *bio = BIO_new_mem_buf(data, (int)len);
+		X509 *x;
 		if (!bio)
 			return errbuf_set(eb, ENOMEM, "out of memory");
-		/* Count the certificate blocks so a malformed one is an error, not a
-		 * silently shorter chain. Other PEM blocks (keys, CRLs) are skipped. */
-		int expected = 0;
-		for (const uint8_t *p = data; (p = memmem(p, len - (size_t)(p - data), cert_marker,
-							  sizeof(cert_marker) - 1));
-		     p += sizeof(cert_marker) - 1)
-			expected++;
-		X509 *x;
-		int found = 0;
 		while (found < expected && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
 			found++;
 			ret = store_add(c, x, name, eb);
+			if (ret < 0) {
+				BIO_free(bio);
+				return ret;
+			}
+			added += ret;
+		}
+		BIO_free(bio);
+		/* second pass: reading certificates skipped over the CRL blocks */
+		bio = expected_crls ? BIO_new_mem_buf(data, (int)len) : NULL;
+		X509_CRL *crl;
+		while (bio && found_crls < expected_crls &&
+		       (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
+			found_crls++;
+			ret = store_add_crl(c, crl, name, eb);
 			if (ret < 0) {
 				BIO_free(bio);
 				return ret;
@@ -315,6 +418,9 @@ int snp_certs_add_buffer(struct snp_certs *c, const uint8_t *data, size_t len, c
 		if (found < expected)
 			return errbuf_set(eb, EINVAL, "%s: PEM certificate #%d is malformed", name,
 					  found + 1);
+		if (found_crls < expected_crls)
+			return errbuf_set(eb, EINVAL, "%s: PEM CRL #%d is malformed", name,
+					  found_crls + 1);
 		return added;
 	}
 
@@ -327,8 +433,16 @@ int snp_certs_add_buffer(struct snp_certs *c, const uint8_t *data, size_t len, c
 		X509 *x = d2i_X509(NULL, &p, end - p);
 		if (!x) {
 			ERR_clear_error();
-			if (index == 0)
-				return 0;
+			if (index == 0) {
+				/* not a certificate: a DER CRL (as AMD's KDS serves it)? */
+				const unsigned char *q = data;
+				X509_CRL *crl = d2i_X509_CRL(NULL, &q, (long)len);
+				if (crl && q == end)
+					return store_add_crl(c, crl, name, eb);
+				X509_CRL_free(crl);
+				ERR_clear_error();
+				return add_cert_table(c, data, len, name, eb);
+			}
 			return errbuf_set(eb, EINVAL, "%s: DER data after certificate #%d (offset %td) "
 					  "is not a certificate", name, index, start - data);
 		}
@@ -475,6 +589,40 @@ static bool leaf_key_is_p384(const struct snp_cert *leaf)
 	return strcmp(group, "secp384r1") == 0 || strcmp(group, "P-384") == 0;
 }
 
+/* `child` must not be listed by any CRL that `parent` issued; a CRL naming
+ * `parent` as issuer must carry its valid signature. Returns 0, or -1 with
+ * the reason. Counts the CRLs consulted. */
+static int check_revocation(const struct snp_certs *c, const struct snp_cert *child,
+			    const struct snp_cert *parent, struct snp_chain *ch)
+{
+	for (size_t i = 0; i < c->n_crls; i++) {
+		X509_CRL *crl = c->crls[i];
+		X509_REVOKED *rev = NULL;
+		if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(parent->x509)))
+			continue;
+		if (X509_CRL_verify(crl, parent->pkey) != 1) {
+			ERR_clear_error();
+			snprintf(ch->reason, sizeof(ch->reason),
+				 "a CRL names %s \"%s\" as issuer but is not signed by it",
+				 role_names[parent->role], parent->cn);
+			return -1;
+		}
+		ch->n_crls_checked++;
+		if (X509_CRL_get0_by_serial(crl, &rev,
+					    (ASN1_INTEGER *)X509_get0_serialNumber(child->x509)) == 1) {
+			snprintf(ch->reason, sizeof(ch->reason),
+				 "%s \"%s\" is revoked by the CRL of %s \"%s\"",
+				 role_names[child->role], child->cn, role_names[parent->role],
+				 parent->cn);
+			return -1;
+		}
+		snprintf(ch->crl_detail, sizeof(ch->crl_detail),
+			 "%s \"%s\" is not on the CRL of %s \"%s\"", role_names[child->role],
+			 child->cn, role_names[parent->role], parent->cn);
+	}
+	return 0;
+}
+
 /* The time-independent checks of one leaf → ca → ark triple. */
 static void chain_check(struct snp_certs *c, struct snp_chain *ch)
 {
@@ -507,6 +655,19 @@ static void chain_check(struct snp_certs *c, struct snp_chain *ch)
 	}
 	if (check_signed_by(ark, ark, why, n) < 0 || check_signed_by(ca, ark, why, n) < 0 ||
 	    check_signed_by(leaf, ca, why, n) < 0)
+		return;
+	/* AMD's ARK/ASK/ASVK all say CA:TRUE; no X509_verify_cert() here (AMD VCEKs
+	 * lack the AKID strict mode wants), so check what it would have checked */
+	const struct snp_cert *cas[] = { ark, ca };
+	for (int i = 0; i < 2; i++)
+		if (X509_check_ca(cas[i]->x509) < 1) {
+			snprintf(why, n, "%s \"%s\" is not a CA certificate (basicConstraints)",
+				 role_names[cas[i]->role], cas[i]->cn);
+			return;
+		}
+	ch->n_crls_checked = 0;
+	ch->crl_detail[0] = '\0';
+	if (check_revocation(c, ca, ark, ch) < 0 || check_revocation(c, leaf, ca, ch) < 0)
 		return;
 	if (strcmp(ca->product, pname) != 0) {
 		snprintf(why, n, "%s \"%s\" names another product than its root %s",

@@ -53,6 +53,8 @@ struct snp_chain {
 	bool dev; /* the root is a Parma development root */
 	enum snp_product product;
 	char reason[240]; /* why not ok */
+	int n_crls_checked; /* CRLs (by ARK or CA) that this chain was checked against */
+	char crl_detail[240];
 };
 
 struct snp_certs {
@@ -60,6 +62,8 @@ struct snp_certs {
 	size_t n, cap;
 	struct snp_chain *chains;
 	size_t n_chains, cap_chains;
+	X509_CRL **crls; /* revocation lists, e.g. AMD KDS .../crl (signed by the ARK) */
+	size_t n_crls, cap_crls;
 	struct snp_chain no_chain; /* "no chain could be built" (not cached) */
 	EVP_MD *sha384;		   /* fetched once: per-call fetches cost ~30% */
 };

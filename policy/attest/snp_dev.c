@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -326,7 +328,7 @@ int snp_dev_ca_open(const char *dir, bool create, const struct snp_dev_ca_option
 {
 	char path[4096];
 	struct stat st;
-	int ret;
+	int lock_fd = -1, ret;
 
 	*out = NULL;
 	snprintf(path, sizeof(path), "%s/vcek.pem", dir);
@@ -336,18 +338,36 @@ int snp_dev_ca_open(const char *dir, bool create, const struct snp_dev_ca_option
 					  "%s: no development CA here (create one with "
 					  "`parma report dev-ca %s`)",
 					  dir, dir);
-		if ((ret = dev_ca_create(dir, opts, eb)) < 0)
-			return ret;
+		/* Two `parma run`s may race to create the same CA: the lock makes
+		 * the second one wait and then load the first one's chain. */
+		if ((ret = mkdir_p(dir, 0755)) < 0)
+			return errbuf_set(eb, -ret, "%s: cannot create directory: %s", dir,
+					  strerror(-ret));
+		snprintf(path, sizeof(path), "%s/.dev-ca.lock", dir);
+		lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (lock_fd < 0 || flock(lock_fd, LOCK_EX) < 0) {
+			ret = errbuf_set(eb, errno, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/vcek.pem", dir);
+		if (stat(path, &st) != 0 && (ret = dev_ca_create(dir, opts, eb)) < 0)
+			goto out;
 	}
 	struct snp_dev_ca *ca = calloc(1, sizeof(*ca));
-	if (!ca)
-		return errbuf_set(eb, ENOMEM, "out of memory");
+	if (!ca) {
+		ret = errbuf_set(eb, ENOMEM, "out of memory");
+		goto out;
+	}
 	if ((ret = dev_ca_load(dir, ca, eb)) < 0) {
 		snp_dev_ca_free(ca);
-		return ret;
+		goto out;
 	}
 	*out = ca;
-	return 0;
+	ret = 0;
+out:
+	if (lock_fd >= 0)
+		close(lock_fd); /* releases the lock */
+	return ret;
 }
 
 /* ---- reports ---- */

@@ -45,20 +45,21 @@ enum {
 	OFF_SIG_END = 0x330,
 };
 
-/* Reserved (must-be-zero) byte ranges, [start, end), and the first report
- * version in which the range carries a field instead. */
+/* Reserved (must-be-zero) byte ranges, [start, end), what they are, and the
+ * first report version in which the range carries a field instead. */
 static const struct reserved_range {
 	unsigned start, end;
 	uint32_t used_from_version; /* 0: reserved in every version */
+	const char *what;
 } reserved_ranges[] = {
-	{ 0x04C, 0x050, 0 },
-	{ 0x188, 0x18B, 3 }, /* CPUID_FAM_ID/MOD_ID/STEP from v3 */
-	{ 0x18B, 0x1A0, 0 },
-	{ 0x1EB, 0x1EC, 0 },
-	{ 0x1EF, 0x1F0, 0 },
-	{ 0x1F8, 0x208, 5 }, /* LAUNCH_MIT_VECTOR, CURRENT_MIT_VECTOR from v5 */
-	{ 0x208, 0x2A0, 0 },
-	{ OFF_SIG_END, SNP_REPORT_SIZE, 0 },
+	{ 0x04C, 0x050, 0, "reserved word after the signer info" },
+	{ 0x188, 0x18B, 3, "CPUID_FAM_ID/MOD_ID/STEP (reserved before version 3)" },
+	{ 0x18B, 0x1A0, 0, "reserved bytes after REPORTED_TCB" },
+	{ 0x1EB, 0x1EC, 0, "reserved byte after CURRENT_MAJOR" },
+	{ 0x1EF, 0x1F0, 0, "reserved byte after COMMITTED_MAJOR" },
+	{ 0x1F8, 0x208, 5, "LAUNCH/CURRENT_MIT_VECTOR (reserved before version 5)" },
+	{ 0x208, 0x2A0, 0, "reserved bytes before the signature" },
+	{ OFF_SIG_END, SNP_REPORT_SIZE, 0, "signature padding after R and S" },
 };
 
 static uint32_t get_u32(const uint8_t *p)
@@ -172,9 +173,9 @@ int snp_report_parse(const uint8_t *buf, size_t len, struct snp_report *r, struc
 		for (unsigned o = rr->start; o < rr->end; o++)
 			if (buf[o])
 				return errbuf_set(eb, EINVAL,
-						  "report: reserved byte at 0x%03x is not zero "
-						  "(reserved range 0x%03x-0x%03x, version %u)",
-						  o, rr->start, rr->end - 1, r->version);
+						  "report: reserved byte at 0x%03x is not zero (%s, "
+						  "0x%03x-0x%03x; version %u)",
+						  o, rr->what, rr->start, rr->end - 1, r->version);
 	}
 
 	r->guest_svn = get_u32(buf + OFF_GUEST_SVN);
@@ -190,11 +191,9 @@ int snp_report_parse(const uint8_t *buf, size_t len, struct snp_report *r, struc
 	r->vmpl = get_u32(buf + OFF_VMPL);
 	r->signature_algo = get_u32(buf + OFF_SIG_ALGO);
 	r->current_tcb = get_u64(buf + OFF_CURRENT_TCB);
+	/* PLATFORM_INFO describes the host and gains bits with new firmware
+	 * (real Turin reports set bit 6): kept, shown, never rejected. */
 	r->platform_info = get_u64(buf + OFF_PLATFORM_INFO);
-	if (r->platform_info & SNP_PLATFORM_MBZ_MASK)
-		return errbuf_set(eb, EINVAL,
-				  "report: platform_info 0x%llx: reserved bits (6, 63:8) are not zero",
-				  (unsigned long long)r->platform_info);
 	r->signer_info = get_u32(buf + OFF_SIGNER_INFO);
 	if (r->signer_info & SNP_SIGNER_MBZ_MASK)
 		return errbuf_set(eb, EINVAL,
@@ -413,9 +412,10 @@ struct json_object *snp_report_to_json(const struct snp_report *r, enum snp_prod
 	json_object_object_add(o, "signature_algo", json_object_new_int64(r->signature_algo));
 	add_tcb(o, "current_tcb", r->current_tcb, p);
 	add_word(o, "platform_info", r->platform_info);
-	json_object_object_add(o, "platform_info_flags",
-			       flags_json(r->platform_info, platform_flags,
-					  sizeof(platform_flags) / sizeof(platform_flags[0])));
+	struct json_object *pf = flags_json(r->platform_info, platform_flags,
+					    sizeof(platform_flags) / sizeof(platform_flags[0]));
+	add_word(pf, "other_bits", r->platform_info & SNP_PLATFORM_UNNAMED_MASK);
+	json_object_object_add(o, "platform_info_flags", pf);
 	add_word(o, "signer_info", r->signer_info);
 	struct json_object *si = json_object_new_object();
 	json_object_object_add(si, "author_key_en",

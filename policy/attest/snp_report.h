@@ -61,7 +61,8 @@ struct json_object;
 #define SNP_POLICY_PAGE_SWAP_DISABLE (1ull << 25)
 #define SNP_POLICY_MBZ_MASK (~0ull << 26)
 
-/* PLATFORM_INFO bits (bit 6 reserved, 63:8 reserved). */
+/* PLATFORM_INFO bits. Bits without a name here (6, 63:8) are not rejected:
+ * newer firmware defines more of them (real Turin reports set bit 6). */
 #define SNP_PLATFORM_SMT_EN (1ull << 0)
 #define SNP_PLATFORM_TSME_EN (1ull << 1)
 #define SNP_PLATFORM_ECC_EN (1ull << 2)
@@ -69,7 +70,7 @@ struct json_object;
 #define SNP_PLATFORM_CIPHERTEXT_HIDING_EN (1ull << 4)
 #define SNP_PLATFORM_ALIAS_CHECK_COMPLETE (1ull << 5)
 #define SNP_PLATFORM_SEV_TIO_EN (1ull << 7)
-#define SNP_PLATFORM_MBZ_MASK (~0ull << 8 | 1ull << 6)
+#define SNP_PLATFORM_UNNAMED_MASK (~0ull << 8 | 1ull << 6)
 
 /* Signer info word at 0x048. */
 #define SNP_SIGNER_AUTHOR_KEY_EN (1u << 0)

@@ -274,11 +274,18 @@ static void hex_pair(char *why, size_t n, const char *what, const uint8_t *want,
 		snprintf(why, n, "%s: expected %s, got %s", what, w, g);
 }
 
+/* An equality claim over a byte field. */
+static void bytes_claim(struct snp_verdict *v, const char *name, const char *field,
+			const uint8_t *want, const uint8_t *got, size_t len)
+{
+	char why[SNP_CHECK_DETAIL_SIZE];
+	hex_pair(why, sizeof(why), field, want, got, len);
+	add_check(v, name, memcmp(want, got, len) == 0, "%s", why);
+}
+
 static void check_claims(const struct snp_claims *cl, const struct snp_report *r,
 			 enum snp_product p, struct snp_verdict *v)
 {
-	char why[SNP_CHECK_DETAIL_SIZE];
-
 	if (cl->check_min_tcb) {
 		struct snp_tcb have, min = cl->min_tcb;
 		char ht[80], mt[80];
@@ -296,30 +303,34 @@ static void check_claims(const struct snp_claims *cl, const struct snp_report *r
 	if (cl->check_vmpl)
 		add_check(v, "vmpl", r->vmpl == cl->vmpl, "VMPL: expected %u, got %u", cl->vmpl,
 			  r->vmpl);
-	if (cl->check_measurement) {
-		hex_pair(why, sizeof(why), "MEASUREMENT", cl->measurement, r->measurement,
-			 SNP_MEASUREMENT_SIZE);
-		add_check(v, "measurement",
-			  memcmp(cl->measurement, r->measurement, SNP_MEASUREMENT_SIZE) == 0, "%s",
-			  why);
-	}
+	if (cl->check_measurement)
+		bytes_claim(v, "measurement", "MEASUREMENT", cl->measurement, r->measurement,
+			    SNP_MEASUREMENT_SIZE);
 	if (cl->check_host_data) {
 		char what[160];
 		snprintf(what, sizeof(what), "HOST_DATA%s%s%s",
 			 cl->host_data_source ? " (SHA-256 of " : "",
 			 cl->host_data_source ? cl->host_data_source : "",
 			 cl->host_data_source ? ")" : "");
-		hex_pair(why, sizeof(why), what, cl->host_data, r->host_data, SNP_HOST_DATA_SIZE);
-		add_check(v, "host_data", memcmp(cl->host_data, r->host_data, SNP_HOST_DATA_SIZE) == 0,
-			  "%s", why);
+		bytes_claim(v, "host_data", what, cl->host_data, r->host_data, SNP_HOST_DATA_SIZE);
 	}
-	if (cl->check_report_data) {
-		hex_pair(why, sizeof(why), "REPORT_DATA", cl->report_data, r->report_data,
-			 SNP_REPORT_DATA_SIZE);
-		add_check(v, "report_data",
-			  memcmp(cl->report_data, r->report_data, SNP_REPORT_DATA_SIZE) == 0, "%s",
-			  why);
-	}
+	if (cl->check_report_data)
+		bytes_claim(v, "report_data", "REPORT_DATA", cl->report_data, r->report_data,
+			    SNP_REPORT_DATA_SIZE);
+	if (cl->check_family_id)
+		bytes_claim(v, "family_id", "FAMILY_ID", cl->family_id, r->family_id,
+			    SNP_FAMILY_ID_SIZE);
+	if (cl->check_image_id)
+		bytes_claim(v, "image_id", "IMAGE_ID", cl->image_id, r->image_id,
+			    SNP_FAMILY_ID_SIZE);
+	if (cl->check_id_key_digest)
+		bytes_claim(v, "id_key_digest", "ID_KEY_DIGEST", cl->id_key_digest,
+			    r->id_key_digest, SNP_ID_DIGEST_SIZE);
+	if (cl->check_min_guest_svn)
+		add_check(v, "min_guest_svn", r->guest_svn >= cl->min_guest_svn,
+			  "GUEST_SVN %u %s the minimum %u", r->guest_svn,
+			  r->guest_svn >= cl->min_guest_svn ? "meets" : "is below",
+			  cl->min_guest_svn);
 }
 
 static void finish(struct snp_verdict *v)
@@ -405,6 +416,15 @@ int snp_verify_report(struct snp_certs *certs, const uint8_t *raw, size_t len,
 					 role_names[leaf->role], role_names[ca->role], at,
 					 cl->have_time ? " (--at)" : " (now)");
 			add_check(v, "certificates_valid", valid, "%s", why);
+			if (chain->n_crls_checked > 0)
+				add_check(v, "not_revoked", true, "%s (%d CRL%s checked)",
+					  chain->crl_detail, chain->n_crls_checked,
+					  chain->n_crls_checked == 1 ? "" : "s");
+			else if (cl->require_crl)
+				add_check(v, "not_revoked", false,
+					  "no revocation list (CRL) of ARK \"%s\" among the "
+					  "certificates, and one is required",
+					  ark->cn);
 			if (chain->dev)
 				add_check(v, "production_root", cl->allow_dev,
 					  cl->allow_dev

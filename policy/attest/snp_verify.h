@@ -8,14 +8,16 @@
  *     of AMD's pinned root keys (Milan, Genoa, Turin) — or, only with
  *     allow_dev, a Parma development root ("Parma-Dev"); every signature is
  *     RSASSA-PSS SHA-384/MGF1-SHA-384/salt 48; every certificate is valid at
- *     the verification time;
+ *     the verification time; no CRL in the store (validly signed by the ARK or
+ *     ASK) lists the ASK or the leaf;
  *  3. the leaf's productName names the chain's product; v3+ reports' CPUID
  *     family/model name the same product;
  *  4. the leaf's TCB extensions equal REPORTED_TCB (layout per product) and
  *     its hwID equals CHIP_ID (first 8 bytes on Turin; VLEKs have no hwID);
  *  5. the ECDSA P-384 signature (R, S little-endian) over bytes 0x000-0x29F;
  *  6. POLICY.DEBUG is clear unless allow_debug;
- *  7. requested claims: minimum TCB, VMPL, MEASUREMENT, HOST_DATA, REPORT_DATA.
+ *  7. requested claims: minimum TCB, VMPL, MEASUREMENT, HOST_DATA, REPORT_DATA,
+ *     and the ID block's FAMILY_ID, IMAGE_ID, ID_KEY_DIGEST, minimum GUEST_SVN.
  *
  * Certificates are parsed once per store; chain signatures are verified once
  * per (leaf, ASK, ARK) and cached, so verifying many reports is cheap. */
@@ -42,11 +44,15 @@ struct snp_certs;
 struct snp_certs *snp_certs_new(void);
 void snp_certs_free(struct snp_certs *c);
 
-/* Add every certificate in a buffer: PEM (any number of CERTIFICATE blocks,
- * other PEM blocks skipped) or DER (one or more concatenated certificates).
- * `name` is used in error messages. Returns the number of certificates
- * added (0 if the buffer holds none), or -EINVAL for a malformed certificate
- * (message names `name`). */
+/* Add every certificate and revocation list in a buffer: PEM (any number of
+ * CERTIFICATE and X509 CRL blocks, other PEM blocks skipped) or DER (one or
+ * more concatenated certificates, or one CRL as AMD's KDS `crl` endpoint
+ * serves it), or the GHCB certificate table of an extended report
+ * (configfs-tsm `auxblob`; its GUIDs are ignored, contents identify). `name` is used in error messages. Returns the number of
+ * certificates and CRLs added (0 if the buffer holds none; duplicates are not
+ * counted), or -EINVAL for a malformed one (message names `name`). A CRL
+ * issued by the ARK (or by the ASK) must be validly signed by it, and the
+ * ASK (or leaf) it covers must not be listed in it. */
 int snp_certs_add_buffer(struct snp_certs *c, const uint8_t *data, size_t len, const char *name,
 			 struct errbuf *eb);
 
@@ -59,6 +65,7 @@ int snp_certs_add_dir(struct snp_certs *c, const char *dir, struct errbuf *eb);
 /* Number of certificates in the store and a one-line description of each
  * ("ARK Milan (sha256 69d0…)", "VCEK Genoa hwid d2421d97…"), for `parma verify -v`. */
 size_t snp_certs_count(const struct snp_certs *c);
+size_t snp_certs_crl_count(const struct snp_certs *c);
 const char *snp_certs_describe(const struct snp_certs *c, size_t i);
 
 /* ---- claims and verdict ---- */
@@ -67,6 +74,7 @@ struct snp_claims {
 	bool allow_debug;		 /* accept POLICY.DEBUG set */
 	bool allow_dev;			 /* accept a Parma development chain */
 	enum snp_product product;	 /* required product; UNKNOWN = any */
+	bool require_crl;		 /* fail unless a CRL of the chain's ARK was checked */
 	bool have_time;			 /* check validity at `time`, else now */
 	time_t time;
 
@@ -83,6 +91,16 @@ struct snp_claims {
 	const char *host_data_source;	 /* e.g. "policy.json" (for the verdict), or NULL */
 	bool check_report_data;
 	uint8_t report_data[SNP_REPORT_DATA_SIZE];
+
+	/* ID block (SNP_LAUNCH_FINISH): equality claims */
+	bool check_family_id;
+	uint8_t family_id[SNP_FAMILY_ID_SIZE];
+	bool check_image_id;
+	uint8_t image_id[SNP_FAMILY_ID_SIZE];
+	bool check_id_key_digest;
+	uint8_t id_key_digest[SNP_ID_DIGEST_SIZE];
+	bool check_min_guest_svn; /* GUEST_SVN >= min_guest_svn */
+	uint32_t min_guest_svn;
 };
 
 /* One checked property: name (stable identifier), whether it held, and a
@@ -94,7 +112,7 @@ struct snp_check {
 	char detail[SNP_CHECK_DETAIL_SIZE];
 };
 
-#define SNP_MAX_CHECKS 24
+#define SNP_MAX_CHECKS 32
 struct snp_verdict {
 	bool verified;		 /* every check held */
 	bool report_parsed;	 /* false: the report itself is malformed */

@@ -21,6 +21,7 @@
 
 struct image_args {
 	bool json;
+	bool no_cache;
 	const char *output;
 	unsigned threads;
 	const char *ref;
@@ -32,18 +33,24 @@ static int args_parse(int argc, char **argv, bool with_threads, struct image_arg
 		{ "json", no_argument, NULL, 'j' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "no-cache", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(a, 0, sizeof(*a));
 	optind = 1;
 	opterr = 0;
-	for (int c; (c = getopt_long(argc, argv, "+jo:t:", longopts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "+jo:t:n", longopts, NULL)) != -1;) {
 		switch (c) {
 		case 'j':
 			a->json = true;
 			break;
 		case 'o':
 			a->output = optarg;
+			break;
+		case 'n':
+			if (!with_threads)
+				return cli_usage_error(argv[0], "unknown option '--no-cache'");
+			a->no_cache = true;
 			break;
 		case 't': {
 			char *end;
@@ -195,11 +202,12 @@ static int open_image(const char *prog, const struct image_args *a, char *dir, s
 static int cmd_convert(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--json] [--output DIR] [--threads N] IMAGE\n\n"
+		printf("Usage: %s [--json] [--output DIR] [--threads N] [--no-cache] IMAGE\n\n"
 		       "Convert every layer of IMAGE (an OCI image layout directory or a docker-save\n"
 		       "archive, optionally PATH:TAG) into an erofs image with an appended dm-verity\n"
 		       "hash tree (docs/images.md). Layers already in the cache are not converted\n"
-		       "again. The cache is $PARMA_CACHE_DIR, $XDG_CACHE_HOME/parma/layers or\n"
+		       "again (--no-cache: convert anyway). The cache is $PARMA_CACHE_DIR,\n"
+		       "$XDG_CACHE_HOME/parma/layers or\n"
 		       "~/.cache/parma/layers unless --output names a directory.\n"
 		       "Exit: 0 converted, 3 invalid or hostile input, 5 internal error.\n",
 		       argv[0]);
@@ -217,7 +225,7 @@ static int cmd_convert(int argc, char **argv)
 	bool *cached = calloc(img->n_layers + 1, sizeof(bool));
 	bool *have = calloc(img->n_layers + 1, sizeof(bool));
 	struct bar bar = { 0 };
-	struct image_convert_opts o = { .threads = a.threads };
+	struct image_convert_opts o = { .threads = a.threads, .no_cache = a.no_cache };
 	struct errbuf eb = { 0 };
 	if (!infos || !cached || !have) {
 		code = cli_error(argv[0], CLI_INTERNAL, "out of memory");

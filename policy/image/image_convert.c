@@ -47,7 +47,7 @@ int image_convert_layers(const struct oci_image *img, const char *dir,
 	for (size_t i = 0; i < img->n_layers; i++) {
 		const struct oci_layer *l = &img->layers[i];
 		struct errbuf oeb = { 0 };
-		if (!layer_image_open(dir, l->digest, &infos[i], &oeb)) {
+		if (!opts->no_cache && !layer_image_open(dir, l->digest, &infos[i], &oeb)) {
 			cached[i] = true;
 			continue;
 		}

@@ -17,6 +17,7 @@ typedef void (*image_progress_fn)(void *ctx, size_t index, size_t count, uint64_
 struct image_convert_opts {
 	unsigned threads;            /* hashing threads; 0 = online CPUs */
 	uint64_t max_unpacked;       /* per layer; 0 = default (64 GiB) */
+	bool no_cache;               /* convert even layers already in the cache */
 	image_progress_fn progress;  /* may be NULL */
 	void *progress_ctx;
 };

@@ -855,3 +855,146 @@ void oci_image_free(struct oci_image *img)
 	free(img->os);
 	free(img);
 }
+
+/* ---- reading one file through the layers -------------------------------------------------- */
+
+static int file_sha256_check(const char *path, const char *digest, struct errbuf *eb)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t *buf = malloc(1u << 20), md[SHA256_LEN];
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	char hex[2 * SHA256_LEN + 1];
+	int ret = 0;
+	if (fd < 0 || !buf || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+		ret = errbuf_set(eb, fd < 0 ? errno : ENOMEM, "%s: cannot read", path);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, 1u << 20);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = errbuf_set(eb, errno, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (!n)
+			break;
+		EVP_DigestUpdate(sha, buf, (size_t)n);
+	}
+	EVP_DigestFinal_ex(sha, md, NULL);
+	hex_encode(md, SHA256_LEN, hex);
+	if (strcmp(hex, digest + 7))
+		ret = errbuf_set(eb, EBADMSG, "layer %s: digest mismatch (content is sha256:%s)",
+				 digest, hex);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	EVP_MD_CTX_free(sha);
+	return ret;
+}
+
+/* Compare a tar member name with `path` after dropping "./" and "/" prefixes. */
+static const char *tar_rel(const char *n)
+{
+	while (n && (n[0] == '/' || (n[0] == '.' && n[1] == '/')))
+		n += n[0] == '/' ? 1 : 2;
+	return n;
+}
+
+/* 1 found, 0 not in this layer, -1 hidden by a whiteout or opaque dir in this layer. */
+static int layer_find(struct archive *a, const char *path, size_t max, uint8_t **data,
+		      size_t *len, struct errbuf *eb, int *err)
+{
+	struct archive_entry *e;
+	int hidden = 0, r;
+	bool found = false, seen = false;
+	size_t plen = strlen(path);
+	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+		const char *n = tar_rel(archive_entry_pathname(e));
+		if (!n)
+			continue;
+		if (!strcmp(n, path)) {
+			/* the last entry for a path wins within one layer */
+			free(*data);
+			*data = NULL;
+			*len = 0;
+			found = archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e);
+			seen = true;
+			if (!found)
+				continue;
+			int64_t sz = archive_entry_size(e);
+			if (sz < 0 || (uint64_t)sz > max) {
+				*err = errbuf_set(eb, EFBIG, "%s: larger than %zu bytes", path, max);
+				return 0;
+			}
+			*data = malloc((size_t)sz + 1);
+			if (!*data || archive_read_data(a, *data, (size_t)sz) != sz) {
+				*err = errbuf_set(eb, EBADMSG, "%s: cannot read from the layer", path);
+				return 0;
+			}
+			(*data)[sz] = 0;
+			*len = (size_t)sz;
+			continue;
+		}
+		/* a whiteout of the path or of one of its directories */
+		const char *slash = strrchr(n, '/');
+		const char *base = slash ? slash + 1 : n;
+		size_t dlen = slash ? (size_t)(slash - n) : 0;
+		if (strncmp(base, ".wh.", 4))
+			continue;
+		bool in_ancestor = dlen == 0 || (dlen < plen && !strncmp(n, path, dlen) &&
+						 path[dlen] == '/');
+		if (!in_ancestor)
+			continue;
+		if (!strcmp(base, ".wh..wh..opq")) {
+			hidden = -1;
+			continue;
+		}
+		size_t blen = strlen(base + 4), off = dlen ? dlen + 1 : 0;
+		if (!strncmp(path + off, base + 4, blen) &&
+		    (path[off + blen] == 0 || path[off + blen] == '/'))
+			hidden = -1;
+	}
+	if (r != ARCHIVE_EOF)
+		*err = errbuf_set(eb, EBADMSG, "reading a layer: %s", archive_error_string(a));
+	if (found)
+		return 1;
+	return seen ? -1 : hidden;
+}
+
+int oci_image_read_file(const struct oci_image *img, const char *path, size_t max,
+			uint8_t **data, size_t *len, struct errbuf *eb)
+{
+	*data = NULL;
+	*len = 0;
+	for (size_t i = img->n_layers; i-- > 0;) {
+		const struct oci_layer *l = &img->layers[i];
+		int ret = file_sha256_check(l->blob_path, l->digest, eb);
+		if (ret)
+			return ret;
+		struct archive *a = archive_read_new();
+		if (!a || archive_read_support_filter_gzip(a) != ARCHIVE_OK ||
+		    archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
+		    archive_read_support_format_tar(a) != ARCHIVE_OK ||
+		    archive_read_open_filename(a, l->blob_path, 65536) != ARCHIVE_OK) {
+			ret = errbuf_set(eb, EBADMSG, "layer %s: cannot open", l->digest);
+			if (a)
+				archive_read_free(a);
+			return ret;
+		}
+		int err = 0;
+		int found = layer_find(a, path, max, data, len, eb, &err);
+		archive_read_free(a);
+		if (err) {
+			free(*data);
+			*data = NULL;
+			return err;
+		}
+		if (found == 1)
+			return 0;
+		if (found < 0)
+			break;
+	}
+	return -ENOENT;
+}

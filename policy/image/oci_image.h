@@ -52,4 +52,11 @@ int oci_image_open(const char *ref, const char *work_dir, struct oci_image **out
 		   struct errbuf *eb);
 void oci_image_free(struct oci_image *img);
 
+/* Read file `path` (relative, e.g. "etc/passwd") as the container would see it: from the
+ * top-most layer that has it, honouring OCI whiteouts and opaque directories. Each layer blob
+ * read is first checked against its digest. -ENOENT if absent (or not a regular file).
+ * Caller frees *data (NUL-terminated). */
+int oci_image_read_file(const struct oci_image *img, const char *path, size_t max,
+			uint8_t **data, size_t *len, struct errbuf *eb);
+
 #endif

@@ -1,9 +1,146 @@
-/* `parma policy gen GROUP.json` */
+/* `parma policy gen GROUP.json`: group spec -> execution policy. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "common/cli.h"
+#include "common/fileio.h"
+#include "policy/image/group_spec.h"
 #include "policy/image/image_cli.h"
+#include "policy/image/policy_gen.h"
+#include "policy/lang/policy.h"
+
+#define DEBUG_WARNING                                                                        \
+	"WARNING: this policy carries DEBUG allowances (shell exec, stdio, properties, dump " \
+	"stacks, runtime logging): the host can look inside and run commands in the group. "   \
+	"Never deploy it for confidential workloads."
+
+static void progress(void *ctx, size_t index, size_t count, uint64_t done, uint64_t total)
+{
+	(void)count;
+	int *last = ctx;
+	int pct = total ? (int)(done * 100 / total) : 0;
+	if (*last == (int)(index * 1000 + (size_t)pct))
+		return;
+	*last = (int)(index * 1000 + (size_t)pct);
+	fprintf(stderr, "\rconverting layer %zu: %3d%%", index + 1, pct);
+	fflush(stderr);
+}
 
 int policy_gen_cli_main(int argc, char **argv)
 {
-	(void)argc;
-	return cli_error(argv[0], CLI_UNAVAILABLE, "not available in this build yet");
+	static const struct option longopts[] = {
+		{ "debug", no_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "cache-dir", required_argument, NULL, 'c' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "no-cache", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	if (cli_wants_help(argc, argv)) {
+		printf("Usage: %s [--debug] [-o POLICY.json] [--cache-dir DIR] [--no-cache] "
+		       "[--threads N] GROUP.json\n\n"
+		       "Validate a group spec (docs/group-spec.md), convert its images' layers into\n"
+		       "the layer cache, and write the execution policy (docs/policy.md) to\n"
+		       "POLICY.json or stdout. --debug adds the debug allowances (shell exec, stdio,\n"
+		       "properties, dump stacks, logging) and prints a warning. --no-cache converts\n"
+		       "every layer again instead of trusting the cache's root hashes.\n"
+		       "Exit: 0 written, 3 invalid spec or image, 5 internal error.\n",
+		       argv[0]);
+		return CLI_OK;
+	}
+	const char *out_path = NULL, *cache = NULL;
+	struct policy_gen_opts o = { 0 };
+	optind = 1;
+	opterr = 0;
+	for (int c; (c = getopt_long(argc, argv, "+do:c:t:n", longopts, NULL)) != -1;) {
+		switch (c) {
+		case 'd':
+			o.debug = true;
+			break;
+		case 'o':
+			out_path = optarg;
+			break;
+		case 'c':
+			cache = optarg;
+			break;
+		case 'n':
+			o.no_cache = true;
+			break;
+		case 't': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || !v || v > 64)
+				return cli_usage_error(argv[0], "--threads: expected 1..64");
+			o.threads = (unsigned)v;
+			break;
+		}
+		default:
+			return cli_usage_error(argv[0], "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(argv[0], "expected exactly one GROUP.json");
+	const char *spec_path = argv[optind];
+
+	struct errbuf eb = { 0 };
+	struct group_spec *g = NULL;
+	char dir[PATH_MAX];
+	int ret = group_spec_load(spec_path, &g, &eb);
+	if (ret)
+		return cli_error(argv[0], ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s",
+				 errbuf_msg(&eb));
+	if (cache) {
+		snprintf(dir, sizeof(dir), "%s", cache);
+		ret = mkdir_p(dir, 0755);
+		if (ret) {
+			group_spec_free(g);
+			return cli_error(argv[0], CLI_BAD_INPUT, "%s: %s", dir, strerror(-ret));
+		}
+	} else if ((ret = image_cache_dir(dir, sizeof(dir), &eb))) {
+		group_spec_free(g);
+		return cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+	}
+	o.cache_dir = dir;
+	int last = -1;
+	if (isatty(STDERR_FILENO)) {
+		o.progress = progress;
+		o.progress_ctx = &last;
+	}
+	char *policy = NULL;
+	size_t len = 0;
+	bool debug_used = false;
+	ret = policy_gen(g, &o, &policy, &len, &debug_used, &eb);
+	if (last != -1)
+		fprintf(stderr, "\r\033[K");
+	if (ret) {
+		int code = (ret == -ENOMEM || ret == -EIO || ret == -ENOSPC) ? CLI_INTERNAL
+									   : CLI_BAD_INPUT;
+		group_spec_free(g);
+		return cli_error(argv[0], code, "%s: %s", spec_path, errbuf_msg(&eb));
+	}
+	if (debug_used)
+		fprintf(stderr, "%s: %s\n", argv[0], DEBUG_WARNING);
+	int code = CLI_OK;
+	if (out_path) {
+		struct policy_digest d;
+		if ((ret = file_write_atomic(out_path, policy, len, 0644, &eb))) {
+			code = cli_error(argv[0], CLI_INTERNAL, "%s", errbuf_msg(&eb));
+		} else if (policy_digest((const uint8_t *)policy, len, &d)) {
+			code = cli_error(argv[0], CLI_INTERNAL, "SHA-256 failed");
+		} else {
+			printf("%s: policy for group %s, %zu container(s)%s, digest (HOST_DATA) %s\n",
+			       out_path, g->name, g->n_containers, debug_used ? ", DEBUG" : "",
+			       d.hex);
+		}
+	} else if (fwrite(policy, 1, len, stdout) != len) {
+		code = cli_error(argv[0], CLI_INTERNAL, "writing the policy: %s", strerror(errno));
+	}
+	free(policy);
+	group_spec_free(g);
+	return code;
 }

@@ -3,7 +3,10 @@
  *   /dev/vda  layer image (erofs + appended dm-verity tree, superblock at parma.sboff)
  *   /dev/vdb  the same image with one byte of big.txt flipped
  *   /dev/vdc  scratch (zeros)
+ *   /dev/vdd  the image's busybox layer (parma.root0=<hex>)
  * and passes parma.root=<hex root hash> parma.sboff=<bytes> on the kernel command line.
+ * Last, crun from the initrd runs a container on an overlay of both layers, to show the
+ * initrd's crun and its libraries work in the guest.
  * Each check prints one "PROBE <name> <result>" line on the console; the host asserts them.
  * This is test code: it loads modules itself (the agent does that in the real image). */
 #include <dirent.h>
@@ -17,6 +20,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -225,6 +229,66 @@ static void check_scratch(void)
 	say("scratch_remove rc=%d", storage_dm_remove("scratch", &eb));
 }
 
+/* A minimal OCI config (the shape of `crun spec`'s default) for /bin/sh -c SCRIPT on rootfs. */
+static int write_config(const char *path, const char *rootfs, const char *script)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f,
+		"{\"ociVersion\":\"1.0.0\",\"process\":{\"terminal\":false,\"user\":{\"uid\":0,\"gid\":0},"
+		"\"args\":[\"/bin/sh\",\"-c\",\"%s\"],\"env\":[\"PATH=/bin\"],\"cwd\":\"/\","
+		"\"noNewPrivileges\":true},\"root\":{\"path\":\"%s\",\"readonly\":false},"
+		"\"hostname\":\"probe\",\"mounts\":[{\"destination\":\"/proc\",\"type\":\"proc\","
+		"\"source\":\"proc\"},{\"destination\":\"/dev\",\"type\":\"tmpfs\",\"source\":\"tmpfs\","
+		"\"options\":[\"nosuid\",\"mode=755\"]}],\"linux\":{\"namespaces\":[{\"type\":\"pid\"},"
+		"{\"type\":\"mount\"},{\"type\":\"ipc\"},{\"type\":\"uts\"}]}}\n",
+		script, rootfs);
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static void check_crun(const uint8_t root0[32])
+{
+	struct errbuf eb = { 0 };
+	int rc = storage_layer_mount("busybox", "/dev/vdd", root0, "/layers/bb", &eb);
+	say("busybox_layer rc=%d %s", rc, rc ? errbuf_msg(&eb) : "");
+	if (rc)
+		return;
+	rc = storage_scratch_open("scratch2", "/dev/vdc", 1, "/sbin/mkfs.ext4", "/scratch", &eb);
+	const char *lowers[] = { "/layers/bb", "/layers/0" };
+	if (rc == 0)
+		rc = storage_overlay_mount(lowers, 2, "/scratch/c1/upper", "/scratch/c1/work",
+					   "/run/c1/rootfs", &eb);
+	say("crun_rootfs rc=%d %s", rc, rc ? errbuf_msg(&eb) : "");
+	if (rc)
+		return;
+	mkdir("/sys/fs/cgroup", 0755);
+	mount("cgroup2", "/sys/fs/cgroup", "cgroup2", 0, NULL);
+	rc = write_config("/run/c1/config.json", "/run/c1/rootfs",
+			  "cat /data/hello.txt; echo crun-ok-$((6*7))");
+	pid_t pid = fork();
+	if (pid == 0) {
+		char *const argv[] = { "/usr/bin/crun", "--root", "/run/crun", "run", "--bundle",
+				       "/run/c1", "probe-c1", NULL };
+		char *const envp[] = { NULL };
+		execve(argv[0], argv, envp);
+		_exit(127);
+	}
+	int status = -1;
+	if (pid > 0)
+		waitpid(pid, &status, 0);
+	say("crun rc=%d status=%d", rc, status);
+	/* teardown in reverse: overlay, scratch, busybox layer */
+	rc = storage_unmount("/run/c1/rootfs", &eb);
+	if (rc == 0)
+		rc = storage_unmount("/scratch", &eb);
+	if (rc == 0)
+		rc = storage_dm_remove("scratch2", &eb);
+	if (rc == 0)
+		rc = storage_layer_unmount("busybox", "/layers/bb", &eb);
+	say("crun_teardown rc=%d %s", rc, rc ? errbuf_msg(&eb) : "");
+}
+
 int main(void)
 {
 	mount("proc", "/proc", "proc", 0, NULL);
@@ -249,6 +313,11 @@ int main(void)
 		wait_for("/dev/vdc");
 		check_layer(root, strtoull(num, NULL, 10));
 		check_scratch();
+		uint8_t root0[32];
+		if (cmdline_value(cmdline, "parma.root0=", hex, sizeof(hex)) && !hex_decode(hex, root0, 32)) {
+			wait_for("/dev/vdd");
+			check_crun(root0);
+		}
 		struct errbuf eb = { 0 };
 		say("layer_umount rc=%d", storage_unmount("/layers/0", &eb));
 		say("layer_remove rc=%d", storage_dm_remove("layer0", &eb));

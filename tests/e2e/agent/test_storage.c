@@ -110,11 +110,19 @@ int main(void)
 		 "python3 -c 'import json,sys; l=json.load(sys.stdin)[\"layers\"][1]; "
 		 "print(l[\"image\"], l[\"hash_offset\"], l[\"root_hash\"])'",
 		 parma, dir, dir);
-	char image[512] = "", root[65] = "";
-	unsigned long long data_size = 0;
+	char image[512] = "", root[65] = "", image0[512] = "", root0[65] = "";
+	unsigned long long data_size = 0, size0 = 0;
 	int converted = run(cmd, out, sizeof(out)) == 0 &&
 			sscanf(out, "%511s %llu %64s", image, &data_size, root) == 3 &&
 			strlen(root) == 64;
+	/* the busybox layer (cached by now), for the crun check */
+	snprintf(cmd, sizeof(cmd),
+		 "%s image convert --json --output %s/cache %s/oci:latest 2>&1 | "
+		 "python3 -c 'import json,sys; l=json.load(sys.stdin)[\"layers\"][0]; "
+		 "print(l[\"image\"], l[\"hash_offset\"], l[\"root_hash\"])'",
+		 parma, dir, dir);
+	converted = converted && run(cmd, out, sizeof(out)) == 0 &&
+		    sscanf(out, "%511s %llu %64s", image0, &size0, root0) == 3;
 	check(converted, "parma image convert gives the layer image, offset and root hash");
 	if (!converted) {
 		printf("%s\n", out);
@@ -150,13 +158,14 @@ int main(void)
 	snprintf(scratch, sizeof(scratch), "%s/scratch.img", dir);
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
 	snprintf(log, sizeof(log), "%s/console.log", dir);
-	snprintf(extra, sizeof(extra), "parma.root=%s parma.sboff=%llu", root, data_size);
-	struct qemu_disk disks[] = { { layer, 1 }, { flipped, 1 }, { scratch, 0 } };
+	snprintf(extra, sizeof(extra), "parma.root=%s parma.sboff=%llu parma.root0=%s", root,
+		 data_size, root0);
+	struct qemu_disk disks[] = { { layer, 1 }, { flipped, 1 }, { scratch, 0 }, { image0, 1 } };
 	cfg.initrd = initrd;
 	cfg.cmdline_extra = extra;
 	cfg.memory_mib = 512;
 	cfg.disks = disks;
-	cfg.n_disks = 3;
+	cfg.n_disks = 4;
 	cfg.agent_socket = sock;
 	cfg.console_log = log;
 
@@ -187,6 +196,7 @@ int main(void)
 		"bad_sboff rc=-22", "past_end rc=-22", "scratch_open rc=0", "overlay rc=0",
 		"overlay_hello text=hello from a verity layer", "marker rc=0", "upper_has_marker rc=0",
 		"overlay_umount rc=0", "scratch_umount rc=0", "scratch_remove rc=0",
+		"busybox_layer rc=0", "crun_rootfs rc=0", "crun rc=0 status=0", "crun_teardown rc=0",
 		"layer_umount rc=0", "layer_remove rc=0", "remove_again rc=-6", "done",
 	};
 	for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
@@ -200,6 +210,8 @@ int main(void)
 	check(loaded >= 10 && failed == 0,
 	      "every listed module loads (or is absent hardware)");
 	check(!probe_line(c, "flipped_read rc=1"), "flipped layer never yields altered bytes");
+	check(strstr(c, "crun-ok-42") && strstr(c, "hello from a verity layer"),
+	      "crun from the initrd ran a container on the verity layers");
 
 	/* The marker was written in the guest (upper_has_marker) and must not be in plaintext on
 	 * the host's scratch disk. */

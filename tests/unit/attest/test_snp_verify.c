@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -357,6 +358,24 @@ static void verify_ask_not_signed_by_ark_rejected(void **state)
 	EVP_PKEY_free(other);
 }
 
+static void verify_tampered_vcek_rejected(void **state)
+{
+	(void)state;
+	size_t len;
+	uint8_t *vcek = vector_read("genoa-oak", "vcek.der", &len);
+	struct snp_certs *c = snp_certs_new();
+	add_vector_file(c, "genoa-oak", "ask_ark.pem");
+	vcek[len - 1] ^= 1; /* last byte of the ASK's signature over the VCEK */
+	assert_int_equal(snp_certs_add_buffer(c, vcek, len, "vcek.der", NULL), 1);
+	uint8_t *b = report_for("genoa-oak");
+	struct snp_verdict v;
+	assert_int_equal(snp_verify_report(c, b, SNP_REPORT_SIZE, NULL, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain", "VCEK \"SEV-VCEK\" is not signed by ASK \"SEV-Genoa\"");
+	free(b);
+	free(vcek);
+	snp_certs_free(c);
+}
+
 static void verify_missing_certs_rejected(void **state)
 {
 	(void)state;
@@ -549,6 +568,61 @@ static void verify_cert_dir_any_format(void **state)
 	snp_certs_free(c);
 }
 
+/* The certificate table of an extended report (GHCB layout) as one buffer. */
+static void verify_cert_table(void **state)
+{
+	(void)state;
+	X509 *ask, *ark;
+	size_t vlen;
+	load_chain("genoa-oak", &ask, &ark);
+	uint8_t *vcek = vector_read("genoa-oak", "vcek.der", &vlen);
+	unsigned char *ask_der = NULL, *ark_der = NULL;
+	int ask_len = i2d_X509(ask, &ask_der), ark_len = i2d_X509(ark, &ark_der);
+	const uint8_t *blobs[] = { vcek, ask_der, ark_der };
+	size_t lens[] = { vlen, (size_t)ask_len, (size_t)ark_len };
+	size_t hdr = 4 * 24, total = hdr + lens[0] + lens[1] + lens[2];
+	uint8_t *table = calloc(1, total);
+	size_t off = hdr;
+	for (int i = 0; i < 3; i++) {
+		uint8_t *e = table + i * 24;
+		memset(e, 0xa0 + i, 16); /* GUIDs: ignored, content decides */
+		for (int k = 0; k < 4; k++) {
+			e[16 + k] = (uint8_t)(off >> (8 * k));
+			e[20 + k] = (uint8_t)(lens[i] >> (8 * k));
+		}
+		memcpy(table + off, blobs[i], lens[i]);
+		off += lens[i];
+	}
+	struct snp_certs *c = snp_certs_new();
+	struct errbuf eb = { 0 };
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), 3);
+	uint8_t *b = report_for("genoa-oak");
+	struct snp_verdict v;
+	assert_int_equal(snp_verify_report(c, b, SNP_REPORT_SIZE, NULL, &v, NULL), 0);
+	snp_certs_free(c);
+
+	/* an entry pointing outside the buffer: not a table at all */
+	table[20 + 2] = 0x7f;
+	c = snp_certs_new();
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), 0);
+	snp_certs_free(c);
+	/* an entry that is not a certificate */
+	table[20 + 2] = 0;
+	table[hdr] ^= 0xff;
+	c = snp_certs_new();
+	assert_int_equal(snp_certs_add_buffer(c, table, total, "auxblob", &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "auxblob: certificate table entry 0 is not one DER certificate"));
+	snp_certs_free(c);
+
+	free(b);
+	free(table);
+	free(vcek);
+	OPENSSL_free(ask_der);
+	OPENSSL_free(ark_der);
+	X509_free(ask);
+	X509_free(ark);
+}
+
 /* ---- development chain ---- */
 
 static struct snp_dev_ca *dev_ca;
@@ -687,6 +761,155 @@ static void verify_dev_debug_and_unsigned(void **state)
 	expect_rejected(&v, "endorsement_chain", "no VLEK among the certificates");
 }
 
+/* A CRL issued under `issuer`'s name, signed by `key`, revoking `revoked` (or nothing). */
+static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, X509 *revoked)
+{
+	X509_CRL *crl = X509_CRL_new();
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	ASN1_TIME *t = ASN1_TIME_set(NULL, time(NULL) - 3600);
+	assert_non_null(crl);
+	assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+	assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)), 1);
+	assert_int_equal(X509_CRL_set1_lastUpdate(crl, t), 1);
+	if (revoked) {
+		X509_REVOKED *r = X509_REVOKED_new();
+		assert_int_equal(X509_REVOKED_set_serialNumber(
+					 r, (ASN1_INTEGER *)X509_get0_serialNumber(revoked)), 1);
+		assert_int_equal(X509_REVOKED_set_revocationDate(r, t), 1);
+		assert_int_equal(X509_CRL_add0_revoked(crl, r), 1);
+	}
+	assert_int_equal(EVP_DigestSignInit(mctx, &pctx, EVP_sha384(), NULL, key), 1);
+	EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING);
+	EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 48);
+	EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha384());
+	assert_true(X509_CRL_sign_ctx(crl, mctx) > 0);
+	EVP_MD_CTX_free(mctx);
+	ASN1_TIME_free(t);
+	return crl;
+}
+
+static void *read_pem(const char *file, bool key)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/devca/%s", tmp_root, file);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	void *o = key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL)
+		      : (void *)PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(o);
+	return o;
+}
+
+/* A certificate store of the dev chain plus one CRL (as a DER file would bring it). */
+static struct snp_certs *dev_certs_with_crl(X509_CRL *crl)
+{
+	char dir[300];
+	unsigned char *der = NULL;
+	struct snp_certs *c = snp_certs_new();
+	snprintf(dir, sizeof(dir), "%s/devca", tmp_root);
+	assert_int_equal(snp_certs_add_dir(c, dir, NULL), 3);
+	int len = i2d_X509_CRL(crl, &der);
+	assert_true(len > 0);
+	assert_int_equal(snp_certs_add_buffer(c, der, (size_t)len, "crl.der", NULL), 1);
+	OPENSSL_free(der);
+	assert_int_equal(snp_certs_crl_count(c), 1);
+	return c;
+}
+
+static void verify_revocation_lists(void **state)
+{
+	(void)state;
+	uint8_t raw[SNP_REPORT_SIZE];
+	struct snp_verdict v;
+	struct snp_claims cl = { .allow_dev = true };
+	X509 *ark = read_pem("ark.pem", false), *ask = read_pem("ask.pem", false);
+	EVP_PKEY *ark_key = read_pem("private/ark.key", true);
+	EVP_PKEY *other = EVP_RSA_gen(2048);
+	assert_int_equal(snp_dev_make_report(dev_ca, NULL, NULL, NULL, raw, NULL), 0);
+
+	/* no CRL: nothing to say, unless one is required */
+	assert_int_equal(snp_verify_report(dev_certs, raw, sizeof(raw), &cl, &v, NULL), 0);
+	assert_null(find_check(&v, "not_revoked"));
+	cl.require_crl = true;
+	assert_int_equal(snp_verify_report(dev_certs, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "not_revoked", "no revocation list");
+
+	/* an ARK CRL that does not list the ASK */
+	X509_CRL *crl = make_crl(ark, ark_key, NULL);
+	struct snp_certs *c = dev_certs_with_crl(crl);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), 0);
+	assert_check_held(&v, "not_revoked", true);
+	snp_certs_free(c);
+	X509_CRL_free(crl);
+
+	/* the ASK revoked */
+	crl = make_crl(ark, ark_key, ask);
+	c = dev_certs_with_crl(crl);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain",
+			"ASK \"SEV-Parma-Dev\" is revoked by the CRL of ARK \"ARK-Parma-Dev\"");
+	snp_certs_free(c);
+	X509_CRL_free(crl);
+
+	/* a CRL in the ARK's name but signed by someone else */
+	crl = make_crl(ark, other, NULL);
+	c = dev_certs_with_crl(crl);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain", "is not signed by it");
+	snp_certs_free(c);
+	X509_CRL_free(crl);
+
+	/* PEM CRLs are read from bundles too */
+	crl = make_crl(ark, ark_key, NULL);
+	BIO *b = BIO_new(BIO_s_mem());
+	PEM_write_bio_X509(b, ark);
+	PEM_write_bio_X509_CRL(b, crl);
+	PEM_write_bio_X509(b, ask);
+	char *pem;
+	long pem_len = BIO_get_mem_data(b, &pem);
+	c = snp_certs_new();
+	assert_int_equal(snp_certs_add_buffer(c, (uint8_t *)pem, (size_t)pem_len, "b.pem", NULL), 3);
+	assert_int_equal(snp_certs_count(c), 2);
+	assert_int_equal(snp_certs_crl_count(c), 1);
+	snp_certs_free(c);
+	BIO_free(b);
+	X509_CRL_free(crl);
+
+	X509_free(ark);
+	X509_free(ask);
+	EVP_PKEY_free(ark_key);
+	EVP_PKEY_free(other);
+}
+
+/* An ASK with the right key and a valid ARK signature but no CA:TRUE. */
+static void verify_non_ca_ask_rejected(void **state)
+{
+	(void)state;
+	X509 *ark = read_pem("ark.pem", false), *ask = read_pem("ask.pem", false);
+	X509 *vcek = read_pem("vcek.pem", false);
+	EVP_PKEY *ark_key = read_pem("private/ark.key", true);
+	X509 *plain = forge_cert(X509_get_subject_name(ask), X509_get_issuer_name(ask),
+				 X509_get0_pubkey(ask), ark_key);
+	struct snp_certs *c = snp_certs_new();
+	add_x509(c, ark);
+	add_x509(c, plain);
+	add_x509(c, vcek);
+	uint8_t raw[SNP_REPORT_SIZE];
+	struct snp_verdict v;
+	struct snp_claims cl = { .allow_dev = true };
+	assert_int_equal(snp_dev_make_report(dev_ca, NULL, NULL, NULL, raw, NULL), 0);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain", "ASK \"SEV-Parma-Dev\" is not a CA certificate");
+	snp_certs_free(c);
+	X509_free(plain);
+	X509_free(ark);
+	X509_free(ask);
+	X509_free(vcek);
+	EVP_PKEY_free(ark_key);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -722,15 +945,19 @@ int main(void)
 		cmocka_unit_test(verify_wrong_product_chain_rejected),
 		cmocka_unit_test(verify_forged_ark_rejected),
 		cmocka_unit_test(verify_ask_not_signed_by_ark_rejected),
+		cmocka_unit_test(verify_tampered_vcek_rejected),
 		cmocka_unit_test(verify_missing_certs_rejected),
 		cmocka_unit_test(verify_at_time),
 		cmocka_unit_test(verify_rfc3339_parser),
 		cmocka_unit_test(verify_claims),
 		cmocka_unit_test(verify_cert_dir_any_format),
+		cmocka_unit_test(verify_cert_table),
 		cmocka_unit_test(verify_dev_report_needs_allow_dev),
 		cmocka_unit_test(verify_vcek_tcb_mismatch_rejected),
 		cmocka_unit_test(verify_vcek_hwid_mismatch_rejected),
 		cmocka_unit_test(verify_dev_debug_and_unsigned),
+		cmocka_unit_test(verify_revocation_lists),
+		cmocka_unit_test(verify_non_ca_ask_rejected),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

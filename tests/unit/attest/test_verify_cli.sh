@@ -65,6 +65,13 @@ m=5feee30d6d7e1a29f403d70a4198237ddfb13051a2d6976439487c609388ed7f98189887920ab2
 h=4f4448c67f3c8dfc8de8a5e37125d807dadcc41f06cf23f615dbd52eec777d10
 expect 0 "claims hold" -- "$parma" verify "$g" --certs "$gc" --measurement $m --host-data $h \
 	--report-data 00 --vmpl 0 --min-tcb bl=10,snp=23,ucode=84 --product genoa -q
+expect 0 "ID block claims hold" -- "$parma" verify "$g" --certs "$gc" --min-guest-svn 2 \
+	--family-id 01000000000000000000000000000000 --image-id 02000000000000000000000000000000 \
+	--id-key-digest 0ad79ceb0b648b0e6a90d8aa9f6ea24c33a968b6632085353145e8b19a4741a2dab9ba342e13be4fc0d225e889cc1a58 -q
+expect 1 "GUEST_SVN below the minimum" -- "$parma" verify "$g" --certs "$gc" --min-guest-svn 3 -q
+contains "$tmp/err" "REJECTED: min_guest_svn: GUEST_SVN 2 is below the minimum 3" "svn rejection"
+expect 1 "wrong IMAGE_ID" -- "$parma" verify "$g" --certs "$gc" --image-id 03000000000000000000000000000000 -q
+contains "$tmp/err" "REJECTED: image_id: IMAGE_ID: expected 03" "image id rejection"
 expect 1 "wrong measurement" -- "$parma" verify "$g" --certs "$gc" --measurement "$(echo $m | sed 's/^5/6/')"
 contains "$tmp/err" "REJECTED: measurement: MEASUREMENT: expected 6feee30d" "measurement rejection shows both values"
 expect 1 "min TCB too high" -- "$parma" verify "$g" --certs "$gc" --min-tcb snp=24 -q
@@ -72,6 +79,11 @@ expect 1 "wrong product" -- "$parma" verify "$g" --certs "$gc" --product milan -
 expect 0 "--at inside validity" -- "$parma" verify "$g" --certs "$gc" --at 2026-01-01T00:00:00Z -q
 expect 1 "--at after expiry" -- "$parma" verify "$g" --certs "$gc" --at 2033-01-01T00:00:00+01:00 -q
 contains "$tmp/err" "certificates_valid" "expiry names the check"
+
+cat "$vectors/aci-genoa-ccf/vcek.pem" "$vectors/aci-genoa-ccf/ask_ark.pem" >"$tmp/bundle.pem"
+expect 0 "--certs with one bundle file" -- "$parma" verify "$g" --certs "$tmp/bundle.pem" -q
+expect 1 "--require-crl without a CRL" -- "$parma" verify "$g" --certs "$gc" --require-crl -q
+contains "$tmp/err" "REJECTED: not_revoked" "missing CRL names the check"
 
 head -c 1000 "$g" >"$tmp/short.bin"
 expect 3 "truncated report" -- "$parma" verify "$tmp/short.bin" --certs "$gc" -q

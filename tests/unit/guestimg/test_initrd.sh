@@ -3,10 +3,10 @@
 # different working directories) must give identical bytes; the archive holds /init, the
 # modules with their dependencies in a valid load order, crun and mkfs.ext4 with their
 # libraries, and /dev/console.
-#   test_initrd.sh BUILD_INITRD MKCPIO MODULES_TXT
+#   test_initrd.sh BUILD_INITRD MKCPIO MODULES_TXT PARMA_INIT
 set -u
 abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
-build=$(abs "$1") mkcpio=$(abs "$2") modules=$(abs "$3")
+build=$(abs "$1") mkcpio=$(abs "$2") modules=$(abs "$3") preinit=$(abs "$4")
 kver=$("$(dirname "$build")/find-kernel.sh")
 if [ -z "$kver" ]; then
 	echo "SKIP: needs a guest kernel: /boot/vmlinuz-VERSION with /lib/modules/VERSION (Debian linux-image-amd64)"
@@ -22,20 +22,21 @@ fail=0
 check() { if eval "$2"; then echo "ok  : $1"; else echo "FAIL: $1"; fail=1; fi; }
 
 cp /bin/true "$tmp/init-a"
-"$build" --kver "$kver" --init "$tmp/init-a" --mkcpio "$mkcpio" --modules "$modules" --output "$tmp/one.img" || exit 1
+"$build" --kver "$kver" --init "$tmp/init-a" --preinit "$preinit" --mkcpio "$mkcpio" --modules "$modules" --output "$tmp/one.img" || exit 1
 touch -d '2001-01-01' "$tmp/init-a"      # a different mtime on an input changes nothing
 sleep 1
-(cd / && "$build" --kver "$kver" --init "$tmp/init-a" --mkcpio "$mkcpio" --modules "$modules" --output "$tmp/two.img") || exit 1
+(cd / && "$build" --kver "$kver" --init "$tmp/init-a" --preinit "$preinit" --mkcpio "$mkcpio" --modules "$modules" --output "$tmp/two.img") || exit 1
 check "same inputs give the same bytes" 'cmp -s "$tmp/one.img" "$tmp/two.img"'
 echo "sha256 $(sha256sum < "$tmp/one.img" | cut -c1-64)"
 
 cp /bin/false "$tmp/init-b"
-"$build" --kver "$kver" --init "$tmp/init-b" --mkcpio "$mkcpio" --modules "$modules" --output "$tmp/three.img" || exit 1
+"$build" --kver "$kver" --init "$tmp/init-b" --preinit "$preinit" --mkcpio "$mkcpio" --modules "$modules" --output "$tmp/three.img" || exit 1
 check "a different agent gives a different image" '! cmp -s "$tmp/one.img" "$tmp/three.img"'
 
 mkdir "$tmp/x" && (cd "$tmp/x" && gzip -dc "$tmp/one.img" | cpio -idm --quiet 2>/dev/null)
 gzip -dc "$tmp/one.img" | cpio -tv --quiet 2>/dev/null > "$tmp/list"
-check "/init is the agent" 'cmp -s "$tmp/x/init" /bin/true'
+check "/init is parma-init" 'cmp -s "$tmp/x/init" "$preinit"'
+check "/sbin/parma-agent is the agent" 'cmp -s "$tmp/x/sbin/parma-agent" /bin/true'
 check "/dev/console is a char device 5,1" 'grep -Eq "^crw------- .* 5, +1 .* dev/console$" "$tmp/list"'
 check "owner fields are 0" '[ "$(awk "{print \$3, \$4}" "$tmp/list" | sort -u)" = "root root" ] || [ "$(awk "{print \$3, \$4}" "$tmp/list" | sort -u)" = "0 0" ]'
 check "crun and its loader are present" '[ -x "$tmp/x/usr/bin/crun" ] && [ -f "$tmp/x/lib64/ld-linux-x86-64.so.2" ]'

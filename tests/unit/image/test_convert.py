@@ -224,6 +224,23 @@ def main():
         third = convert(os.path.join(work, "oci-gzip"), os.path.join(work, "again"))
         check(all(l["cached"] for l in third["layers"]), "second run served from the cache")
         check(mt == [os.stat(l["image"]).st_mtime_ns for l in third["layers"]], "cache untouched")
+        nc = convert(os.path.join(work, "oci-gzip"), os.path.join(work, "again"), ["--no-cache"])
+        check([l["cached"] for l in nc["layers"]] == [False, False] and
+              [l["root_hash"] for l in nc["layers"]] == [l["root_hash"] for l in third["layers"]],
+              "--no-cache converts again, same result")
+        # a damaged cache entry (sidecar edited, or image truncated) is converted again
+        side = os.path.join(work, "again", third["layers"][1]["digest"][7:] + ".json")
+        doc = json.load(open(side))
+        doc["hash_start_block"] += 1
+        json.dump(doc, open(side, "w"))
+        with open(third["layers"][0]["image"], "r+b") as f:
+            f.truncate(4096)
+        fourth = convert(os.path.join(work, "oci-gzip"), os.path.join(work, "again"))
+        check([l["cached"] for l in fourth["layers"]] == [False, False],
+              "inconsistent cache entries are not trusted")
+        for a, b in zip(layers["gzip"], fourth["layers"]):
+            check(open(a["image"], "rb").read() == open(b["image"], "rb").read(),
+                  "re-conversion restores identical bytes")
         # the default cache location follows PARMA_CACHE_DIR
         env = dict(os.environ, PARMA_CACHE_DIR=os.path.join(work, "cache"))
         r = ec.run([PARMA, "image", "convert", os.path.join(work, "oci-gzip")], env=env)

@@ -1,0 +1,34 @@
+/* policy_gen: a group spec + its images -> an execution policy (docs/policy.md language),
+ * as docs/group-spec.md describes ("From spec to policy"). */
+#ifndef PARMA_IMAGE_POLICY_GEN_H
+#define PARMA_IMAGE_POLICY_GEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/errbuf.h"
+#include "policy/image/group_spec.h"
+#include "policy/image/image_convert.h"
+
+struct policy_gen_opts {
+	bool debug;                /* all debug allowances, whatever the spec says */
+	const char *cache_dir;     /* layer cache (converted layers land here) */
+	unsigned threads;
+	bool no_cache;             /* re-convert layers even if cached */
+	image_progress_fn progress; /* may be NULL; `index` counts layers over all containers */
+	void *progress_ctx;
+};
+
+/* User and group as the container will run: from the spec's "user", else the image's
+ * User, else root; names resolved through the image's /etc/passwd and /etc/group. */
+struct policy_gen_user {
+	uint32_t uid, gid;
+};
+
+/* Generate the policy. *policy receives a malloc'd JSON document (NUL-terminated, *len bytes
+ * without the NUL) that policy_load() accepts; *debug_used tells whether any debug allowance
+ * is in it. Errors name the spec path ("containers[0].image: ...") or the layer at fault. */
+int policy_gen(const struct group_spec *spec, const struct policy_gen_opts *opts,
+	       char **policy, size_t *len, bool *debug_used, struct errbuf *eb);
+
+#endif

@@ -1,0 +1,208 @@
+/* bench_agent: container create+start through parma-agent vs crun run directly, in the same
+ * guest (QEMU TCG, one boot), and the policy engine's share of the agent path.
+ *
+ *   agent   create_container + start_container of a /bin/true container (host-measured round
+ *           trips: frame, JSON, policy engine, OCI config written from checked fields, crun
+ *           create, crun start)
+ *   direct  `crun run` of the same kind of bundle (crun spec's defaults, /bin/true, an overlay
+ *           rootfs on the same layers) as a policy-listed exec_external; the host measures
+ *           exec_external + wait and subtracts two ping round trips (the transport)
+ *   engine  upper bound of the policy engine per create: median(create_container denied at its
+ *           last check: the same JSON and the same matching, no effect) - median(ping); its share
+ *           of the agent's create+start path. Parma's published bound is <= 1%.
+ *
+ * Iterations: PARMA_BENCH_N (default 8; TCG makes each container cost ~100 ms-1 s). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "common/encoding.h"
+#include "guest/client/agent_client.h"
+#include "guest/launch/qemu_launch.h"
+
+#include "e2e_harness.h"
+
+#define T 120000
+
+static struct harness h;
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int call(const char *json, struct json_object **resp)
+{
+	char msg[600];
+	int rc = harness_call(&h, json, T, resp, msg, sizeof(msg));
+	if (rc != 0 && rc != -EACCES)
+		printf("request failed: %s: %s\n", json, msg);
+	return rc;
+}
+
+static uint32_t pid_of(struct json_object *resp)
+{
+	struct json_object *v;
+	return resp && json_object_object_get_ex(resp, "process_id", &v)
+		       ? (uint32_t)json_object_get_int64(v) : 0;
+}
+
+static int wait_pid(uint32_t pid)
+{
+	char req[96];
+	snprintf(req, sizeof(req), "{\"type\":\"wait\",\"process_id\":%u}", pid);
+	return call(req, NULL);
+}
+
+int main(void)
+{
+	char policy[8192], req[2048];
+	int n = getenv("PARMA_BENCH_N") ? atoi(getenv("PARMA_BENCH_N")) : 8;
+	if (n < 3 || n > 200)
+		n = 8;
+
+	harness_require();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	strcpy(h.dir, "/tmp/parma-bench-agent-XXXXXX");
+	if (!mkdtemp(h.dir) || harness_image(&h, 1) < 0)
+		return 1;
+	const char *l0 = h.layers[0].root_hash, *l1 = h.layers[1].root_hash,
+		   *l2 = h.layers[2].root_hash;
+	snprintf(policy, sizeof(policy),
+		 "{\"version\":1,\"containers\":[{\"name\":\"bench\",\"layers\":[\"%s\",\"%s\",\"%s\"],"
+		 "\"command\":[\"/bin/true\"],"
+		 "\"env_rules\":[{\"pattern\":\"PATH=/bin\",\"strategy\":\"string\",\"required\":true}],"
+		 "\"working_dir\":\"/\",\"signals\":[]}],"
+		 "\"external_processes\":[{\"command\":[\"/usr/bin/crun\",\"--root\","
+		 "\"/run/parma/crun-direct\",\"run\",\"--bundle\",\"/run/parma/layers/2/bundle\","
+		 "\"direct\"],\"working_dir\":\"/\"}]}\n",
+		 l0, l1, l2);
+	if (harness_set_policy(&h, policy) < 0)
+		return 1;
+	char scratch[600];
+	snprintf(scratch, sizeof(scratch), "%s/scratch.img", h.dir);
+	if (truncate(scratch, 0) < 0) {
+		FILE *f = fopen(scratch, "w");
+		if (f)
+			fclose(f);
+	}
+	if (truncate(scratch, 256 << 20) != 0)
+		return 1;
+	const char *disks[] = { h.layers[0].image, h.layers[1].image, h.layers[2].image, scratch };
+	const int ro[] = { 1, 1, 1, 0 };
+	double t_boot = harness_now_ms();
+	if (harness_boot(&h, disks, ro, 4) < 0 || call("{\"type\":\"ping\"}", NULL) != 0) {
+		h.failures++;
+		return harness_finish(&h);
+	}
+	printf("guest up and agent answering after %.0f ms\n", harness_now_ms() - t_boot);
+
+	size_t b64n = base64_encoded_len(h.policy_len);
+	char *install = malloc(b64n + 64), *b64 = malloc(b64n + 1);
+	base64_encode(h.policy, h.policy_len, b64);
+	sprintf(install, "{\"type\":\"install_policy\",\"policy\":\"%s\"}", b64);
+	int rc = call(install, NULL);
+	free(install);
+	free(b64);
+	for (int i = 0; i < 3 && rc == 0; i++) {
+		snprintf(req, sizeof(req),
+			 "{\"type\":\"mount_layer\",\"device\":\"/dev/vd%c\",\"target\":\"/run/parma/layers/%d\","
+			 "\"root_hash\":\"%s\",\"hash_offset\":%llu}",
+			 'a' + i, i, h.layers[i].root_hash, h.layers[i].hash_offset);
+		rc = call(req, NULL);
+	}
+	if (rc == 0)
+		rc = call("{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\",\"target\":"
+			  "\"/run/parma/scratch\",\"encrypted\":true}", NULL);
+	if (rc == 0)
+		rc = call("{\"type\":\"mount_overlay\",\"container_id\":\"cdirect\",\"layers\":["
+			  "\"/run/parma/layers/0\",\"/run/parma/layers/1\",\"/run/parma/layers/2\"],"
+			  "\"target\":\"/run/parma/cdirect/rootfs\",\"scratch\":\"/run/parma/scratch\"}",
+			  NULL);
+	harness_check(&h, rc == 0, "policy installed, layers, scratch and the direct rootfs mounted");
+	if (rc != 0)
+		return harness_finish(&h);
+
+	double *agent = calloc((size_t)n, sizeof(double)), *direct = calloc((size_t)n, sizeof(double));
+	double *ping = calloc((size_t)n, sizeof(double)), *denied = calloc((size_t)n, sizeof(double));
+	int ok = 1;
+	for (int i = 0; i < n && ok; i++) {
+		char id[32];
+		struct json_object *resp = NULL;
+		snprintf(id, sizeof(id), "b%d", i);
+		snprintf(req, sizeof(req),
+			 "{\"type\":\"mount_overlay\",\"container_id\":\"%s\",\"layers\":["
+			 "\"/run/parma/layers/0\",\"/run/parma/layers/1\",\"/run/parma/layers/2\"],"
+			 "\"target\":\"/run/parma/%s/rootfs\",\"scratch\":\"/run/parma/scratch\"}", id, id);
+		ok &= call(req, NULL) == 0;
+
+		double t0 = harness_now_ms();
+		ok &= call("{\"type\":\"ping\"}", NULL) == 0;
+		ping[i] = harness_now_ms() - t0;
+
+		/* the same create, denied at the env check (an extra variable): engine + JSON only */
+		snprintf(req, sizeof(req),
+			 "{\"type\":\"create_container\",\"container_id\":\"%s\",\"command\":[\"/bin/true\"],"
+			 "\"env\":[\"PATH=/bin\",\"EXTRA=1\"],\"working_dir\":\"/\",\"no_new_privileges\":true}",
+			 id);
+		t0 = harness_now_ms();
+		ok &= call(req, NULL) == -EACCES;
+		denied[i] = harness_now_ms() - t0;
+
+		snprintf(req, sizeof(req),
+			 "{\"type\":\"create_container\",\"container_id\":\"%s\",\"command\":[\"/bin/true\"],"
+			 "\"env\":[\"PATH=/bin\"],\"working_dir\":\"/\",\"no_new_privileges\":true}", id);
+		t0 = harness_now_ms();
+		ok &= call(req, &resp) == 0;
+		uint32_t pid = pid_of(resp);
+		json_object_put(resp);
+		resp = NULL;
+		snprintf(req, sizeof(req), "{\"type\":\"start_container\",\"container_id\":\"%s\"}", id);
+		ok &= call(req, NULL) == 0;
+		agent[i] = harness_now_ms() - t0;
+		if (pid)
+			wait_pid(pid);
+
+		t0 = harness_now_ms();
+		ok &= call("{\"type\":\"exec_external\",\"command\":[\"/usr/bin/crun\",\"--root\","
+			   "\"/run/parma/crun-direct\",\"run\",\"--bundle\",\"/run/parma/layers/2/bundle\","
+			   "\"direct\"],\"working_dir\":\"/\"}", &resp) == 0;
+		pid = pid_of(resp);
+		json_object_put(resp);
+		ok &= pid != 0 && wait_pid(pid) == 0;
+		direct[i] = harness_now_ms() - t0;
+		printf("iteration %d: agent create+start %.1f ms, direct crun run %.1f ms, "
+		       "denied create %.1f ms, ping %.1f ms\n", i, agent[i], direct[i], denied[i], ping[i]);
+	}
+	harness_check(&h, ok, "every iteration's requests answered as expected");
+	if (ok) {
+		double a = median(agent, n), d = median(direct, n), p = median(ping, n),
+		       x = median(denied, n);
+		double d_net = d - 2 * p > 0 ? d - 2 * p : d;
+		double engine = x - p > 0 ? x - p : 0;
+		printf("\nmedians over %d iterations (QEMU TCG guest, 1 vCPU):\n", n);
+		printf("  agent create+start            %8.1f ms\n", a);
+		printf("  crun run directly (in guest)  %8.1f ms (exec_external+wait %.1f ms - 2 x ping %.1f ms)\n",
+		       d_net, d, p);
+		printf("  agent/crun = %.2fx\n", a / d_net);
+		printf("  policy engine per create (upper bound: denied create - ping) %.2f ms\n", engine);
+		printf("  policy share of the agent's create+start path: %.2f%% (goal <= 1%%)\n",
+		       100.0 * engine / a);
+	}
+	free(agent);
+	free(direct);
+	free(ping);
+	free(denied);
+	return harness_finish(&h);
+}

@@ -1,0 +1,348 @@
+/* agent_guest_acceptance: the issue's acceptance in the real guest, one QEMU TCG boot.
+ *
+ * A busybox-static image built locally is converted by `parma image convert`; the policy names
+ * its two layers for two containers ("main" and "reader"); the guest boots Debian's kernel with
+ * our initrd and the real parma-agent as PID 1; the policy installs through dev attestation
+ * (this harness answers the agent's dev_report with the development signer). Then:
+ *   - wrong layer hash, reordered layers, an extra env var, an unlisted exec, an unlisted
+ *     signal, a second policy, host-supplied hooks → each denied with a reason, and the very
+ *     next legitimate request still succeeds (the agent keeps serving, state unchanged);
+ *   - "main" runs: its stdout and exit code come back to the host;
+ *   - a layer disk with one flipped byte: "reader" gets an I/O error reading the file and
+ *     every byte it did get is genuine;
+ *   - scratch is dm-crypt: the marker "main" wrote is absent from the host's scratch image.
+ * Disks: vda layer 0, vdb layer 1, vdc layer 1 with a flipped byte, vdd scratch. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "common/digest.h"
+#include "common/encoding.h"
+#include "common/fileio.h"
+#include "guest/client/agent_client.h"
+#include "guest/launch/qemu_launch.h"
+
+#include "e2e_harness.h"
+
+#define MARKER "PARMA-E2E-SCRATCH-MARKER-51c2e9"
+#define T 60000 /* ms: one request under TCG */
+
+static struct harness h;
+
+static const char *policy_fmt =
+	"{\n"
+	"  \"version\": 1,\n"
+	"  \"containers\": [\n"
+	"    {\n"
+	"      \"name\": \"main\",\n"
+	"      \"layers\": [\"%s\", \"%s\"],\n"
+	"      \"command\": [\"/bin/sh\", \"-c\", \"cat /data/hello.txt; echo " MARKER
+	" > /marker.txt; sync; read line; echo got:$line; exit 7\"],\n"
+	"      \"env_rules\": [{\"pattern\": \"PATH=/bin\", \"strategy\": \"string\", \"required\": true}],\n"
+	"      \"working_dir\": \"/\",\n"
+	"      \"allow_stdio_access\": true,\n"
+	"      \"exec_processes\": [{\"command\": [\"/bin/echo\", \"exec-ok\"], \"signals\": []}],\n"
+	"      \"signals\": [15]\n"
+	"    },\n"
+	"    {\n"
+	"      \"name\": \"reader\",\n"
+	"      \"layers\": [\"%s\", \"%s\"],\n"
+	"      \"command\": [\"/bin/sh\", \"-c\", \"cat /data/big.txt > /tmp/copy && echo READ-OK "
+	"|| echo READ-FAILED; stat -c %%s /tmp/copy; sha256sum /tmp/copy\"],\n"
+	"      \"env_rules\": [{\"pattern\": \"PATH=/bin\", \"strategy\": \"string\", \"required\": true}],\n"
+	"      \"working_dir\": \"/\",\n"
+	"      \"allow_stdio_access\": true,\n"
+	"      \"signals\": []\n"
+	"    }\n"
+	"  ]\n"
+	"}\n";
+
+/* Expect a denial: rc -EACCES and a reason in the answer. */
+static void expect_denied(const char *what, const char *json)
+{
+	char msg[600];
+	struct json_object *resp = NULL;
+	int rc = harness_call(&h, json, T, &resp, msg, sizeof(msg));
+	struct json_object *err = NULL, *reason = NULL;
+	if (resp && json_object_object_get_ex(resp, "error", &err))
+		json_object_object_get_ex(err, "reason", &reason);
+	harness_check(&h, rc == -EACCES && reason, "%s: denied (%s)", what, msg);
+	json_object_put(resp);
+}
+
+/* Expect a refusal of any kind (denied or invalid): rc != 0, with a message. */
+static void expect_refused(const char *what, const char *json)
+{
+	char msg[600];
+	int rc = harness_call(&h, json, T, NULL, msg, sizeof(msg));
+	harness_check(&h, rc != 0 && msg[0], "%s: refused (%s)", what, msg);
+}
+
+static int expect_ok(const char *what, const char *json, struct json_object **resp)
+{
+	char msg[600];
+	int rc = harness_call(&h, json, T, resp, msg, sizeof(msg));
+	harness_check(&h, rc == 0, "%s%s%s", what, rc ? ": " : "", msg);
+	return rc;
+}
+
+static uint32_t get_pid(struct json_object *resp)
+{
+	struct json_object *v;
+	if (resp && json_object_object_get_ex(resp, "process_id", &v))
+		return (uint32_t)json_object_get_int64(v);
+	return 0;
+}
+
+static int wait_exit(uint32_t pid, int *code)
+{
+	char req[128];
+	struct json_object *resp = NULL, *v;
+	snprintf(req, sizeof(req), "{\"type\":\"wait\",\"process_id\":%u}", pid);
+	int rc = harness_call(&h, req, 120000, &resp, NULL, 0);
+	*code = -1;
+	if (rc == 0 && json_object_object_get_ex(resp, "exit_code", &v))
+		*code = json_object_get_int(v);
+	json_object_put(resp);
+	return rc;
+}
+
+static void mount_layer(const char *what, const char *dev, int layer, const char *root,
+			const char *target)
+{
+	char req[512];
+	snprintf(req, sizeof(req),
+		 "{\"type\":\"mount_layer\",\"device\":\"%s\",\"target\":\"%s\",\"root_hash\":\"%s\","
+		 "\"hash_offset\":%llu}",
+		 dev, target, root, h.layers[layer].hash_offset);
+	expect_ok(what, req, NULL);
+}
+
+static const char *create_fmt =
+	"{\"type\":\"create_container\",\"container_id\":\"%s\",\"command\":%s,"
+	"\"env\":[%s],\"working_dir\":\"/\",\"no_new_privileges\":true,\"stdio\":true%s}";
+
+int main(void)
+{
+	char req[4096], policy[8192];
+	struct json_object *resp = NULL;
+
+	harness_require();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	strcpy(h.dir, "/tmp/parma-e2e-agent-XXXXXX");
+	if (!mkdtemp(h.dir))
+		return 1;
+	if (harness_image(&h, 0) < 0)
+		return 1;
+	const char *l0 = h.layers[0].root_hash, *l1 = h.layers[1].root_hash;
+	snprintf(policy, sizeof(policy), policy_fmt, l0, l1, l0, l1);
+	if (harness_set_policy(&h, policy) < 0)
+		return 1;
+
+	/* the flipped copy of layer 1: one byte inside big.txt */
+	char flipped[600], scratch[600];
+	uint8_t *img = NULL;
+	size_t len = 0;
+	struct errbuf eb = { 0 };
+	if (file_read_all(h.layers[1].image, 64u << 20, &img, &len, &eb) < 0)
+		return 1;
+	uint8_t *hit = memmem(img, len, "BIGFILE-LINE-002000", 19);
+	harness_check(&h, hit != NULL, "big.txt is stored in plain blocks of layer 1");
+	if (hit)
+		hit[5] ^= 0x20;
+	snprintf(flipped, sizeof(flipped), "%s/flipped.img", h.dir);
+	file_write_atomic(flipped, img, len, 0644, &eb);
+	free(img);
+	snprintf(scratch, sizeof(scratch), "%s/scratch.img", h.dir);
+	int fd = open(scratch, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	if (fd < 0 || ftruncate(fd, 128 << 20) != 0)
+		return 1;
+	close(fd);
+
+	const char *disks[] = { h.layers[0].image, h.layers[1].image, flipped, scratch };
+	const int ro[] = { 1, 1, 1, 0 };
+	if (harness_boot(&h, disks, ro, 4) < 0) {
+		h.failures++;
+		return harness_finish(&h);
+	}
+
+	expect_ok("ping", "{\"type\":\"ping\"}", NULL);
+	/* closed door: nothing but ping/install/report before the policy */
+	snprintf(req, sizeof(req),
+		 "{\"type\":\"mount_layer\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
+		 "\"root_hash\":\"%s\",\"hash_offset\":%llu}", l0, h.layers[0].hash_offset);
+	expect_denied("mount before any policy", req);
+
+	/* install: base64 of the exact bytes; the agent checks them against a fresh report */
+	size_t b64_len = base64_encoded_len(h.policy_len);
+	char *b64 = malloc(b64_len + 1);
+	base64_encode(h.policy, h.policy_len, b64);
+	char *install = malloc(b64_len + 64);
+	sprintf(install, "{\"type\":\"install_policy\",\"policy\":\"%s\"}", b64);
+	if (expect_ok("install_policy (dev attestation)", install, &resp) == 0) {
+		struct json_object *v;
+		char hex[65];
+		hex_encode(h.host_data, 32, hex);
+		harness_check(&h, json_object_object_get_ex(resp, "digest", &v) &&
+				      !strcmp(json_object_get_string(v), hex),
+			      "installed digest is SHA-256 of the policy bytes");
+	}
+	json_object_put(resp);
+	resp = NULL;
+	harness_check(&h, h.dev_reports >= 1, "the agent asked the host for a dev report");
+	/* a second policy (even the same bytes) is refused */
+	expect_refused("second install_policy", install);
+	free(install);
+	free(b64);
+
+	/* layers: a hash the policy does not name, then the right ones */
+	expect_denied("mount_layer with a root hash not in the policy",
+		      "{\"type\":\"mount_layer\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
+		      "\"root_hash\":\"00000000000000000000000000000000000000000000000000000000000000aa\","
+		      "\"hash_offset\":4096}");
+	mount_layer("mount_layer 0 (after the denial)", "/dev/vda", 0, l0, "/run/parma/layers/0");
+	mount_layer("mount_layer 1", "/dev/vdb", 1, l1, "/run/parma/layers/1");
+	expect_denied("unencrypted scratch without allow_unencrypted_scratch",
+		      "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\","
+		      "\"target\":\"/run/parma/scratch\",\"encrypted\":false}");
+	expect_ok("mount_scratch (dm-crypt)",
+		  "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\",\"target\":\"/run/parma/scratch\","
+		  "\"encrypted\":true}", NULL);
+
+	/* overlay: reordered layers denied, policy order accepted */
+	expect_denied("mount_overlay with reordered layers",
+		      "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
+		      "\"layers\":[\"/run/parma/layers/1\",\"/run/parma/layers/0\"],"
+		      "\"target\":\"/run/parma/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}");
+	expect_ok("mount_overlay in policy order",
+		  "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
+		  "\"layers\":[\"/run/parma/layers/0\",\"/run/parma/layers/1\"],"
+		  "\"target\":\"/run/parma/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}", NULL);
+
+	/* create: extra env and hooks refused, then the policy's own container */
+	const char *main_cmd = "[\"/bin/sh\",\"-c\",\"cat /data/hello.txt; echo " MARKER
+			       " > /marker.txt; sync; read line; echo got:$line; exit 7\"]";
+	snprintf(req, sizeof(req), create_fmt, "c1", main_cmd, "\"PATH=/bin\",\"EVIL=1\"", "");
+	expect_denied("create_container with an extra env var", req);
+	snprintf(req, sizeof(req), create_fmt, "c1", main_cmd, "\"PATH=/bin\"",
+		 ",\"hooks\":{\"prestart\":[{\"path\":\"/bin/sh\"}]}");
+	expect_refused("create_container with host-supplied hooks", req);
+	snprintf(req, sizeof(req), create_fmt, "c1", main_cmd, "\"PATH=/bin\"", "");
+	uint32_t main_pid = 0;
+	if (expect_ok("create_container main", req, &resp) == 0)
+		main_pid = get_pid(resp);
+	json_object_put(resp);
+	resp = NULL;
+	harness_out(&h, main_pid);
+	expect_ok("start_container main", "{\"type\":\"start_container\",\"container_id\":\"c1\"}",
+		  NULL);
+
+	/* while main waits on stdin: unlisted exec and signal denied, listed exec runs */
+	expect_denied("exec_in_container of an unlisted command",
+		      "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/sh\"],"
+		      "\"env\":[\"PATH=/bin\"],\"working_dir\":\"/\",\"no_new_privileges\":true}");
+	snprintf(req, sizeof(req),
+		 "{\"type\":\"signal\",\"container_id\":\"c1\",\"signal\":9}");
+	expect_denied("signal 9 (policy lists only 15)", req);
+	uint32_t exec_pid = 0;
+	if (expect_ok("exec_in_container of the listed command",
+		      "{\"type\":\"exec_in_container\",\"container_id\":\"c1\","
+		      "\"command\":[\"/bin/echo\",\"exec-ok\"],\"env\":[\"PATH=/bin\"],"
+		      "\"working_dir\":\"/\",\"no_new_privileges\":true,\"stdio\":true}",
+		      &resp) == 0)
+		exec_pid = get_pid(resp);
+	json_object_put(resp);
+	resp = NULL;
+	int code = -1;
+	if (exec_pid) {
+		harness_out(&h, exec_pid);
+		wait_exit(exec_pid, &code);
+		harness_drain(&h, exec_pid, 10000);
+		harness_check(&h, code == 0 && strstr(harness_out(&h, exec_pid)->data[0], "exec-ok"),
+			      "exec output and exit code come back (code %d)", code);
+	}
+
+	/* main: stdin line, then its stdout and exit code */
+	struct errbuf ceb = { 0 };
+	if (main_pid) {
+		agent_client_write_stdin(h.client, main_pid, "ping\n", 5, T, &ceb);
+		agent_client_close_stdin(h.client, main_pid, &ceb);
+		wait_exit(main_pid, &code);
+		harness_drain(&h, main_pid, 10000);
+		const char *o = harness_out(&h, main_pid)->data[0];
+		harness_check(&h, strstr(o, "hello from a verity layer") != NULL,
+			      "main's stdout carries the layer's file");
+		harness_check(&h, strstr(o, "got:ping") != NULL, "main read its stdin");
+		harness_check(&h, code == 7, "main's exit code is 7 (got %d)", code);
+	}
+
+	/* the flipped layer: verity passes the mount, the bad block reads as EIO */
+	mount_layer("mount_layer of the flipped copy (policy's hash)", "/dev/vdc", 1, l1,
+		    "/run/parma/layers/2");
+	expect_ok("mount_overlay reader on the flipped copy",
+		  "{\"type\":\"mount_overlay\",\"container_id\":\"c2\","
+		  "\"layers\":[\"/run/parma/layers/0\",\"/run/parma/layers/2\"],"
+		  "\"target\":\"/run/parma/c2/rootfs\",\"scratch\":\"/run/parma/scratch\"}", NULL);
+	snprintf(req, sizeof(req), create_fmt, "c2",
+		 "[\"/bin/sh\",\"-c\",\"cat /data/big.txt > /tmp/copy && echo READ-OK || echo "
+		 "READ-FAILED; stat -c %s /tmp/copy; sha256sum /tmp/copy\"]",
+		 "\"PATH=/bin\"", "");
+	uint32_t reader_pid = 0;
+	if (expect_ok("create_container reader", req, &resp) == 0)
+		reader_pid = get_pid(resp);
+	json_object_put(resp);
+	resp = NULL;
+	harness_out(&h, reader_pid);
+	expect_ok("start_container reader", "{\"type\":\"start_container\",\"container_id\":\"c2\"}",
+		  NULL);
+	if (reader_pid) {
+		wait_exit(reader_pid, &code);
+		harness_drain(&h, reader_pid, 10000);
+		struct harness_output *o = harness_out(&h, reader_pid);
+		unsigned long size = 0;
+		char sum[65] = "";
+		char *line = strstr(o->data[0], "READ-FAILED");
+		harness_check(&h, line && !strstr(o->data[0], "READ-OK"),
+			      "reader sees a failed read, not success");
+		harness_check(&h, strstr(o->data[1], "I/O error") != NULL,
+			      "reader's error is an I/O error (stderr: %.80s)", o->data[1]);
+		if (line && sscanf(line, "READ-FAILED %lu %64s", &size, sum) == 2) {
+			/* every byte the reader got is the genuine prefix of big.txt */
+			char *genuine = malloc(4096 * 20 + 1);
+			for (int i = 0; i < 4096; i++)
+				snprintf(genuine + i * 20, 21, "BIGFILE-LINE-%06d\n", i);
+			uint8_t d[32];
+			char hex[65];
+			digest_sha256(genuine, size <= 4096 * 20 ? size : 0, d);
+			hex_encode(d, 32, hex);
+			harness_check(&h, size < 4096 * 20 && !strcmp(hex, sum),
+				      "the %lu bytes read before the error are genuine", size);
+			free(genuine);
+		} else {
+			harness_check(&h, 0, "reader printed size and sha256 (%s)", o->data[0]);
+		}
+	}
+
+	/* still serving after everything above */
+	expect_ok("ping after all denials", "{\"type\":\"ping\"}", NULL);
+
+	/* scratch: the marker main wrote (and synced) must not be on the host in plaintext */
+	qemu_vm_stop(h.vm, 2000);
+	uint8_t *sc = NULL;
+	size_t sc_len = 0;
+	if (file_read_all(scratch, 256u << 20, &sc, &sc_len, &eb) == 0) {
+		harness_check(&h, memmem(sc, sc_len, MARKER, strlen(MARKER)) == NULL,
+			      "scratch marker absent from the host's scratch image");
+		size_t nonzero = 0;
+		for (size_t i = 0; i < sc_len; i++)
+			nonzero += sc[i] != 0;
+		harness_check(&h, nonzero > 65536, "scratch image holds ciphertext (%zu bytes)", nonzero);
+		free(sc);
+	}
+	return harness_finish(&h);
+}
