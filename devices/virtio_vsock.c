@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/virtio_mmio.h"
@@ -32,6 +33,9 @@ enum { VSOCK_RXQ, VSOCK_TXQ, VSOCK_EVQ, VSOCK_NUM_QUEUES };
 #define VSOCK_CONNECT_LINE_MAX 32u
 /* Tell the guest about drained buffer space once this much has been forwarded. */
 #define VSOCK_CREDIT_THRESHOLD (VSOCK_CONN_BUF / 4)
+/* How long the guest has to answer a REQUEST or a host-side close. */
+#define VSOCK_ANSWER_TIMEOUT_NS 2000000000ull
+#define VSOCK_TICK_NS 500000000ull
 
 enum conn_state {
 	CONN_FREE,
@@ -72,6 +76,7 @@ struct vsock_conn {
 	uint32_t last_fwd_cnt_sent;
 	uint8_t *buf;               /* guest bytes the host socket has not taken yet */
 	uint32_t buf_head, buf_len;
+	uint64_t deadline_ns;       /* kill with RST if the guest has not answered by then */
 };
 
 struct rst_entry {
@@ -95,8 +100,16 @@ struct virtio_vsock {
 	uint32_t next_port;
 	uint64_t buffered;
 	bool event_pending;
+	int timer_id;
 	struct virtq_chain chain; /* scratch, used under the lock */
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 
 static unsigned hash_of(uint32_t local, uint32_t peer)
 {
@@ -385,6 +398,7 @@ static uint32_t conn_fill_rx(struct vsock_conn *c, struct virtq_chain *ch)
 			/* The host closed its end: tell the guest, wait for its RST. */
 			c->host_eof = true;
 			c->readable = false;
+			c->deadline_ns = now_ns() + VSOCK_ANSWER_TIMEOUT_NS;
 			h.op = VSOCK_OP_SHUTDOWN;
 			h.flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
 		} else if (errno == EAGAIN || errno == EINTR) {
@@ -525,6 +539,7 @@ static void tx_packet(struct virtio_vsock *v, struct virtq_chain *ch)
 			break;
 		}
 		c->state = CONN_ESTABLISHED;
+		c->deadline_ns = 0;
 		if (conn_wants_rx(c))
 			rx_list_add(c);
 		break;
@@ -676,6 +691,7 @@ static void host_connect_line(struct vsock_conn *c)
 	c->state = CONN_LOCAL_INIT;
 	c->pending = PEND_REQUEST;
 	c->readable = true; /* bytes after the line wait for the guest's RESPONSE */
+	c->deadline_ns = now_ns() + VSOCK_ANSWER_TIMEOUT_NS;
 	hash_add(c);
 	rx_list_add(c);
 }
@@ -706,6 +722,22 @@ static void on_conn_event(void *ctx, uint32_t events)
 		if ((events & POLLOUT) && c->buf_len && !conn_flush(c))
 			conn_kill(c, true);
 		break;
+	}
+	rx_process(v);
+	virtio_mmio_unlock(&v->mmio);
+}
+
+/* Drop connections whose guest did not answer a REQUEST or a close in time. */
+static void on_tick(void *ctx, uint32_t events)
+{
+	struct virtio_vsock *v = ctx;
+	(void)events;
+	virtio_mmio_lock(&v->mmio);
+	uint64_t now = now_ns();
+	for (unsigned i = 0; i < v->max_conns; i++) {
+		struct vsock_conn *c = &v->conns[i];
+		if (c->state != CONN_FREE && c->deadline_ns && now > c->deadline_ns)
+			conn_kill(c, true);
 	}
 	rx_process(v);
 	virtio_mmio_unlock(&v->mmio);
@@ -841,6 +873,11 @@ struct virtio_vsock *virtio_vsock_create(const struct device_host *host, uint64_
 		goto fail;
 	if (listen_on(v, opts->uds_path, eb) < 0)
 		goto fail;
+	v->timer_id = event_loop_add_timer(v->loop, VSOCK_TICK_NS, true, on_tick, v);
+	if (v->timer_id < 0) {
+		errbuf_set(eb, -v->timer_id, "virtio-vsock: timer: %s", strerror(-v->timer_id));
+		goto fail;
+	}
 	return v;
 fail:
 	virtio_vsock_destroy(v);
@@ -851,6 +888,8 @@ void virtio_vsock_destroy(struct virtio_vsock *v)
 {
 	if (!v)
 		return;
+	if (v->timer_id > 0)
+		event_loop_cancel_timer(v->loop, v->timer_id);
 	if (v->listen_fd >= 0) {
 		event_loop_remove_fd(v->loop, v->listen_fd);
 		close(v->listen_fd);

@@ -637,6 +637,12 @@ static void *vcpu_thread(void *arg)
 		int rc = kvm_vcpu(v, KVM_RUN, NULL);
 		if (rc == -EINTR || rc == -EAGAIN)
 			continue;
+		/* SEV-SNP: an implicit private<->shared conversion comes back as
+		 * -EFAULT with KVM_EXIT_MEMORY_FAULT (39); the SNP hook handles it. */
+		if (rc == -EFAULT && v->run->exit_reason == 39 && m->hooks && m->hooks->handle_exit)
+			rc = m->hooks->handle_exit(m->hooks->ctx, m, v->index, v->run) < 0 ? -EFAULT : 0;
+		if (rc == 0 && v->run->exit_reason == 39)
+			continue;
 		if (rc < 0) {
 			set_detail(m, "vCPU %u: KVM_RUN: %s", v->index, strerror(-rc));
 			machine_request_exit(m, MACHINE_EXIT_VCPU_ERROR);

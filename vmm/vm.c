@@ -258,6 +258,7 @@ static int load(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
 		if ((rc = note(vm, MACHINE_BLOB_FIRMWARE, fimg.lo, fimg.hi - fimg.lo, eb)) < 0)
 			goto out;
 		entry.rip = fimg.entry;
+		entry.mode = MACHINE_ENTRY_32BIT; /* stage0 entry state: docs/firmware.md */
 		/* Stage the kernel file verbatim above the firmware for it to check and load. */
 		low_top = (fimg.hi + 0x1fffff) & ~0x1fffffull;
 		if (kernel) {

@@ -45,20 +45,21 @@ enum {
 	OFF_SIG_END = 0x330,
 };
 
-/* Reserved (must-be-zero) byte ranges, [start, end), and the first report
- * version in which the range carries a field instead. */
+/* Reserved (must-be-zero) byte ranges, [start, end), what they are, and the
+ * first report version in which the range carries a field instead. */
 static const struct reserved_range {
 	unsigned start, end;
 	uint32_t used_from_version; /* 0: reserved in every version */
+	const char *what;
 } reserved_ranges[] = {
-	{ 0x04C, 0x050, 0 },
-	{ 0x188, 0x18B, 3 }, /* CPUID_FAM_ID/MOD_ID/STEP from v3 */
-	{ 0x18B, 0x1A0, 0 },
-	{ 0x1EB, 0x1EC, 0 },
-	{ 0x1EF, 0x1F0, 0 },
-	{ 0x1F8, 0x208, 5 }, /* LAUNCH_MIT_VECTOR, CURRENT_MIT_VECTOR from v5 */
-	{ 0x208, 0x2A0, 0 },
-	{ OFF_SIG_END, SNP_REPORT_SIZE, 0 },
+	{ 0x04C, 0x050, 0, "reserved word after the signer info" },
+	{ 0x188, 0x18B, 3, "CPUID_FAM_ID/MOD_ID/STEP (reserved before version 3)" },
+	{ 0x18B, 0x1A0, 0, "reserved bytes after REPORTED_TCB" },
+	{ 0x1EB, 0x1EC, 0, "reserved byte after CURRENT_MAJOR" },
+	{ 0x1EF, 0x1F0, 0, "reserved byte after COMMITTED_MAJOR" },
+	{ 0x1F8, 0x208, 5, "LAUNCH/CURRENT_MIT_VECTOR (reserved before version 5)" },
+	{ 0x208, 0x2A0, 0, "reserved bytes before the signature" },
+	{ OFF_SIG_END, SNP_REPORT_SIZE, 0, "signature padding after R and S" },
 };
 
 static uint32_t get_u32(const uint8_t *p)
@@ -172,9 +173,9 @@ int snp_report_parse(const uint8_t *buf, size_t len, struct snp_report *r, struc
 		for (unsigned o = rr->start; o < rr->end; o++)
 			if (buf[o])
 				return errbuf_set(eb, EINVAL,
-						  "report: reserved byte at 0x%03x is not zero "
-						  "(reserved range 0x%03x-0x%03x, version %u)",
-						  o, rr->start, rr->end - 1, r->version);
+						  "report: reserved byte at 0x%03x is not zero (%s, "
+						  "0x%03x-0x%03x; version %u)",
+						  o, rr->what, rr->start, rr->end - 1, r->version);
 	}
 
 	r->guest_svn = get_u32(buf + OFF_GUEST_SVN);

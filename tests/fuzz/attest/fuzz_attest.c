@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -30,6 +32,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (out[i] != report[i])
 				__builtin_trap();
 	}
+
+	/* the command-line value parsers, on the input as a short string */
+	char str[128];
+	size_t n = size < sizeof(str) - 1 ? size : sizeof(str) - 1;
+	memcpy(str, data, n);
+	str[n] = '\0';
+	time_t t;
+	struct snp_claims sc = { 0 };
+	snp_parse_rfc3339(str, &t, &eb);
+	snp_claims_set_min_tcb(&sc, str, &eb);
 
 	struct snp_certs *all = snp_certs_new();
 	if (all) {

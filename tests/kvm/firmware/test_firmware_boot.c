@@ -325,13 +325,14 @@ static size_t make_bzimage(uint8_t *buf)
 
 int main(void)
 {
-	static uint8_t elf_kernel[0x2000], bz_kernel[0x2000], initrd[20000];
+	static uint8_t elf_kernel[0x2000], bz_kernel[0x2000], initrd[5000];
 	const char *build = getenv("PARMA_BUILD_ROOT");
 	char path[512];
 	uint8_t *data = NULL;
 	size_t len = 0;
 	struct errbuf eb = { 0 };
 
+	setvbuf(stdout, NULL, _IONBF, 0);
 	if (access("/dev/kvm", R_OK | W_OK)) {
 		printf("SKIP: needs read/write access to /dev/kvm\n");
 		return 77;

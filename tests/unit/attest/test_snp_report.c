@@ -124,7 +124,7 @@ static void attest_report_rejects_malformed(void **state)
 	expect_parse_error(m, sizeof(m), "reserved byte at 0x1eb");
 	memcpy(m, b, sizeof(m));
 	m[SNP_REPORT_SIZE - 1] = 1; /* signature area beyond R and S */
-	expect_parse_error(m, sizeof(m), "reserved byte at 0x49f");
+	expect_parse_error(m, sizeof(m), "reserved byte at 0x49f is not zero (signature padding");
 
 	memcpy(m, b, sizeof(m));
 	m[0x008 + 2] &= (uint8_t)~0x02; /* policy bit 17 */
@@ -147,7 +147,9 @@ static void attest_report_rejects_malformed(void **state)
 	/* v5 fields are reserved in v2 */
 	memcpy(m, b, sizeof(m));
 	m[0] = 2;
-	expect_parse_error(m, sizeof(m), "reserved byte at 0x188"); /* CPUID bytes */
+	expect_parse_error(m, sizeof(m),
+			   "reserved byte at 0x188 is not zero (CPUID_FAM_ID/MOD_ID/STEP (reserved "
+			   "before version 3)");
 	m[0x188] = m[0x189] = m[0x18a] = 0;
 	expect_parse_error(m, sizeof(m), "reserved byte at 0x1f8"); /* mitigation vector */
 	free(b);

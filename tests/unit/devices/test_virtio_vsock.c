@@ -205,11 +205,22 @@ static int host_connect(struct fixture *f)
 	return fd;
 }
 
+/* read(2) that retries EINTR: io_uring task work for requests this thread
+ * submitted (the device's timer) interrupts reads that have a timeout. */
+static ssize_t read_retry(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 static void read_exact(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = read(fd, (uint8_t *)buf + got, len - got);
+		ssize_t n = read_retry(fd, (uint8_t *)buf + got, len - got);
 		assert_true(n > 0);
 		got += (size_t)n;
 	}
@@ -244,7 +255,7 @@ static void vsock_guest_connects_and_echoes(void **state)
 		 VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND);
 	assert_true(rx(f, &p, 2000));
 	assert_int_equal(p.h.op, VSOCK_OP_RST);
-	assert_int_equal(read(hfd, buf, sizeof(buf)), 0);
+	assert_int_equal(read_retry(hfd, buf, sizeof(buf)), 0);
 	assert_int_equal(virtio_vsock_conn_count(f->v), 0);
 	close(hfd);
 	close(lfd);
@@ -310,7 +321,28 @@ static void vsock_host_connect_refused_by_guest_closes_socket(void **state)
 	assert_int_equal(p.h.op, VSOCK_OP_REQUEST);
 	tx(f, VSOCK_OP_RST, 99, p.h.src_port, NULL, 0, 0, 0);
 	char c;
-	assert_int_equal(read(hfd, &c, 1), 0);
+	assert_int_equal(read_retry(hfd, &c, 1), 0);
+	close(hfd);
+}
+
+static void vsock_unanswered_request_times_out(void **state)
+{
+	struct fixture *f = *state;
+	int hfd = host_connect(f);
+	assert_int_equal(write(hfd, "CONNECT 77\n", 11), 11);
+	struct pkt p;
+	assert_true(rx(f, &p, 2000));
+	assert_int_equal(p.h.op, VSOCK_OP_REQUEST);
+	/* The guest stays silent: after the 2 s answer timeout the host socket is
+	 * closed and the guest is told with RST. */
+	char c;
+	ssize_t n = read_retry(hfd, &c, 1);
+	if (n != 0)
+		fail_msg("read: %zd (%s)", n, strerror(errno));
+	assert_true(rx(f, &p, 2000));
+	assert_int_equal(p.h.op, VSOCK_OP_RST);
+	assert_int_equal(p.h.dst_port, 77);
+	assert_int_equal(virtio_vsock_conn_count(f->v), 0);
 	close(hfd);
 }
 
@@ -325,7 +357,7 @@ static void vsock_rejects_malformed_connect_lines(void **state)
 		assert_int_equal(write(hfd, bad[i], strlen(bad[i])), (ssize_t)strlen(bad[i]));
 		char c;
 		/* EOF, or ECONNRESET when unread bytes were dropped with the socket */
-		if (read(hfd, &c, 1) > 0)
+		if (read_retry(hfd, &c, 1) > 0)
 			fail_msg("connect line %u ('%s') was not refused", i, bad[i]);
 		close(hfd);
 	}
@@ -420,7 +452,7 @@ static void vsock_limits_connections(void **state)
 	/* Host-side connections beyond the limit are closed at once. */
 	int hfd = host_connect(f);
 	char c;
-	assert_int_equal(read(hfd, &c, 1), 0);
+	assert_int_equal(read_retry(hfd, &c, 1), 0);
 	close(hfd);
 	close(lfd);
 }
@@ -499,6 +531,7 @@ int main(void)
 		T(vsock_host_connects_with_connect_line),
 		T(vsock_host_connect_refused_by_guest_closes_socket),
 		T(vsock_rejects_malformed_connect_lines),
+		T(vsock_unanswered_request_times_out),
 		T(vsock_respects_guest_credit),
 		T(vsock_rst_when_guest_overruns_credit),
 		T(vsock_drops_spoofed_source),
