@@ -8,6 +8,7 @@
 #include "policy/lang/policy_cli.h"
 #include "policy/measure/measure_cli.h"
 #include "guest/client/agent_cli.h"
+#include "vmm/group_cli.h"
 #include "vmm/vmm_cli.h"
 
 static const struct cli_command policy_commands[] = {
@@ -25,6 +26,12 @@ static int policy_main(int argc, char **argv)
 }
 
 static const struct cli_command parma_commands[] = {
+	{ "run", "run a container group from its spec in a confidential VM", group_cli_run },
+	{ "ps", "list running groups and their containers", group_cli_ps },
+	{ "exec", "run a command in a running container (policy-gated)", group_cli_exec },
+	{ "logs", "print (or follow) a group's container output", group_cli_logs },
+	{ "stop", "stop a running group cleanly", group_cli_stop },
+	{ "attest", "fetch a fresh attestation report from a running group", group_cli_attest },
 	{ "boot", "boot a kernel or firmware directly in the KVM VMM", vmm_cli_boot },
 	{ "policy", "check, digest, explain, diff and generate execution policies", policy_main },
 	{ "image", "convert OCI images to dm-verity protected layer images", image_cli_main },

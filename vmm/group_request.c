@@ -1,0 +1,108 @@
+#include "vmm/group_request.h"
+
+#include <string.h>
+
+#include <json-c/json.h>
+
+struct json_object *group_req_new(const char *type)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string(type));
+	return o;
+}
+
+struct json_object *group_policy_container(struct json_object *policy, const char *name)
+{
+	struct json_object *containers, *n;
+	if (!json_object_object_get_ex(policy, "containers", &containers) ||
+	    !json_object_is_type(containers, json_type_array))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(containers); i++) {
+		struct json_object *pc = json_object_array_get_idx(containers, i);
+		if (json_object_object_get_ex(pc, "name", &n) &&
+		    !strcmp(json_object_get_string(n), name))
+			return pc;
+	}
+	return NULL;
+}
+
+static void copy_member(struct json_object *req, struct json_object *pc, const char *key)
+{
+	struct json_object *v;
+	if (json_object_object_get_ex(pc, key, &v))
+		json_object_object_add(req, key, json_object_get(v));
+}
+
+/* Every exact (string) env rule. Regex rules describe values a user supplies at run time;
+ * the spec gives none, so none are sent. */
+static struct json_object *policy_env(struct json_object *pc)
+{
+	struct json_object *env = json_object_new_array(), *rules, *v;
+	if (!json_object_object_get_ex(pc, "env_rules", &rules))
+		return env;
+	for (size_t i = 0; i < json_object_array_length(rules); i++) {
+		struct json_object *rule = json_object_array_get_idx(rules, i);
+		const char *strategy = "string";
+		if (json_object_object_get_ex(rule, "strategy", &v))
+			strategy = json_object_get_string(v);
+		if (strcmp(strategy, "string") || !json_object_object_get_ex(rule, "pattern", &v))
+			continue;
+		json_object_array_add(env, json_object_get(v));
+	}
+	return env;
+}
+
+static void add_process_fields(struct json_object *req, struct json_object *pc, const char *id)
+{
+	json_object_object_add(req, "container_id", json_object_new_string(id));
+	json_object_object_add(req, "env", policy_env(pc));
+	copy_member(req, pc, "user");
+	copy_member(req, pc, "capabilities");
+	copy_member(req, pc, "no_new_privileges");
+}
+
+struct json_object *group_req_create(struct json_object *pc, const char *id, bool stdio)
+{
+	struct json_object *req = group_req_new("create_container");
+	add_process_fields(req, pc, id);
+	copy_member(req, pc, "command");
+	copy_member(req, pc, "working_dir");
+	copy_member(req, pc, "mounts");
+	json_object_object_add(req, "stdio", json_object_new_boolean(stdio));
+	return req;
+}
+
+static bool command_equal(struct json_object *cmd, char *const *argv, size_t argc)
+{
+	if (!json_object_is_type(cmd, json_type_array) || json_object_array_length(cmd) != argc)
+		return false;
+	for (size_t i = 0; i < argc; i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(cmd, i));
+		if (!s || strcmp(s, argv[i]))
+			return false;
+	}
+	return true;
+}
+
+struct json_object *group_req_exec(struct json_object *pc, const char *id, char *const *argv,
+				   size_t argc)
+{
+	struct json_object *req = group_req_new("exec_in_container"), *cmd, *execs, *wd = NULL, *v;
+	add_process_fields(req, pc, id);
+	cmd = json_object_new_array();
+	for (size_t i = 0; i < argc; i++)
+		json_object_array_add(cmd, json_object_new_string(argv[i]));
+	json_object_object_add(req, "command", cmd);
+	if (json_object_object_get_ex(pc, "exec_processes", &execs))
+		for (size_t i = 0; i < json_object_array_length(execs) && !wd; i++) {
+			struct json_object *e = json_object_array_get_idx(execs, i);
+			if (json_object_object_get_ex(e, "command", &v) && command_equal(v, argv, argc))
+				json_object_object_get_ex(e, "working_dir", &wd);
+		}
+	if (!wd)
+		json_object_object_get_ex(pc, "working_dir", &wd);
+	if (wd)
+		json_object_object_add(req, "working_dir", json_object_get(wd));
+	json_object_object_add(req, "stdio", json_object_new_boolean(1));
+	return req;
+}

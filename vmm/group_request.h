@@ -1,0 +1,29 @@
+/* group_request: the agent requests an honest host sends for a group, built from the policy.
+ *
+ * The host asks for exactly what the installed policy allows (the command, environment, user,
+ * capabilities and mounts of the policy's container entry), so a correctly configured group
+ * starts, and anything else is the agent's engine's to deny. */
+#ifndef PARMA_VMM_GROUP_REQUEST_H
+#define PARMA_VMM_GROUP_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct json_object;
+
+/* A new {"type": type} object. */
+struct json_object *group_req_new(const char *type);
+
+/* The policy's container entry named `name` (borrowed), or NULL. */
+struct json_object *group_policy_container(struct json_object *policy, const char *name);
+
+/* create_container for the policy entry `pc`, as container id `id`. New reference. */
+struct json_object *group_req_create(struct json_object *pc, const char *id, bool stdio);
+
+/* exec_in_container of argv[0..argc) in container `id` whose policy entry is `pc`: the
+ * container's environment, user and capabilities, and the working directory of the matching
+ * exec_processes entry (else the container's). New reference. */
+struct json_object *group_req_exec(struct json_object *pc, const char *id, char *const *argv,
+				   size_t argc);
+
+#endif
