@@ -268,6 +268,20 @@ def main():
         check(g["digest"] == GOLDEN_DIGEST and g["root_hash"] == GOLDEN_ROOT,
               "golden layer: root hash %s" % g["root_hash"])
 
+        # docker's layer dedup (a member symlinked to another layer's tar), gzip'd archives
+        ds2 = os.path.join(work, "dedup.tar.gz")
+        ocitool.write_docker_save(ds2, [base, crafted, base], tag="dd:1", gz=True,
+                                  link=(2, "../%064x/layer.tar" % 1))
+        res2 = convert(ds2, os.path.join(work, "out-docker"))
+        check([l["root_hash"] for l in res2["layers"]] ==
+              [l["root_hash"] for l in layers["none"]] + [layers["none"][0]["root_hash"]],
+              "docker-save member symlink and gzip'd archive")
+        # a multi-platform OCI index: the linux/amd64 manifest is chosen
+        ocitool.write_oci(os.path.join(work, "multi"), [base, crafted], nested=True)
+        res3 = convert(os.path.join(work, "multi"), os.path.join(work, "out-gzip"))
+        check([l["root_hash"] for l in res3["layers"]] == [l["root_hash"] for l in layers["gzip"]],
+              "nested index: linux/amd64 selected")
+
         # inspect shows the root hashes and never environment values
         r = ec.run([PARMA, "image", "inspect", "--json", "--output", os.path.join(work, "again"),
                     os.path.join(work, "oci-gzip")])
