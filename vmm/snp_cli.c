@@ -32,6 +32,9 @@ int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_
 	case SNP_OPT_POLICY_FILE:
 		o->policy_file = arg;
 		return 1;
+	case SNP_OPT_LAUNCH_DIR:
+		o->cfg.launch_dir = arg;
+		return 1;
 	default:
 		return 0;
 	}
@@ -44,7 +47,7 @@ int snp_boot_prepare(const char *prog, struct snp_boot_opts *o, struct vm_config
 	size_t len = 0;
 
 	if (!o->enabled) {
-		if (o->have_host_data || o->policy_file || o->cfg.launch.policy)
+		if (o->have_host_data || o->policy_file || o->cfg.launch.policy || o->cfg.launch_dir)
 			return -cli_usage_error(prog, "--snp-policy, --policy and --host-data need --snp");
 		return 0;
 	}

@@ -3,7 +3,8 @@
  *   --snp                launch as an SEV-SNP guest (needs --firmware stage0)
  *   --snp-policy N       guest policy (default 0x30000)
  *   --policy FILE        HOST_DATA = SHA-256 of the execution policy file
- *   --host-data HEX      HOST_DATA given directly (64 hex digits) */
+ *   --host-data HEX      HOST_DATA given directly (64 hex digits)
+ *   --snp-launch-dir DIR write boot-descriptor.dtb and acpi.bin as measured */
 #ifndef PARMA_VMM_SNP_CLI_H
 #define PARMA_VMM_SNP_CLI_H
 
@@ -17,18 +18,21 @@
 #define SNP_OPT_POLICY_BITS 0x5302
 #define SNP_OPT_HOST_DATA 0x5303
 #define SNP_OPT_POLICY_FILE 0x5304
+#define SNP_OPT_LAUNCH_DIR 0x5305
 
 #define SNP_BOOT_OPTIONS                                                   \
 	{ "snp", no_argument, NULL, SNP_OPT_SNP },                         \
 	{ "snp-policy", required_argument, NULL, SNP_OPT_POLICY_BITS },    \
 	{ "host-data", required_argument, NULL, SNP_OPT_HOST_DATA },       \
-	{ "policy", required_argument, NULL, SNP_OPT_POLICY_FILE }
+	{ "policy", required_argument, NULL, SNP_OPT_POLICY_FILE },        \
+	{ "snp-launch-dir", required_argument, NULL, SNP_OPT_LAUNCH_DIR }
 
 #define SNP_BOOT_USAGE                                                                  \
 	"  --snp              launch as an AMD SEV-SNP guest (with --firmware stage0)\n"   \
 	"  --snp-policy N     SNP guest policy (default 0x30000)\n"                        \
 	"  --policy FILE      HOST_DATA = SHA-256 of this execution policy\n"              \
-	"  --host-data HEX    HOST_DATA as 64 hex digits\n"
+	"  --host-data HEX    HOST_DATA as 64 hex digits\n"                               \
+	"  --snp-launch-dir D write the measured descriptor and ACPI blobs to D\n"
 
 struct snp_boot_opts {
 	bool enabled;

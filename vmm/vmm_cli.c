@@ -200,6 +200,8 @@ int vmm_cli_boot(int argc, char **argv)
 	r.loop = event_loop_create(&eb);
 	if (!r.loop)
 		return cli_error(prog, CLI_INTERNAL, "%s", errbuf_msg(&eb));
+	/* A console or API client that goes away must cost a write error, not the VMM. */
+	signal(SIGPIPE, SIG_IGN);
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
