@@ -227,8 +227,8 @@ struct agent_proc *server_proc_add(struct agent_server *s, pid_t pid, int kind,
 				   const char *container_id, const char *const *argv, size_t argc,
 				   int fds[3])
 {
-	if (s->n_procs >= AGENT_MAX_PROCS)
-		procs_collect(s);
+	/* Collection happens only between polls (agent_server_poll), never while pointers into
+	 * the list are live. */
 	if (s->n_procs >= AGENT_MAX_PROCS)
 		return NULL;
 	struct agent_proc *p = calloc(1, sizeof(*p));
@@ -599,6 +599,9 @@ int agent_server_poll(struct agent_server *s, int timeout_ms)
 	int what[MAX_POLL];
 	size_t n = 0;
 	int throttled = outq_pending(s) > AGENT_OUT_HIGH_WATER;
+
+	if (s->n_procs >= AGENT_MAX_PROCS / 2)
+		procs_collect(s);
 
 	if (s->fd >= 0) {
 		pfd[n] = (struct pollfd){ .fd = s->fd,
