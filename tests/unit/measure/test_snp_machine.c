@@ -22,6 +22,7 @@
 #include "vmm/event_loop.h"
 #include "vmm/snp_kvm.h"
 #include "vmm/snp_machine.h"
+#include "vmm/snp_predict.h"
 #include "vmm/vm.h"
 
 #define FD_VM 101
@@ -162,6 +163,11 @@ static void snp_machine_launch_matches_parma_measure(void **state)
 		.cmdline = "console=ttyS0", .serial = "none", .debug_log = "none",
 		.kvm = &composed_ops, .hooks = snp_machine_hooks(sm),
 	};
+	/* What the VMM predicts without hardware (dev mode, --snp-predict). */
+	uint8_t predicted[48];
+	struct snp_machine_config pcfg = { 0 };
+	if (snp_predict_measurement(&cfg, &pcfg, predicted, &eb))
+		fail_msg("snp_predict_measurement: %s", errbuf_msg(&eb));
 	struct event_loop *loop = event_loop_create(&eb);
 	assert_non_null(loop);
 	if (vm_create(&cfg, loop, &vm, &eb))
@@ -175,6 +181,7 @@ static void snp_machine_launch_matches_parma_measure(void **state)
 	assert_memory_equal(F.host_data, scfg.launch.host_data, 32);
 	assert_int_equal(snp_machine_measurement(sm, ld), 0);
 	assert_memory_equal(ld, F.ld, 48);
+	assert_memory_equal(predicted, F.ld, 48);
 	/* the kernel staging area stayed shared, the firmware was launched */
 	assert_int_equal(F.attr[0x600000 / 4096], ATTR_SHARED);
 	assert_int_equal(F.launched[0x400000 / 4096], 1);
