@@ -3,9 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "common/fileio.h"
 
 #include "devices/guest_mem.h"
 #include "policy/measure/parma_launch.h"
@@ -33,7 +36,7 @@ static int machine_io(void *ctx, int fd, unsigned long req, void *arg)
 static int on_vm_created(void *ctx, struct machine *m, struct errbuf *eb)
 {
 	struct snp_machine *sm = ctx;
-	struct snp_kvm_io io = { machine_io, m, true };
+	struct snp_kvm_io io = { machine_io, m, !sm->cfg.dry_run };
 	int rc;
 
 	sm->m = m;
@@ -119,6 +122,26 @@ static int set_entry_state(struct snp_machine *sm, struct errbuf *eb)
 	return 0;
 }
 
+static int write_launch_blobs(struct snp_machine *sm, struct errbuf *eb)
+{
+	static const struct { const char *label, *file; } out[] = {
+		{ "boot-descriptor", "boot-descriptor.dtb" }, { "acpi", "acpi.bin" },
+	};
+	char path[4096];
+	for (unsigned i = 0; i < sm->plan.n_items; i++) {
+		for (unsigned k = 0; k < 2; k++) {
+			const struct snp_plan_item *it = &sm->plan.item[i];
+			if (strcmp(it->label, out[k].label))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", sm->cfg.launch_dir, out[k].file);
+			int rc = file_write_atomic(path, it->data, it->len, 0644, eb);
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int on_before_run(void *ctx, struct machine *m, struct errbuf *eb)
 {
 	struct snp_machine *sm = ctx;
@@ -177,6 +200,8 @@ static int on_before_run(void *ctx, struct machine *m, struct errbuf *eb)
 		rc = build_cpuid(sm, eb);
 	if (!rc)
 		rc = snp_vm_launch(&sm->vm, &sm->plan, sm->cpuid_page, eb);
+	if (!rc && sm->cfg.launch_dir)
+		rc = write_launch_blobs(sm, eb);
 	return rc;
 }
 
@@ -205,8 +230,8 @@ int snp_machine_create(const struct snp_machine_config *cfg, struct snp_machine 
 	if (!sm)
 		return errbuf_set(eb, ENOMEM, "out of memory");
 	sm->cfg = *cfg;
-	sm->sev_fd = open(dev, O_RDWR | O_CLOEXEC);
-	if (sm->sev_fd < 0) {
+	sm->sev_fd = cfg->dry_run ? -1 : open(dev, O_RDWR | O_CLOEXEC);
+	if (sm->sev_fd < 0 && !cfg->dry_run) {
 		int e = errno;
 		free(sm);
 		return errbuf_set(eb, e, "%s: %s (SEV-SNP needs an AMD host with SEV-SNP enabled "

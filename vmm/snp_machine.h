@@ -25,6 +25,10 @@ struct snp_machine;
 struct snp_machine_config {
 	struct snp_launch_config launch; /* policy (0: default), features, HOST_DATA, ID block */
 	const char *sev_device;          /* NULL: /dev/sev */
+	const char *launch_dir;          /* if set: write the measured boot descriptor and
+					  * ACPI blobs there (boot-descriptor.dtb, acpi.bin)
+					  * so `parma measure` can recompute the digest */
+	bool dry_run;                    /* no /dev/sev; KVM is a recorder (snp_predict.h) */
 };
 
 /* Opens the SEV device. Errors say what the host lacks. */

@@ -190,8 +190,8 @@ int vmm_cli_boot(int argc, char **argv)
 		return cli_usage_error(prog, "--initrd needs --kernel");
 
 	int snp_rc = snp_boot_prepare(prog, &snp_opts, &cfg);
-	if (snp_rc < 0)
-		return -snp_rc;
+	if (snp_rc)
+		return snp_rc < 0 ? -snp_rc : CLI_OK;
 
 	struct errbuf eb = { 0 };
 	struct boot_run r = { .sig_fd = -1 };
@@ -200,6 +200,8 @@ int vmm_cli_boot(int argc, char **argv)
 	r.loop = event_loop_create(&eb);
 	if (!r.loop)
 		return cli_error(prog, CLI_INTERNAL, "%s", errbuf_msg(&eb));
+	/* A console or API client that goes away must cost a write error, not the VMM. */
+	signal(SIGPIPE, SIG_IGN);
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);

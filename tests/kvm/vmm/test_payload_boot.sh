@@ -54,7 +54,7 @@ single)
 		grep -q "^acpi $t [0-9a-f]* [0-9]* ok\$" "$tmp/log" || { echo "FAIL: ACPI $t not reported ok"; fail=1; }
 	done
 	expect "acpi madt lapics 1 ioapic fec00000"
-	expect "acpi dsdt lnro0005 1 pnp0501 1"
+	expect "acpi dsdt lnro0005 1 pnp0501 1 qemu0001 1"
 	expect "fdt /devices/virtio-blk0@d0000000 acpi-hid LNRO0005"
 	expect "fdt /devices/virtio-blk0@d0000000 interrupts 5"
 	expect "fdt /devices/virtio-blk0@d0000000 virtio-id 2"
@@ -87,6 +87,8 @@ exits)
 	expect "check failed: payload.fail requested"
 	boot 0 --mem 64 --cmdline "payload.poweroff payload.fail"  # ACPI S5 before the failing exit
 	expect "payload poweroff port 600"
+	boot 7 --mem 64 --cmdline "payload.panic"        # pvpanic
+	expect "payload panic"
 	boot 6 --mem 64 --cmdline "payload.reset"        # i8042 reset
 	expect "payload reset"
 	"$parma" boot --kernel "$payload" --serial none --debug-log "$tmp/log" --mem 64 \
@@ -103,7 +105,7 @@ serial)
 	"$parma" boot --kernel "$payload" --debug-log "$tmp/log" --mem 64 --serial "unix:$tmp/con" \
 		--cmdline payload.serial-echo 2>"$tmp/err" &
 	pid=$!
-	python3 - "$tmp/con" <<'PY'
+	python3 - "$tmp/con" "$tmp/console-out" <<'PY'
 import socket, sys, time
 for _ in range(100):
     try:
@@ -111,12 +113,25 @@ for _ in range(100):
     except OSError:
         time.sleep(0.05)
 s.sendall(b"ping from host\n")
-time.sleep(0.5)
+s.settimeout(0.2)
+out = b""
+deadline = time.time() + 3
+while time.time() < deadline and b"ttyS0\n" not in out:
+    try:
+        chunk = s.recv(4096)
+    except socket.timeout:
+        continue
+    if not chunk:
+        break
+    out += chunk
+open(sys.argv[2], "wb").write(out)
 PY
 	wait $pid
 	rc=$?
 	[ "$rc" = 0 ] || { echo "FAIL: serial-echo run exited $rc"; cat "$tmp/err"; fail=1; }
 	expect "serial in ping from host"
+	# Written before the client connected: kept in the backlog and delivered on connect.
+	grep -qxF "parma payload on ttyS0" "$tmp/console-out" || { echo "FAIL: console backlog not delivered"; cat "$tmp/console-out"; fail=1; }
 	[ -e "$tmp/con" ] && { echo "FAIL: console socket left behind"; fail=1; }
 	;;
 hostile)

@@ -161,3 +161,12 @@ def busybox_layer(busybox="/bin/busybox"):
     entries.append({"name": "etc/passwd", "data": b"root:x:0:0:root:/root:/bin/sh\n"})
     entries.append({"name": "etc/group", "data": b"root:x:0:\n"})
     return entries
+
+
+if __name__ == "__main__":
+    # ocitool.py DIR [TAG]: a busybox OCI image layout from Debian's busybox-static
+    import sys
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: ocitool.py DIR [TAG]")
+    write_oci(sys.argv[1], [busybox_layer()], tag=sys.argv[2] if len(sys.argv) == 3 else "latest",
+              process={"Cmd": ["/bin/sh"]})

@@ -18,6 +18,7 @@
 #include "devices/boot_timer.h"
 #include "devices/debug_port.h"
 #include "devices/i8042.h"
+#include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "vmm/event_loop.h"
 #include "vmm/layout.h"
@@ -112,6 +113,34 @@ static void vmm_serial_transmit_interrupts_and_registers(void **state)
 	close(p[1]);
 }
 
+static void vmm_serial_backlog_reaches_late_output(void **state)
+{
+	(void)state;
+	struct host h;
+	host_init(&h, NULL);
+	struct serial *s;
+	assert_int_equal(serial_create(&h.dh, COM1, 4, -1, -1, &s), 0);
+	/* More than the backlog holds: only the newest SERIAL_BACKLOG bytes survive. */
+	for (int i = 0; i < SERIAL_BACKLOG + 100; i++)
+		out8(&h, COM1, (uint8_t)('a' + i % 26));
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) > 0, 1);
+	serial_set_fds(s, -1, p[1]);
+	static uint8_t buf[SERIAL_BACKLOG + 200];
+	ssize_t n = read(p[0], buf, sizeof(buf));
+	assert_int_equal(n, SERIAL_BACKLOG);
+	assert_int_equal(buf[0], 'a' + 100 % 26);
+	assert_int_equal(buf[n - 1], 'a' + (SERIAL_BACKLOG + 99) % 26);
+	/* Delivered once: new output goes straight through. */
+	out8(&h, COM1, '!');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], '!');
+	serial_destroy(s);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void stop_loop(void *ctx, uint32_t events)
 {
 	(void)events;
@@ -162,7 +191,7 @@ static void vmm_serial_input_flow_control(void **state)
 }
 
 struct events {
-	int exits, resets, poweroffs;
+	int exits, resets, poweroffs, panics;
 	uint8_t exit_value;
 };
 
@@ -181,6 +210,11 @@ static void on_reset_cb(void *ctx)
 static void on_poweroff_cb(void *ctx)
 {
 	((struct events *)ctx)->poweroffs++;
+}
+
+static void on_panic_cb(void *ctx)
+{
+	((struct events *)ctx)->panics++;
 }
 
 static void vmm_debug_port_timer_i8042_sleep(void **state)
@@ -244,6 +278,16 @@ static void vmm_debug_port_timer_i8042_sleep(void **state)
 	out8(&h, LAYOUT_PORT_ACPI_SLEEP_CTL, (5 << 2) | 0x20);
 	assert_int_equal(ev.poweroffs, 1);
 
+	/* pvpanic: offers PANICKED; only that bit ends the VM. */
+	struct pvpanic *pv;
+	assert_int_equal(pvpanic_create(&h.dh, on_panic_cb, &ev, &pv), 0);
+	assert_int_equal(in8(&h, LAYOUT_PORT_PVPANIC), 1);
+	out8(&h, LAYOUT_PORT_PVPANIC, 2);
+	assert_int_equal(ev.panics, 0);
+	out8(&h, LAYOUT_PORT_PVPANIC, 1);
+	assert_int_equal(ev.panics, 1);
+	pvpanic_destroy(pv);
+
 	/* Ports claimed once: a second device on the same port is refused. */
 	struct i8042 *k2;
 	assert_int_equal(i8042_create(&h.dh, on_reset_cb, &ev, &k2), -EINVAL);
@@ -261,6 +305,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(vmm_serial_transmit_interrupts_and_registers),
 		cmocka_unit_test(vmm_serial_input_flow_control),
+		cmocka_unit_test(vmm_serial_backlog_reaches_late_output),
 		cmocka_unit_test(vmm_debug_port_timer_i8042_sleep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
