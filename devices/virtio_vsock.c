@@ -33,9 +33,9 @@ enum { VSOCK_RXQ, VSOCK_TXQ, VSOCK_EVQ, VSOCK_NUM_QUEUES };
 #define VSOCK_CONNECT_LINE_MAX 32u
 /* Tell the guest about drained buffer space once this much has been forwarded. */
 #define VSOCK_CREDIT_THRESHOLD (VSOCK_CONN_BUF / 4)
-/* How long the guest has to answer a REQUEST or a host-side close. */
-#define VSOCK_ANSWER_TIMEOUT_NS 2000000000ull
-#define VSOCK_TICK_NS 500000000ull
+/* How long the guest has to answer a REQUEST or a host-side close, and a host
+ * client to send its CONNECT line. */
+#define VSOCK_ANSWER_TIMEOUT_MS 2000u
 
 enum conn_state {
 	CONN_FREE,
@@ -101,6 +101,7 @@ struct virtio_vsock {
 	uint64_t buffered;
 	bool event_pending;
 	int timer_id;
+	uint64_t timeout_ns;
 	struct virtq_chain chain; /* scratch, used under the lock */
 };
 
@@ -398,7 +399,7 @@ static uint32_t conn_fill_rx(struct vsock_conn *c, struct virtq_chain *ch)
 			/* The host closed its end: tell the guest, wait for its RST. */
 			c->host_eof = true;
 			c->readable = false;
-			c->deadline_ns = now_ns() + VSOCK_ANSWER_TIMEOUT_NS;
+			c->deadline_ns = now_ns() + v->timeout_ns;
 			h.op = VSOCK_OP_SHUTDOWN;
 			h.flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
 		} else if (errno == EAGAIN || errno == EINTR) {
@@ -691,7 +692,7 @@ static void host_connect_line(struct vsock_conn *c)
 	c->state = CONN_LOCAL_INIT;
 	c->pending = PEND_REQUEST;
 	c->readable = true; /* bytes after the line wait for the guest's RESPONSE */
-	c->deadline_ns = now_ns() + VSOCK_ANSWER_TIMEOUT_NS;
+	c->deadline_ns = now_ns() + v->timeout_ns;
 	hash_add(c);
 	rx_list_add(c);
 }
@@ -753,8 +754,13 @@ static void on_listen(void *ctx, uint32_t events)
 		if (fd < 0)
 			break;
 		/* Not before the driver is up, and never beyond the limit. */
-		if (!virtio_mmio_running(&v->mmio) || !conn_new(v, fd, CONN_HOST_LINE))
+		struct vsock_conn *c = NULL;
+		if (!virtio_mmio_running(&v->mmio) || !(c = conn_new(v, fd, CONN_HOST_LINE))) {
 			close(fd);
+			continue;
+		}
+		/* An idle client must not hold a connection slot forever. */
+		c->deadline_ns = now_ns() + v->timeout_ns;
 	}
 	virtio_mmio_unlock(&v->mmio);
 }
@@ -873,7 +879,10 @@ struct virtio_vsock *virtio_vsock_create(const struct device_host *host, uint64_
 		goto fail;
 	if (listen_on(v, opts->uds_path, eb) < 0)
 		goto fail;
-	v->timer_id = event_loop_add_timer(v->loop, VSOCK_TICK_NS, true, on_tick, v);
+	v->timeout_ns = (uint64_t)(opts->answer_timeout_ms ? opts->answer_timeout_ms
+							     : VSOCK_ANSWER_TIMEOUT_MS) * 1000000ull;
+	/* Check deadlines four times per timeout period. */
+	v->timer_id = event_loop_add_timer(v->loop, v->timeout_ns / 4, true, on_tick, v);
 	if (v->timer_id < 0) {
 		errbuf_set(eb, -v->timer_id, "virtio-vsock: timer: %s", strerror(-v->timer_id));
 		goto fail;

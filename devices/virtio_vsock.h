@@ -51,6 +51,7 @@ struct virtio_vsock_opts {
 	uint64_t guest_cid;   /* >= 3 */
 	const char *uds_path; /* listening socket for host-initiated connections */
 	unsigned max_conns;   /* 0: VSOCK_MAX_CONNS_DEFAULT */
+	unsigned answer_timeout_ms; /* guest answer / host CONNECT line; 0: 2000 */
 };
 
 struct virtio_vsock;

@@ -188,6 +188,23 @@ static void dev_serial(struct aml *scope)
 	free(res.p);
 }
 
+static void dev_pvpanic(struct aml *scope)
+{
+	struct aml d = { 0 }, res = { 0 };
+	aml_name_string(&d, "_HID", "QEMU0001");
+	/* IO(Decode16, 0x505, 0x505, 0x01, 0x01) */
+	aml_u8(&res, 0x47);
+	aml_u8(&res, 0x01);
+	aml_u16(&res, LAYOUT_PORT_PVPANIC);
+	aml_u16(&res, LAYOUT_PORT_PVPANIC);
+	aml_u8(&res, 0x01);
+	aml_u8(&res, 0x01);
+	aml_name_crs(&d, &res);
+	aml_device(scope, "PEVT", &d);
+	free(d.p);
+	free(res.p);
+}
+
 static void dev_virtio(struct aml *scope, unsigned i, const struct acpi_virtio *v)
 {
 	struct aml d = { 0 }, res = { 0 };
@@ -269,6 +286,8 @@ int acpi_build(const struct acpi_config *c, uint64_t base, uint8_t *buf, size_t 
 	name_s5(&dsdt);
 	if (c->serial)
 		dev_serial(&sb);
+	if (c->pvpanic)
+		dev_pvpanic(&sb);
 	for (unsigned i = 0; i < c->n_virtio; i++)
 		dev_virtio(&sb, i, &c->virtio[i]);
 	static const uint8_t scope_op = 0x10;

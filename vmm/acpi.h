@@ -5,7 +5,7 @@
  * RSDP (rev 2) → XSDT → FADT (HW_REDUCED_ACPI, X_DSDT, sleep control/status
  * registers at ports 0x600/0x601) and MADT (one LAPIC per vCPU, the IOAPIC,
  * IRQ0→GSI2); DSDT with \_S5 (power off), \_SB.COM1 (PNP0501, the 16550) and
- * one \_SB.Vnnn per virtio-mmio device (_HID "LNRO0005", Memory32Fixed window,
+ * \_SB.PEVT (QEMU0001, pvpanic) and one \_SB.Vnnn per virtio-mmio device (_HID "LNRO0005", Memory32Fixed window,
  * Interrupt(ResourceConsumer, Edge, ActiveHigh, Exclusive) {gsi}, as
  * devices/device.h specifies). The same inputs give the same bytes (no dates,
  * no pointers but the ones computed from `base`), so the tables can be
@@ -31,6 +31,7 @@ struct acpi_config {
 	const struct acpi_virtio *virtio;
 	unsigned n_virtio;
 	int serial;           /* describe COM1 (port 0x3f8, IRQ 4) */
+	int pvpanic;          /* describe the pvpanic port (QEMU0001 at 0x505) */
 };
 
 /* Build all tables into buf (laid out from guest address `base`, RSDP first).

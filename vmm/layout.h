@@ -44,6 +44,7 @@
 #define LAYOUT_PORT_DEBUG_EXIT 0xf4  /* a byte written here ends the VM with that status */
 #define LAYOUT_PORT_SERIAL     0x3f8 /* COM1, 8 ports */
 #define LAYOUT_PORT_BOOT_TIMER 0x440 /* 32-bit milestone id: the VMM timestamps it */
+#define LAYOUT_PORT_PVPANIC    0x505 /* pvpanic: the guest panicked */
 #define LAYOUT_PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG (S5 = power off) */
 #define LAYOUT_PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG */
 #define LAYOUT_ACPI_SLP_TYP_S5 5      /* the \_S5 value the DSDT declares */

@@ -18,6 +18,7 @@
 #include "devices/boot_timer.h"
 #include "devices/debug_port.h"
 #include "devices/i8042.h"
+#include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_vsock.h"
@@ -40,6 +41,7 @@ struct vm {
 	struct serial *serial;
 	struct i8042 *i8042;
 	struct acpi_sleep *sleep;
+	struct pvpanic *pvpanic;
 	struct virtio_blk *blk[VM_MAX_DRIVES];
 	unsigned n_blk;
 	struct virtio_vsock *vsock;
@@ -65,6 +67,12 @@ static void on_poweroff(void *ctx)
 {
 	struct vm *vm = ctx;
 	machine_request_exit(vm->m, MACHINE_EXIT_POWEROFF);
+}
+
+static void on_panic(void *ctx)
+{
+	struct vm *vm = ctx;
+	machine_request_exit(vm->m, MACHINE_EXIT_PANIC);
 }
 
 static void serial_client_gone(struct vm *vm)
@@ -311,7 +319,8 @@ static int load(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
 		bd[n_bd++] = (struct boot_desc_device){ "serial", "ns16550a", "PNP0501",
 							LAYOUT_PORT_SERIAL, 8, LAYOUT_SERIAL_GSI, 0 };
 	struct acpi_config ac = { .n_vcpus = machine_vcpu_count(vm->m), .virtio = av,
-				  .n_virtio = n_av, .serial = vm->serial != NULL };
+				  .n_virtio = n_av, .serial = vm->serial != NULL,
+				  .pvpanic = 1 };
 	size_t acpi_len;
 	uint8_t *acpi = guest_mem_ptr(gm, LAYOUT_ACPI, LAYOUT_ACPI_MAX);
 	if (!acpi || (rc = acpi_build(&ac, LAYOUT_ACPI, acpi, LAYOUT_ACPI_MAX, &acpi_len, eb)) < 0) {
@@ -399,7 +408,8 @@ int vm_create(const struct vm_config *cfg, struct event_loop *loop, struct vm **
 	if ((rc = debug_port_create(host, vm->debug_fd, on_debug_exit, vm, &vm->debug)) < 0 ||
 	    (rc = boot_timer_create(host, cfg->t0_ns, &vm->timer)) < 0 ||
 	    (rc = i8042_create(host, on_reset, vm, &vm->i8042)) < 0 ||
-	    (rc = acpi_sleep_create(host, on_poweroff, vm, &vm->sleep)) < 0) {
+	    (rc = acpi_sleep_create(host, on_poweroff, vm, &vm->sleep)) < 0 ||
+	    (rc = pvpanic_create(host, on_panic, vm, &vm->pvpanic)) < 0) {
 		errbuf_set(eb, -rc, "small devices: %s", strerror(-rc));
 		goto fail;
 	}
@@ -445,6 +455,7 @@ void vm_destroy(struct vm *vm)
 	boot_timer_destroy(vm->timer);
 	i8042_destroy(vm->i8042);
 	acpi_sleep_destroy(vm->sleep);
+	pvpanic_destroy(vm->pvpanic);
 	machine_destroy(vm->m);
 	if (vm->debug_fd >= 0 && vm->debug_fd != STDERR_FILENO)
 		close(vm->debug_fd);

@@ -16,6 +16,7 @@
 #include "devices/boot_timer.h"
 #include "vmm/api.h"
 #include "vmm/event_loop.h"
+#include "vmm/snp_cli.h"
 #include "vmm/vm.h"
 
 static const char boot_usage[] =
@@ -42,6 +43,7 @@ static const char boot_usage[] =
 	"  --ap-direct        start every vCPU at the entry point (test payloads)\n"
 	"  --boot-times       print boot-timer milestones on exit\n"
 	"  --api-sock PATH    serve the control API (docs/api.md) on this Unix socket\n"
+	SNP_BOOT_USAGE
 	"\n"
 	"Exit status: 0 guest powered off · 1-5 parma errors (README) · 6 guest reset ·\n"
 	"7 guest panic · 8 stopped by a signal or the API · 9 vCPU error ·\n"
@@ -109,9 +111,11 @@ int vmm_cli_boot(int argc, char **argv)
 		{ "api-sock", required_argument, NULL, 'A' },
 		{ "drive", required_argument, NULL, 'D' },
 		{ "vsock", required_argument, NULL, 'V' },
+		SNP_BOOT_OPTIONS,
 		{ 0 },
 	};
 	struct vm_config cfg = { .t0_ns = t0 };
+	struct snp_boot_opts snp_opts = { 0 };
 	struct vm_drive drives[VM_MAX_DRIVES];
 	const char *api_sock = NULL;
 	bool boot_times = false;
@@ -167,9 +171,15 @@ int vmm_cli_boot(int argc, char **argv)
 			cfg.vsock_uds = comma + 1;
 			break;
 		}
-		default:
+		default: {
+			int snp_rc = snp_boot_option(prog, c, optarg, &snp_opts);
+			if (snp_rc < 0)
+				return -snp_rc;
+			if (snp_rc)
+				break;
 			return cli_usage_error(prog, "unknown or incomplete option '%s'",
 					       argv[optind - 1]);
+		}
 		}
 	}
 	if (optind < argc)
@@ -179,6 +189,10 @@ int vmm_cli_boot(int argc, char **argv)
 	if (cfg.initrd && !cfg.kernel)
 		return cli_usage_error(prog, "--initrd needs --kernel");
 
+	int snp_rc = snp_boot_prepare(prog, &snp_opts, &cfg);
+	if (snp_rc < 0)
+		return -snp_rc;
+
 	struct errbuf eb = { 0 };
 	struct boot_run r = { .sig_fd = -1 };
 	int code = CLI_INTERNAL;
@@ -186,6 +200,8 @@ int vmm_cli_boot(int argc, char **argv)
 	r.loop = event_loop_create(&eb);
 	if (!r.loop)
 		return cli_error(prog, CLI_INTERNAL, "%s", errbuf_msg(&eb));
+	/* A console or API client that goes away must cost a write error, not the VMM. */
+	signal(SIGPIPE, SIG_IGN);
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
@@ -219,6 +235,7 @@ int vmm_cli_boot(int argc, char **argv)
 			code = cli_error(prog, CLI_INTERNAL, "%s", errbuf_msg(&eb));
 			goto out;
 		}
+		snp_boot_report(prog, &snp_opts);
 	}
 	code = event_loop_run(r.loop);
 	if (api && !r.vm)
@@ -247,5 +264,6 @@ out:
 		close(r.sig_fd);
 	}
 	event_loop_destroy(r.loop);
+	snp_boot_cleanup(&snp_opts);
 	return code;
 }

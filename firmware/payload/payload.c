@@ -9,7 +9,7 @@
  *   acpi rsdp <addr-hex> ok|bad
  *   acpi <SIG> <addr-hex> <length> ok|bad           (every XSDT table, and the DSDT)
  *   acpi madt lapics <n> ioapic <addr-hex>
- *   acpi dsdt lnro0005 <n> pnp0501 <n>
+ *   acpi dsdt lnro0005 <n> pnp0501 <n> qemu0001 <n>
  *   vcpus <online> expected <n>
  *   cpu <index> apic <id>                           (every vCPU that reached us)
  *   test <name> <failures>                          (every PAYLOAD_TEST)
@@ -17,7 +17,7 @@
  * then exits with status min(failures, 255). Command-line switches (for the
  * VMM's exit-path tests): `payload.exit=early` exits with 0 right after entry
  * (start-up benchmarks); `payload.fail` adds one failure; `payload.serial-echo` reads a line from COM1 and
- * reports it; `payload.poweroff` powers off through
+ * reports it; `payload.panic` reports a panic through pvpanic; `payload.poweroff` powers off through
  * the FADT's sleep control register; `payload.hang` stops
  * in a halt loop before exiting; `payload.reset` resets through the i8042. */
 #include "payload.h"
@@ -230,8 +230,9 @@ static void report_table(const uint8_t *t)
 		if (dsdt)
 			report_table((const uint8_t *)(uintptr_t)dsdt);
 	} else if (!memcmp(t, "DSDT", 4)) {
-		pr("acpi dsdt lnro0005 %u pnp0501 %u\n", count_str(t, len, "LNRO0005"),
-		   count_str(t, len, "PNP0501") + count_str(t, len, "\x41\xd0\x05\x01"));
+		pr("acpi dsdt lnro0005 %u pnp0501 %u qemu0001 %u\n", count_str(t, len, "LNRO0005"),
+		   count_str(t, len, "PNP0501") + count_str(t, len, "\x41\xd0\x05\x01"),
+		   count_str(t, len, "QEMU0001"));
 	}
 }
 
@@ -429,6 +430,10 @@ void payload_start(uint64_t boot_desc, uint64_t zero_page, uint64_t index, uint6
 		/* ACPI S5 the way Linux does it on hardware-reduced ACPI. */
 		pr("payload poweroff port %x\n", sleep_ctl_port);
 		outb(sleep_ctl_port, (uint8_t)((LAYOUT_ACPI_SLP_TYP_S5 << 2) | 0x20));
+	}
+	if (cmdline_has(info.cmdline, "payload.panic")) {
+		pr("payload panic\n");
+		outb(LAYOUT_PORT_PVPANIC, 1);
 	}
 	if (cmdline_has(info.cmdline, "payload.hang")) {
 		pr("payload hang\n");

@@ -21,6 +21,7 @@
 #include "guest/storage/storage.h"
 
 #define CRUN_ROOT "/run/crun"
+#define CRUN_LOG "/run/crun-parma.log" /* crun's own errors, quoted in ours */
 #define TSM_REPORT_DIR "/sys/kernel/config/tsm/report"
 #define SEV_GUEST_DEV "/dev/sev-guest"
 #define MAX_DM 256
@@ -82,19 +83,43 @@ static int run_wait(const struct agent_stdio *io, const char *const *argv, int *
 	return 0;
 }
 
+/* The last line crun logged (its error), for our error message. */
+static void crun_last_error(char *out, size_t size)
+{
+	uint8_t *log;
+	size_t len;
+	out[0] = 0;
+	if (file_read_all(CRUN_LOG, 1 << 20, &log, &len, NULL) < 0)
+		return;
+	while (len && (log[len - 1] == '\n' || log[len - 1] == ' '))
+		len--;
+	size_t start = len;
+	while (start && log[start - 1] != '\n' && len - start < size - 1)
+		start--;
+	for (size_t i = start; i < len; i++) /* console-safe: printable ASCII only */
+		out[i - start] = log[i] >= 0x20 && log[i] < 0x7f ? (char)log[i] : '?';
+	out[len - start] = 0;
+	free(log);
+}
+
 static int run_crun(struct linux_ctx *c, const struct agent_stdio *io, const char *const *args,
 		    struct errbuf *eb)
 {
-	const char *argv[16] = { c->crun, "--root", CRUN_ROOT };
-	size_t n = 3;
+	const char *argv[16] = { c->crun, "--root", CRUN_ROOT, "--log=file:" CRUN_LOG };
+	size_t n = 4;
+	unlink(CRUN_LOG);
 	for (size_t i = 0; args[i] && n < 15; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	int status, ret = run_wait(io, argv, &status, eb);
 	if (ret < 0)
 		return ret;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return errbuf_set(eb, EIO, "crun %s failed (status 0x%x)", args[0], status);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char why[300];
+		crun_last_error(why, sizeof(why));
+		return errbuf_set(eb, EIO, "crun %s failed (status 0x%x): %s", args[0], status,
+				  why[0] ? why : "no message");
+	}
 	return 0;
 }
 

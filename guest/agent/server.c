@@ -363,19 +363,35 @@ void agent_server_child_exited(struct agent_server *s, pid_t pid, int status)
 
 /* ---- frames from the host ---- */
 
-static void send_fault(struct agent_server *s, uint32_t id, const char *code, const char *why)
+static void send_fault_flags(struct agent_server *s, uint16_t flags, uint32_t id,
+			     const char *code, const char *why)
 {
 	struct json_object *e = proto_error_object(code, why);
-	if (e)
-		server_send_json(s, PROTO_ERROR, id, e);
+	size_t len;
+	const char *text = e ? json_object_to_json_string_length(e, JSON_C_TO_STRING_PLAIN, &len)
+			     : NULL;
+	if (text && len <= PROTO_JSON_MAX)
+		server_send_frame(s, PROTO_ERROR, flags, id, text, (uint32_t)len);
 	json_object_put(e);
+}
+
+static void send_fault(struct agent_server *s, uint32_t id, const char *code, const char *why)
+{
+	send_fault_flags(s, 0, id, code, why);
+}
+
+/* A fault about a stream frame: id is a process id, not a request id. */
+static void send_stream_fault(struct agent_server *s, uint32_t id, const char *code,
+			      const char *why)
+{
+	send_fault_flags(s, PROTO_ERROR_STREAM, id, code, why);
 }
 
 static void handle_stdin(struct agent_server *s, const struct proto_frame *f)
 {
 	struct agent_proc *p = server_proc_find(s, f->id);
 	if (!p || p->in_fd < 0 || p->in_eof) {
-		send_fault(s, f->id, PROTO_ERR_NOT_FOUND, "no open stdin for this process id");
+		send_stream_fault(s, f->id, PROTO_ERR_NOT_FOUND, "no open stdin for this process id");
 		return;
 	}
 	if (f->type == PROTO_EOF) {
@@ -384,13 +400,13 @@ static void handle_stdin(struct agent_server *s, const struct proto_frame *f)
 		return;
 	}
 	if (p->in_len + f->length > PROTO_STDIN_WINDOW) {
-		send_fault(s, f->id, PROTO_ERR_BUSY, "stdin data beyond the granted credit dropped");
+		send_stream_fault(s, f->id, PROTO_ERR_BUSY, "stdin data beyond the granted credit dropped");
 		return;
 	}
 	if (!p->inbuf) {
 		p->inbuf = malloc(PROTO_STDIN_WINDOW);
 		if (!p->inbuf) {
-			send_fault(s, f->id, PROTO_ERR_FAILED, "out of memory");
+			send_stream_fault(s, f->id, PROTO_ERR_FAILED, "out of memory");
 			return;
 		}
 	}
@@ -423,13 +439,13 @@ static void handle_frame(struct agent_server *s, const struct proto_frame *f)
 	case PROTO_STREAM:
 	case PROTO_EOF:
 		if (f->flags != PROTO_STDIN) {
-			send_fault(s, f->id, PROTO_ERR_INVALID, "the host may only send stdin");
+			send_stream_fault(s, f->id, PROTO_ERR_INVALID, "the host may only send stdin");
 			return;
 		}
 		handle_stdin(s, f);
 		return;
 	default:
-		send_fault(s, f->id, PROTO_ERR_INVALID, "frame type not accepted by the agent");
+		send_stream_fault(s, f->id, PROTO_ERR_INVALID, "the agent does not accept CREDIT frames");
 		return;
 	}
 }
@@ -453,7 +469,9 @@ static int read_host(struct agent_server *s)
 			int st = proto_decoder_next(&s->dec, &f, &fault);
 			if (st == PROTO_NEED_MORE)
 				break;
-			if (st == PROTO_FAULT)
+			if (st == PROTO_FAULT && fault.has_id && fault.type >= PROTO_STREAM)
+				send_stream_fault(s, fault.id, PROTO_ERR_MALFORMED, fault.reason);
+			else if (st == PROTO_FAULT)
 				send_fault(s, fault.has_id ? fault.id : 0, PROTO_ERR_MALFORMED,
 					   fault.reason);
 			else

@@ -11,21 +11,31 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/digest.h"
+#include "common/encoding.h"
 #include "common/errbuf.h"
+#include "common/fileio.h"
 #include "guest/client/agent_client.h"
+#include "guest/proto/proto.h"
 
 static const char usage[] =
-	"Usage: parma agent --sock PATH [--vsock] [--timeout MS] request JSON\n"
-	"       parma agent --sock PATH [--vsock] attach PROCESS_ID\n"
+	"Usage: parma agent --sock PATH [OPTIONS] request JSON\n"
+	"       parma agent --sock PATH [OPTIONS] install POLICY_FILE\n"
+	"       parma agent --sock PATH [OPTIONS] attach PROCESS_ID\n"
 	"\n"
 	"  request JSON       send one request object, print the answer as JSON\n"
 	"                     (exit 0 ok, 1 denied or failed)\n"
+	"  install FILE       send install_policy with the exact bytes of FILE\n"
 	"  attach PROCESS_ID  copy stdin to the process and its stdout/stderr here until both\n"
 	"                     end, then print its exit status (exit code = the process's)\n"
 	"\n"
 	"  --sock PATH   the agent's socket (QEMU virtio-serial chardev, or the VMM's vsock\n"
 	"                socket with --vsock)\n"
-	"  --timeout MS  how long to wait for the socket and each answer (default 30000)\n";
+	"  --timeout MS  how long to wait for the socket and each answer (default 30000)\n"
+	"  --dev-ca DIR  answer the agent's dev_report requests with the DEVELOPMENT signer\n"
+	"                in DIR (created if missing): for guests without a TEE only\n"
+	"  --host-data HEX  the HOST_DATA those dev reports carry (default: SHA-256 of the\n"
+	"                POLICY_FILE of install)\n";
 
 static void print_output(void *opaque, uint32_t process_id, int stream, const uint8_t *data,
 			 size_t len, bool eof)
@@ -122,10 +132,12 @@ int agent_cli_main(int argc, char **argv)
 		{ "sock", required_argument, NULL, 's' },
 		{ "vsock", no_argument, NULL, 'v' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "dev-ca", required_argument, NULL, 'd' },
+		{ "host-data", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	const char *prog = argv[0], *sock = NULL;
+	const char *prog = argv[0], *sock = NULL, *dev_ca = NULL, *host_data_hex = NULL;
 	enum agent_connect_mode mode = AGENT_CONNECT_SERIAL;
 	int timeout = 30000, opt;
 
@@ -146,6 +158,12 @@ int agent_cli_main(int argc, char **argv)
 			timeout = (int)v;
 			break;
 		}
+		case 'd':
+			dev_ca = optarg;
+			break;
+		case 'H':
+			host_data_hex = optarg;
+			break;
 		case 'h':
 			fputs(usage, stdout);
 			return CLI_OK;
@@ -158,15 +176,50 @@ int agent_cli_main(int argc, char **argv)
 	if (optind + 2 != argc)
 		return cli_usage_error(prog, "expected 'request JSON' or 'attach PROCESS_ID'");
 	const char *cmd = argv[optind], *arg = argv[optind + 1];
-	if (strcmp(cmd, "request") && strcmp(cmd, "attach"))
+	if (strcmp(cmd, "request") && strcmp(cmd, "attach") && strcmp(cmd, "install"))
 		return cli_usage_error(prog, "unknown command '%s'", cmd);
 
 	struct errbuf eb = { 0 };
+	uint8_t *policy = NULL;
+	size_t policy_len = 0;
+	uint8_t host_data[32];
+	if (!strcmp(cmd, "install") &&
+	    file_read_all(arg, PROTO_JSON_MAX / 4 * 3, &policy, &policy_len, &eb) < 0)
+		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+	if (host_data_hex && hex_decode(host_data_hex, host_data, 32) < 0) {
+		free(policy);
+		return cli_usage_error(prog, "--host-data: expected 64 hex digits");
+	}
+	if (!host_data_hex && policy)
+		digest_sha256(policy, policy_len, host_data);
+	if (dev_ca && !host_data_hex && !policy)
+		return cli_usage_error(prog, "--dev-ca needs --host-data HEX (or install FILE)");
+
 	struct agent_client *c;
-	if (agent_client_connect(sock, mode, timeout, &c, &eb) < 0)
+	if (agent_client_connect(sock, mode, timeout, &c, &eb) < 0) {
+		free(policy);
 		return cli_error(prog, CLI_UNAVAILABLE, "%s", errbuf_msg(&eb));
+	}
+	if (dev_ca && agent_client_use_dev_signer(c, dev_ca, host_data, NULL, &eb) < 0) {
+		free(policy);
+		agent_client_close(c);
+		return cli_error(prog, CLI_UNAVAILABLE, "--dev-ca: %s", errbuf_msg(&eb));
+	}
 	int ret;
-	if (!strcmp(cmd, "request")) {
+	if (!strcmp(cmd, "install")) {
+		char *b64 = malloc(base64_encoded_len(policy_len));
+		struct json_object *req = json_object_new_object();
+		if (!b64 || !req) {
+			ret = cli_error(prog, CLI_INTERNAL, "out of memory");
+		} else {
+			base64_encode(policy, policy_len, b64);
+			json_object_object_add(req, "type", json_object_new_string("install_policy"));
+			json_object_object_add(req, "policy", json_object_new_string(b64));
+			ret = cmd_request(prog, c, json_object_to_json_string(req), timeout);
+		}
+		json_object_put(req);
+		free(b64);
+	} else if (!strcmp(cmd, "request")) {
 		ret = cmd_request(prog, c, arg, timeout);
 	} else {
 		char *end;
@@ -177,5 +230,6 @@ int agent_cli_main(int argc, char **argv)
 			ret = cmd_attach(prog, c, (uint32_t)pid, timeout);
 	}
 	agent_client_close(c);
+	free(policy);
 	return ret;
 }

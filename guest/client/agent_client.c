@@ -16,6 +16,7 @@
 #include "common/encoding.h"
 #include "common/fileio.h"
 #include "guest/proto/proto.h"
+#include "policy/attest/snp_dev.h"
 
 /* An answer that arrived before anyone waited for it. */
 struct answer {
@@ -40,6 +41,11 @@ struct agent_client {
 	struct credit *credits;
 	uint64_t faults;
 	int closed;
+	/* development signer (agent_client_use_dev_signer) */
+	struct snp_dev_ca *dev_ca;
+	uint8_t dev_host_data[32];
+	uint8_t dev_measurement[48];
+	char *dev_certs; /* JSON text {"ark":..,"ask":..,"vcek":..} */
 };
 
 static int64_t now_ms(void)
@@ -151,7 +157,50 @@ void agent_client_close(struct agent_client *c)
 	proto_decoder_destroy(&c->dec);
 	if (c->fd >= 0)
 		close(c->fd);
+	snp_dev_ca_free(c->dev_ca);
+	free(c->dev_certs);
 	free(c);
+}
+
+int agent_client_use_dev_signer(struct agent_client *c, const char *ca_dir,
+				const uint8_t host_data[32], const uint8_t measurement[48],
+				struct errbuf *eb)
+{
+	struct snp_dev_ca *ca;
+	int ret = snp_dev_ca_open(ca_dir, true, NULL, &ca, eb);
+	if (ret < 0)
+		return ret;
+	struct json_object *certs = json_object_new_object();
+	static const char *const names[] = { "ark", "ask", "vcek" };
+	for (size_t i = 0; certs && i < 3; i++) {
+		char path[4096];
+		uint8_t *pem;
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s.pem", ca_dir, names[i]);
+		if (file_read_all(path, 65536, &pem, &len, NULL) == 0) {
+			json_object_object_add(certs, names[i],
+					       json_object_new_string_len((char *)pem, (int)len));
+			free(pem);
+		}
+	}
+	const char *text = certs ? json_object_to_json_string_ext(certs, JSON_C_TO_STRING_PLAIN)
+				 : NULL;
+	char *copy = text ? strdup(text) : NULL;
+	json_object_put(certs);
+	if (!copy) {
+		snp_dev_ca_free(ca);
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	}
+	snp_dev_ca_free(c->dev_ca);
+	free(c->dev_certs);
+	c->dev_ca = ca;
+	c->dev_certs = copy;
+	memcpy(c->dev_host_data, host_data, 32);
+	if (measurement)
+		memcpy(c->dev_measurement, measurement, 48);
+	else
+		memset(c->dev_measurement, 0, 48);
+	return 0;
 }
 
 void agent_client_set_callbacks(struct agent_client *c, const struct agent_client_callbacks *cbs)
@@ -279,7 +328,13 @@ static int answer_dev_report(struct agent_client *c, uint32_t id, struct json_ob
 	    !json_object_is_type(v, json_type_string) ||
 	    hex_decode(json_object_get_string(v), report_data, sizeof(report_data)) < 0)
 		why = "report_data: expected 128 hex digits";
-	else if (!c->cbs.on_dev_report)
+	else if (c->dev_ca) {
+		if (snp_dev_make_report(c->dev_ca, c->dev_measurement, c->dev_host_data,
+					report_data, report, NULL) < 0)
+			why = "the host's development signer failed";
+		else
+			certs = json_tokener_parse(c->dev_certs);
+	} else if (!c->cbs.on_dev_report)
 		why = "this host has no development signer";
 	else if ((ret = c->cbs.on_dev_report(c->cbs.opaque, report_data, report, &certs)) < 0)
 		why = "the host's development signer failed";
@@ -344,6 +399,10 @@ static int handle_frame(struct agent_client *c, const struct proto_frame *f)
 	}
 	case PROTO_RESPONSE:
 	case PROTO_ERROR: {
+		if (f->type == PROTO_ERROR && (f->flags & PROTO_ERROR_STREAM)) {
+			c->faults++; /* about our stdin frames: not an answer to a request */
+			return 0;
+		}
 		if (proto_json_parse(f, &obj, NULL) < 0) {
 			c->faults++;
 			obj = proto_error_object(PROTO_ERR_MALFORMED,

@@ -63,6 +63,15 @@ int agent_client_from_fd(int fd, struct agent_client **out);
 void agent_client_close(struct agent_client *c);
 void agent_client_set_callbacks(struct agent_client *c, const struct agent_client_callbacks *cbs);
 
+/* Answer the agent's dev_report requests with Parma's development signer (policy/attest
+ * snp_dev.h) whose CA lives in ca_dir (created if missing), as a guest launched with this
+ * HOST_DATA (the SHA-256 of the group's policy) and MEASUREMENT (NULL: zero) would be
+ * reported. The reports carry the dev chain's certificates (ark/ask/vcek PEM). Takes over
+ * on_dev_report. Returns 0 or a negative errno (eb says why). */
+int agent_client_use_dev_signer(struct agent_client *c, const char *ca_dir,
+				const uint8_t host_data[32], const uint8_t measurement[48],
+				struct errbuf *eb);
+
 /* Send a request object (its "type" member names the request); *id receives its id. The
  * object is not consumed. Does not wait for the answer. */
 int agent_client_send(struct agent_client *c, struct json_object *req, uint32_t *id,

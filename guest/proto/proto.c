@@ -45,20 +45,20 @@ uint32_t proto_crc32(const void *data, size_t len)
 	return ~crc;
 }
 
-/* Per type: body limit, whether the flags name a stdio stream, exact size if fixed (-1 none). */
+/* Per type: body limit, largest flags value, exact body size if fixed (-1 none). */
 struct type_rule {
 	uint32_t body_max;
-	int stream_flags;
+	uint16_t flags_max;
 	int64_t exact_len;
 };
 
 static const struct type_rule type_rules[PROTO_TYPE_MAX + 1] = {
 	[PROTO_REQUEST] = { PROTO_JSON_MAX, 0, -1 },
 	[PROTO_RESPONSE] = { PROTO_JSON_MAX, 0, -1 },
-	[PROTO_ERROR] = { PROTO_JSON_MAX, 0, -1 },
-	[PROTO_STREAM] = { PROTO_STREAM_MAX, 1, -1 },
-	[PROTO_EOF] = { 0, 1, 0 },
-	[PROTO_CREDIT] = { PROTO_CREDIT_SIZE, 1, PROTO_CREDIT_SIZE },
+	[PROTO_ERROR] = { PROTO_JSON_MAX, PROTO_ERROR_STREAM, -1 },
+	[PROTO_STREAM] = { PROTO_STREAM_MAX, PROTO_STDERR, -1 },
+	[PROTO_EOF] = { 0, PROTO_STDERR, 0 },
+	[PROTO_CREDIT] = { PROTO_CREDIT_SIZE, PROTO_STDERR, PROTO_CREDIT_SIZE },
 };
 
 static int type_known(uint8_t type)
@@ -99,7 +99,7 @@ static const char *header_problem(const struct proto_header *h, char *buf, size_
 			 (long long)r->exact_len, h->length);
 		return buf;
 	}
-	if (r->stream_flags ? h->flags > PROTO_STDERR : h->flags != 0) {
+	if (h->flags > r->flags_max) {
 		snprintf(buf, size, "frame type %u: invalid flags 0x%x", h->type, h->flags);
 		return buf;
 	}

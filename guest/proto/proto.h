@@ -7,8 +7,10 @@
  *   0   4    magic   "PRMA" (bytes 50 52 4d 41)
  *   4   1    version PROTO_VERSION
  *   5   1    type    enum proto_type
- *   6   2    flags   stream frames: the stream (0 stdin, 1 stdout, 2 stderr); else 0
- *   8   4    id      request id (REQUEST/RESPONSE/ERROR) or process id (stream frames)
+ *   6   2    flags   stream frames: the stream (0 stdin, 1 stdout, 2 stderr); ERROR:
+ *                    PROTO_ERROR_STREAM when it concerns a stream frame; else 0
+ *   8   4    id      request id (REQUEST/RESPONSE/ERROR) or process id (stream frames, and
+ *                    ERROR with PROTO_ERROR_STREAM)
  *   12  4    length  body length, at most proto_body_max(type)
  *   16  4    hcrc    CRC-32 (IEEE) of bytes 0..15
  *
@@ -55,6 +57,9 @@ enum proto_type {
 	PROTO_CREDIT = 6,   /* the agent accepts `body` more stdin bytes for process `id` */
 };
 #define PROTO_TYPE_MAX 6
+
+/* ERROR flag: the rejected frame was a stream frame and `id` is its process id. */
+#define PROTO_ERROR_STREAM 1u
 
 enum proto_stream {
 	PROTO_STDIN = 0,

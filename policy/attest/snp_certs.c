@@ -656,6 +656,15 @@ static void chain_check(struct snp_certs *c, struct snp_chain *ch)
 	if (check_signed_by(ark, ark, why, n) < 0 || check_signed_by(ca, ark, why, n) < 0 ||
 	    check_signed_by(leaf, ca, why, n) < 0)
 		return;
+	/* AMD's ARK/ASK/ASVK all say CA:TRUE; no X509_verify_cert() here (AMD VCEKs
+	 * lack the AKID strict mode wants), so check what it would have checked */
+	const struct snp_cert *cas[] = { ark, ca };
+	for (int i = 0; i < 2; i++)
+		if (X509_check_ca(cas[i]->x509) < 1) {
+			snprintf(why, n, "%s \"%s\" is not a CA certificate (basicConstraints)",
+				 role_names[cas[i]->role], cas[i]->cn);
+			return;
+		}
 	ch->n_crls_checked = 0;
 	ch->crl_detail[0] = '\0';
 	if (check_revocation(c, ca, ark, ch) < 0 || check_revocation(c, leaf, ca, ch) < 0)

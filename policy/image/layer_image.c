@@ -7,6 +7,8 @@
 #include <json-c/json.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,36 +80,135 @@ static int salt_derive(const char *digest, uint8_t salt[LAYER_SALT_LEN], uint8_t
 
 /* ---- reading the blob through SHA-256 ------------------------------------------------ */
 
+/* The blob digest is computed on a second thread while the main thread decompresses and
+ * writes: buffers rotate through BLOB_BUFS slots; libarchive may use the buffer of the last
+ * read until the next one, so a slot is refilled only after the hasher has finished the read
+ * that last used it, and libarchive has moved on from it. */
+#define BLOB_BUFS 3
+
 struct blob_reader {
 	int fd;
 	EVP_MD_CTX *sha;
-	uint8_t *buf;
+	uint8_t *buf[BLOB_BUFS];
+	size_t len[BLOB_BUFS];
+	uint64_t reads;  /* buffers filled so far (slot = reads % BLOB_BUFS) */
+	uint64_t hashed; /* buffers hashed so far */
+	bool threaded, stop;
+	int hash_err;
+	pthread_t tid;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 	uint64_t done, total;
 	layer_progress_fn progress;
 	void *progress_ctx;
 	int err;
 };
 
+static void *blob_hasher(void *arg)
+{
+	struct blob_reader *r = arg;
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (r->hashed == r->reads && !r->stop)
+			pthread_cond_wait(&r->cv, &r->mu);
+		if (r->hashed == r->reads && r->stop)
+			break;
+		size_t slot = r->hashed % BLOB_BUFS;
+		pthread_mutex_unlock(&r->mu);
+		int bad = EVP_DigestUpdate(r->sha, r->buf[slot], r->len[slot]) != 1;
+		pthread_mutex_lock(&r->mu);
+		if (bad)
+			r->hash_err = EIO;
+		r->hashed++;
+		pthread_cond_broadcast(&r->cv);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+static int blob_reader_init(struct blob_reader *r, unsigned threads)
+{
+	r->sha = EVP_MD_CTX_new();
+	for (int i = 0; i < BLOB_BUFS; i++)
+		if (!(r->buf[i] = malloc(READ_BUF)))
+			return -ENOMEM;
+	if (!r->sha || EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if ((threads ? threads : (unsigned)(cpus > 0 ? cpus : 1)) < 2)
+		return 0; /* one CPU: hash inline */
+	pthread_mutex_init(&r->mu, NULL);
+	pthread_cond_init(&r->cv, NULL);
+	if (pthread_create(&r->tid, NULL, blob_hasher, r)) {
+		pthread_mutex_destroy(&r->mu);
+		pthread_cond_destroy(&r->cv);
+		return 0;
+	}
+	r->threaded = true;
+	return 0;
+}
+
+/* Wait until every buffer read so far is hashed, and stop the hasher. */
+static int blob_reader_quiesce(struct blob_reader *r)
+{
+	if (!r->threaded)
+		return r->hash_err;
+	pthread_mutex_lock(&r->mu);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cv);
+	pthread_mutex_unlock(&r->mu);
+	pthread_join(r->tid, NULL);
+	pthread_mutex_destroy(&r->mu);
+	pthread_cond_destroy(&r->cv);
+	r->threaded = false;
+	return r->hash_err;
+}
+
+static void blob_reader_release(struct blob_reader *r)
+{
+	blob_reader_quiesce(r);
+	for (int i = 0; i < BLOB_BUFS; i++)
+		free(r->buf[i]);
+	EVP_MD_CTX_free(r->sha);
+}
+
 static la_ssize_t blob_read(struct archive *a, void *ctx, const void **buf)
 {
 	struct blob_reader *r = ctx;
+	size_t slot = r->reads % BLOB_BUFS;
+	if (r->threaded) {
+		/* the slot's previous content (read reads - BLOB_BUFS) must be hashed */
+		pthread_mutex_lock(&r->mu);
+		while (r->hashed + BLOB_BUFS <= r->reads)
+			pthread_cond_wait(&r->cv, &r->mu);
+		pthread_mutex_unlock(&r->mu);
+	}
 	ssize_t n;
 	do
-		n = read(r->fd, r->buf, READ_BUF);
+		n = read(r->fd, r->buf[slot], READ_BUF);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		r->err = errno;
 		archive_set_error(a, errno, "reading the layer blob: %s", strerror(errno));
 		return -1;
 	}
-	if (n > 0 && EVP_DigestUpdate(r->sha, r->buf, (size_t)n) != 1) {
-		archive_set_error(a, EIO, "SHA-256 failed");
-		return -1;
+	if (n > 0) {
+		r->len[slot] = (size_t)n;
+		if (r->threaded) {
+			pthread_mutex_lock(&r->mu);
+			r->reads++;
+			pthread_cond_broadcast(&r->cv);
+			pthread_mutex_unlock(&r->mu);
+		} else {
+			r->reads++;
+			if (EVP_DigestUpdate(r->sha, r->buf[slot], (size_t)n) != 1)
+				r->hash_err = EIO;
+		}
 	}
 	r->done += (uint64_t)n;
 	if (r->progress)
 		r->progress(r->progress_ctx, r->done, r->total);
-	*buf = r->buf;
+	*buf = r->buf[slot];
 	return n;
 }
 
@@ -115,15 +216,17 @@ static la_ssize_t blob_read(struct archive *a, void *ctx, const void **buf)
 static int blob_finish(struct blob_reader *r, const char *expected, uint64_t expected_size,
 		       struct errbuf *eb)
 {
+	if (blob_reader_quiesce(r))
+		return errbuf_set(eb, EIO, "SHA-256 failed");
 	for (;;) {
-		ssize_t n = read(r->fd, r->buf, READ_BUF);
+		ssize_t n = read(r->fd, r->buf[0], READ_BUF);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return errbuf_set(eb, errno, "reading the layer blob: %s", strerror(errno));
 		if (n == 0)
 			break;
-		if (EVP_DigestUpdate(r->sha, r->buf, (size_t)n) != 1)
+		if (EVP_DigestUpdate(r->sha, r->buf[0], (size_t)n) != 1)
 			return errbuf_set(eb, EIO, "SHA-256 failed");
 		r->done += (uint64_t)n;
 	}
@@ -300,9 +403,7 @@ int layer_image_convert(const char *blob_path, const char *out_dir,
 	r.total = (uint64_t)st.st_size;
 	r.progress = opts->progress;
 	r.progress_ctx = opts->progress_ctx;
-	r.sha = EVP_MD_CTX_new();
-	r.buf = malloc(READ_BUF);
-	if (!r.sha || !r.buf || EVP_DigestInit_ex(r.sha, EVP_sha256(), NULL) != 1) {
+	if (blob_reader_init(&r, opts->threads)) {
 		ret = errbuf_set(eb, ENOMEM, "out of memory");
 		goto out;
 	}
@@ -399,7 +500,6 @@ out:
 		unlink(tmp);
 	if (r.fd >= 0)
 		close(r.fd);
-	EVP_MD_CTX_free(r.sha);
-	free(r.buf);
+	blob_reader_release(&r);
 	return ret;
 }

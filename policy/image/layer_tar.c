@@ -505,7 +505,20 @@ static int entry_add(struct layer_fs *fs, struct archive *a, struct archive_entr
 		r->gid = (uint32_t)gid;
 		r->mtime = archive_entry_mtime(e);
 		r->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(e);
+		/* a repeated "./" replaces the xattrs, but an opaque marker stays */
+		bool opaque = false;
+		for (size_t i = 0; i < r->n_xattrs; i++) {
+			opaque |= r->xattrs[i].index == 4 &&
+				  !strcmp(r->xattrs[i].name, "overlay.opaque");
+			free(r->xattrs[i].name);
+			free(r->xattrs[i].value);
+		}
+		free(r->xattrs);
+		r->xattrs = NULL;
+		r->n_xattrs = 0;
 		ret = xattrs_read(e, r, eb, orig);
+		if (!ret && opaque)
+			ret = opaque_set(fs->root, eb);
 		goto out;
 	}
 

@@ -298,6 +298,7 @@ static int layout_open(struct oci_image *img, struct errbuf *eb)
 		return -EINVAL;
 	ret = index_select(index, img->tag, false, "index.json", &sel, eb);
 	char what[64] = "index.json";
+	struct json_object *parent = NULL; /* owns `sel` while its child is read */
 	for (int depth = 0; !ret; depth++) {
 		const char *mt = jstr(sel, "mediaType"), *digest = jstr(sel, "digest");
 		struct json_object *sz = jget(sel, "size", json_type_int);
@@ -305,7 +306,8 @@ static int layout_open(struct oci_image *img, struct errbuf *eb)
 					"manifest", &text, &len, eb);
 		if (ret)
 			break;
-		json_object_put(manifest);
+		json_object_put(parent);
+		parent = manifest;
 		manifest = json_parse(text, len, "manifest", eb);
 		free(text);
 		text = NULL;
@@ -326,6 +328,7 @@ static int layout_open(struct oci_image *img, struct errbuf *eb)
 		snprintf(what, sizeof(what), "index %.19s..", digest);
 		ret = index_select(manifest, NULL, true, what, &sel, eb);
 	}
+	json_object_put(parent);
 	if (ret)
 		goto out;
 

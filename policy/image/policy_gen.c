@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,9 +201,43 @@ static struct json_object *mount_json(const struct group_container *c,
 	return o;
 }
 
+static int plan_record(struct policy_gen_container *pc, const char *name, const char *dir,
+		       const struct oci_image *img, const struct layer_image_info *infos,
+		       struct errbuf *eb)
+{
+	char path[PATH_MAX];
+	if (!(pc->name = strdup(name)) ||
+	    !(pc->layers = calloc(img->n_layers, sizeof(*pc->layers))))
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	for (size_t i = 0; i < img->n_layers; i++) {
+		if (layer_image_path(dir, img->layers[i].digest, ".img", path, sizeof(path)) ||
+		    !(pc->layers[i].image_path = strdup(path)))
+			return errbuf_set(eb, ENOMEM, "out of memory");
+		pc->layers[i].info = infos[i];
+		pc->n_layers++;
+	}
+	return 0;
+}
+
+void policy_gen_plan_free(struct policy_gen_plan *plan)
+{
+	if (!plan)
+		return;
+	for (size_t i = 0; i < plan->n_containers; i++) {
+		struct policy_gen_container *pc = &plan->containers[i];
+		for (size_t l = 0; l < pc->n_layers; l++)
+			free(pc->layers[l].image_path);
+		free(pc->layers);
+		free(pc->name);
+	}
+	free(plan->containers);
+	memset(plan, 0, sizeof(*plan));
+}
+
 static int container_gen(const struct group_spec *g, size_t ci, const struct policy_gen_opts *o,
 			 const struct group_debug *dbg, size_t *layer_base,
-			 struct json_object **out, struct errbuf *eb)
+			 struct policy_gen_container *pc, struct json_object **out,
+			 struct errbuf *eb)
 {
 	const struct group_container *c = &g->containers[ci];
 	struct oci_image *img = NULL;
@@ -238,6 +273,8 @@ static int container_gen(const struct group_spec *g, size_t ci, const struct pol
 		goto out;
 	}
 	*layer_base += img->n_layers;
+	if (pc && (ret = plan_record(pc, c->name, o->cache_dir, img, infos, eb)))
+		goto out;
 
 	/* command: (spec command or image Entrypoint) + (spec args, or image Cmd unless the spec
 	 * replaced the entrypoint) */
@@ -334,6 +371,13 @@ out:
 int policy_gen(const struct group_spec *g, const struct policy_gen_opts *o, char **policy,
 	       size_t *len, bool *debug_used, struct errbuf *eb)
 {
+	return policy_gen_with_plan(g, o, policy, len, debug_used, NULL, eb);
+}
+
+int policy_gen_with_plan(const struct group_spec *g, const struct policy_gen_opts *o,
+			 char **policy, size_t *len, bool *debug_used,
+			 struct policy_gen_plan *plan, struct errbuf *eb)
+{
 	struct group_debug dbg = g->debug;
 	struct json_object *root = json_object_new_object(), *cs = json_object_new_array();
 	size_t layer_base = 0;
@@ -341,6 +385,15 @@ int policy_gen(const struct group_spec *g, const struct policy_gen_opts *o, char
 
 	*policy = NULL;
 	*len = 0;
+	if (plan) {
+		memset(plan, 0, sizeof(*plan));
+		plan->containers = calloc(g->n_containers, sizeof(*plan->containers));
+		if (!plan->containers) {
+			json_object_put(root);
+			json_object_put(cs);
+			return errbuf_set(eb, ENOMEM, "out of memory");
+		}
+	}
 	if (o->debug)
 		dbg = (struct group_debug){ true, true, true, true, true };
 	*debug_used = group_debug_any(&dbg);
@@ -362,7 +415,10 @@ int policy_gen(const struct group_spec *g, const struct policy_gen_opts *o, char
 	json_object_object_add(root, "containers", cs);
 	for (size_t i = 0; i < g->n_containers && !ret; i++) {
 		struct json_object *c;
-		ret = container_gen(g, i, o, &dbg, &layer_base, &c, eb);
+		struct policy_gen_container *pc = plan ? &plan->containers[i] : NULL;
+		if (plan)
+			plan->n_containers = i + 1;
+		ret = container_gen(g, i, o, &dbg, &layer_base, pc, &c, eb);
 		if (!ret)
 			json_object_array_add(cs, c);
 	}

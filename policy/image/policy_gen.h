@@ -25,10 +25,35 @@ struct policy_gen_user {
 	uint32_t uid, gid;
 };
 
+/* What the host needs to run the group: per container (spec order), its layer images base
+ * first (the file to attach as a read-only disk, and the verity parameters). */
+struct policy_gen_layer {
+	char *image_path;              /* <cache>/<hex>.img */
+	struct layer_image_info info;  /* root hash, salt, sizes, offsets */
+};
+
+struct policy_gen_container {
+	char *name;
+	struct policy_gen_layer *layers;
+	size_t n_layers;
+};
+
+struct policy_gen_plan {
+	struct policy_gen_container *containers;
+	size_t n_containers;
+};
+
+void policy_gen_plan_free(struct policy_gen_plan *plan); /* frees the contents; NULL ok */
+
 /* Generate the policy. *policy receives a malloc'd JSON document (NUL-terminated, *len bytes
  * without the NUL) that policy_load() accepts; *debug_used tells whether any debug allowance
  * is in it. Errors name the spec path ("containers[0].image: ...") or the layer at fault. */
 int policy_gen(const struct group_spec *spec, const struct policy_gen_opts *opts,
 	       char **policy, size_t *len, bool *debug_used, struct errbuf *eb);
+
+/* The same, also filling *plan (zeroed first; free with policy_gen_plan_free even on error). */
+int policy_gen_with_plan(const struct group_spec *spec, const struct policy_gen_opts *opts,
+			 char **policy, size_t *len, bool *debug_used,
+			 struct policy_gen_plan *plan, struct errbuf *eb);
 
 #endif

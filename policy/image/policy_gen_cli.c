@@ -1,6 +1,7 @@
 /* `parma policy gen GROUP.json`: group spec -> execution policy. */
 #include <errno.h>
 #include <getopt.h>
+#include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/cli.h"
+#include "common/encoding.h"
 #include "common/fileio.h"
 #include "policy/image/group_spec.h"
 #include "policy/image/image_cli.h"
@@ -31,6 +33,49 @@ static void progress(void *ctx, size_t index, size_t count, uint64_t done, uint6
 	fflush(stderr);
 }
 
+static int plan_write(const char *path, const struct group_spec *g,
+		      const struct policy_gen_plan *plan, struct errbuf *eb)
+{
+	struct json_object *o = json_object_new_object(), *cs = json_object_new_array();
+	json_object_object_add(o, "group", json_object_new_string(g->name));
+	json_object_object_add(o, "vcpus", json_object_new_int((int32_t)g->vcpus));
+	json_object_object_add(o, "memory_mib", json_object_new_int((int32_t)g->memory_mib));
+	for (size_t i = 0; i < plan->n_containers; i++) {
+		const struct policy_gen_container *pc = &plan->containers[i];
+		struct json_object *c = json_object_new_object(), *ls = json_object_new_array();
+		json_object_object_add(c, "name", json_object_new_string(pc->name));
+		for (size_t l = 0; l < pc->n_layers; l++) {
+			const struct layer_image_info *in = &pc->layers[l].info;
+			struct json_object *lo = json_object_new_object();
+			char root[2 * LAYER_HASH_LEN + 1], salt[2 * LAYER_SALT_LEN + 1];
+			hex_encode(in->root_hash, LAYER_HASH_LEN, root);
+			hex_encode(in->salt, LAYER_SALT_LEN, salt);
+			json_object_object_add(lo, "image", json_object_new_string(pc->layers[l].image_path));
+			json_object_object_add(lo, "layer_digest", json_object_new_string(in->layer_digest));
+			json_object_object_add(lo, "root_hash", json_object_new_string(root));
+			json_object_object_add(lo, "salt", json_object_new_string(salt));
+			json_object_object_add(lo, "data_blocks",
+					       json_object_new_int64((int64_t)in->data_blocks));
+			json_object_object_add(lo, "hash_offset",
+					       json_object_new_int64((int64_t)in->hash_offset));
+			json_object_object_add(lo, "hash_start_block",
+					       json_object_new_int64((int64_t)in->hash_start_block));
+			json_object_object_add(lo, "image_size",
+					       json_object_new_int64((int64_t)in->image_size));
+			json_object_array_add(ls, lo);
+		}
+		json_object_object_add(c, "layers", ls);
+		json_object_array_add(cs, c);
+	}
+	json_object_object_add(o, "containers", cs);
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
+	int ret = s ? file_write_atomic(path, s, strlen(s), 0644, eb)
+		    : errbuf_set(eb, ENOMEM, "out of memory");
+	json_object_put(o);
+	return ret;
+}
+
 int policy_gen_cli_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -39,25 +84,28 @@ int policy_gen_cli_main(int argc, char **argv)
 		{ "cache-dir", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "no-cache", no_argument, NULL, 'n' },
+		{ "plan", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--debug] [-o POLICY.json] [--cache-dir DIR] [--no-cache] "
-		       "[--threads N] GROUP.json\n\n"
+		printf("Usage: %s [--debug] [-o POLICY.json] [--plan PLAN.json] [--cache-dir DIR]\n"
+		       "       [--no-cache] [--threads N] GROUP.json\n\n"
 		       "Validate a group spec (docs/group-spec.md), convert its images' layers into\n"
 		       "the layer cache, and write the execution policy (docs/policy.md) to\n"
 		       "POLICY.json or stdout. --debug adds the debug allowances (shell exec, stdio,\n"
 		       "properties, dump stacks, logging) and prints a warning. --no-cache converts\n"
-		       "every layer again instead of trusting the cache's root hashes.\n"
+		       "every layer again instead of trusting the cache's root hashes. --plan writes,\n"
+		       "per container, the layer image files (base first) with their dm-verity\n"
+		       "parameters: what the host attaches to the guest.\n"
 		       "Exit: 0 written, 3 invalid spec or image, 5 internal error.\n",
 		       argv[0]);
 		return CLI_OK;
 	}
-	const char *out_path = NULL, *cache = NULL;
+	const char *out_path = NULL, *cache = NULL, *plan_path = NULL;
 	struct policy_gen_opts o = { 0 };
 	optind = 1;
 	opterr = 0;
-	for (int c; (c = getopt_long(argc, argv, "+do:c:t:n", longopts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "+do:c:t:np:", longopts, NULL)) != -1;) {
 		switch (c) {
 		case 'd':
 			o.debug = true;
@@ -70,6 +118,9 @@ int policy_gen_cli_main(int argc, char **argv)
 			break;
 		case 'n':
 			o.no_cache = true;
+			break;
+		case 'p':
+			plan_path = optarg;
 			break;
 		case 't': {
 			char *end;
@@ -114,13 +165,15 @@ int policy_gen_cli_main(int argc, char **argv)
 	char *policy = NULL;
 	size_t len = 0;
 	bool debug_used = false;
-	ret = policy_gen(g, &o, &policy, &len, &debug_used, &eb);
+	struct policy_gen_plan plan = { 0 };
+	ret = policy_gen_with_plan(g, &o, &policy, &len, &debug_used, &plan, &eb);
 	if (last != -1)
 		fprintf(stderr, "\r\033[K");
 	if (ret) {
 		int code = (ret == -ENOMEM || ret == -EIO || ret == -ENOSPC) ? CLI_INTERNAL
 									   : CLI_BAD_INPUT;
 		group_spec_free(g);
+		policy_gen_plan_free(&plan);
 		return cli_error(argv[0], code, "%s: %s", spec_path, errbuf_msg(&eb));
 	}
 	if (debug_used)
@@ -140,7 +193,10 @@ int policy_gen_cli_main(int argc, char **argv)
 	} else if (fwrite(policy, 1, len, stdout) != len) {
 		code = cli_error(argv[0], CLI_INTERNAL, "writing the policy: %s", strerror(errno));
 	}
+	if (code == CLI_OK && plan_path && (ret = plan_write(plan_path, g, &plan, &eb)))
+		code = cli_error(argv[0], CLI_INTERNAL, "%s", errbuf_msg(&eb));
 	free(policy);
+	policy_gen_plan_free(&plan);
 	group_spec_free(g);
 	return code;
 }

@@ -34,27 +34,27 @@
 struct json_object;
 
 /* ---- Limits (documented in docs/policy.md, "Limits") ---- */
-#define POLICY_VERSION 1
-#define POLICY_MAX_BYTES (4u << 20)       /* a policy document */
-#define POLICY_MAX_JSON_DEPTH 16
-#define POLICY_MAX_STRING 4096            /* any string in a policy or request */
-#define POLICY_MAX_PATTERN 1024           /* a regex pattern */
-#define POLICY_MAX_TARGET 255             /* a guest mount target path */
-#define POLICY_MAX_ID 128                 /* a container id */
-#define POLICY_MAX_CONTAINERS 1024        /* containers in a policy (fragments included) */
-#define POLICY_MAX_LAYERS 128
-#define POLICY_MAX_ARGS 256               /* command arguments */
-#define POLICY_MAX_ENV_RULES 512
-#define POLICY_MAX_ENV 256                /* environment variables in a request */
-#define POLICY_MAX_MOUNTS 128
-#define POLICY_MAX_MOUNT_OPTIONS 32
-#define POLICY_MAX_EXEC 64                /* exec_processes per container */
-#define POLICY_MAX_GROUPS 64              /* additional gids */
-#define POLICY_MAX_EXTERNAL 256
-#define POLICY_MAX_FRAGMENTS 64
-#define POLICY_MAX_STATE_DEVICES 1024     /* mounted devices + scratch at once */
-#define POLICY_MAX_STATE_CONTAINERS 1024  /* container ids with an overlay at once */
-#define POLICY_MAX_REQUEST_BYTES (1u << 20)
+#define POLICY_VERSION		    1
+#define POLICY_MAX_BYTES	    (4u << 20) /* a policy document */
+#define POLICY_MAX_JSON_DEPTH	    16
+#define POLICY_MAX_STRING	    4096 /* any string in a policy or request */
+#define POLICY_MAX_PATTERN	    1024 /* a regex pattern */
+#define POLICY_MAX_TARGET	    255	 /* a guest mount target path */
+#define POLICY_MAX_ID		    128	 /* a container id */
+#define POLICY_MAX_CONTAINERS	    1024 /* containers in a policy (fragments included) */
+#define POLICY_MAX_LAYERS	    128
+#define POLICY_MAX_ARGS		    256 /* command arguments */
+#define POLICY_MAX_ENV_RULES	    512
+#define POLICY_MAX_ENV		    256 /* environment variables in a request */
+#define POLICY_MAX_MOUNTS	    128
+#define POLICY_MAX_MOUNT_OPTIONS    32
+#define POLICY_MAX_EXEC		    64 /* exec_processes per container */
+#define POLICY_MAX_GROUPS	    64 /* additional gids */
+#define POLICY_MAX_EXTERNAL	    256
+#define POLICY_MAX_FRAGMENTS	    64
+#define POLICY_MAX_STATE_DEVICES    1024 /* mounted devices + scratch at once */
+#define POLICY_MAX_STATE_CONTAINERS 1024 /* container ids with an overlay at once */
+#define POLICY_MAX_REQUEST_BYTES    (1u << 20)
 
 /* Every guest mount target (layer devices, scratch, overlays) must be a
  * normalised absolute path below this directory. */
@@ -257,16 +257,16 @@ struct policy_request {
 
 /* ---- Decisions ---- */
 enum policy_rule {
-	POLICY_RULE_NONE = 0,       /* allowed */
-	POLICY_RULE_CLOSED,         /* no policy installed yet */
+	POLICY_RULE_NONE = 0, /* allowed */
+	POLICY_RULE_CLOSED,   /* no policy installed yet */
 	POLICY_RULE_ALREADY_INSTALLED,
-	POLICY_RULE_HOST_DATA,      /* policy digest differs from HOST_DATA */
+	POLICY_RULE_HOST_DATA, /* policy digest differs from HOST_DATA */
 	POLICY_RULE_INVALID_POLICY,
 	POLICY_RULE_UNKNOWN_REQUEST,
 	POLICY_RULE_MALFORMED_REQUEST,
-	POLICY_RULE_TARGET_PATH,    /* mount target not a normalised path under the root */
+	POLICY_RULE_TARGET_PATH, /* mount target not a normalised path under the root */
 	POLICY_RULE_TARGET_IN_USE,
-	POLICY_RULE_DEVICE_HASH,    /* root hash not in any candidate container */
+	POLICY_RULE_DEVICE_HASH, /* root hash not in any candidate container */
 	POLICY_RULE_NO_DEVICE,
 	POLICY_RULE_DEVICE_IN_USE,
 	POLICY_RULE_SCRATCH_UNENCRYPTED,
@@ -358,14 +358,15 @@ int policy_unmount_overlay(struct policy_engine *e, const struct policy_req_unmo
 			   struct policy_decision *d);
 int policy_create_container(struct policy_engine *e, const struct policy_req_create_container *r,
 			    struct policy_decision *d);
-int policy_exec_in_container(struct policy_engine *e,
-			     const struct policy_req_exec_in_container *r, struct policy_decision *d);
+int policy_exec_in_container(struct policy_engine *e, const struct policy_req_exec_in_container *r,
+			     struct policy_decision *d);
 int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_external *r,
 			 struct policy_decision *d);
 int policy_signal_process(struct policy_engine *e, const struct policy_req_signal_process *r,
 			  struct policy_decision *d);
 int policy_shutdown_container(struct policy_engine *e,
-			      const struct policy_req_shutdown_container *r, struct policy_decision *d);
+			      const struct policy_req_shutdown_container *r,
+			      struct policy_decision *d);
 int policy_get_properties(struct policy_engine *e, struct policy_decision *d);
 int policy_dump_stacks(struct policy_engine *e, struct policy_decision *d);
 int policy_runtime_logging(struct policy_engine *e, struct policy_decision *d);
@@ -402,8 +403,7 @@ void policy_request_clear(struct policy_request *req);
 
 /* Parse `obj` and decide; a malformed request is denied with rule
  * "malformed_request", an unknown type with "unknown_request". */
-int policy_decide_json(struct policy_engine *e, struct json_object *obj,
-		       struct policy_decision *d);
+int policy_decide_json(struct policy_engine *e, struct json_object *obj, struct policy_decision *d);
 
 /* {"allowed":..., "request":..., "reason":{rule,field,expected,got,message}}
  * plus, when allowed, "env_keep" (names only, never values), "capabilities"

@@ -13,7 +13,7 @@ struct arena_block {
 	_Alignas(16) unsigned char data[];
 };
 
-void *arena_alloc(struct arena *a, size_t size)
+void *policy_arena_alloc(struct arena *a, size_t size)
 {
 	size = (size + 15) & ~(size_t)15;
 	if (size == 0)
@@ -42,16 +42,16 @@ void *arena_alloc(struct arena *a, size_t size)
 	return p;
 }
 
-char *arena_strdup(struct arena *a, const char *s)
+char *policy_arena_strdup(struct arena *a, const char *s)
 {
 	size_t n = strlen(s) + 1;
-	char *p = arena_alloc(a, n);
+	char *p = policy_arena_alloc(a, n);
 	if (p)
 		memcpy(p, s, n);
 	return p;
 }
 
-void arena_free(struct arena *a)
+void policy_arena_free(struct arena *a)
 {
 	struct arena_block *b = a->head;
 	while (b) {

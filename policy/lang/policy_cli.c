@@ -13,15 +13,15 @@
 #include "common/fileio.h"
 #include "policy/lang/policy.h"
 
-#define DEBUG_WARNING                                                                    \
-	"WARNING: this is the DEBUG allow-all policy (insecure_allow_all): it allows every " \
+#define DEBUG_WARNING                                                                              \
+	"WARNING: this is the DEBUG allow-all policy (insecure_allow_all): it allows every "       \
 	"request. Never deploy it."
 
 /* Read and validate a policy file; prints the error and returns an exit code. */
 static int load_file(const char *prog, const char *path, uint8_t **bytes, size_t *len,
 		     struct policy **p)
 {
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	*bytes = NULL;
 	*p = NULL;
 	int ret = file_read_all(path, POLICY_MAX_BYTES, bytes, len, &eb);
@@ -32,8 +32,8 @@ static int load_file(const char *prog, const char *path, uint8_t **bytes, size_t
 	if (ret) {
 		free(*bytes);
 		*bytes = NULL;
-		return cli_error(prog, ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s: %s", path,
-				 errbuf_msg(&eb));
+		return cli_error(prog, ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s: %s",
+				 path, errbuf_msg(&eb));
 	}
 	return CLI_OK;
 }
@@ -41,7 +41,8 @@ static int load_file(const char *prog, const char *path, uint8_t **bytes, size_t
 int policy_cli_check(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s FILE\n\nValidate an execution policy. Errors name the JSON path.\n"
+		printf("Usage: %s FILE\n\nValidate an execution policy. Errors name the JSON "
+		       "path.\n"
 		       "Exit: 0 valid, 3 invalid.\n",
 		       argv[0]);
 		return CLI_OK;
@@ -71,8 +72,10 @@ int policy_cli_digest(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
 		printf("Usage: %s [--hex|--base64] FILE\n\n"
-		       "Print the policy digest: SHA-256 over the file's exact bytes, which is the\n"
-		       "SNP HOST_DATA of the group. The policy is validated first (exit 3 if invalid).\n",
+		       "Print the policy digest: SHA-256 over the file's exact bytes, which is "
+		       "the\n"
+		       "SNP HOST_DATA of the group. The policy is validated first (exit 3 if "
+		       "invalid).\n",
 		       argv[0]);
 		return CLI_OK;
 	}
@@ -139,9 +142,12 @@ int policy_cli_explain(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
 		printf("Usage: %s [--json] POLICY REQUESTS.json\n\n"
-		       "Install POLICY in a fresh engine (as the guest agent does), replay the JSON\n"
-		       "array of requests in REQUESTS.json (format: docs/policy.md, \"Requests\") and\n"
-		       "print each decision with its reason. A denied request changes nothing and the\n"
+		       "Install POLICY in a fresh engine (as the guest agent does), replay the "
+		       "JSON\n"
+		       "array of requests in REQUESTS.json (format: docs/policy.md, \"Requests\") "
+		       "and\n"
+		       "print each decision with its reason. A denied request changes nothing and "
+		       "the\n"
 		       "replay goes on. Exit: 0 all allowed, 1 some denied, 3 invalid input.\n",
 		       argv[0]);
 		return CLI_OK;
@@ -164,7 +170,7 @@ int policy_cli_explain(int argc, char **argv)
 	uint8_t *bytes = NULL, *rbytes = NULL;
 	size_t len, rlen;
 	struct policy *p;
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	struct json_object *reqs = NULL, *out = NULL;
 	struct policy_engine *e = NULL;
 	int code = load_file(argv[0], paths[0], &bytes, &len, &p);
@@ -190,7 +196,7 @@ int policy_cli_explain(int argc, char **argv)
 	struct policy_digest dg;
 	struct policy_decision d;
 	policy_digest(bytes, len, &dg);
-	struct policy_req_install_policy inst = { bytes, len, dg.sha256 };
+	struct policy_req_install_policy inst = {bytes, len, dg.sha256};
 	if (policy_engine_install(e, &inst, &d)) {
 		code = cli_error(argv[0], CLI_BAD_INPUT, "%s: %s", paths[0], d.reason.message);
 		goto out;
@@ -204,7 +210,7 @@ int policy_cli_explain(int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *rq = json_object_array_get_idx(reqs, i);
 		struct policy_request req;
-		struct errbuf reb = { 0 };
+		struct errbuf reb = {0};
 		int ret = policy_request_from_json(rq, &req, &reb);
 		if (ret) {
 			/* decide_json turns the parse error into the agent's denial */
@@ -220,8 +226,9 @@ int policy_cli_explain(int argc, char **argv)
 		policy_request_clear(&req);
 	}
 	if (json)
-		printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
-									   JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY |
+								   JSON_C_TO_STRING_NOSLASHESCAPE));
 	else
 		printf("%zu request(s): %zu allowed, %zu denied\n", n, n - denied, denied);
 	code = denied ? CLI_FAILED : CLI_OK;
@@ -244,7 +251,8 @@ static const char *diff_key_of(const char *path, struct json_object *elem, char 
 	if (!strcmp(path, "containers") && json_object_object_get_ex(elem, "name", &v))
 		return json_object_get_string(v);
 	if (!strcmp(path, "external_processes") && json_object_object_get_ex(elem, "command", &v)) {
-		snprintf(buf, size, "%s", json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+		snprintf(buf, size, "%s",
+			 json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 		return buf;
 	}
 	if (!strcmp(path, "fragments")) {
@@ -294,8 +302,8 @@ static size_t diff_keyed(const char *path, struct json_object *a, struct json_ob
 		const char *k = diff_key_of(path, eb, kb, sizeof(kb));
 		bool found = false;
 		for (size_t i = 0; i < json_object_array_length(a) && !found; i++) {
-			const char *k2 = diff_key_of(path, json_object_array_get_idx(a, i), ka,
-						     sizeof(ka));
+			const char *k2 =
+				diff_key_of(path, json_object_array_get_idx(a, i), ka, sizeof(ka));
 			found = k2 && !strcmp(k, k2);
 		}
 		if (!found) {
@@ -334,9 +342,11 @@ static size_t diff_values(const char *path, struct json_object *a, struct json_o
 		char kbuf[64];
 		bool keyed = true;
 		for (size_t i = 0; i < json_object_array_length(a) && keyed; i++)
-			keyed = diff_key_of(path, json_object_array_get_idx(a, i), kbuf, sizeof(kbuf));
+			keyed = diff_key_of(path, json_object_array_get_idx(a, i), kbuf,
+					    sizeof(kbuf));
 		for (size_t i = 0; i < json_object_array_length(b) && keyed; i++)
-			keyed = diff_key_of(path, json_object_array_get_idx(b, i), kbuf, sizeof(kbuf));
+			keyed = diff_key_of(path, json_object_array_get_idx(b, i), kbuf,
+					    sizeof(kbuf));
 		if (keyed)
 			return diff_keyed(path, a, b);
 	}
@@ -352,7 +362,8 @@ int policy_cli_diff(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
 		printf("Usage: %s A B\n\n"
-		       "Show what differs between two valid policies: flags, containers (by name),\n"
+		       "Show what differs between two valid policies: flags, containers (by "
+		       "name),\n"
 		       "external processes (by command) and fragments (by issuer and feed).\n"
 		       "Lines: '- X' only in A, '+ X' only in B, '~ path: a -> b' changed.\n"
 		       "Exit: 0 same rules, 1 different, 3 invalid input.\n",

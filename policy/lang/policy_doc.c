@@ -15,11 +15,20 @@
 /* The default capability sets (containerd's defaults for an unprivileged
  * container) for bounding/effective/permitted when a container has no
  * "capabilities" object; inheritable and ambient default to empty. */
-static const int default_caps[] = { 0 /* CHOWN */,   1 /* DAC_OVERRIDE */, 3 /* FOWNER */,
-				    4 /* FSETID */,  5 /* KILL */,         6 /* SETGID */,
-				    7 /* SETUID */,  8 /* SETPCAP */,      10 /* NET_BIND_SERVICE */,
-				    13 /* NET_RAW */, 18 /* SYS_CHROOT */, 27 /* MKNOD */,
-				    29 /* AUDIT_WRITE */, 31 /* SETFCAP */ };
+static const int default_caps[] = {0 /* CHOWN */,
+				   1 /* DAC_OVERRIDE */,
+				   3 /* FOWNER */,
+				   4 /* FSETID */,
+				   5 /* KILL */,
+				   6 /* SETGID */,
+				   7 /* SETUID */,
+				   8 /* SETPCAP */,
+				   10 /* NET_BIND_SERVICE */,
+				   13 /* NET_RAW */,
+				   18 /* SYS_CHROOT */,
+				   27 /* MKNOD */,
+				   29 /* AUDIT_WRITE */,
+				   31 /* SETFCAP */};
 
 /* Identical patterns (common across containers) are compiled once. */
 struct regex_cache_slot {
@@ -37,7 +46,7 @@ struct parser {
 
 static int oom(struct parser *ps)
 {
-	return jerr(&ps->c, ENOMEM, "out of memory");
+	return policy_jerr(&ps->c, ENOMEM, "out of memory");
 }
 
 static void parser_fini(struct parser *ps)
@@ -87,7 +96,7 @@ static int cache_add(struct parser *ps, const char *pattern, pcre2_code *code)
 	return 0;
 }
 
-bool path_is_normalised_absolute(const char *s)
+bool policy_path_is_normalised(const char *s)
 {
 	if (s[0] != '/')
 		return false;
@@ -96,7 +105,8 @@ bool path_is_normalised_absolute(const char *s)
 	for (const char *seg = s + 1;;) {
 		const char *end = strchr(seg, '/');
 		size_t n = end ? (size_t)(end - seg) : strlen(seg);
-		if (n == 0 || (n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
+		if (n == 0 || (n == 1 && seg[0] == '.') ||
+		    (n == 2 && seg[0] == '.' && seg[1] == '.'))
 			return false;
 		if (!end)
 			return true;
@@ -122,19 +132,19 @@ static int add_regex(struct parser *ps, struct regex *re)
 /* `pattern` must live as long as the policy (arena) since the cache keys on it. */
 static int compile_at(struct parser *ps, struct regex *re, const char *pattern)
 {
-	struct errbuf local = { 0 };
+	struct errbuf local = {0};
 	struct regex_cache_slot *hit = cache_find(ps, pattern);
 	if (hit && hit->pattern) {
 		re->code = hit->code; /* shared; freed once through the first owner */
 		return 0;
 	}
-	if (!ps->cc && !(ps->cc = regex_compile_context()))
+	if (!ps->cc && !(ps->cc = policy_regex_compile_context()))
 		return oom(ps);
-	int ret = regex_compile(re, pattern, ps->cc, &local);
+	int ret = policy_regex_compile(re, pattern, ps->cc, &local);
 	if (ret)
-		return jerr(&ps->c, -ret, "%s", errbuf_msg(&local));
+		return policy_jerr(&ps->c, -ret, "%s", errbuf_msg(&local));
 	if (add_regex(ps, re)) {
-		regex_free(re);
+		policy_regex_free(re);
 		return oom(ps);
 	}
 	if (cache_add(ps, pattern, re->code))
@@ -144,37 +154,37 @@ static int compile_at(struct parser *ps, struct regex *re, const char *pattern)
 
 static void *palloc(struct parser *ps, size_t n, size_t size)
 {
-	return arena_alloc(&ps->p->arena, n * size); /* n, size bounded by POLICY_MAX_* */
+	return policy_arena_alloc(&ps->p->arena, n * size); /* n, size bounded by POLICY_MAX_* */
 }
-
 
 static int parse_hash(struct parser *ps, const char *s, uint8_t out[POLICY_SHA256_LEN])
 {
 	if (strlen(s) != 2 * POLICY_SHA256_LEN || strspn(s, "0123456789abcdef") != strlen(s))
-		return jerr(&ps->c, EINVAL, "expected 64 lowercase hex digits (a SHA-256)");
-	return hex_decode(s, out, POLICY_SHA256_LEN) ? jerr(&ps->c, EINVAL, "bad hex") : 0;
+		return policy_jerr(&ps->c, EINVAL, "expected 64 lowercase hex digits (a SHA-256)");
+	return hex_decode(s, out, POLICY_SHA256_LEN) ? policy_jerr(&ps->c, EINVAL, "bad hex") : 0;
 }
 
 static int parse_abs_path(struct parser *ps, const char *s)
 {
-	if (!path_is_normalised_absolute(s))
-		return jerr(&ps->c, EINVAL,
-			    "expected a normalised absolute path (no '.', '..', '//' or trailing '/')");
+	if (!policy_path_is_normalised(s))
+		return policy_jerr(
+			&ps->c, EINVAL,
+			"expected a normalised absolute path (no '.', '..', '//' or trailing '/')");
 	return 0;
 }
 
 /* An array of strings; element count in [min_n, max_n]. */
-static int parse_strlist(struct parser *ps, struct json_object *obj, const char *key,
-			 bool required, size_t min_n, size_t max_n, struct strlist *out)
+static int parse_strlist(struct parser *ps, struct json_object *obj, const char *key, bool required,
+			 size_t min_n, size_t max_n, struct strlist *out)
 {
 	struct json_object *arr;
 	size_t n;
-	int ret = jfield_array(&ps->c, obj, key, required, max_n, &arr, &n);
+	int ret = policy_jfield_array(&ps->c, obj, key, required, max_n, &arr, &n);
 	if (ret)
 		return ret;
-	size_t old = jctx_key(&ps->c, key);
+	size_t old = policy_jctx_key(&ps->c, key);
 	if (arr && n < min_n) {
-		ret = jerr(&ps->c, EINVAL, "needs at least %zu element(s)", min_n);
+		ret = policy_jerr(&ps->c, EINVAL, "needs at least %zu element(s)", min_n);
 		goto out;
 	}
 	out->n = n;
@@ -184,17 +194,18 @@ static int parse_strlist(struct parser *ps, struct json_object *obj, const char 
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		size_t o2 = jctx_index(&ps->c, i);
+		size_t o2 = policy_jctx_index(&ps->c, i);
 		const char *s;
-		ret = jstring(&ps->c, json_object_array_get_idx(arr, i), POLICY_MAX_STRING, &s);
-		if (!ret && !(out->v[i] = arena_strdup(&ps->p->arena, s)))
+		ret = policy_jstring(&ps->c, json_object_array_get_idx(arr, i), POLICY_MAX_STRING,
+				     &s);
+		if (!ret && !(out->v[i] = policy_arena_strdup(&ps->p->arena, s)))
 			ret = oom(ps);
-		jctx_pop(&ps->c, o2);
+		policy_jctx_pop(&ps->c, o2);
 		if (ret)
 			goto out;
 	}
 out:
-	jctx_pop(&ps->c, old);
+	policy_jctx_pop(&ps->c, old);
 	return ret;
 }
 
@@ -204,10 +215,10 @@ static int parse_command(struct parser *ps, struct json_object *obj, struct strl
 	if (ret)
 		return ret;
 	if (!out->v[0][0]) {
-		size_t old = jctx_key(&ps->c, "command");
-		jctx_index(&ps->c, 0);
-		ret = jerr(&ps->c, EINVAL, "the program must not be empty");
-		jctx_pop(&ps->c, old);
+		size_t old = policy_jctx_key(&ps->c, "command");
+		policy_jctx_index(&ps->c, 0);
+		ret = policy_jerr(&ps->c, EINVAL, "the program must not be empty");
+		policy_jctx_pop(&ps->c, old);
 	}
 	return ret;
 }
@@ -216,39 +227,40 @@ static int parse_strategy(struct parser *ps, struct json_object *obj, const char
 			  bool *is_regex)
 {
 	const char *s = "string";
-	int ret = jfield_string(&ps->c, obj, key, false, 16, &s);
+	int ret = policy_jfield_string(&ps->c, obj, key, false, 16, &s);
 	if (ret)
 		return ret;
 	*is_regex = !strcmp(s, "regex");
 	if (*is_regex || !strcmp(s, "string"))
 		return 0;
-	size_t old = jctx_key(&ps->c, key);
-	ret = jerr(&ps->c, EINVAL, "expected \"string\" or \"regex\"");
-	jctx_pop(&ps->c, old);
+	size_t old = policy_jctx_key(&ps->c, key);
+	ret = policy_jerr(&ps->c, EINVAL, "expected \"string\" or \"regex\"");
+	policy_jctx_pop(&ps->c, old);
 	return ret;
 }
 
 static int parse_env_rule(struct parser *ps, struct json_object *obj, struct env_rule *r)
 {
-	static const char *const keys[] = { "pattern", "strategy", "required", NULL };
+	static const char *const keys[] = {"pattern", "strategy", "required", NULL};
 	const char *pattern;
-	int ret = jobject(&ps->c, obj, keys);
+	int ret = policy_jobject(&ps->c, obj, keys);
 	if (!ret)
-		ret = jfield_string(&ps->c, obj, "pattern", true, POLICY_MAX_PATTERN, &pattern);
+		ret = policy_jfield_string(&ps->c, obj, "pattern", true, POLICY_MAX_PATTERN,
+					   &pattern);
 	if (!ret)
 		ret = parse_strategy(ps, obj, "strategy", &r->is_regex);
 	if (!ret)
-		ret = jfield_bool(&ps->c, obj, "required", &r->required);
+		ret = policy_jfield_bool(&ps->c, obj, "required", &r->required);
 	if (ret)
 		return ret;
-	size_t old = jctx_key(&ps->c, "pattern");
-	if (!(r->pattern = arena_strdup(&ps->p->arena, pattern)))
+	size_t old = policy_jctx_key(&ps->c, "pattern");
+	if (!(r->pattern = policy_arena_strdup(&ps->p->arena, pattern)))
 		ret = oom(ps);
 	else if (r->is_regex)
 		ret = compile_at(ps, &r->re, r->pattern);
 	else if (!strchr(pattern, '=') || pattern[0] == '=')
-		ret = jerr(&ps->c, EINVAL, "a string rule must be NAME=value");
-	jctx_pop(&ps->c, old);
+		ret = policy_jerr(&ps->c, EINVAL, "a string rule must be NAME=value");
+	policy_jctx_pop(&ps->c, old);
 	return ret;
 }
 
@@ -256,20 +268,21 @@ static int parse_env_rules(struct parser *ps, struct json_object *obj, struct en
 {
 	struct json_object *arr;
 	size_t n;
-	int ret = jfield_array(&ps->c, obj, "env_rules", false, POLICY_MAX_ENV_RULES, &arr, &n);
+	int ret = policy_jfield_array(&ps->c, obj, "env_rules", false, POLICY_MAX_ENV_RULES, &arr,
+				      &n);
 	if (ret || !arr)
 		return ret;
 	out->v = palloc(ps, n, sizeof(*out->v));
 	if (!out->v)
 		return oom(ps);
 	out->n = n;
-	size_t old = jctx_key(&ps->c, "env_rules");
+	size_t old = policy_jctx_key(&ps->c, "env_rules");
 	for (size_t i = 0; i < n && !ret; i++) {
-		size_t o2 = jctx_index(&ps->c, i);
+		size_t o2 = policy_jctx_index(&ps->c, i);
 		ret = parse_env_rule(ps, json_object_array_get_idx(arr, i), &out->v[i]);
-		jctx_pop(&ps->c, o2);
+		policy_jctx_pop(&ps->c, o2);
 	}
-	jctx_pop(&ps->c, old);
+	policy_jctx_pop(&ps->c, old);
 	return ret;
 }
 
@@ -277,15 +290,15 @@ static int parse_working_dir(struct parser *ps, struct json_object *obj, const c
 			     char **out)
 {
 	const char *s = dflt;
-	int ret = jfield_string(&ps->c, obj, "working_dir", false, POLICY_MAX_STRING, &s);
+	int ret = policy_jfield_string(&ps->c, obj, "working_dir", false, POLICY_MAX_STRING, &s);
 	if (ret || !s) {
 		*out = NULL;
 		return ret;
 	}
-	size_t old = jctx_key(&ps->c, "working_dir");
+	size_t old = policy_jctx_key(&ps->c, "working_dir");
 	ret = parse_abs_path(ps, s);
-	jctx_pop(&ps->c, old);
-	if (!ret && !(*out = arena_strdup(&ps->p->arena, s)))
+	policy_jctx_pop(&ps->c, old);
+	if (!ret && !(*out = policy_arena_strdup(&ps->p->arena, s)))
 		ret = oom(ps);
 	return ret;
 }
@@ -294,181 +307,188 @@ static int parse_signals(struct parser *ps, struct json_object *obj, uint64_t *o
 {
 	struct json_object *arr;
 	size_t n;
-	int ret = jfield_array(&ps->c, obj, "signals", false, 64, &arr, &n);
+	int ret = policy_jfield_array(&ps->c, obj, "signals", false, 64, &arr, &n);
 	*out = 0;
 	if (ret || !arr)
 		return ret;
-	size_t old = jctx_key(&ps->c, "signals");
+	size_t old = policy_jctx_key(&ps->c, "signals");
 	for (size_t i = 0; i < n && !ret; i++) {
 		uint64_t sig = 0;
-		size_t o2 = jctx_index(&ps->c, i);
-		ret = ju64(&ps->c, json_object_array_get_idx(arr, i), 64, &sig);
+		size_t o2 = policy_jctx_index(&ps->c, i);
+		ret = policy_ju64(&ps->c, json_object_array_get_idx(arr, i), 64, &sig);
 		if (!ret && sig == 0)
-			ret = jerr(&ps->c, EINVAL, "signal numbers are 1..64");
+			ret = policy_jerr(&ps->c, EINVAL, "signal numbers are 1..64");
 		if (!ret && (*out & (1ull << (sig - 1))))
-			ret = jerr(&ps->c, EINVAL, "duplicate signal %u", (unsigned)sig);
+			ret = policy_jerr(&ps->c, EINVAL, "duplicate signal %u", (unsigned)sig);
 		if (!ret)
 			*out |= 1ull << (sig - 1);
-		jctx_pop(&ps->c, o2);
+		policy_jctx_pop(&ps->c, o2);
 	}
-	jctx_pop(&ps->c, old);
+	policy_jctx_pop(&ps->c, old);
 	return ret;
 }
 
 static int parse_user(struct parser *ps, struct json_object *obj, struct user_rule *u)
 {
-	static const char *const keys[] = { "uid", "gid", "additional_gids", "umask", NULL };
+	static const char *const keys[] = {"uid", "gid", "additional_gids", "umask", NULL};
 	struct json_object *uo, *arr;
 	uint64_t uid = 0, gid = 0;
 	const char *umask = "0022";
 	size_t n;
 	u->umask = 022;
-	int ret = jfield_object(&ps->c, obj, "user", false, &uo);
+	int ret = policy_jfield_object(&ps->c, obj, "user", false, &uo);
 	if (ret || !uo)
 		return ret;
-	size_t old = jctx_key(&ps->c, "user");
-	ret = jobject(&ps->c, uo, keys);
+	size_t old = policy_jctx_key(&ps->c, "user");
+	ret = policy_jobject(&ps->c, uo, keys);
 	if (!ret)
-		ret = jfield_u64(&ps->c, uo, "uid", false, UINT32_MAX - 1, &uid);
+		ret = policy_jfield_u64(&ps->c, uo, "uid", false, UINT32_MAX - 1, &uid);
 	if (!ret)
-		ret = jfield_u64(&ps->c, uo, "gid", false, UINT32_MAX - 1, &gid);
+		ret = policy_jfield_u64(&ps->c, uo, "gid", false, UINT32_MAX - 1, &gid);
 	if (!ret)
-		ret = jfield_string(&ps->c, uo, "umask", false, 8, &umask);
+		ret = policy_jfield_string(&ps->c, uo, "umask", false, 8, &umask);
 	if (!ret) {
-		size_t o2 = jctx_key(&ps->c, "umask");
+		size_t o2 = policy_jctx_key(&ps->c, "umask");
 		char *end;
 		unsigned long m = strtoul(umask, &end, 8);
 		if (!umask[0] || *end || strspn(umask, "01234567") != strlen(umask) || m > 0777 ||
 		    strlen(umask) > 4)
-			ret = jerr(&ps->c, EINVAL, "expected an octal umask such as \"0022\"");
+			ret = policy_jerr(&ps->c, EINVAL,
+					  "expected an octal umask such as \"0022\"");
 		u->umask = (uint32_t)m;
-		jctx_pop(&ps->c, o2);
+		policy_jctx_pop(&ps->c, o2);
 	}
 	if (!ret)
-		ret = jfield_array(&ps->c, uo, "additional_gids", false, POLICY_MAX_GROUPS, &arr, &n);
+		ret = policy_jfield_array(&ps->c, uo, "additional_gids", false, POLICY_MAX_GROUPS,
+					  &arr, &n);
 	if (!ret && arr) {
 		u->gids = palloc(ps, n + 1, sizeof(uint32_t));
 		u->n_gids = n;
 		if (!u->gids)
 			ret = oom(ps);
-		size_t o2 = jctx_key(&ps->c, "additional_gids");
+		size_t o2 = policy_jctx_key(&ps->c, "additional_gids");
 		for (size_t i = 0; i < n && !ret; i++) {
 			uint64_t g = 0;
-			size_t o3 = jctx_index(&ps->c, i);
-			ret = ju64(&ps->c, json_object_array_get_idx(arr, i), UINT32_MAX - 1, &g);
+			size_t o3 = policy_jctx_index(&ps->c, i);
+			ret = policy_ju64(&ps->c, json_object_array_get_idx(arr, i), UINT32_MAX - 1,
+					  &g);
 			for (size_t j = 0; j < i && !ret; j++)
 				if (u->gids[j] == g)
-					ret = jerr(&ps->c, EINVAL, "duplicate gid");
+					ret = policy_jerr(&ps->c, EINVAL, "duplicate gid");
 			if (!ret)
 				u->gids[i] = (uint32_t)g;
-			jctx_pop(&ps->c, o3);
+			policy_jctx_pop(&ps->c, o3);
 		}
-		jctx_pop(&ps->c, o2);
+		policy_jctx_pop(&ps->c, o2);
 	}
 	u->uid = (uint32_t)uid;
 	u->gid = (uint32_t)gid;
-	jctx_pop(&ps->c, old);
+	policy_jctx_pop(&ps->c, old);
 	return ret;
 }
 
-static const char *const cap_set_names[] = { "bounding", "effective", "inheritable", "permitted",
-					     "ambient", NULL };
+static const char *const cap_set_names[] = {"bounding",	 "effective", "inheritable",
+					    "permitted", "ambient",   NULL};
 
 static uint64_t *cap_set(struct policy_caps *c, size_t i)
 {
-	uint64_t *sets[] = { &c->bounding, &c->effective, &c->inheritable, &c->permitted,
-			     &c->ambient };
+	uint64_t *sets[] = {&c->bounding, &c->effective, &c->inheritable, &c->permitted,
+			    &c->ambient};
 	return sets[i];
 }
 
 static int parse_caps(struct parser *ps, struct json_object *obj, struct policy_caps *caps)
 {
 	struct json_object *co;
-	int ret = jfield_object(&ps->c, obj, "capabilities", false, &co);
+	int ret = policy_jfield_object(&ps->c, obj, "capabilities", false, &co);
 	if (ret)
 		return ret;
 	if (!co) {
 		uint64_t dflt = 0;
 		for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
 			dflt |= 1ull << default_caps[i];
-		*caps = (struct policy_caps){ .bounding = dflt, .effective = dflt, .permitted = dflt };
+		*caps = (struct policy_caps){
+			.bounding = dflt, .effective = dflt, .permitted = dflt};
 		return 0;
 	}
-	size_t old = jctx_key(&ps->c, "capabilities");
-	ret = jobject(&ps->c, co, cap_set_names);
+	size_t old = policy_jctx_key(&ps->c, "capabilities");
+	ret = policy_jobject(&ps->c, co, cap_set_names);
 	for (size_t s = 0; cap_set_names[s] && !ret; s++) {
 		struct json_object *arr;
 		size_t n;
 		uint64_t *set = cap_set(caps, s);
-		ret = jfield_array(&ps->c, co, cap_set_names[s], false, 64, &arr, &n);
-		size_t o2 = jctx_key(&ps->c, cap_set_names[s]);
+		ret = policy_jfield_array(&ps->c, co, cap_set_names[s], false, 64, &arr, &n);
+		size_t o2 = policy_jctx_key(&ps->c, cap_set_names[s]);
 		for (size_t i = 0; i < n && !ret; i++) {
 			const char *name;
-			size_t o3 = jctx_index(&ps->c, i);
-			ret = jstring(&ps->c, json_object_array_get_idx(arr, i), 64, &name);
+			size_t o3 = policy_jctx_index(&ps->c, i);
+			ret = policy_jstring(&ps->c, json_object_array_get_idx(arr, i), 64, &name);
 			int cap = ret ? -1 : policy_cap_from_name(name);
 			if (!ret && cap < 0)
-				ret = jerr(&ps->c, EINVAL, "unknown capability '%s'", name);
+				ret = policy_jerr(&ps->c, EINVAL, "unknown capability '%s'", name);
 			if (!ret && (*set & (1ull << cap)))
-				ret = jerr(&ps->c, EINVAL, "duplicate capability '%s'", name);
+				ret = policy_jerr(&ps->c, EINVAL, "duplicate capability '%s'",
+						  name);
 			if (!ret)
 				*set |= 1ull << cap;
-			jctx_pop(&ps->c, o3);
+			policy_jctx_pop(&ps->c, o3);
 		}
-		jctx_pop(&ps->c, o2);
+		policy_jctx_pop(&ps->c, o2);
 	}
-	jctx_pop(&ps->c, old);
+	policy_jctx_pop(&ps->c, old);
 	return ret;
 }
 
 static int parse_mount(struct parser *ps, struct json_object *obj, struct mount_rule *m)
 {
-	static const char *const keys[] = { "source",	   "source_strategy", "destination",
-					    "type",	   "options",	      NULL };
+	static const char *const keys[] = {"source", "source_strategy", "destination",
+					   "type",   "options",		NULL};
 	const char *source, *dest, *type;
-	int ret = jobject(&ps->c, obj, keys);
+	int ret = policy_jobject(&ps->c, obj, keys);
 	if (!ret)
-		ret = jfield_string(&ps->c, obj, "source", true, POLICY_MAX_STRING, &source);
+		ret = policy_jfield_string(&ps->c, obj, "source", true, POLICY_MAX_STRING, &source);
 	if (!ret)
 		ret = parse_strategy(ps, obj, "source_strategy", &m->source_is_regex);
 	if (!ret)
-		ret = jfield_string(&ps->c, obj, "destination", true, POLICY_MAX_STRING, &dest);
+		ret = policy_jfield_string(&ps->c, obj, "destination", true, POLICY_MAX_STRING,
+					   &dest);
 	if (!ret)
-		ret = jfield_string(&ps->c, obj, "type", true, 64, &type);
+		ret = policy_jfield_string(&ps->c, obj, "type", true, 64, &type);
 	if (!ret)
 		ret = parse_strlist(ps, obj, "options", false, 0, POLICY_MAX_MOUNT_OPTIONS,
 				    &m->options);
 	if (ret)
 		return ret;
-	size_t old = jctx_key(&ps->c, "source");
-	if (!(m->source = arena_strdup(&ps->p->arena, source)))
+	size_t old = policy_jctx_key(&ps->c, "source");
+	if (!(m->source = policy_arena_strdup(&ps->p->arena, source)))
 		ret = oom(ps);
 	else if (m->source_is_regex && strlen(source) > POLICY_MAX_PATTERN)
-		ret = jerr(&ps->c, E2BIG, "pattern longer than %d bytes", POLICY_MAX_PATTERN);
+		ret = policy_jerr(&ps->c, E2BIG, "pattern longer than %d bytes",
+				  POLICY_MAX_PATTERN);
 	else if (m->source_is_regex)
 		ret = compile_at(ps, &m->source_re, m->source);
-	jctx_pop(&ps->c, old);
+	policy_jctx_pop(&ps->c, old);
 	if (!ret) {
-		old = jctx_key(&ps->c, "destination");
+		old = policy_jctx_key(&ps->c, "destination");
 		ret = parse_abs_path(ps, dest);
-		jctx_pop(&ps->c, old);
+		policy_jctx_pop(&ps->c, old);
 	}
 	if (!ret && !type[0]) {
-		old = jctx_key(&ps->c, "type");
-		ret = jerr(&ps->c, EINVAL, "must not be empty");
-		jctx_pop(&ps->c, old);
+		old = policy_jctx_key(&ps->c, "type");
+		ret = policy_jerr(&ps->c, EINVAL, "must not be empty");
+		policy_jctx_pop(&ps->c, old);
 	}
 	if (ret)
 		return ret;
-	m->destination = arena_strdup(&ps->p->arena, dest);
-	m->type = arena_strdup(&ps->p->arena, type);
+	m->destination = policy_arena_strdup(&ps->p->arena, dest);
+	m->type = policy_arena_strdup(&ps->p->arena, type);
 	return m->source && m->destination && m->type ? 0 : oom(ps);
 }
 
 static int parse_exec(struct parser *ps, struct json_object *obj, struct exec_rule *x)
 {
-	static const char *const keys[] = { "command", "working_dir", "signals", NULL };
-	int ret = jobject(&ps->c, obj, keys);
+	static const char *const keys[] = {"command", "working_dir", "signals", NULL};
+	int ret = policy_jobject(&ps->c, obj, keys);
 	if (!ret)
 		ret = parse_command(ps, obj, &x->command);
 	if (!ret)
@@ -487,19 +507,19 @@ static int parse_objects(struct parser *ps, struct json_object *obj, const char 
 	size_t n;
 	*out = NULL;
 	*n_out = 0;
-	int ret = jfield_array(&ps->c, obj, key, false, max_n, &arr, &n);
+	int ret = policy_jfield_array(&ps->c, obj, key, false, max_n, &arr, &n);
 	if (ret || !arr)
 		return ret;
 	unsigned char *v = palloc(ps, n + 1, elem_size);
 	if (!v)
 		return oom(ps);
-	size_t old = jctx_key(&ps->c, key);
+	size_t old = policy_jctx_key(&ps->c, key);
 	for (size_t i = 0; i < n && !ret; i++) {
-		size_t o2 = jctx_index(&ps->c, i);
+		size_t o2 = policy_jctx_index(&ps->c, i);
 		ret = parse_one(ps, json_object_array_get_idx(arr, i), v + i * elem_size);
-		jctx_pop(&ps->c, o2);
+		policy_jctx_pop(&ps->c, o2);
 	}
-	jctx_pop(&ps->c, old);
+	policy_jctx_pop(&ps->c, old);
 	*out = v;
 	*n_out = n;
 	return ret;
@@ -517,44 +537,53 @@ static int parse_exec_v(struct parser *ps, struct json_object *o, void *x)
 
 static int parse_container(struct parser *ps, struct json_object *obj, void *out)
 {
-	static const char *const keys[] = {
-		"name",	      "layers",		    "command",		  "env_rules",
-		"working_dir", "user",		    "capabilities",	  "no_new_privileges",
-		"allow_elevated", "allow_stdio_access", "mounts",	  "exec_processes",
-		"signals",     "seccomp_profile_sha256", NULL
-	};
+	static const char *const keys[] = {"name",
+					   "layers",
+					   "command",
+					   "env_rules",
+					   "working_dir",
+					   "user",
+					   "capabilities",
+					   "no_new_privileges",
+					   "allow_elevated",
+					   "allow_stdio_access",
+					   "mounts",
+					   "exec_processes",
+					   "signals",
+					   "seccomp_profile_sha256",
+					   NULL};
 	struct container_rule *c = out;
 	const char *name, *seccomp = "";
 	struct json_object *arr;
 	size_t n;
-	int ret = jobject(&ps->c, obj, keys);
+	int ret = policy_jobject(&ps->c, obj, keys);
 	if (!ret)
-		ret = jfield_string(&ps->c, obj, "name", true, 256, &name);
+		ret = policy_jfield_string(&ps->c, obj, "name", true, 256, &name);
 	if (!ret && !name[0]) {
-		size_t old = jctx_key(&ps->c, "name");
-		ret = jerr(&ps->c, EINVAL, "must not be empty");
-		jctx_pop(&ps->c, old);
+		size_t old = policy_jctx_key(&ps->c, "name");
+		ret = policy_jerr(&ps->c, EINVAL, "must not be empty");
+		policy_jctx_pop(&ps->c, old);
 	}
-	if (!ret && !(c->name = arena_strdup(&ps->p->arena, name)))
+	if (!ret && !(c->name = policy_arena_strdup(&ps->p->arena, name)))
 		ret = oom(ps);
 	if (!ret)
-		ret = jfield_array(&ps->c, obj, "layers", true, POLICY_MAX_LAYERS, &arr, &n);
+		ret = policy_jfield_array(&ps->c, obj, "layers", true, POLICY_MAX_LAYERS, &arr, &n);
 	if (!ret) {
-		size_t old = jctx_key(&ps->c, "layers");
+		size_t old = policy_jctx_key(&ps->c, "layers");
 		if (n == 0)
-			ret = jerr(&ps->c, EINVAL, "needs at least one layer");
+			ret = policy_jerr(&ps->c, EINVAL, "needs at least one layer");
 		if (!ret && !(c->layers = palloc(ps, n, POLICY_SHA256_LEN)))
 			ret = oom(ps);
 		c->n_layers = n;
 		for (size_t i = 0; i < n && !ret; i++) {
 			const char *h;
-			size_t o2 = jctx_index(&ps->c, i);
-			ret = jstring(&ps->c, json_object_array_get_idx(arr, i), 64, &h);
+			size_t o2 = policy_jctx_index(&ps->c, i);
+			ret = policy_jstring(&ps->c, json_object_array_get_idx(arr, i), 64, &h);
 			if (!ret)
 				ret = parse_hash(ps, h, c->layers[i]);
-			jctx_pop(&ps->c, o2);
+			policy_jctx_pop(&ps->c, o2);
 		}
-		jctx_pop(&ps->c, old);
+		policy_jctx_pop(&ps->c, old);
 	}
 	if (!ret)
 		ret = parse_command(ps, obj, &c->command);
@@ -567,11 +596,11 @@ static int parse_container(struct parser *ps, struct json_object *obj, void *out
 	if (!ret)
 		ret = parse_caps(ps, obj, &c->caps);
 	if (!ret)
-		ret = jfield_bool(&ps->c, obj, "no_new_privileges", &c->no_new_privileges);
+		ret = policy_jfield_bool(&ps->c, obj, "no_new_privileges", &c->no_new_privileges);
 	if (!ret)
-		ret = jfield_bool(&ps->c, obj, "allow_elevated", &c->allow_elevated);
+		ret = policy_jfield_bool(&ps->c, obj, "allow_elevated", &c->allow_elevated);
 	if (!ret)
-		ret = jfield_bool(&ps->c, obj, "allow_stdio_access", &c->allow_stdio_access);
+		ret = policy_jfield_bool(&ps->c, obj, "allow_stdio_access", &c->allow_stdio_access);
 	if (!ret)
 		ret = parse_objects(ps, obj, "mounts", POLICY_MAX_MOUNTS, sizeof(struct mount_rule),
 				    (void **)&c->mounts, &c->n_mounts, parse_mount_v);
@@ -582,22 +611,23 @@ static int parse_container(struct parser *ps, struct json_object *obj, void *out
 	if (!ret)
 		ret = parse_signals(ps, obj, &c->signals);
 	if (!ret)
-		ret = jfield_string(&ps->c, obj, "seccomp_profile_sha256", false, 64, &seccomp);
+		ret = policy_jfield_string(&ps->c, obj, "seccomp_profile_sha256", false, 64,
+					   &seccomp);
 	if (!ret && seccomp[0]) {
-		size_t old = jctx_key(&ps->c, "seccomp_profile_sha256");
+		size_t old = policy_jctx_key(&ps->c, "seccomp_profile_sha256");
 		c->has_seccomp = true;
 		ret = parse_hash(ps, seccomp, c->seccomp);
-		jctx_pop(&ps->c, old);
+		policy_jctx_pop(&ps->c, old);
 	}
 	return ret;
 }
 
 static int parse_external(struct parser *ps, struct json_object *obj, void *out)
 {
-	static const char *const keys[] = { "command", "env_rules", "working_dir",
-					    "allow_stdio_access", NULL };
+	static const char *const keys[] = {"command", "env_rules", "working_dir",
+					   "allow_stdio_access", NULL};
 	struct external_rule *x = out;
-	int ret = jobject(&ps->c, obj, keys);
+	int ret = policy_jobject(&ps->c, obj, keys);
 	if (!ret)
 		ret = parse_command(ps, obj, &x->command);
 	if (!ret)
@@ -605,44 +635,46 @@ static int parse_external(struct parser *ps, struct json_object *obj, void *out)
 	if (!ret)
 		ret = parse_working_dir(ps, obj, "/", &x->working_dir);
 	if (!ret)
-		ret = jfield_bool(&ps->c, obj, "allow_stdio_access", &x->allow_stdio_access);
+		ret = policy_jfield_bool(&ps->c, obj, "allow_stdio_access", &x->allow_stdio_access);
 	return ret;
 }
 
 static int parse_fragment_import(struct parser *ps, struct json_object *obj, void *out)
 {
-	static const char *const keys[] = { "issuer", "feed", "minimum_svn", "includes", NULL };
+	static const char *const keys[] = {"issuer", "feed", "minimum_svn", "includes", NULL};
 	struct fragment_import *f = out;
 	const char *issuer, *feed;
-	struct strlist inc = { 0 };
-	int ret = jobject(&ps->c, obj, keys);
+	struct strlist inc = {0};
+	int ret = policy_jobject(&ps->c, obj, keys);
 	if (!ret)
-		ret = jfield_string(&ps->c, obj, "issuer", true, 1024, &issuer);
+		ret = policy_jfield_string(&ps->c, obj, "issuer", true, 1024, &issuer);
 	if (!ret)
-		ret = jfield_string(&ps->c, obj, "feed", true, 1024, &feed);
+		ret = policy_jfield_string(&ps->c, obj, "feed", true, 1024, &feed);
 	if (!ret)
-		ret = jfield_u64(&ps->c, obj, "minimum_svn", true, UINT64_MAX, &f->minimum_svn);
+		ret = policy_jfield_u64(&ps->c, obj, "minimum_svn", true, UINT64_MAX,
+					&f->minimum_svn);
 	if (!ret)
 		ret = parse_strlist(ps, obj, "includes", true, 1, 2, &inc);
 	for (size_t i = 0; i < inc.n && !ret; i++) {
-		bool *flag = !strcmp(inc.v[i], "containers")	     ? &f->include_containers
+		bool *flag = !strcmp(inc.v[i], "containers")	       ? &f->include_containers
 			     : !strcmp(inc.v[i], "external_processes") ? &f->include_external
 								       : NULL;
-		size_t old = jctx_key(&ps->c, "includes");
-		jctx_index(&ps->c, i);
+		size_t old = policy_jctx_key(&ps->c, "includes");
+		policy_jctx_index(&ps->c, i);
 		if (!flag)
-			ret = jerr(&ps->c, EINVAL, "expected \"containers\" or \"external_processes\"");
+			ret = policy_jerr(&ps->c, EINVAL,
+					  "expected \"containers\" or \"external_processes\"");
 		else if (*flag)
-			ret = jerr(&ps->c, EINVAL, "listed twice");
+			ret = policy_jerr(&ps->c, EINVAL, "listed twice");
 		else
 			*flag = true;
-		jctx_pop(&ps->c, old);
+		policy_jctx_pop(&ps->c, old);
 	}
 	if (!ret && (!issuer[0] || !feed[0]))
-		ret = jerr(&ps->c, EINVAL, "issuer and feed must not be empty");
+		ret = policy_jerr(&ps->c, EINVAL, "issuer and feed must not be empty");
 	if (!ret) {
-		f->issuer = arena_strdup(&ps->p->arena, issuer);
-		f->feed = arena_strdup(&ps->p->arena, feed);
+		f->issuer = policy_arena_strdup(&ps->p->arena, issuer);
+		f->feed = policy_arena_strdup(&ps->p->arena, feed);
 		if (!f->issuer || !f->feed)
 			ret = oom(ps);
 	}
@@ -680,82 +712,84 @@ static int check_names(struct parser *ps, const struct container_rule *v, size_t
 	free(all);
 	if (!dup)
 		return 0;
-	size_t old = jctx_key(&ps->c, "containers");
-	jctx_index(&ps->c, (size_t)(dup - v));
-	jctx_key(&ps->c, "name");
-	int ret = jerr(&ps->c, EINVAL, "duplicate container name '%s'", dup->name);
-	jctx_pop(&ps->c, old);
+	size_t old = policy_jctx_key(&ps->c, "containers");
+	policy_jctx_index(&ps->c, (size_t)(dup - v));
+	policy_jctx_key(&ps->c, "name");
+	int ret = policy_jerr(&ps->c, EINVAL, "duplicate container name '%s'", dup->name);
+	policy_jctx_pop(&ps->c, old);
 	return ret;
 }
 
 static int check_version(struct parser *ps, struct json_object *root)
 {
 	uint64_t version = 0;
-	int ret = jfield_u64(&ps->c, root, "version", true, UINT32_MAX, &version);
+	int ret = policy_jfield_u64(&ps->c, root, "version", true, UINT32_MAX, &version);
 	if (!ret && version != POLICY_VERSION) {
-		size_t old = jctx_key(&ps->c, "version");
-		ret = jerr(&ps->c, EINVAL, "unsupported version %u (this build reads %d)",
-			   (unsigned)version, POLICY_VERSION);
-		jctx_pop(&ps->c, old);
+		size_t old = policy_jctx_key(&ps->c, "version");
+		ret = policy_jerr(&ps->c, EINVAL, "unsupported version %u (this build reads %d)",
+				  (unsigned)version, POLICY_VERSION);
+		policy_jctx_pop(&ps->c, old);
 	}
 	return ret;
 }
 
 static int parse_debug_form(struct parser *ps, struct json_object *root)
 {
-	static const char *const keys[] = { "version", "insecure_allow_all", NULL };
+	static const char *const keys[] = {"version", "insecure_allow_all", NULL};
 	const char *marker;
-	int ret = jobject(&ps->c, root, keys);
+	int ret = policy_jobject(&ps->c, root, keys);
 	if (ret) {
-		errbuf_prefix(ps->c.eb, "debug allow-all form (only version and insecure_allow_all)");
+		errbuf_prefix(ps->c.eb,
+			      "debug allow-all form (only version and insecure_allow_all)");
 		return ret;
 	}
-	ret = jfield_string(&ps->c, root, "insecure_allow_all", true, 64, &marker);
+	ret = policy_jfield_string(&ps->c, root, "insecure_allow_all", true, 64, &marker);
 	if (!ret && strcmp(marker, POLICY_DEBUG_MARKER)) {
-		size_t old = jctx_key(&ps->c, "insecure_allow_all");
-		ret = jerr(&ps->c, EINVAL, "must be exactly \"%s\"", POLICY_DEBUG_MARKER);
-		jctx_pop(&ps->c, old);
+		size_t old = policy_jctx_key(&ps->c, "insecure_allow_all");
+		ret = policy_jerr(&ps->c, EINVAL, "must be exactly \"%s\"", POLICY_DEBUG_MARKER);
+		policy_jctx_pop(&ps->c, old);
 	}
 	ps->p->debug = true;
-	ps->p->flags = (struct policy_flags){ true, true, true, true, true, true };
+	ps->p->flags = (struct policy_flags){true, true, true, true, true, true};
 	return ret;
 }
 
 static int parse_root(struct parser *ps, struct json_object *root)
 {
-	static const char *const keys[] = { "version",
-					    "allow_properties_access",
-					    "allow_dump_stacks",
-					    "allow_runtime_logging",
-					    "allow_environment_variable_dropping",
-					    "allow_capability_dropping",
-					    "allow_unencrypted_scratch",
-					    "containers",
-					    "external_processes",
-					    "fragments",
-					    NULL };
+	static const char *const keys[] = {"version",
+					   "allow_properties_access",
+					   "allow_dump_stacks",
+					   "allow_runtime_logging",
+					   "allow_environment_variable_dropping",
+					   "allow_capability_dropping",
+					   "allow_unencrypted_scratch",
+					   "containers",
+					   "external_processes",
+					   "fragments",
+					   NULL};
 	struct policy *p = ps->p;
 	if (!json_object_is_type(root, json_type_object))
-		return jerr(&ps->c, EINVAL, "a policy is a JSON object");
+		return policy_jerr(&ps->c, EINVAL, "a policy is a JSON object");
 	int ret = check_version(ps, root);
 	if (ret)
 		return ret;
 	if (json_object_object_get_ex(root, "insecure_allow_all", NULL))
 		return parse_debug_form(ps, root);
-	ret = jobject(&ps->c, root, keys);
+	ret = policy_jobject(&ps->c, root, keys);
 	struct {
 		const char *key;
 		bool *flag;
 	} flags[] = {
-		{ "allow_properties_access", &p->flags.allow_properties_access },
-		{ "allow_dump_stacks", &p->flags.allow_dump_stacks },
-		{ "allow_runtime_logging", &p->flags.allow_runtime_logging },
-		{ "allow_environment_variable_dropping", &p->flags.allow_environment_variable_dropping },
-		{ "allow_capability_dropping", &p->flags.allow_capability_dropping },
-		{ "allow_unencrypted_scratch", &p->flags.allow_unencrypted_scratch },
+		{"allow_properties_access", &p->flags.allow_properties_access},
+		{"allow_dump_stacks", &p->flags.allow_dump_stacks},
+		{"allow_runtime_logging", &p->flags.allow_runtime_logging},
+		{"allow_environment_variable_dropping",
+		 &p->flags.allow_environment_variable_dropping},
+		{"allow_capability_dropping", &p->flags.allow_capability_dropping},
+		{"allow_unencrypted_scratch", &p->flags.allow_unencrypted_scratch},
 	};
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]) && !ret; i++)
-		ret = jfield_bool(&ps->c, root, flags[i].key, flags[i].flag);
+		ret = policy_jfield_bool(&ps->c, root, flags[i].key, flags[i].flag);
 	if (!ret)
 		ret = parse_objects(ps, root, "containers", POLICY_MAX_CONTAINERS,
 				    sizeof(struct container_rule), (void **)&p->containers,
@@ -788,9 +822,9 @@ void policy_free(struct policy *p)
 	if (!p)
 		return;
 	for (size_t i = 0; i < p->n_regexes; i++)
-		regex_free(p->regexes[i]);
+		policy_regex_free(p->regexes[i]);
 	free(p->regexes);
-	arena_free(&p->arena);
+	policy_arena_free(&p->arena);
 	free(p);
 }
 
@@ -811,8 +845,8 @@ int policy_load(const uint8_t *bytes, size_t len, struct policy **out, struct er
 	ret = policy_json_parse((const char *)bytes, len, &root, eb);
 	if (ret)
 		goto fail;
-	struct parser ps = { .p = p };
-	jctx_init(&ps.c, eb);
+	struct parser ps = {.p = p};
+	policy_jctx_init(&ps.c, eb);
 	ret = parse_root(&ps, root);
 	parser_fini(&ps);
 	json_object_put(root);
@@ -829,9 +863,9 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 			  size_t n_existing, struct policy **out, struct fragment_meta *meta,
 			  struct errbuf *eb)
 {
-	static const char *const keys[] = { "version", "fragment", "containers",
-					    "external_processes", NULL };
-	static const char *const fkeys[] = { "issuer", "feed", "svn", NULL };
+	static const char *const keys[] = {"version", "fragment", "containers",
+					   "external_processes", NULL};
+	static const char *const fkeys[] = {"issuer", "feed", "svn", NULL};
 	struct json_object *root = NULL, *fo;
 	const char *issuer, *feed;
 	*out = NULL;
@@ -844,29 +878,29 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 	int ret = policy_json_parse((const char *)bytes, len, &root, eb);
 	if (ret)
 		goto out;
-	struct parser ps = { .p = f };
-	jctx_init(&ps.c, eb);
+	struct parser ps = {.p = f};
+	policy_jctx_init(&ps.c, eb);
 	if (!json_object_is_type(root, json_type_object))
-		ret = jerr(&ps.c, EINVAL, "a fragment is a JSON object");
+		ret = policy_jerr(&ps.c, EINVAL, "a fragment is a JSON object");
 	if (!ret)
 		ret = check_version(&ps, root);
 	if (!ret)
-		ret = jobject(&ps.c, root, keys);
+		ret = policy_jobject(&ps.c, root, keys);
 	if (!ret)
-		ret = jfield_object(&ps.c, root, "fragment", true, &fo);
+		ret = policy_jfield_object(&ps.c, root, "fragment", true, &fo);
 	if (!ret) {
-		size_t old = jctx_key(&ps.c, "fragment");
-		ret = jobject(&ps.c, fo, fkeys);
+		size_t old = policy_jctx_key(&ps.c, "fragment");
+		ret = policy_jobject(&ps.c, fo, fkeys);
 		if (!ret)
-			ret = jfield_string(&ps.c, fo, "issuer", true, 1024, &issuer);
+			ret = policy_jfield_string(&ps.c, fo, "issuer", true, 1024, &issuer);
 		if (!ret)
-			ret = jfield_string(&ps.c, fo, "feed", true, 1024, &feed);
+			ret = policy_jfield_string(&ps.c, fo, "feed", true, 1024, &feed);
 		if (!ret)
-			ret = jfield_u64(&ps.c, fo, "svn", true, UINT64_MAX, &meta->svn);
-		if (!ret && (!(meta->issuer = arena_strdup(&f->arena, issuer)) ||
-			     !(meta->feed = arena_strdup(&f->arena, feed))))
+			ret = policy_jfield_u64(&ps.c, fo, "svn", true, UINT64_MAX, &meta->svn);
+		if (!ret && (!(meta->issuer = policy_arena_strdup(&f->arena, issuer)) ||
+			     !(meta->feed = policy_arena_strdup(&f->arena, feed))))
 			ret = oom(&ps);
-		jctx_pop(&ps.c, old);
+		policy_jctx_pop(&ps.c, old);
 	}
 	if (!ret)
 		ret = parse_objects(&ps, root, "containers", POLICY_MAX_CONTAINERS,

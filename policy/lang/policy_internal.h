@@ -21,9 +21,9 @@ struct arena {
 	struct arena_block *head;
 	size_t total;
 };
-void *arena_alloc(struct arena *a, size_t size); /* zeroed; NULL on ENOMEM */
-char *arena_strdup(struct arena *a, const char *s);
-void arena_free(struct arena *a);
+void *policy_arena_alloc(struct arena *a, size_t size); /* zeroed; NULL on ENOMEM */
+char *policy_arena_strdup(struct arena *a, const char *s);
+void policy_arena_free(struct arena *a);
 
 /* ---- regex: PCRE2, compiled once, full-string match through the DFA
  * matcher (no backtracking: time linear in the subject for a given pattern) */
@@ -37,21 +37,21 @@ struct regex_matcher {
 	pcre2_match_context *mctx;
 	pcre2_match_data *mdata;
 	uint64_t budget;     /* steps left for this request */
-	bool exhausted;      /* a match was refused for lack of budget */
+	bool exhausted;	     /* a match was refused for lack of budget */
 	unsigned limit_hits; /* matches stopped by a PCRE2 limit */
 };
-int regex_matcher_init(struct regex_matcher *m);
-void regex_matcher_fini(struct regex_matcher *m);
-uint64_t regex_step_limit(size_t len);
+int policy_regex_matcher_init(struct regex_matcher *m);
+void policy_regex_matcher_fini(struct regex_matcher *m);
+uint64_t policy_regex_step_limit(size_t len);
 /* A compile context with the pattern limits; NULL on ENOMEM. */
-pcre2_compile_context *regex_compile_context(void);
-int regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *cc,
-		  struct errbuf *eb);
+pcre2_compile_context *policy_regex_compile_context(void);
+int policy_regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *cc,
+			 struct errbuf *eb);
 /* 1 = the whole subject matches; 0 = no match; -1 = a limit or the budget
  * stopped the match (callers treat it as no match). */
-int regex_full_match(const struct regex *re, const char *subject, size_t len,
-		     struct regex_matcher *m);
-void regex_free(struct regex *re);
+int policy_regex_full_match(const struct regex *re, const char *subject, size_t len,
+			    struct regex_matcher *m);
+void policy_regex_free(struct regex *re);
 
 struct strlist {
 	char **v;
@@ -155,6 +155,6 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 int policy_json_parse(const char *text, size_t len, struct json_object **out, struct errbuf *eb);
 
 /* Path checks shared by the parser and the engine. */
-bool path_is_normalised_absolute(const char *p); /* "/", "/a/b"; no ".", "..", "//", trailing "/" */
+bool policy_path_is_normalised(const char *p); /* "/", "/a/b"; no ".", "..", "//", trailing "/" */
 
 #endif

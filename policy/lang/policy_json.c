@@ -9,7 +9,7 @@
 #include "policy/lang/policy.h"
 #include "policy/lang/policy_internal.h"
 
-void jctx_init(struct jctx *c, struct errbuf *eb)
+void policy_jctx_init(struct jctx *c, struct errbuf *eb)
 {
 	c->path[0] = '\0';
 	c->len = 0;
@@ -21,8 +21,8 @@ static size_t jctx_append(struct jctx *c, const char *pre, const char *s, size_t
 			  const char *post)
 {
 	size_t old = c->len, room = sizeof(c->path) - 1;
-	const char *parts[] = { pre, s, post };
-	size_t lens[] = { strlen(pre), n, strlen(post) };
+	const char *parts[] = {pre, s, post};
+	size_t lens[] = {strlen(pre), n, strlen(post)};
 	for (size_t i = 0; i < 3; i++) {
 		size_t k = lens[i] < room - c->len ? lens[i] : room - c->len;
 		memcpy(c->path + c->len, parts[i], k);
@@ -32,13 +32,13 @@ static size_t jctx_append(struct jctx *c, const char *pre, const char *s, size_t
 	return old;
 }
 
-size_t jctx_key(struct jctx *c, const char *key)
+size_t policy_jctx_key(struct jctx *c, const char *key)
 {
 	size_t n = strlen(key);
 	return jctx_append(c, c->len ? "." : "", key, n > 64 ? 64 : n, "");
 }
 
-size_t jctx_index(struct jctx *c, size_t i)
+size_t policy_jctx_index(struct jctx *c, size_t i)
 {
 	char digits[24];
 	size_t n = sizeof(digits);
@@ -49,13 +49,13 @@ size_t jctx_index(struct jctx *c, size_t i)
 	return jctx_append(c, "[", digits + n, sizeof(digits) - n, "]");
 }
 
-void jctx_pop(struct jctx *c, size_t old)
+void policy_jctx_pop(struct jctx *c, size_t old)
 {
 	c->len = old;
 	c->path[old] = '\0';
 }
 
-int jerr(struct jctx *c, int errnum, const char *fmt, ...)
+int policy_jerr(struct jctx *c, int errnum, const char *fmt, ...)
 {
 	char msg[ERRBUF_SIZE];
 	va_list ap;
@@ -70,10 +70,10 @@ static const char *jtype_name(struct json_object *v)
 	return v ? json_type_to_name(json_object_get_type(v)) : "null";
 }
 
-int jobject(struct jctx *c, struct json_object *obj, const char *const *allowed)
+int policy_jobject(struct jctx *c, struct json_object *obj, const char *const *allowed)
 {
 	if (!json_object_is_type(obj, json_type_object))
-		return jerr(c, EINVAL, "expected an object, got %s", jtype_name(obj));
+		return policy_jerr(c, EINVAL, "expected an object, got %s", jtype_name(obj));
 	json_object_object_foreach(obj, key, val)
 	{
 		(void)val;
@@ -81,40 +81,40 @@ int jobject(struct jctx *c, struct json_object *obj, const char *const *allowed)
 		for (size_t i = 0; allowed[i]; i++)
 			known = known || !strcmp(key, allowed[i]);
 		if (!known) {
-			size_t old = jctx_key(c, key);
-			int ret = jerr(c, EINVAL, "unknown field");
-			jctx_pop(c, old);
+			size_t old = policy_jctx_key(c, key);
+			int ret = policy_jerr(c, EINVAL, "unknown field");
+			policy_jctx_pop(c, old);
 			return ret;
 		}
 	}
 	return 0;
 }
 
-int jstring(struct jctx *c, struct json_object *v, size_t max_len, const char **out)
+int policy_jstring(struct jctx *c, struct json_object *v, size_t max_len, const char **out)
 {
 	if (!json_object_is_type(v, json_type_string))
-		return jerr(c, EINVAL, "expected a string, got %s", jtype_name(v));
+		return policy_jerr(c, EINVAL, "expected a string, got %s", jtype_name(v));
 	const char *s = json_object_get_string(v);
 	size_t len = (size_t)json_object_get_string_len(v);
 	if (strlen(s) != len)
-		return jerr(c, EINVAL, "string contains a NUL character");
+		return policy_jerr(c, EINVAL, "string contains a NUL character");
 	if (len > max_len)
-		return jerr(c, E2BIG, "string longer than %zu bytes", max_len);
+		return policy_jerr(c, E2BIG, "string longer than %zu bytes", max_len);
 	*out = s;
 	return 0;
 }
 
-int ju64(struct jctx *c, struct json_object *v, uint64_t max, uint64_t *out)
+int policy_ju64(struct jctx *c, struct json_object *v, uint64_t max, uint64_t *out)
 {
 	if (!json_object_is_type(v, json_type_int))
-		return jerr(c, EINVAL, "expected an integer, got %s", jtype_name(v));
+		return policy_jerr(c, EINVAL, "expected an integer, got %s", jtype_name(v));
 	/* json-c keeps non-negative integers up to UINT64_MAX as uint64 */
 	if (json_object_get_int64(v) < 0)
-		return jerr(c, EINVAL, "expected a non-negative integer");
+		return policy_jerr(c, EINVAL, "expected a non-negative integer");
 	errno = 0;
 	uint64_t x = json_object_get_uint64(v);
 	if (errno || x > max)
-		return jerr(c, ERANGE, "integer out of range (maximum %" PRIu64 ")", max);
+		return policy_jerr(c, ERANGE, "integer out of range (maximum %" PRIu64 ")", max);
 	*out = x;
 	return 0;
 }
@@ -131,64 +131,64 @@ static int jmissing(struct jctx *c, struct json_object *obj, const char *key, bo
 	*v = jget(obj, key);
 	if (*v || !json_object_object_get_ex(obj, key, NULL)) {
 		if (!*v && required) {
-			size_t old = jctx_key(c, key);
-			int ret = jerr(c, EINVAL, "missing (required)");
-			jctx_pop(c, old);
+			size_t old = policy_jctx_key(c, key);
+			int ret = policy_jerr(c, EINVAL, "missing (required)");
+			policy_jctx_pop(c, old);
 			return ret;
 		}
 		return *v ? 0 : 1;
 	}
 	/* present but JSON null: a type error, never "absent" */
-	size_t old = jctx_key(c, key);
-	int ret = jerr(c, EINVAL, "null is not allowed here");
-	jctx_pop(c, old);
+	size_t old = policy_jctx_key(c, key);
+	int ret = policy_jerr(c, EINVAL, "null is not allowed here");
+	policy_jctx_pop(c, old);
 	return ret;
 }
 
-int jfield_string(struct jctx *c, struct json_object *obj, const char *key, bool required,
-		  size_t max_len, const char **out)
+int policy_jfield_string(struct jctx *c, struct json_object *obj, const char *key, bool required,
+			 size_t max_len, const char **out)
 {
 	struct json_object *v;
 	int ret = jmissing(c, obj, key, required, &v);
 	if (ret)
 		return ret < 0 ? ret : 0;
-	size_t old = jctx_key(c, key);
-	ret = jstring(c, v, max_len, out);
-	jctx_pop(c, old);
+	size_t old = policy_jctx_key(c, key);
+	ret = policy_jstring(c, v, max_len, out);
+	policy_jctx_pop(c, old);
 	return ret;
 }
 
-int jfield_bool(struct jctx *c, struct json_object *obj, const char *key, bool *out)
+int policy_jfield_bool(struct jctx *c, struct json_object *obj, const char *key, bool *out)
 {
 	struct json_object *v;
 	int ret = jmissing(c, obj, key, false, &v);
 	if (ret)
 		return ret < 0 ? ret : 0;
 	if (!json_object_is_type(v, json_type_boolean)) {
-		size_t old = jctx_key(c, key);
-		ret = jerr(c, EINVAL, "expected true or false, got %s", jtype_name(v));
-		jctx_pop(c, old);
+		size_t old = policy_jctx_key(c, key);
+		ret = policy_jerr(c, EINVAL, "expected true or false, got %s", jtype_name(v));
+		policy_jctx_pop(c, old);
 		return ret;
 	}
 	*out = json_object_get_boolean(v);
 	return 0;
 }
 
-int jfield_u64(struct jctx *c, struct json_object *obj, const char *key, bool required,
-	       uint64_t max, uint64_t *out)
+int policy_jfield_u64(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		      uint64_t max, uint64_t *out)
 {
 	struct json_object *v;
 	int ret = jmissing(c, obj, key, required, &v);
 	if (ret)
 		return ret < 0 ? ret : 0;
-	size_t old = jctx_key(c, key);
-	ret = ju64(c, v, max, out);
-	jctx_pop(c, old);
+	size_t old = policy_jctx_key(c, key);
+	ret = policy_ju64(c, v, max, out);
+	policy_jctx_pop(c, old);
 	return ret;
 }
 
-int jfield_array(struct jctx *c, struct json_object *obj, const char *key, bool required,
-		 size_t max_n, struct json_object **out, size_t *n)
+int policy_jfield_array(struct jctx *c, struct json_object *obj, const char *key, bool required,
+			size_t max_n, struct json_object **out, size_t *n)
 {
 	struct json_object *v;
 	*out = NULL;
@@ -196,12 +196,12 @@ int jfield_array(struct jctx *c, struct json_object *obj, const char *key, bool 
 	int ret = jmissing(c, obj, key, required, &v);
 	if (ret)
 		return ret < 0 ? ret : 0;
-	size_t old = jctx_key(c, key);
+	size_t old = policy_jctx_key(c, key);
 	if (!json_object_is_type(v, json_type_array))
-		ret = jerr(c, EINVAL, "expected an array, got %s", jtype_name(v));
+		ret = policy_jerr(c, EINVAL, "expected an array, got %s", jtype_name(v));
 	else if (json_object_array_length(v) > max_n)
-		ret = jerr(c, E2BIG, "more than %zu elements", max_n);
-	jctx_pop(c, old);
+		ret = policy_jerr(c, E2BIG, "more than %zu elements", max_n);
+	policy_jctx_pop(c, old);
 	if (ret)
 		return ret;
 	*out = v;
@@ -209,8 +209,8 @@ int jfield_array(struct jctx *c, struct json_object *obj, const char *key, bool 
 	return 0;
 }
 
-int jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool required,
-		  struct json_object **out)
+int policy_jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool required,
+			 struct json_object **out)
 {
 	struct json_object *v;
 	*out = NULL;
@@ -218,9 +218,9 @@ int jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool
 	if (ret)
 		return ret < 0 ? ret : 0;
 	if (!json_object_is_type(v, json_type_object)) {
-		size_t old = jctx_key(c, key);
-		ret = jerr(c, EINVAL, "expected an object, got %s", jtype_name(v));
-		jctx_pop(c, old);
+		size_t old = policy_jctx_key(c, key);
+		ret = policy_jerr(c, EINVAL, "expected an object, got %s", jtype_name(v));
+		policy_jctx_pop(c, old);
 		return ret;
 	}
 	*out = v;
@@ -270,19 +270,22 @@ static int check_duplicate_keys(const char *t, size_t len, struct errbuf *eb)
 			size_t klen = i - start;
 			if (escaped)
 				return errbuf_set(eb, EINVAL,
-						  "invalid JSON: escape sequence in an object key at byte %zu",
+						  "invalid JSON: escape sequence in an object key "
+						  "at byte %zu",
 						  start);
 			for (size_t k = 0; k < n_keys[depth]; k++)
 				if (keys[depth][k].len == klen &&
 				    !memcmp(t + keys[depth][k].off, t + start, klen))
-					return errbuf_set(eb, EINVAL,
-							  "invalid JSON: duplicate key \"%.*s\" at byte %zu",
-							  (int)(klen > 64 ? 64 : klen), t + start, start);
+					return errbuf_set(
+						eb, EINVAL,
+						"invalid JSON: duplicate key \"%.*s\" at byte %zu",
+						(int)(klen > 64 ? 64 : klen), t + start, start);
 			if (n_keys[depth] == JSON_MAX_KEYS_PER_OBJECT)
-				return errbuf_set(eb, E2BIG,
-						  "invalid JSON: object with more than %d keys at byte %zu",
-						  JSON_MAX_KEYS_PER_OBJECT, start);
-			keys[depth][n_keys[depth]++] = (struct key_span){ start, klen };
+				return errbuf_set(
+					eb, E2BIG,
+					"invalid JSON: object with more than %d keys at byte %zu",
+					JSON_MAX_KEYS_PER_OBJECT, start);
+			keys[depth][n_keys[depth]++] = (struct key_span){start, klen};
 		}
 	}
 	return 0;
@@ -309,7 +312,8 @@ int policy_json_parse(const char *text, size_t len, struct json_object **out, st
 	else {
 		for (size_t i = consumed; i < len && !ret; i++)
 			if (!strchr(" \t\r\n", text[i]))
-				ret = errbuf_set(eb, EINVAL, "invalid JSON: trailing data at byte %zu", i);
+				ret = errbuf_set(eb, EINVAL,
+						 "invalid JSON: trailing data at byte %zu", i);
 	}
 	json_tokener_free(tok);
 	if (!ret)

@@ -18,32 +18,33 @@ struct jctx {
 	struct errbuf *eb;
 };
 
-void jctx_init(struct jctx *c, struct errbuf *eb);
-/* Append ".key" or "[i]" to the path; return the old length for jctx_pop(). */
-size_t jctx_key(struct jctx *c, const char *key);
-size_t jctx_index(struct jctx *c, size_t i);
-void jctx_pop(struct jctx *c, size_t old);
+void policy_jctx_init(struct jctx *c, struct errbuf *eb);
+/* Append ".key" or "[i]" to the path; return the old length for policy_jctx_pop(). */
+size_t policy_jctx_key(struct jctx *c, const char *key);
+size_t policy_jctx_index(struct jctx *c, size_t i);
+void policy_jctx_pop(struct jctx *c, size_t old);
 
 /* errbuf_set(EINVAL) with "<path>: " in front (or "policy: " at the top). */
-int jerr(struct jctx *c, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int policy_jerr(struct jctx *c, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* obj must be an object whose keys are all in `allowed` (NULL-terminated). */
-int jobject(struct jctx *c, struct json_object *obj, const char *const *allowed);
+int policy_jobject(struct jctx *c, struct json_object *obj, const char *const *allowed);
 
 /* Field readers: `c` points at the object; they push the key for errors.
  * A missing optional field leaves *out at its default and returns 0. */
-int jfield_string(struct jctx *c, struct json_object *obj, const char *key, bool required,
-		  size_t max_len, const char **out);
-int jfield_bool(struct jctx *c, struct json_object *obj, const char *key, bool *out);
-int jfield_u64(struct jctx *c, struct json_object *obj, const char *key, bool required,
-	       uint64_t max, uint64_t *out);
-int jfield_array(struct jctx *c, struct json_object *obj, const char *key, bool required,
-		 size_t max_n, struct json_object **out, size_t *n);
-int jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool required,
-		  struct json_object **out);
+int policy_jfield_string(struct jctx *c, struct json_object *obj, const char *key, bool required,
+			 size_t max_len, const char **out);
+int policy_jfield_bool(struct jctx *c, struct json_object *obj, const char *key, bool *out);
+int policy_jfield_u64(struct jctx *c, struct json_object *obj, const char *key, bool required,
+		      uint64_t max, uint64_t *out);
+int policy_jfield_array(struct jctx *c, struct json_object *obj, const char *key, bool required,
+			size_t max_n, struct json_object **out, size_t *n);
+int policy_jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool required,
+			 struct json_object **out);
 
 /* Value checks at the current path. */
-int jstring(struct jctx *c, struct json_object *v, size_t max_len, const char **out);
-int ju64(struct jctx *c, struct json_object *v, uint64_t max, uint64_t *out);
+int policy_jstring(struct jctx *c, struct json_object *v, size_t max_len, const char **out);
+int policy_ju64(struct jctx *c, struct json_object *v, uint64_t max, uint64_t *out);
 
 #endif

@@ -10,16 +10,16 @@
 
 #include "policy/lang/policy_internal.h"
 
-#define REGEX_DEPTH_LIMIT 1000
-#define REGEX_HEAP_LIMIT_KIB 1024
+#define REGEX_DEPTH_LIMIT	1000
+#define REGEX_HEAP_LIMIT_KIB	1024
 #define REGEX_PARENS_NEST_LIMIT 32
 
-uint64_t regex_step_limit(size_t len)
+uint64_t policy_regex_step_limit(size_t len)
 {
 	return REGEX_STEPS_PER_BYTE * ((uint64_t)len + 64);
 }
 
-pcre2_compile_context *regex_compile_context(void)
+pcre2_compile_context *policy_regex_compile_context(void)
 {
 	pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
 	if (cc) {
@@ -29,8 +29,8 @@ pcre2_compile_context *regex_compile_context(void)
 	return cc;
 }
 
-int regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *cc,
-		  struct errbuf *eb)
+int policy_regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *cc,
+			 struct errbuf *eb)
 {
 	int err = 0;
 	PCRE2_SIZE off = 0;
@@ -47,16 +47,16 @@ int regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *
 	uint32_t backrefs = 0;
 	pcre2_pattern_info(re->code, PCRE2_INFO_BACKREFMAX, &backrefs);
 	if (backrefs) {
-		regex_free(re);
+		policy_regex_free(re);
 		return errbuf_set(eb, EINVAL, "regex back-references are not allowed");
 	}
 	return 0;
 }
 
-int regex_full_match(const struct regex *re, const char *subject, size_t len,
-		     struct regex_matcher *m)
+int policy_regex_full_match(const struct regex *re, const char *subject, size_t len,
+			    struct regex_matcher *m)
 {
-	uint64_t cost = regex_step_limit(len);
+	uint64_t cost = policy_regex_step_limit(len);
 	if (m->budget < cost) {
 		m->exhausted = true;
 		return -1;
@@ -72,13 +72,13 @@ int regex_full_match(const struct regex *re, const char *subject, size_t len,
 	return -1;
 }
 
-int regex_matcher_init(struct regex_matcher *m)
+int policy_regex_matcher_init(struct regex_matcher *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->mctx = pcre2_match_context_create(NULL);
 	m->mdata = pcre2_match_data_create(1, NULL);
 	if (!m->mctx || !m->mdata) {
-		regex_matcher_fini(m);
+		policy_regex_matcher_fini(m);
 		return -ENOMEM;
 	}
 	pcre2_set_depth_limit(m->mctx, REGEX_DEPTH_LIMIT);
@@ -86,7 +86,7 @@ int regex_matcher_init(struct regex_matcher *m)
 	return 0;
 }
 
-void regex_matcher_fini(struct regex_matcher *m)
+void policy_regex_matcher_fini(struct regex_matcher *m)
 {
 	pcre2_match_context_free(m->mctx);
 	pcre2_match_data_free(m->mdata);
@@ -94,7 +94,7 @@ void regex_matcher_fini(struct regex_matcher *m)
 	m->mdata = NULL;
 }
 
-void regex_free(struct regex *re)
+void policy_regex_free(struct regex *re)
 {
 	pcre2_code_free(re->code);
 	re->code = NULL;

@@ -26,7 +26,7 @@ struct rparser {
 
 static int room(struct rparser *rp)
 {
-	return jerr(&rp->c, ENOMEM, "out of memory");
+	return policy_jerr(&rp->c, ENOMEM, "out of memory");
 }
 
 static int r_strv(struct rparser *rp, struct json_object *obj, const char *key, bool required,
@@ -36,19 +36,20 @@ static int r_strv(struct rparser *rp, struct json_object *obj, const char *key, 
 	size_t n;
 	out->v = NULL;
 	out->n = 0;
-	int ret = jfield_array(&rp->c, obj, key, required, max_n, &arr, &n);
+	int ret = policy_jfield_array(&rp->c, obj, key, required, max_n, &arr, &n);
 	if (ret || !arr)
 		return ret;
-	const char **v = arena_alloc(rp->a, (n + 1) * sizeof(*v));
+	const char **v = policy_arena_alloc(rp->a, (n + 1) * sizeof(*v));
 	if (!v)
 		return room(rp);
-	size_t old = jctx_key(&rp->c, key);
+	size_t old = policy_jctx_key(&rp->c, key);
 	for (size_t i = 0; i < n && !ret; i++) {
-		size_t o2 = jctx_index(&rp->c, i);
-		ret = jstring(&rp->c, json_object_array_get_idx(arr, i), POLICY_MAX_STRING, &v[i]);
-		jctx_pop(&rp->c, o2);
+		size_t o2 = policy_jctx_index(&rp->c, i);
+		ret = policy_jstring(&rp->c, json_object_array_get_idx(arr, i), POLICY_MAX_STRING,
+				     &v[i]);
+		policy_jctx_pop(&rp->c, o2);
 	}
-	jctx_pop(&rp->c, old);
+	policy_jctx_pop(&rp->c, old);
 	out->v = v;
 	out->n = n;
 	return ret;
@@ -58,9 +59,9 @@ static int r_command(struct rparser *rp, struct json_object *obj, struct policy_
 {
 	int ret = r_strv(rp, obj, "command", true, POLICY_MAX_ARGS, out);
 	if (!ret && out->n == 0) {
-		size_t old = jctx_key(&rp->c, "command");
-		ret = jerr(&rp->c, EINVAL, "needs at least one element");
-		jctx_pop(&rp->c, old);
+		size_t old = policy_jctx_key(&rp->c, "command");
+		ret = policy_jerr(&rp->c, EINVAL, "needs at least one element");
+		policy_jctx_pop(&rp->c, old);
 	}
 	return ret;
 }
@@ -71,10 +72,10 @@ static int r_env(struct rparser *rp, struct json_object *obj, struct policy_strv
 	for (size_t i = 0; i < out->n && !ret; i++) {
 		if (out->v[i][0] != '=' && strchr(out->v[i], '='))
 			continue;
-		size_t old = jctx_key(&rp->c, "env");
-		jctx_index(&rp->c, i);
-		ret = jerr(&rp->c, EINVAL, "expected NAME=value");
-		jctx_pop(&rp->c, old);
+		size_t old = policy_jctx_key(&rp->c, "env");
+		policy_jctx_index(&rp->c, i);
+		ret = policy_jerr(&rp->c, EINVAL, "expected NAME=value");
+		policy_jctx_pop(&rp->c, old);
 	}
 	return ret;
 }
@@ -83,82 +84,85 @@ static int r_hash(struct rparser *rp, struct json_object *obj, const char *key, 
 		  bool *present, uint8_t out[POLICY_SHA256_LEN])
 {
 	const char *s = NULL;
-	int ret = jfield_string(&rp->c, obj, key, required, 64, &s);
+	int ret = policy_jfield_string(&rp->c, obj, key, required, 64, &s);
 	if (present)
 		*present = s && s[0];
 	if (ret || !s || (!required && !s[0]))
 		return ret;
-	size_t old = jctx_key(&rp->c, key);
+	size_t old = policy_jctx_key(&rp->c, key);
 	if (strlen(s) != 64 || strspn(s, "0123456789abcdef") != 64 || hex_decode(s, out, 32))
-		ret = jerr(&rp->c, EINVAL, "expected 64 lowercase hex digits (a SHA-256)");
-	jctx_pop(&rp->c, old);
+		ret = policy_jerr(&rp->c, EINVAL, "expected 64 lowercase hex digits (a SHA-256)");
+	policy_jctx_pop(&rp->c, old);
 	return ret;
 }
 
 static int r_user(struct rparser *rp, struct json_object *obj, struct policy_user *u)
 {
-	static const char *const keys[] = { "uid", "gid", "additional_gids", "umask", NULL };
+	static const char *const keys[] = {"uid", "gid", "additional_gids", "umask", NULL};
 	struct json_object *uo, *arr;
 	uint64_t uid = 0, gid = 0;
 	const char *umask = "0022";
 	size_t n;
-	*u = (struct policy_user){ .umask = 022 };
-	int ret = jfield_object(&rp->c, obj, "user", false, &uo);
+	*u = (struct policy_user){.umask = 022};
+	int ret = policy_jfield_object(&rp->c, obj, "user", false, &uo);
 	if (ret || !uo)
 		return ret;
-	size_t old = jctx_key(&rp->c, "user");
-	ret = jobject(&rp->c, uo, keys);
+	size_t old = policy_jctx_key(&rp->c, "user");
+	ret = policy_jobject(&rp->c, uo, keys);
 	if (!ret)
-		ret = jfield_u64(&rp->c, uo, "uid", false, UINT32_MAX - 1, &uid);
+		ret = policy_jfield_u64(&rp->c, uo, "uid", false, UINT32_MAX - 1, &uid);
 	if (!ret)
-		ret = jfield_u64(&rp->c, uo, "gid", false, UINT32_MAX - 1, &gid);
+		ret = policy_jfield_u64(&rp->c, uo, "gid", false, UINT32_MAX - 1, &gid);
 	if (!ret)
-		ret = jfield_string(&rp->c, uo, "umask", false, 4, &umask);
+		ret = policy_jfield_string(&rp->c, uo, "umask", false, 4, &umask);
 	if (!ret) {
 		char *end;
 		unsigned long m = strtoul(umask, &end, 8);
 		if (!umask[0] || *end || strspn(umask, "01234567") != strlen(umask) || m > 0777) {
-			size_t o2 = jctx_key(&rp->c, "umask");
-			ret = jerr(&rp->c, EINVAL, "expected an octal umask such as \"0022\"");
-			jctx_pop(&rp->c, o2);
+			size_t o2 = policy_jctx_key(&rp->c, "umask");
+			ret = policy_jerr(&rp->c, EINVAL,
+					  "expected an octal umask such as \"0022\"");
+			policy_jctx_pop(&rp->c, o2);
 		}
 		u->umask = (uint32_t)m;
 	}
 	if (!ret)
-		ret = jfield_array(&rp->c, uo, "additional_gids", false, POLICY_MAX_GROUPS, &arr, &n);
+		ret = policy_jfield_array(&rp->c, uo, "additional_gids", false, POLICY_MAX_GROUPS,
+					  &arr, &n);
 	if (!ret && arr) {
-		uint32_t *g = arena_alloc(rp->a, (n + 1) * sizeof(*g));
+		uint32_t *g = policy_arena_alloc(rp->a, (n + 1) * sizeof(*g));
 		if (!g)
 			ret = room(rp);
-		size_t o2 = jctx_key(&rp->c, "additional_gids");
+		size_t o2 = policy_jctx_key(&rp->c, "additional_gids");
 		for (size_t i = 0; i < n && !ret; i++) {
 			uint64_t x = 0;
-			size_t o3 = jctx_index(&rp->c, i);
-			ret = ju64(&rp->c, json_object_array_get_idx(arr, i), UINT32_MAX - 1, &x);
+			size_t o3 = policy_jctx_index(&rp->c, i);
+			ret = policy_ju64(&rp->c, json_object_array_get_idx(arr, i), UINT32_MAX - 1,
+					  &x);
 			if (!ret)
 				g[i] = (uint32_t)x;
-			jctx_pop(&rp->c, o3);
+			policy_jctx_pop(&rp->c, o3);
 		}
-		jctx_pop(&rp->c, o2);
+		policy_jctx_pop(&rp->c, o2);
 		u->additional_gids = g;
 		u->n_additional_gids = n;
 	}
 	u->uid = (uint32_t)uid;
 	u->gid = (uint32_t)gid;
-	jctx_pop(&rp->c, old);
+	policy_jctx_pop(&rp->c, old);
 	return ret;
 }
 
 /* containerd's default set for unprivileged containers (as in policies). */
-static const int default_caps[] = { 0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31 };
+static const int default_caps[] = {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31};
 
 static int r_caps(struct rparser *rp, struct json_object *obj, struct policy_caps *caps)
 {
-	static const char *const names[] = { "bounding", "effective", "inheritable", "permitted",
-					     "ambient", NULL };
+	static const char *const names[] = {"bounding",	 "effective", "inheritable",
+					    "permitted", "ambient",   NULL};
 	struct json_object *co;
 	memset(caps, 0, sizeof(*caps));
-	int ret = jfield_object(&rp->c, obj, "capabilities", false, &co);
+	int ret = policy_jfield_object(&rp->c, obj, "capabilities", false, &co);
 	if (ret)
 		return ret;
 	if (!co) {
@@ -168,68 +172,69 @@ static int r_caps(struct rparser *rp, struct json_object *obj, struct policy_cap
 		caps->bounding = caps->effective = caps->permitted = dflt;
 		return 0;
 	}
-	uint64_t *sets[] = { &caps->bounding, &caps->effective, &caps->inheritable,
-			     &caps->permitted, &caps->ambient };
-	size_t old = jctx_key(&rp->c, "capabilities");
-	ret = jobject(&rp->c, co, names);
+	uint64_t *sets[] = {&caps->bounding, &caps->effective, &caps->inheritable, &caps->permitted,
+			    &caps->ambient};
+	size_t old = policy_jctx_key(&rp->c, "capabilities");
+	ret = policy_jobject(&rp->c, co, names);
 	for (size_t s = 0; names[s] && !ret; s++) {
 		struct json_object *arr;
 		size_t n;
-		ret = jfield_array(&rp->c, co, names[s], false, 64, &arr, &n);
-		size_t o2 = jctx_key(&rp->c, names[s]);
+		ret = policy_jfield_array(&rp->c, co, names[s], false, 64, &arr, &n);
+		size_t o2 = policy_jctx_key(&rp->c, names[s]);
 		for (size_t i = 0; i < n && !ret; i++) {
 			const char *name;
-			size_t o3 = jctx_index(&rp->c, i);
-			ret = jstring(&rp->c, json_object_array_get_idx(arr, i), 64, &name);
+			size_t o3 = policy_jctx_index(&rp->c, i);
+			ret = policy_jstring(&rp->c, json_object_array_get_idx(arr, i), 64, &name);
 			int cap = ret ? -1 : policy_cap_from_name(name);
 			if (!ret && cap < 0)
-				ret = jerr(&rp->c, EINVAL, "unknown capability");
+				ret = policy_jerr(&rp->c, EINVAL, "unknown capability");
 			if (!ret && (*sets[s] & (1ull << cap)))
-				ret = jerr(&rp->c, EINVAL, "duplicate capability");
+				ret = policy_jerr(&rp->c, EINVAL, "duplicate capability");
 			if (!ret)
 				*sets[s] |= 1ull << cap;
-			jctx_pop(&rp->c, o3);
+			policy_jctx_pop(&rp->c, o3);
 		}
-		jctx_pop(&rp->c, o2);
+		policy_jctx_pop(&rp->c, o2);
 	}
-	jctx_pop(&rp->c, old);
+	policy_jctx_pop(&rp->c, old);
 	return ret;
 }
 
 static int r_mounts(struct rparser *rp, struct json_object *obj,
 		    struct policy_req_create_container *cc)
 {
-	static const char *const keys[] = { "source", "destination", "type", "options", NULL };
+	static const char *const keys[] = {"source", "destination", "type", "options", NULL};
 	struct json_object *arr;
 	size_t n;
-	int ret = jfield_array(&rp->c, obj, "mounts", false, POLICY_MAX_MOUNTS, &arr, &n);
+	int ret = policy_jfield_array(&rp->c, obj, "mounts", false, POLICY_MAX_MOUNTS, &arr, &n);
 	if (ret || !arr)
 		return ret;
-	struct policy_mount *m = arena_alloc(rp->a, (n + 1) * sizeof(*m));
+	struct policy_mount *m = policy_arena_alloc(rp->a, (n + 1) * sizeof(*m));
 	if (!m)
 		return room(rp);
-	size_t old = jctx_key(&rp->c, "mounts");
+	size_t old = policy_jctx_key(&rp->c, "mounts");
 	for (size_t i = 0; i < n && !ret; i++) {
 		struct json_object *mo = json_object_array_get_idx(arr, i);
 		struct policy_strv opts;
-		size_t o2 = jctx_index(&rp->c, i);
-		ret = jobject(&rp->c, mo, keys);
+		size_t o2 = policy_jctx_index(&rp->c, i);
+		ret = policy_jobject(&rp->c, mo, keys);
 		if (!ret)
-			ret = jfield_string(&rp->c, mo, "source", true, POLICY_MAX_STRING, &m[i].source);
+			ret = policy_jfield_string(&rp->c, mo, "source", true, POLICY_MAX_STRING,
+						   &m[i].source);
 		if (!ret)
-			ret = jfield_string(&rp->c, mo, "destination", true, POLICY_MAX_STRING,
-					    &m[i].destination);
+			ret = policy_jfield_string(&rp->c, mo, "destination", true,
+						   POLICY_MAX_STRING, &m[i].destination);
 		if (!ret)
-			ret = jfield_string(&rp->c, mo, "type", true, 64, &m[i].type);
+			ret = policy_jfield_string(&rp->c, mo, "type", true, 64, &m[i].type);
 		if (!ret)
 			ret = r_strv(rp, mo, "options", false, POLICY_MAX_MOUNT_OPTIONS, &opts);
 		if (!ret) {
 			m[i].options = opts.v;
 			m[i].n_options = opts.n;
 		}
-		jctx_pop(&rp->c, o2);
+		policy_jctx_pop(&rp->c, o2);
 	}
-	jctx_pop(&rp->c, old);
+	policy_jctx_pop(&rp->c, old);
 	cc->mounts = m;
 	cc->n_mounts = n;
 	return ret;
@@ -239,18 +244,18 @@ static int r_bytes_b64(struct rparser *rp, struct json_object *obj, const char *
 		       const uint8_t **out, size_t *len)
 {
 	const char *s;
-	int ret = jfield_string(&rp->c, obj, key, true, (POLICY_MAX_BYTES / 3 + 1) * 4, &s);
+	int ret = policy_jfield_string(&rp->c, obj, key, true, (POLICY_MAX_BYTES / 3 + 1) * 4, &s);
 	if (ret)
 		return ret;
 	size_t max = strlen(s) / 4 * 3 + 3;
-	uint8_t *buf = arena_alloc(rp->a, max + 1);
+	uint8_t *buf = policy_arena_alloc(rp->a, max + 1);
 	if (!buf)
 		return room(rp);
 	long n = base64_decode(s, buf, max);
 	if (n < 0) {
-		size_t old = jctx_key(&rp->c, key);
-		ret = jerr(&rp->c, EINVAL, "expected standard base64");
-		jctx_pop(&rp->c, old);
+		size_t old = policy_jctx_key(&rp->c, key);
+		ret = policy_jerr(&rp->c, EINVAL, "expected standard base64");
+		policy_jctx_pop(&rp->c, old);
 		return ret;
 	}
 	*out = buf;
@@ -260,12 +265,12 @@ static int r_bytes_b64(struct rparser *rp, struct json_object *obj, const char *
 
 static int r_container_id(struct rparser *rp, struct json_object *obj, const char **out)
 {
-	return jfield_string(&rp->c, obj, "container_id", true, POLICY_MAX_ID, out);
+	return policy_jfield_string(&rp->c, obj, "container_id", true, POLICY_MAX_ID, out);
 }
 
 static int r_target(struct rparser *rp, struct json_object *obj, const char **out)
 {
-	return jfield_string(&rp->c, obj, "target", true, POLICY_MAX_TARGET, out);
+	return policy_jfield_string(&rp->c, obj, "target", true, POLICY_MAX_TARGET, out);
 }
 
 /* One parser per request type; keys lists each type's allowed fields. */
@@ -295,7 +300,8 @@ static int p_mount_scratch(struct rparser *rp, struct json_object *o, struct pol
 {
 	int ret = r_target(rp, o, &q->u.mount_scratch.target);
 	q->u.mount_scratch.encrypted = true;
-	return ret ? ret : jfield_bool(&rp->c, o, "encrypted", &q->u.mount_scratch.encrypted);
+	return ret ? ret
+		   : policy_jfield_bool(&rp->c, o, "encrypted", &q->u.mount_scratch.encrypted);
 }
 
 static int p_mount_overlay(struct rparser *rp, struct json_object *o, struct policy_request *q)
@@ -323,15 +329,16 @@ static int p_create(struct rparser *rp, struct json_object *o, struct policy_req
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING, &r->working_dir);
+		ret = policy_jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
+					   &r->working_dir);
 	if (!ret)
 		ret = r_user(rp, o, &r->user);
 	if (!ret)
 		ret = r_caps(rp, o, &r->caps);
 	if (!ret)
-		ret = jfield_bool(&rp->c, o, "no_new_privileges", &r->no_new_privileges);
+		ret = policy_jfield_bool(&rp->c, o, "no_new_privileges", &r->no_new_privileges);
 	if (!ret)
-		ret = jfield_bool(&rp->c, o, "privileged", &r->privileged);
+		ret = policy_jfield_bool(&rp->c, o, "privileged", &r->privileged);
 	if (!ret)
 		ret = r_mounts(rp, o, r);
 	if (!ret)
@@ -349,13 +356,14 @@ static int p_exec(struct rparser *rp, struct json_object *o, struct policy_reque
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING, &r->working_dir);
+		ret = policy_jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
+					   &r->working_dir);
 	if (!ret)
 		ret = r_user(rp, o, &r->user);
 	if (!ret)
 		ret = r_caps(rp, o, &r->caps);
 	if (!ret)
-		ret = jfield_bool(&rp->c, o, "no_new_privileges", &r->no_new_privileges);
+		ret = policy_jfield_bool(&rp->c, o, "no_new_privileges", &r->no_new_privileges);
 	return ret;
 }
 
@@ -366,7 +374,8 @@ static int p_external(struct rparser *rp, struct json_object *o, struct policy_r
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING, &r->working_dir);
+		ret = policy_jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
+					   &r->working_dir);
 	return ret;
 }
 
@@ -376,16 +385,16 @@ static int p_signal(struct rparser *rp, struct json_object *o, struct policy_req
 	uint64_t sig = 0;
 	int ret = r_container_id(rp, o, &r->container_id);
 	if (!ret)
-		ret = jfield_u64(&rp->c, o, "signal", true, 64, &sig);
+		ret = policy_jfield_u64(&rp->c, o, "signal", true, 64, &sig);
 	r->signal = (int)sig;
 	if (!ret && sig == 0) {
-		size_t old = jctx_key(&rp->c, "signal");
-		ret = jerr(&rp->c, EINVAL, "signal numbers are 1..64");
-		jctx_pop(&rp->c, old);
+		size_t old = policy_jctx_key(&rp->c, "signal");
+		ret = policy_jerr(&rp->c, EINVAL, "signal numbers are 1..64");
+		policy_jctx_pop(&rp->c, old);
 	}
 	r->init_process = true;
 	if (!ret)
-		ret = jfield_bool(&rp->c, o, "init_process", &r->init_process);
+		ret = policy_jfield_bool(&rp->c, o, "init_process", &r->init_process);
 	if (!ret)
 		ret = r_strv(rp, o, "command", !r->init_process, POLICY_MAX_ARGS, &r->command);
 	return ret;
@@ -405,65 +414,64 @@ static int p_none(struct rparser *rp, struct json_object *o, struct policy_reque
 static int p_fragment(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_load_fragment *r = &q->u.load_fragment;
-	int ret = jfield_string(&rp->c, o, "issuer", true, 1024, &r->issuer);
+	int ret = policy_jfield_string(&rp->c, o, "issuer", true, 1024, &r->issuer);
 	if (!ret)
-		ret = jfield_string(&rp->c, o, "feed", true, 1024, &r->feed);
+		ret = policy_jfield_string(&rp->c, o, "feed", true, 1024, &r->feed);
 	if (!ret)
-		ret = jfield_u64(&rp->c, o, "svn", true, UINT64_MAX, &r->svn);
+		ret = policy_jfield_u64(&rp->c, o, "svn", true, UINT64_MAX, &r->svn);
 	if (!ret)
 		ret = r_bytes_b64(rp, o, "fragment_base64", &r->fragment, &r->len);
 	return ret;
 }
 
 static const struct req_form forms[POLICY_REQ_COUNT] = {
-	[POLICY_REQ_INSTALL_POLICY] = { { "type", "policy_base64" }, p_install },
-	[POLICY_REQ_MOUNT_DEVICE] = { { "type", "target", "device_hash" }, p_mount_device },
-	[POLICY_REQ_UNMOUNT_DEVICE] = { { "type", "target" }, p_unmount_device },
-	[POLICY_REQ_MOUNT_SCRATCH] = { { "type", "target", "encrypted" }, p_mount_scratch },
-	[POLICY_REQ_MOUNT_OVERLAY] = { { "type", "container_id", "target", "layer_targets" },
-				       p_mount_overlay },
-	[POLICY_REQ_UNMOUNT_OVERLAY] = { { "type", "target" }, p_unmount_overlay },
-	[POLICY_REQ_CREATE_CONTAINER] = { { "type", "container_id", "command", "env", "working_dir",
-					    "user", "capabilities", "no_new_privileges", "privileged",
-					    "mounts", "seccomp_profile_sha256" },
-					  p_create },
-	[POLICY_REQ_EXEC_IN_CONTAINER] = { { "type", "container_id", "command", "env", "working_dir",
-					     "user", "capabilities", "no_new_privileges" },
-					   p_exec },
-	[POLICY_REQ_EXEC_EXTERNAL] = { { "type", "command", "env", "working_dir" }, p_external },
-	[POLICY_REQ_SIGNAL_PROCESS] = { { "type", "container_id", "signal", "init_process",
-					  "command" },
-					p_signal },
-	[POLICY_REQ_SHUTDOWN_CONTAINER] = { { "type", "container_id" }, p_shutdown },
-	[POLICY_REQ_GET_PROPERTIES] = { { "type" }, p_none },
-	[POLICY_REQ_DUMP_STACKS] = { { "type" }, p_none },
-	[POLICY_REQ_RUNTIME_LOGGING] = { { "type" }, p_none },
-	[POLICY_REQ_LOAD_FRAGMENT] = { { "type", "issuer", "feed", "svn", "fragment_base64" },
-				       p_fragment },
+	[POLICY_REQ_INSTALL_POLICY] = {{"type", "policy_base64"}, p_install},
+	[POLICY_REQ_MOUNT_DEVICE] = {{"type", "target", "device_hash"}, p_mount_device},
+	[POLICY_REQ_UNMOUNT_DEVICE] = {{"type", "target"}, p_unmount_device},
+	[POLICY_REQ_MOUNT_SCRATCH] = {{"type", "target", "encrypted"}, p_mount_scratch},
+	[POLICY_REQ_MOUNT_OVERLAY] = {{"type", "container_id", "target", "layer_targets"},
+				      p_mount_overlay},
+	[POLICY_REQ_UNMOUNT_OVERLAY] = {{"type", "target"}, p_unmount_overlay},
+	[POLICY_REQ_CREATE_CONTAINER] = {{"type", "container_id", "command", "env", "working_dir",
+					  "user", "capabilities", "no_new_privileges", "privileged",
+					  "mounts", "seccomp_profile_sha256"},
+					 p_create},
+	[POLICY_REQ_EXEC_IN_CONTAINER] = {{"type", "container_id", "command", "env", "working_dir",
+					   "user", "capabilities", "no_new_privileges"},
+					  p_exec},
+	[POLICY_REQ_EXEC_EXTERNAL] = {{"type", "command", "env", "working_dir"}, p_external},
+	[POLICY_REQ_SIGNAL_PROCESS] = {{"type", "container_id", "signal", "init_process",
+					"command"},
+				       p_signal},
+	[POLICY_REQ_SHUTDOWN_CONTAINER] = {{"type", "container_id"}, p_shutdown},
+	[POLICY_REQ_GET_PROPERTIES] = {{"type"}, p_none},
+	[POLICY_REQ_DUMP_STACKS] = {{"type"}, p_none},
+	[POLICY_REQ_RUNTIME_LOGGING] = {{"type"}, p_none},
+	[POLICY_REQ_LOAD_FRAGMENT] = {{"type", "issuer", "feed", "svn", "fragment_base64"},
+				      p_fragment},
 };
 
 void policy_request_clear(struct policy_request *req)
 {
 	struct req_storage *st = req->storage;
 	if (st) {
-		arena_free(&st->arena);
+		policy_arena_free(&st->arena);
 		json_object_put(st->obj);
 		free(st);
 	}
 	memset(req, 0, sizeof(*req));
 }
 
-int policy_request_from_json(struct json_object *obj, struct policy_request *req,
-			     struct errbuf *eb)
+int policy_request_from_json(struct json_object *obj, struct policy_request *req, struct errbuf *eb)
 {
 	memset(req, 0, sizeof(*req));
 	req->type = POLICY_REQ_UNKNOWN;
 	struct rparser rp;
-	jctx_init(&rp.c, eb);
+	policy_jctx_init(&rp.c, eb);
 	const char *type;
 	if (!json_object_is_type(obj, json_type_object))
-		return jerr(&rp.c, EINVAL, "a request is a JSON object");
-	int ret = jfield_string(&rp.c, obj, "type", true, 64, &type);
+		return policy_jerr(&rp.c, EINVAL, "a request is a JSON object");
+	int ret = policy_jfield_string(&rp.c, obj, "type", true, 64, &type);
 	if (ret)
 		return ret;
 	enum policy_request_type t = policy_request_type_from_name(type);
@@ -483,7 +491,7 @@ int policy_request_from_json(struct json_object *obj, struct policy_request *req
 	for (; nk < 12 && forms[t].keys[nk]; nk++)
 		keys[nk] = forms[t].keys[nk];
 	keys[nk] = NULL;
-	ret = jobject(&rp.c, obj, keys);
+	ret = policy_jobject(&rp.c, obj, keys);
 	if (!ret)
 		ret = forms[t].parse(&rp, obj, req);
 	if (ret) {
@@ -500,7 +508,8 @@ int policy_request_parse(const char *text, size_t len, struct policy_request *re
 	memset(req, 0, sizeof(*req));
 	req->type = POLICY_REQ_UNKNOWN;
 	if (len > POLICY_MAX_REQUEST_BYTES)
-		return errbuf_set(eb, E2BIG, "request larger than %u bytes", POLICY_MAX_REQUEST_BYTES);
+		return errbuf_set(eb, E2BIG, "request larger than %u bytes",
+				  POLICY_MAX_REQUEST_BYTES);
 	int ret = policy_json_parse(text, len, &obj, eb);
 	if (ret)
 		return ret;
@@ -509,18 +518,17 @@ int policy_request_parse(const char *text, size_t len, struct policy_request *re
 	return ret;
 }
 
-int policy_decide_json(struct policy_engine *e, struct json_object *obj,
-		       struct policy_decision *d)
+int policy_decide_json(struct policy_engine *e, struct json_object *obj, struct policy_decision *d)
 {
 	struct policy_request req;
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	int ret = policy_request_from_json(obj, &req, &eb);
 	if (ret) {
 		memset(d, 0, sizeof(*d));
 		d->type = req.type;
-		d->reason.rule = ret == -ENOTSUP ? POLICY_RULE_UNKNOWN_REQUEST
-			       : ret == -ENOMEM	 ? POLICY_RULE_INTERNAL
-						 : POLICY_RULE_MALFORMED_REQUEST;
+		d->reason.rule = ret == -ENOTSUP  ? POLICY_RULE_UNKNOWN_REQUEST
+				 : ret == -ENOMEM ? POLICY_RULE_INTERNAL
+						  : POLICY_RULE_MALFORMED_REQUEST;
 		snprintf(d->reason.message, sizeof(d->reason.message), "%s", errbuf_msg(&eb));
 		/* the field is the message's leading JSON path */
 		size_t n = strcspn(d->reason.message, ":");
@@ -536,18 +544,19 @@ int policy_decide_json(struct policy_engine *e, struct json_object *obj,
 
 static struct json_object *caps_json(const struct policy_caps *c)
 {
-	static const char *const names[] = { "bounding", "effective", "inheritable", "permitted",
-					     "ambient" };
-	const uint64_t sets[] = { c->bounding, c->effective, c->inheritable, c->permitted,
-				  c->ambient };
+	static const char *const names[] = {"bounding", "effective", "inheritable", "permitted",
+					    "ambient"};
+	const uint64_t sets[] = {c->bounding, c->effective, c->inheritable, c->permitted,
+				 c->ambient};
 	struct json_object *o = json_object_new_object();
 	for (size_t s = 0; o && s < 5; s++) {
 		struct json_object *arr = json_object_new_array();
 		for (int i = 0; arr && i < 64; i++)
 			if (sets[s] & (1ull << i))
-				json_object_array_add(arr, json_object_new_string(policy_cap_name(i)
-										      ? policy_cap_name(i)
-										      : "?"));
+				json_object_array_add(
+					arr, json_object_new_string(policy_cap_name(i)
+									    ? policy_cap_name(i)
+									    : "?"));
 		json_object_object_add(o, names[s], arr);
 	}
 	return o;
@@ -599,7 +608,8 @@ struct json_object *policy_decision_to_json(const struct policy_decision *d,
 		return o;
 	}
 	bool process = d->type == POLICY_REQ_CREATE_CONTAINER ||
-		       d->type == POLICY_REQ_EXEC_IN_CONTAINER || d->type == POLICY_REQ_EXEC_EXTERNAL;
+		       d->type == POLICY_REQ_EXEC_IN_CONTAINER ||
+		       d->type == POLICY_REQ_EXEC_EXTERNAL;
 	if (!process)
 		return o;
 	const struct policy_strv *env = request_env(req);

@@ -10,7 +10,11 @@
 #include "policy/measure/measure_cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -145,6 +149,46 @@ static int read_file(const char *prog, const char *path, uint8_t **data, size_t 
 	return 0;
 }
 
+/* Measured images can be large: map regular files instead of copying them
+ * (the digest reads every byte once). Falls back to reading (pipes, empty
+ * files). Release with unmap_file(). */
+struct mapped {
+	uint8_t *data;
+	size_t len;
+	bool is_map;
+};
+
+static int map_file(const char *prog, const char *path, struct mapped *m)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	memset(m, 0, sizeof(*m));
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size <= MAX_INPUT) {
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+		close(fd);
+		if (p != MAP_FAILED) {
+			m->data = p;
+			m->len = (size_t)st.st_size;
+			m->is_map = true;
+			return 0;
+		}
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	return read_file(prog, path, &m->data, &m->len);
+}
+
+static void unmap_file(struct mapped *m)
+{
+	if (m->is_map)
+		munmap(m->data, m->len);
+	else
+		free(m->data);
+	memset(m, 0, sizeof(*m));
+}
+
 static int file_sha256(const char *prog, const char *path, uint8_t out[32])
 {
 	uint8_t *data = NULL;
@@ -162,13 +206,16 @@ static int measure_ovmf(const char *prog, const struct measure_args *a, struct l
 	struct ovmf_measure_input in = { 0 };
 	struct ovmf_info info;
 	struct errbuf eb = { 0 };
-	uint8_t *img = NULL, seed[SNP_LD_LEN];
-	size_t len = 0;
+	struct mapped map;
+	uint8_t *img, seed[SNP_LD_LEN];
+	size_t len;
 	int rc;
 
-	rc = read_file(prog, a->ovmf, &img, &len);
+	rc = map_file(prog, a->ovmf, &map);
 	if (rc)
 		return rc;
+	img = map.data;
+	len = map.len;
 	if (ovmf_parse(img, len, &info, &eb)) {
 		rc = cli_error(prog, CLI_BAD_INPUT, "%s: %s", a->ovmf, errbuf_msg(&eb));
 		goto out;
@@ -203,7 +250,7 @@ static int measure_ovmf(const char *prog, const struct measure_args *a, struct l
 	if (ovmf_measure(d, &in, &eb))
 		rc = cli_error(prog, CLI_BAD_INPUT, "%s: %s", a->ovmf, errbuf_msg(&eb));
 out:
-	free(img);
+	unmap_file(&map);
 	return rc;
 }
 
@@ -213,27 +260,26 @@ static int measure_parma(const char *prog, const struct measure_args *a, uint8_t
 	struct parma_launch_input in = { 0 };
 	struct parma_firmware fw = { 0 };
 	struct errbuf eb = { 0 };
-	uint8_t *elf = NULL, *desc = NULL, *acpi = NULL;
-	size_t elf_len = 0, desc_len = 0, acpi_len = 0;
+	struct mapped elf = { 0 }, desc = { 0 }, acpi = { 0 };
 	int rc;
 
-	rc = read_file(prog, a->firmware, &elf, &elf_len);
+	rc = map_file(prog, a->firmware, &elf);
 	if (!rc)
-		rc = read_file(prog, a->boot_desc, &desc, &desc_len);
+		rc = map_file(prog, a->boot_desc, &desc);
 	if (!rc && a->acpi)
-		rc = read_file(prog, a->acpi, &acpi, &acpi_len);
+		rc = map_file(prog, a->acpi, &acpi);
 	if (rc)
 		goto out;
-	if (parma_firmware_load(elf, elf_len, &fw, &eb)) {
+	if (parma_firmware_load(elf.data, elf.len, &fw, &eb)) {
 		rc = cli_error(prog, CLI_BAD_INPUT, "%s: %s", a->firmware, errbuf_msg(&eb));
 		goto out;
 	}
 	in.fw = &fw;
-	in.boot_desc = desc;
-	in.boot_desc_len = desc_len;
+	in.boot_desc = desc.data;
+	in.boot_desc_len = desc.len;
 	in.boot_desc_gpa = a->boot_desc_gpa;
-	in.acpi = acpi;
-	in.acpi_len = acpi_len;
+	in.acpi = acpi.data;
+	in.acpi_len = acpi.len;
 	in.acpi_gpa = a->acpi_gpa;
 	in.secrets_gpa = SNP_LAYOUT_SECRETS;
 	in.cpuid_gpa = SNP_LAYOUT_CPUID;
@@ -243,9 +289,9 @@ static int measure_parma(const char *prog, const struct measure_args *a, uint8_t
 		rc = cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 out:
 	parma_firmware_free(&fw);
-	free(elf);
-	free(desc);
-	free(acpi);
+	unmap_file(&elf);
+	unmap_file(&desc);
+	unmap_file(&acpi);
 	return rc;
 }
 

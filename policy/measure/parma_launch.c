@@ -97,7 +97,8 @@ void parma_entry_regs(uint64_t entry, uint64_t boot_desc_gpa, unsigned index,
 	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = flat_segment(ENTRY_DS, 0x3);
 	sregs->tr = (struct kvm_segment){ .limit = 0xffff, .type = 0xb, .present = 1 };
 	sregs->ldt = (struct kvm_segment){ .limit = 0xffff, .type = 0x2, .present = 1 };
-	sregs->gdt.limit = 0xffff;
+	sregs->gdt.base = 0x500; /* the machine's boot GDT (unused: stage0 loads its own) */
+	sregs->gdt.limit = 31;
 	sregs->idt.limit = 0xffff;
 	sregs->cr0 = 0x11; /* PE | ET */
 }

@@ -179,6 +179,7 @@ int main(void)
 		return 1;
 	struct event_loop *loop = event_loop_create(&eb);
 	g.host.loop = loop;
+	sim_guest_enable_ioeventfd(&g); /* doorbells run the device on the loop, as with KVM */
 	struct virtio_blk_opts o = { .path = path, .read_only = true };
 	blk = virtio_blk_create(&g.host, BASE, 5, &o, &eb);
 	if (!loop || !blk) {

@@ -26,6 +26,7 @@
 #define CHUNK (64u * 1024u)
 #define NRX 64u
 #define GUEST_BUF (4u << 20)  /* what the harness guest advertises */
+#define NTX 16u   /* tx packets the harness keeps in flight, like a guest driver */
 #define GPORT 1000u
 #define HPORT 5000u
 
@@ -52,19 +53,34 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static uint16_t tx_free[NTX];
+static unsigned n_tx_free;
+
+/* Queue one packet in a free tx slot (reaping finished ones first). */
 static void tx(uint16_t op, uint32_t len)
 {
-	struct vhdr *h = sim_ptr(&g, txbuf);
+	uint32_t id, l;
+	while (sim_used(&g, &q[1], &id, &l))
+		tx_free[n_tx_free++] = (uint16_t)id;
+	while (!n_tx_free) {
+		/* All slots in flight: sleep until the device interrupts. */
+		struct pollfd p = { .fd = irq, .events = POLLIN };
+		uint64_t val;
+		if (poll(&p, 1, 10) > 0 && read(irq, &val, 8) == 8)
+			sim_write32(&g, BASE, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+		while (sim_used(&g, &q[1], &id, &l))
+			tx_free[n_tx_free++] = (uint16_t)id;
+	}
+	uint16_t slot = tx_free[--n_tx_free];
+	uint64_t gpa = txbuf + (uint64_t)slot * (VSOCK_HDR_LEN + CHUNK);
+	struct vhdr *h = sim_ptr(&g, gpa);
 	*h = (struct vhdr){ .src_cid = CID, .dst_cid = VSOCK_HOST_CID, .src_port = GPORT,
 			    .dst_port = HPORT, .len = len, .type = 1, .op = op,
 			    .buf_alloc = GUEST_BUF, .fwd_cnt = fwd_cnt };
 	fwd_sent = fwd_cnt;
-	sim_desc(&g, &q[1], 0, txbuf, (uint32_t)sizeof(*h) + len, 0, 0);
-	sim_publish(&g, &q[1], 0);
+	sim_desc(&g, &q[1], slot, gpa, (uint32_t)sizeof(*h) + len, 0, 0);
+	sim_publish(&g, &q[1], slot);
 	sim_kick(&g, BASE, 1);
-	uint32_t id, l;
-	while (!sim_used(&g, &q[1], &id, &l))
-		;
 	tx_cnt += op == VSOCK_OP_RW ? len : 0;
 }
 
@@ -176,6 +192,7 @@ int main(void)
 		return 1;
 	struct event_loop *loop = event_loop_create(&eb);
 	g.host.loop = loop;
+	sim_guest_enable_ioeventfd(&g); /* doorbells run the device on the loop, as with KVM */
 	snprintf(path, sizeof(path), "/tmp/parma-bench-vsock-%d.sock", (int)getpid());
 	struct virtio_vsock_opts o = { .guest_cid = CID, .uds_path = path };
 	v = virtio_vsock_create(&g.host, BASE, 5, &o, &eb);
@@ -187,7 +204,9 @@ int main(void)
 	for (int i = 0; i < 3; i++)
 		sim_queue_alloc(&g, &q[i], 256);
 	rxbufs = sim_alloc(&g, NRX * (VSOCK_HDR_LEN + CHUNK), 4096);
-	txbuf = sim_alloc(&g, VSOCK_HDR_LEN + CHUNK, 4096);
+	txbuf = sim_alloc(&g, NTX * (VSOCK_HDR_LEN + CHUNK), 4096);
+	for (uint16_t i = 0; i < NTX; i++)
+		tx_free[n_tx_free++] = i;
 	if (!(sim_driver_init(&g, BASE, ~0ull, q, 3) & VIRTIO_STATUS_DRIVER_OK))
 		return 1;
 	for (uint16_t i = 0; i < NRX; i++)
@@ -215,7 +234,9 @@ int main(void)
 	 * CPU is shared, and interleaving keeps both sides under the same load. */
 	static uint8_t pattern[CHUNK];
 	memset(pattern, 0xa5, sizeof(pattern));
-	memcpy((uint8_t *)sim_ptr(&g, txbuf) + VSOCK_HDR_LEN, pattern, CHUNK);
+	for (unsigned i = 0; i < NTX; i++)
+		memcpy((uint8_t *)sim_ptr(&g, txbuf + i * (VSOCK_HDR_LEN + CHUNK)) + VSOCK_HDR_LEN,
+		       pattern, CHUNK);
 	double g2h = 0, h2g = 0, raw = 0;
 	uint64_t got = 0;
 	for (int round = 0; round < 3; round++) {

@@ -120,6 +120,123 @@ int harness_set_policy(struct harness *h, const char *policy_text)
 	return digest_sha256(h->policy, h->policy_len, h->host_data);
 }
 
+int harness_policy_gen(struct harness *h, const char *spec_text)
+{
+	char spec[600], cmd[2048], out[4096];
+	struct errbuf eb = { 0 };
+	snprintf(spec, sizeof(spec), "%s/group.json", h->dir);
+	snprintf(h->policy_path, sizeof(h->policy_path), "%s/policy.json", h->dir);
+	if (file_write_atomic(spec, spec_text, strlen(spec_text), 0644, &eb) < 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s policy gen --cache-dir %s/cache -o %s %s 2>&1", h->parma,
+		 h->dir, h->policy_path, spec);
+	if (run_capture(cmd, out, sizeof(out)) != 0) {
+		printf("parma policy gen: %s\n", out);
+		return -1;
+	}
+	free(h->policy);
+	h->policy = NULL;
+	if (file_read_all(h->policy_path, 4u << 20, &h->policy, &h->policy_len, &eb) < 0)
+		return -1;
+	return digest_sha256(h->policy, h->policy_len, h->host_data);
+}
+
+/* The engine's default capability sets (docs/policy.md: containerd's defaults) for a policy
+ * container without a "capabilities" object: bounding/effective/permitted; the others empty. */
+static const char *const default_caps[] = {
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+	"CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SYS_CHROOT",
+	"CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SETFCAP",
+};
+
+static struct json_object *default_caps_json(void)
+{
+	static const char *const sets[] = { "bounding", "effective", "inheritable", "permitted",
+					    "ambient" };
+	struct json_object *caps = json_object_new_object();
+	for (int s = 0; s < 5; s++) {
+		struct json_object *arr = json_object_new_array();
+		if (s != 2 && s != 4)
+			for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
+				json_object_array_add(arr, json_object_new_string(default_caps[i]));
+		json_object_object_add(caps, sets[s], arr);
+	}
+	return caps;
+}
+
+static struct json_object *copy(struct json_object *o)
+{
+	struct json_object *c = NULL;
+	return json_object_deep_copy(o, &c, NULL) == 0 ? c : NULL;
+}
+
+char *harness_request(struct harness *h, const char *name, const char *id,
+		      const char *const *exec_command, const char *const *extra_env,
+		      const char *extra)
+{
+	struct json_object *pol = json_tokener_parse((const char *)h->policy), *arr, *pc = NULL, *v;
+	char *text = NULL;
+	if (!pol || !json_object_object_get_ex(pol, "containers", &arr))
+		goto out;
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *c = json_object_array_get_idx(arr, i);
+		if (json_object_object_get_ex(c, "name", &v) && !strcmp(json_object_get_string(v), name))
+			pc = c;
+	}
+	if (!pc)
+		goto out;
+	struct json_object *req = json_object_new_object();
+	json_object_object_add(req, "type", json_object_new_string(exec_command ? "exec_in_container"
+										 : "create_container"));
+	json_object_object_add(req, "container_id", json_object_new_string(id));
+	if (exec_command) {
+		struct json_object *cmd = json_object_new_array();
+		for (size_t i = 0; exec_command[i]; i++)
+			json_object_array_add(cmd, json_object_new_string(exec_command[i]));
+		json_object_object_add(req, "command", cmd);
+	} else if (json_object_object_get_ex(pc, "command", &v)) {
+		json_object_object_add(req, "command", copy(v));
+	}
+	struct json_object *env = json_object_new_array();
+	if (json_object_object_get_ex(pc, "env_rules", &v))
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *rule = json_object_array_get_idx(v, i), *st, *pat;
+			if (json_object_object_get_ex(rule, "strategy", &st) &&
+			    !strcmp(json_object_get_string(st), "string") &&
+			    json_object_object_get_ex(rule, "pattern", &pat))
+				json_object_array_add(env, copy(pat));
+		}
+	for (size_t i = 0; extra_env && extra_env[i]; i++)
+		json_object_array_add(env, json_object_new_string(extra_env[i]));
+	json_object_object_add(req, "env", env);
+	if (json_object_object_get_ex(pc, "working_dir", &v))
+		json_object_object_add(req, "working_dir", copy(v));
+	if (json_object_object_get_ex(pc, "user", &v))
+		json_object_object_add(req, "user", copy(v));
+	json_object_object_add(req, "capabilities",
+			       json_object_object_get_ex(pc, "capabilities", &v) ? copy(v)
+										  : default_caps_json());
+	json_object_object_add(req, "no_new_privileges",
+			       json_object_new_boolean(json_object_object_get_ex(pc, "no_new_privileges", &v) &&
+						       json_object_get_boolean(v)));
+	json_object_object_add(req, "stdio",
+			       json_object_new_boolean(!json_object_object_get_ex(pc, "allow_stdio_access", &v) ||
+						       json_object_get_boolean(v)));
+	if (extra) {
+		struct json_object *x = json_tokener_parse(extra);
+		if (x && json_object_is_type(x, json_type_object)) {
+			json_object_object_foreach(x, key, val)
+				json_object_object_add(req, key, copy(val));
+		}
+		json_object_put(x);
+	}
+	text = strdup(json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+	json_object_put(req);
+out:
+	json_object_put(pol);
+	return text;
+}
+
 static void on_output(void *opaque, uint32_t pid, int stream, const uint8_t *data, size_t len,
 		      bool eof)
 {

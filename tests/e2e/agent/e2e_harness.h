@@ -59,6 +59,20 @@ double harness_now_ms(void);
 /* Write the policy (text) to the policy file and load its bytes and digest. */
 int harness_set_policy(struct harness *h, const char *policy_text);
 
+/* Write the group spec (text) to DIR/group.json (its images are relative to DIR: "oci:latest")
+ * and generate the policy with `parma policy gen`; load it as harness_set_policy does. */
+int harness_policy_gen(struct harness *h, const char *spec_text);
+
+/* The request a host derives from the policy, as `parma run` would: create_container (or, with
+ * exec_command non-NULL, exec_in_container of that command) for policy container `name` as
+ * container `id`: command, env (the policy's exact env rules), working_dir, user,
+ * capabilities (the policy's, or the engine's defaults), no_new_privileges, stdio. extra_env
+ * entries are appended; extra (a JSON object, may be NULL) is merged in. Returns a malloc'd
+ * JSON string or NULL. */
+char *harness_request(struct harness *h, const char *name, const char *id,
+		      const char *const *exec_command, const char *const *extra_env,
+		      const char *extra);
+
 /* Boot with disks (paths, read_only flags) and connect the client. */
 int harness_boot(struct harness *h, const char *const *disks, const int *read_only, size_t n);
 

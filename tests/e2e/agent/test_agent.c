@@ -1,7 +1,8 @@
 /* agent_guest_acceptance: the issue's acceptance in the real guest, one QEMU TCG boot.
  *
- * A busybox-static image built locally is converted by `parma image convert`; the policy names
- * its two layers for two containers ("main" and "reader"); the guest boots Debian's kernel with
+ * A busybox-static image built locally is converted by `parma image convert`; `parma policy
+ * gen` turns a group spec with two containers ("main" and "reader") into the policy; every
+ * request is derived from that policy as `parma run` would; the guest boots Debian's kernel with
  * our initrd and the real parma-agent as PID 1; the policy installs through dev attestation
  * (this harness answers the agent's dev_report with the development signer). Then:
  *   - wrong layer hash, reordered layers, an extra env var, an unlisted exec, an unlisted
@@ -34,36 +35,25 @@
 
 static struct harness h;
 
-static const char *policy_fmt =
+/* The group spec; `parma policy gen` turns it into the policy (layers, env from the image). */
+static const char *spec =
 	"{\n"
-	"  \"version\": 1,\n"
+	"  \"name\": \"e2e\",\n"
 	"  \"containers\": [\n"
-	"    {\n"
-	"      \"name\": \"main\",\n"
-	"      \"layers\": [\"%s\", \"%s\"],\n"
-	"      \"command\": [\"/bin/sh\", \"-c\", \"cat /data/hello.txt; echo " MARKER
+	"    {\"name\": \"main\", \"image\": \"oci:latest\",\n"
+	"     \"command\": [\"/bin/sh\", \"-c\", \"cat /data/hello.txt; echo " MARKER
 	" > /marker.txt; sync; read line; echo got:$line; exit 7\"],\n"
-	"      \"env_rules\": [{\"pattern\": \"PATH=/bin\", \"strategy\": \"string\", \"required\": true}],\n"
-	"      \"working_dir\": \"/\",\n"
-	"      \"allow_stdio_access\": true,\n"
-	"      \"exec_processes\": [{\"command\": [\"/bin/echo\", \"exec-ok\"], \"signals\": []}],\n"
-	"      \"signals\": [15]\n"
-	"    },\n"
-	"    {\n"
-	"      \"name\": \"reader\",\n"
-	"      \"layers\": [\"%s\", \"%s\"],\n"
-	"      \"command\": [\"/bin/sh\", \"-c\", \"cat /data/big.txt > /tmp/copy && echo READ-OK "
-	"|| echo READ-FAILED; stat -c %%s /tmp/copy; sha256sum /tmp/copy\"],\n"
-	"      \"env_rules\": [{\"pattern\": \"PATH=/bin\", \"strategy\": \"string\", \"required\": true}],\n"
-	"      \"working_dir\": \"/\",\n"
-	"      \"allow_stdio_access\": true,\n"
-	"      \"signals\": []\n"
-	"    }\n"
+	"     \"no_new_privileges\": true, \"signals\": [15],\n"
+	"     \"exec_processes\": [{\"command\": [\"/bin/echo\", \"exec-ok\"], \"signals\": []}]},\n"
+	"    {\"name\": \"reader\", \"image\": \"oci:latest\",\n"
+	"     \"command\": [\"/bin/sh\", \"-c\", \"cat /data/big.txt > /tmp/copy && echo READ-OK "
+	"|| echo READ-FAILED; stat -c %s /tmp/copy; sha256sum /tmp/copy\"],\n"
+	"     \"no_new_privileges\": true, \"signals\": []}\n"
 	"  ]\n"
 	"}\n";
 
-/* Expect a denial: rc -EACCES and a reason in the answer. */
-static void expect_denied(const char *what, const char *json)
+/* Expect a denial by `rule` (the reason's rule name): rc -EACCES and a reason in the answer. */
+static void expect_denied(const char *what, const char *rule, const char *json)
 {
 	char msg[600];
 	struct json_object *resp = NULL;
@@ -71,16 +61,12 @@ static void expect_denied(const char *what, const char *json)
 	struct json_object *err = NULL, *reason = NULL;
 	if (resp && json_object_object_get_ex(resp, "error", &err))
 		json_object_object_get_ex(err, "reason", &reason);
-	harness_check(&h, rc == -EACCES && reason, "%s: denied (%s)", what, msg);
+	struct json_object *r = NULL;
+	const char *got = reason && json_object_object_get_ex(reason, "rule", &r)
+				  ? json_object_get_string(r) : "";
+	harness_check(&h, rc == -EACCES && reason && !strcmp(got, rule),
+		      "%s: denied by rule %s (%s)", what, rule, msg);
 	json_object_put(resp);
-}
-
-/* Expect a refusal of any kind (denied or invalid): rc != 0, with a message. */
-static void expect_refused(const char *what, const char *json)
-{
-	char msg[600];
-	int rc = harness_call(&h, json, T, NULL, msg, sizeof(msg));
-	harness_check(&h, rc != 0 && msg[0], "%s: refused (%s)", what, msg);
 }
 
 static int expect_ok(const char *what, const char *json, struct json_object **resp)
@@ -123,13 +109,23 @@ static void mount_layer(const char *what, const char *dev, int layer, const char
 	expect_ok(what, req, NULL);
 }
 
-static const char *create_fmt =
-	"{\"type\":\"create_container\",\"container_id\":\"%s\",\"command\":%s,"
-	"\"env\":[%s],\"working_dir\":\"/\",\"no_new_privileges\":true,\"stdio\":true%s}";
+/* expect_denied / expect_ok on a request harness_request() built (and free it). */
+static void denied_req(const char *what, const char *rule, char *req)
+{
+	expect_denied(what, rule, req ? req : "{}");
+	free(req);
+}
+
+static int ok_req(const char *what, char *req, struct json_object **resp)
+{
+	int rc = expect_ok(what, req ? req : "{}", resp);
+	free(req);
+	return rc;
+}
 
 int main(void)
 {
-	char req[4096], policy[8192];
+	char req[4096];
 	struct json_object *resp = NULL;
 
 	harness_require();
@@ -140,9 +136,10 @@ int main(void)
 	if (harness_image(&h, 0) < 0)
 		return 1;
 	const char *l0 = h.layers[0].root_hash, *l1 = h.layers[1].root_hash;
-	snprintf(policy, sizeof(policy), policy_fmt, l0, l1, l0, l1);
-	if (harness_set_policy(&h, policy) < 0)
+	if (harness_policy_gen(&h, spec) < 0)
 		return 1;
+	harness_check(&h, strstr((char *)h.policy, l0) && strstr((char *)h.policy, l1),
+		      "parma policy gen names both converted layers");
 
 	/* the flipped copy of layer 1: one byte inside big.txt */
 	char flipped[600], scratch[600];
@@ -171,12 +168,13 @@ int main(void)
 		return harness_finish(&h);
 	}
 
-	expect_ok("ping", "{\"type\":\"ping\"}", NULL);
+	if (expect_ok("ping", "{\"type\":\"ping\"}", NULL) != 0)
+		return harness_finish(&h); /* no agent: nothing else can pass */
 	/* closed door: nothing but ping/install/report before the policy */
 	snprintf(req, sizeof(req),
 		 "{\"type\":\"mount_layer\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
 		 "\"root_hash\":\"%s\",\"hash_offset\":%llu}", l0, h.layers[0].hash_offset);
-	expect_denied("mount before any policy", req);
+	expect_denied("mount before any policy", "closed", req);
 
 	/* install: base64 of the exact bytes; the agent checks them against a fresh report */
 	size_t b64_len = base64_encoded_len(h.policy_len);
@@ -196,18 +194,18 @@ int main(void)
 	resp = NULL;
 	harness_check(&h, h.dev_reports >= 1, "the agent asked the host for a dev report");
 	/* a second policy (even the same bytes) is refused */
-	expect_refused("second install_policy", install);
+	expect_denied("second install_policy", "already_installed", install);
 	free(install);
 	free(b64);
 
 	/* layers: a hash the policy does not name, then the right ones */
-	expect_denied("mount_layer with a root hash not in the policy",
+	expect_denied("mount_layer with a root hash not in the policy", "device_hash",
 		      "{\"type\":\"mount_layer\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
 		      "\"root_hash\":\"00000000000000000000000000000000000000000000000000000000000000aa\","
 		      "\"hash_offset\":4096}");
 	mount_layer("mount_layer 0 (after the denial)", "/dev/vda", 0, l0, "/run/parma/layers/0");
 	mount_layer("mount_layer 1", "/dev/vdb", 1, l1, "/run/parma/layers/1");
-	expect_denied("unencrypted scratch without allow_unencrypted_scratch",
+	expect_denied("unencrypted scratch without allow_unencrypted_scratch", "scratch_unencrypted",
 		      "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\","
 		      "\"target\":\"/run/parma/scratch\",\"encrypted\":false}");
 	expect_ok("mount_scratch (dm-crypt)",
@@ -215,7 +213,7 @@ int main(void)
 		  "\"encrypted\":true}", NULL);
 
 	/* overlay: reordered layers denied, policy order accepted */
-	expect_denied("mount_overlay with reordered layers",
+	expect_denied("mount_overlay with reordered layers", "overlay_layers",
 		      "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
 		      "\"layers\":[\"/run/parma/layers/1\",\"/run/parma/layers/0\"],"
 		      "\"target\":\"/run/parma/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}");
@@ -225,16 +223,15 @@ int main(void)
 		  "\"target\":\"/run/parma/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}", NULL);
 
 	/* create: extra env and hooks refused, then the policy's own container */
-	const char *main_cmd = "[\"/bin/sh\",\"-c\",\"cat /data/hello.txt; echo " MARKER
-			       " > /marker.txt; sync; read line; echo got:$line; exit 7\"]";
-	snprintf(req, sizeof(req), create_fmt, "c1", main_cmd, "\"PATH=/bin\",\"EVIL=1\"", "");
-	expect_denied("create_container with an extra env var", req);
-	snprintf(req, sizeof(req), create_fmt, "c1", main_cmd, "\"PATH=/bin\"",
-		 ",\"hooks\":{\"prestart\":[{\"path\":\"/bin/sh\"}]}");
-	expect_refused("create_container with host-supplied hooks", req);
-	snprintf(req, sizeof(req), create_fmt, "c1", main_cmd, "\"PATH=/bin\"", "");
+	const char *const evil[] = { "EVIL=1", NULL };
+	denied_req("create_container with an extra env var", "env",
+		   harness_request(&h, "main", "c1", NULL, evil, NULL));
+	denied_req("create_container with host-supplied hooks", "malformed_request",
+		   harness_request(&h, "main", "c1", NULL, NULL,
+				   "{\"hooks\":{\"prestart\":[{\"path\":\"/bin/sh\"}]}}"));
 	uint32_t main_pid = 0;
-	if (expect_ok("create_container main", req, &resp) == 0)
+	if (ok_req("create_container main", harness_request(&h, "main", "c1", NULL, NULL, NULL),
+		   &resp) == 0)
 		main_pid = get_pid(resp);
 	json_object_put(resp);
 	resp = NULL;
@@ -243,18 +240,16 @@ int main(void)
 		  NULL);
 
 	/* while main waits on stdin: unlisted exec and signal denied, listed exec runs */
-	expect_denied("exec_in_container of an unlisted command",
-		      "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/sh\"],"
-		      "\"env\":[\"PATH=/bin\"],\"working_dir\":\"/\",\"no_new_privileges\":true}");
+	const char *const shell[] = { "/bin/sh", NULL };
+	denied_req("exec_in_container of an unlisted command", "exec_process",
+		   harness_request(&h, "main", "c1", shell, NULL, NULL));
 	snprintf(req, sizeof(req),
 		 "{\"type\":\"signal\",\"container_id\":\"c1\",\"signal\":9}");
-	expect_denied("signal 9 (policy lists only 15)", req);
+	expect_denied("signal 9 (policy lists only 15)", "signal", req);
 	uint32_t exec_pid = 0;
-	if (expect_ok("exec_in_container of the listed command",
-		      "{\"type\":\"exec_in_container\",\"container_id\":\"c1\","
-		      "\"command\":[\"/bin/echo\",\"exec-ok\"],\"env\":[\"PATH=/bin\"],"
-		      "\"working_dir\":\"/\",\"no_new_privileges\":true,\"stdio\":true}",
-		      &resp) == 0)
+	const char *const echo[] = { "/bin/echo", "exec-ok", NULL };
+	if (ok_req("exec_in_container of the listed command",
+		   harness_request(&h, "main", "c1", echo, NULL, NULL), &resp) == 0)
 		exec_pid = get_pid(resp);
 	json_object_put(resp);
 	resp = NULL;
@@ -288,12 +283,9 @@ int main(void)
 		  "{\"type\":\"mount_overlay\",\"container_id\":\"c2\","
 		  "\"layers\":[\"/run/parma/layers/0\",\"/run/parma/layers/2\"],"
 		  "\"target\":\"/run/parma/c2/rootfs\",\"scratch\":\"/run/parma/scratch\"}", NULL);
-	snprintf(req, sizeof(req), create_fmt, "c2",
-		 "[\"/bin/sh\",\"-c\",\"cat /data/big.txt > /tmp/copy && echo READ-OK || echo "
-		 "READ-FAILED; stat -c %s /tmp/copy; sha256sum /tmp/copy\"]",
-		 "\"PATH=/bin\"", "");
 	uint32_t reader_pid = 0;
-	if (expect_ok("create_container reader", req, &resp) == 0)
+	if (ok_req("create_container reader", harness_request(&h, "reader", "c2", NULL, NULL, NULL),
+		   &resp) == 0)
 		reader_pid = get_pid(resp);
 	json_object_put(resp);
 	resp = NULL;
@@ -309,7 +301,7 @@ int main(void)
 		char *line = strstr(o->data[0], "READ-FAILED");
 		harness_check(&h, line && !strstr(o->data[0], "READ-OK"),
 			      "reader sees a failed read, not success");
-		harness_check(&h, strstr(o->data[1], "I/O error") != NULL,
+		harness_check(&h, strstr(o->data[1], "Input/output error") != NULL,
 			      "reader's error is an I/O error (stderr: %.80s)", o->data[1]);
 		if (line && sscanf(line, "READ-FAILED %lu %64s", &size, sum) == 2) {
 			/* every byte the reader got is the genuine prefix of big.txt */

@@ -1,6 +1,7 @@
 /* Fuzz target over descriptor-chain handling. The input is a guest: its first
  * byte picks the consumer (0: the bare virtqueue, 1: virtio-blk, 2: the
- * virtio-vsock tx path), the next two set the queue size and the avail index,
+ * virtio-vsock tx path, 3: raw register accesses to both transports, in any
+ * order, with the rings below), the next two set the queue size and the avail index,
  * and the rest is copied over guest RAM where the rings and buffers live, so
  * descriptors, indirect tables, lengths and request headers are all hostile.
  * Properties checked (beyond ASan/UBSan): popped chains point only into guest
@@ -121,13 +122,28 @@ static void run_device(uint64_t base, unsigned nq, uint16_t size, uint16_t kick)
 	sim_write32(&g, base, VIRTIO_MMIO_STATUS, 0); /* reset: drops connections too */
 }
 
+/* Mode 3: the input is a program of register accesses: 8 bytes each
+ * (device, offset, width, value). Ends with a reset of both devices. */
+static void run_registers(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i + 8 <= n && i < 8 * 512; i += 8) {
+		uint64_t base = (p[i] & 1) ? VSOCK_BASE : BLK_BASE;
+		uint64_t off = ((uint64_t)p[i + 1] | (uint64_t)(p[i + 2] & 0x0f) << 8);
+		uint32_t len = 1u << (p[i + 3] & 3);
+		uint8_t val[8] = { p[i + 4], p[i + 5], p[i + 6], p[i + 7], 0, 0, 0, 0 };
+		bus_access(&g.mmio, base + off, val, len, !(p[i] & 2));
+	}
+	sim_write32(&g, BLK_BASE, VIRTIO_MMIO_STATUS, 0);
+	sim_write32(&g, VSOCK_BASE, VIRTIO_MMIO_STATUS, 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	init_once();
 	if (size < 4)
 		return 0;
-	uint8_t mode = data[0] % 3;
+	uint8_t mode = data[0] % 4;
 	uint16_t qsize = (uint16_t)(1u << (data[1] % 9)); /* 1..256 */
 	uint16_t avail_idx = data[2];
 	uint8_t which = data[3];
@@ -145,6 +161,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		run_device(VSOCK_BASE, 3, qsize, which % 3);
+		break;
+	case 3:
+		/* Rings and buffers stay as copied; the program is the input's tail. */
+		run_registers(data + (size > 0x3000 ? 0x3000 : size), size > 0x3000 ? size - 0x3000 : 0);
 		break;
 	}
 	return 0;

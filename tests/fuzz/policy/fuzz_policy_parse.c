@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct policy *p = NULL;
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	if (policy_load(data, size, &p, &eb) == 0) {
 		struct policy_engine *e = policy_engine_new();
 		struct policy_decision d;
@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *s = NULL;
 		if (!e || policy_digest(data, size, &dg))
 			abort();
-		struct policy_req_install_policy in = { data, size, dg.sha256 };
+		struct policy_req_install_policy in = {data, size, dg.sha256};
 		if (policy_engine_install(e, &in, &d) != 0 || policy_engine_state_json(e, &s))
 			abort(); /* load accepted it, so install must too */
 		free(s);

@@ -18,15 +18,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char policy_text[] =
 	"{\"version\":1,\"allow_environment_variable_dropping\":true,"
 	"\"containers\":["
-	"{\"name\":\"web\",\"layers\":[\"" H("aa") "\",\"" H("bb") "\"],\"command\":[\"/web\"],"
-	" \"env_rules\":[{\"pattern\":\"PATH=/bin\",\"required\":true},{\"pattern\":\"T=[a-z]{2,8}\",\"strategy\":\"regex\"},"
-	"               {\"pattern\":\"R=(a+)+b\",\"strategy\":\"regex\"}],"
-	" \"exec_processes\":[{\"command\":[\"/ps\"],\"signals\":[9]}],\"signals\":[15],"
-	" \"mounts\":[{\"source\":\"/run/parma/s/[0-9]+\",\"source_strategy\":\"regex\",\"destination\":\"/d\",\"type\":\"bind\"}]},"
-	"{\"name\":\"web2\",\"layers\":[\"" H("aa") "\",\"" H("bb") "\"],\"command\":[\"/web\"],\"allow_stdio_access\":true},"
-	"{\"name\":\"db\",\"layers\":[\"" H("aa") "\",\"" H("cc") "\"],\"command\":[\"/db\"],\"allow_elevated\":true}],"
-	"\"external_processes\":[{\"command\":[\"/ls\"]}],"
-	"\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"minimum_svn\":1,\"includes\":[\"containers\"]}]}";
+	"{\"name\":\"web\",\"layers\":[\"" H("aa") "\",\"" H(
+		"bb") "\"],\"command\":[\"/web\"],"
+		      " \"env_rules\":[{\"pattern\":\"PATH=/"
+		      "bin\",\"required\":true},{\"pattern\":\"T=[a-z]{2,8}\",\"strategy\":"
+		      "\"regex\"},"
+		      "               {\"pattern\":\"R=(a+)+b\",\"strategy\":\"regex\"}],"
+		      " \"exec_processes\":[{\"command\":[\"/"
+		      "ps\"],\"signals\":[9]}],\"signals\":[15],"
+		      " \"mounts\":[{\"source\":\"/run/parma/s/"
+		      "[0-9]+\",\"source_strategy\":\"regex\",\"destination\":\"/"
+		      "d\",\"type\":\"bind\"}]},"
+		      "{\"name\":\"web2\",\"layers\":[\"" H("aa") "\",\"" H(
+			      "bb") "\"],\"command\":[\"/web\"],\"allow_stdio_access\":true},"
+				    "{\"name\":\"db\",\"layers\":[\"" H("aa") "\",\"" H(
+					    "cc") "\"],\"command\":[\"/"
+						  "db\"],\"allow_elevated\":true}],"
+						  "\"external_processes\":[{\"command\":[\"/"
+						  "ls\"]}],"
+						  "\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\","
+						  "\"minimum_svn\":1,\"includes\":[\"containers\"]}"
+						  "]}";
 
 static char *snapshot(struct policy_engine *e)
 {
@@ -44,8 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!e)
 		abort();
 	policy_digest((const uint8_t *)policy_text, strlen(policy_text), &dg);
-	struct policy_req_install_policy in = { (const uint8_t *)policy_text, strlen(policy_text),
-						 dg.sha256 };
+	struct policy_req_install_policy in = {(const uint8_t *)policy_text, strlen(policy_text),
+					       dg.sha256};
 	if (policy_engine_install(e, &in, &d))
 		abort();
 	size_t pos = 0, n = 0;
@@ -53,7 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *nl = memchr(data + pos, '\n', size - pos);
 		size_t len = nl ? (size_t)(nl - (data + pos)) : size - pos;
 		struct json_tokener *tok = json_tokener_new_ex(POLICY_MAX_JSON_DEPTH);
-		struct json_object *o = json_tokener_parse_ex(tok, (const char *)data + pos, (int)len);
+		struct json_object *o =
+			json_tokener_parse_ex(tok, (const char *)data + pos, (int)len);
 		json_tokener_free(tok);
 		pos += len + 1;
 		if (!o)

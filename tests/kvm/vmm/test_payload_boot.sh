@@ -54,7 +54,7 @@ single)
 		grep -q "^acpi $t [0-9a-f]* [0-9]* ok\$" "$tmp/log" || { echo "FAIL: ACPI $t not reported ok"; fail=1; }
 	done
 	expect "acpi madt lapics 1 ioapic fec00000"
-	expect "acpi dsdt lnro0005 1 pnp0501 1"
+	expect "acpi dsdt lnro0005 1 pnp0501 1 qemu0001 1"
 	expect "fdt /devices/virtio-blk0@d0000000 acpi-hid LNRO0005"
 	expect "fdt /devices/virtio-blk0@d0000000 interrupts 5"
 	expect "fdt /devices/virtio-blk0@d0000000 virtio-id 2"
@@ -87,6 +87,8 @@ exits)
 	expect "check failed: payload.fail requested"
 	boot 0 --mem 64 --cmdline "payload.poweroff payload.fail"  # ACPI S5 before the failing exit
 	expect "payload poweroff port 600"
+	boot 7 --mem 64 --cmdline "payload.panic"        # pvpanic
+	expect "payload panic"
 	boot 6 --mem 64 --cmdline "payload.reset"        # i8042 reset
 	expect "payload reset"
 	"$parma" boot --kernel "$payload" --serial none --debug-log "$tmp/log" --mem 64 \

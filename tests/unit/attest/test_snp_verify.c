@@ -883,6 +883,33 @@ static void verify_revocation_lists(void **state)
 	EVP_PKEY_free(other);
 }
 
+/* An ASK with the right key and a valid ARK signature but no CA:TRUE. */
+static void verify_non_ca_ask_rejected(void **state)
+{
+	(void)state;
+	X509 *ark = read_pem("ark.pem", false), *ask = read_pem("ask.pem", false);
+	X509 *vcek = read_pem("vcek.pem", false);
+	EVP_PKEY *ark_key = read_pem("private/ark.key", true);
+	X509 *plain = forge_cert(X509_get_subject_name(ask), X509_get_issuer_name(ask),
+				 X509_get0_pubkey(ask), ark_key);
+	struct snp_certs *c = snp_certs_new();
+	add_x509(c, ark);
+	add_x509(c, plain);
+	add_x509(c, vcek);
+	uint8_t raw[SNP_REPORT_SIZE];
+	struct snp_verdict v;
+	struct snp_claims cl = { .allow_dev = true };
+	assert_int_equal(snp_dev_make_report(dev_ca, NULL, NULL, NULL, raw, NULL), 0);
+	assert_int_equal(snp_verify_report(c, raw, sizeof(raw), &cl, &v, NULL), -EACCES);
+	expect_rejected(&v, "endorsement_chain", "ASK \"SEV-Parma-Dev\" is not a CA certificate");
+	snp_certs_free(c);
+	X509_free(plain);
+	X509_free(ark);
+	X509_free(ask);
+	X509_free(vcek);
+	EVP_PKEY_free(ark_key);
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -930,6 +957,7 @@ int main(void)
 		cmocka_unit_test(verify_vcek_hwid_mismatch_rejected),
 		cmocka_unit_test(verify_dev_debug_and_unsigned),
 		cmocka_unit_test(verify_revocation_lists),
+		cmocka_unit_test(verify_non_ca_ask_rejected),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,6 +1,8 @@
 #include "sim_guest.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "devices/virtio_mmio.h"
@@ -18,6 +20,35 @@ int sim_guest_init(struct sim_guest *g, uint64_t size)
 	g->host.mem = &g->mem;
 	g->host.mmio_bus = &g->mmio;
 	return 0;
+}
+
+static int sim_ioeventfd_add(void *vm, uint64_t gpa, uint32_t len, uint64_t value, int fd)
+{
+	struct sim_guest *g = vm;
+	if (len != 4 || g->n_ioeventfd == SIM_MAX_IOEVENTFDS)
+		return -ENOSPC;
+	g->ioeventfd[g->n_ioeventfd++] = (struct sim_ioeventfd){ gpa, value, fd };
+	return 0;
+}
+
+static int sim_ioeventfd_del(void *vm, uint64_t gpa, uint32_t len, uint64_t value, int fd)
+{
+	struct sim_guest *g = vm;
+	(void)len;
+	for (unsigned i = 0; i < g->n_ioeventfd; i++)
+		if (g->ioeventfd[i].gpa == gpa && g->ioeventfd[i].value == value &&
+		    g->ioeventfd[i].fd == fd) {
+			g->ioeventfd[i] = g->ioeventfd[--g->n_ioeventfd];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+void sim_guest_enable_ioeventfd(struct sim_guest *g)
+{
+	g->host.vm = g;
+	g->host.ioeventfd_add = sim_ioeventfd_add;
+	g->host.ioeventfd_del = sim_ioeventfd_del;
 }
 
 void sim_guest_free(struct sim_guest *g)
@@ -118,6 +149,13 @@ void sim_publish(struct sim_guest *g, struct sim_queue *q, uint16_t head)
 void sim_kick(struct sim_guest *g, uint64_t base, uint16_t qi)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (unsigned i = 0; i < g->n_ioeventfd; i++)
+		if (g->ioeventfd[i].gpa == base + VIRTIO_MMIO_QUEUE_NOTIFY && g->ioeventfd[i].value == qi) {
+			uint64_t one = 1;
+			if (write(g->ioeventfd[i].fd, &one, sizeof(one)) != sizeof(one))
+				abort();
+			return;
+		}
 	sim_write32(g, base, VIRTIO_MMIO_QUEUE_NOTIFY, qi);
 }
 

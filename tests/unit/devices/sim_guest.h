@@ -15,6 +15,13 @@
 
 #define SIM_RAM_BASE 0x100000ull /* gpa 0 is outside RAM on purpose */
 
+#define SIM_MAX_IOEVENTFDS 16
+
+struct sim_ioeventfd {
+	uint64_t gpa, value;
+	int fd;
+};
+
 struct sim_guest {
 	struct guest_mem mem;
 	struct bus mmio;
@@ -22,6 +29,8 @@ struct sim_guest {
 	uint8_t *ram;
 	uint64_t size;
 	uint64_t next; /* bump allocator (gpa) */
+	struct sim_ioeventfd ioeventfd[SIM_MAX_IOEVENTFDS];
+	unsigned n_ioeventfd;
 };
 
 struct sim_queue {
@@ -34,6 +43,10 @@ struct sim_queue {
 
 int sim_guest_init(struct sim_guest *g, uint64_t size);
 void sim_guest_free(struct sim_guest *g);
+/* Offer devices ioeventfd doorbells, as KVM does: sim_kick() then signals the
+ * queue's eventfd and the device runs on the event loop, not in the caller.
+ * Call before creating devices; host.vm points back to g. */
+void sim_guest_enable_ioeventfd(struct sim_guest *g);
 uint64_t sim_alloc(struct sim_guest *g, uint64_t size, uint64_t align);
 void *sim_ptr(struct sim_guest *g, uint64_t gpa);
 

@@ -27,6 +27,7 @@
 
 struct fixture {
 	char path[64];
+	char file[64]; /* backing file of a loop device (BLK_TEST_BDEV) */
 	struct sim_guest g;
 	struct virtio_blk *blk;
 	struct sim_queue q[2];
@@ -38,8 +39,11 @@ static uint8_t pattern(uint64_t off)
 	return (uint8_t)(off * 7 + (off >> 9));
 }
 
+static void drop_disk(struct fixture *f);
+
 static int make_disk(struct fixture *f)
 {
+	int r;
 	strcpy(f->path, "/tmp/parma-blk-test-XXXXXX");
 	int fd = mkstemp(f->path);
 	if (fd < 0)
@@ -47,10 +51,40 @@ static int make_disk(struct fixture *f)
 	uint8_t *buf = malloc(DISK_SECTORS * 512);
 	for (uint64_t i = 0; i < DISK_SECTORS * 512; i++)
 		buf[i] = pattern(i);
-	int r = write(fd, buf, DISK_SECTORS * 512) == DISK_SECTORS * 512 ? 0 : -1;
+	r = write(fd, buf, DISK_SECTORS * 512) == DISK_SECTORS * 512 ? 0 : -1;
 	free(buf);
 	close(fd);
+#ifdef BLK_TEST_BDEV
+	/* The same image behind a loop device: the block-device code paths
+	 * (BLKGETSIZE64, BLKDISCARD, zeroing through fallocate on a bdev). */
+	strcpy(f->file, f->path);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "losetup -f --show %s 2>/dev/null", f->file);
+	FILE *p = popen(cmd, "r");
+	f->path[0] = 0;
+	if (!p || !fgets(f->path, sizeof(f->path), p) || strncmp(f->path, "/dev/loop", 9)) {
+		if (p)
+			pclose(p);
+		unlink(f->file);
+		return -1;
+	}
+	pclose(p);
+	f->path[strcspn(f->path, "\n")] = 0;
+#endif
 	return r;
+}
+
+static void drop_disk(struct fixture *f)
+{
+#ifdef BLK_TEST_BDEV
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "losetup -d %s", f->path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not detach %s\n", f->path);
+	unlink(f->file);
+#else
+	unlink(f->path);
+#endif
 }
 
 static int open_blk(struct fixture *f, bool ro, unsigned nq, uint64_t want)
@@ -92,7 +126,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 	virtio_blk_destroy(f->blk);
 	sim_guest_free(&f->g);
-	unlink(f->path);
+	drop_disk(f);
 	return 0;
 }
 
@@ -383,11 +417,20 @@ static void blk_completes_through_event_loop(void **state)
 	virtio_blk_destroy(f.blk);
 	event_loop_destroy(loop);
 	sim_guest_free(&f.g);
-	unlink(f.path);
+	drop_disk(&f);
 }
 
 int main(void)
 {
+#ifdef BLK_TEST_BDEV
+	struct fixture probe;
+	memset(&probe, 0, sizeof(probe));
+	if (make_disk(&probe) < 0) {
+		printf("SKIP: needs root and a free loop device (losetup) for the block-device paths\n");
+		return 77;
+	}
+	drop_disk(&probe);
+#endif
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(blk_reads_pattern_from_disk, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(blk_writes_and_flushes, setup_rw, teardown),

@@ -75,7 +75,8 @@ static int fixture_up(struct fixture *f, unsigned max_conns)
 		return -1;
 	f->g.host.loop = f->loop;
 	snprintf(f->path, sizeof(f->path), "/tmp/parma-vsock-%d.sock", (int)getpid());
-	struct virtio_vsock_opts o = { .guest_cid = CID, .uds_path = f->path, .max_conns = max_conns };
+	struct virtio_vsock_opts o = { .guest_cid = CID, .uds_path = f->path, .max_conns = max_conns,
+				       .answer_timeout_ms = 300 };
 	f->v = virtio_vsock_create(&f->g.host, BASE, 10, &o, &eb);
 	if (!f->v) {
 		fprintf(stderr, "%s\n", eb.msg);
@@ -333,7 +334,7 @@ static void vsock_unanswered_request_times_out(void **state)
 	struct pkt p;
 	assert_true(rx(f, &p, 2000));
 	assert_int_equal(p.h.op, VSOCK_OP_REQUEST);
-	/* The guest stays silent: after the 2 s answer timeout the host socket is
+	/* The guest stays silent: after the answer timeout (300 ms here) the host socket is
 	 * closed and the guest is told with RST. */
 	char c;
 	ssize_t n = read_retry(hfd, &c, 1);
@@ -342,6 +343,17 @@ static void vsock_unanswered_request_times_out(void **state)
 	assert_true(rx(f, &p, 2000));
 	assert_int_equal(p.h.op, VSOCK_OP_RST);
 	assert_int_equal(p.h.dst_port, 77);
+	assert_int_equal(virtio_vsock_conn_count(f->v), 0);
+	close(hfd);
+}
+
+static void vsock_idle_host_client_times_out(void **state)
+{
+	struct fixture *f = *state;
+	int hfd = host_connect(f);
+	assert_int_equal(write(hfd, "CONN", 4), 4); /* and then nothing */
+	char c;
+	assert_true(read_retry(hfd, &c, 1) <= 0);
 	assert_int_equal(virtio_vsock_conn_count(f->v), 0);
 	close(hfd);
 }
@@ -532,6 +544,7 @@ int main(void)
 		T(vsock_host_connect_refused_by_guest_closes_socket),
 		T(vsock_rejects_malformed_connect_lines),
 		T(vsock_unanswered_request_times_out),
+		T(vsock_idle_host_client_times_out),
 		T(vsock_respects_guest_credit),
 		T(vsock_rst_when_guest_overruns_credit),
 		T(vsock_drops_spoofed_source),

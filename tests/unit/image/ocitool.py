@@ -87,7 +87,7 @@ def config_doc(raw_layers, process=None):
 
 
 def write_oci(root, layers, tag="latest", compression="gzip", process=None,
-              tamper=None):
+              tamper=None, nested=False):
     """layers: list of entry lists (base first). Returns (manifest dict, blob digests)."""
     os.makedirs(root, exist_ok=True)
     with open(os.path.join(root, "oci-layout"), "w") as f:
@@ -106,6 +106,15 @@ def write_oci(root, layers, tag="latest", compression="gzip", process=None,
                 "config": cdesc, "layers": descs}
     mdesc = _blob(root, json.dumps(manifest).encode())
     mdesc["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+    if nested:  # a multi-platform index: an arm64 decoy first, then ours
+        decoy = _blob(root, json.dumps(dict(manifest, layers=[])).encode())
+        decoy.update(mediaType=mdesc["mediaType"],
+                     platform={"architecture": "arm64", "os": "linux"})
+        mdesc["platform"] = {"architecture": "amd64", "os": "linux"}
+        idx = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+               "manifests": [decoy, mdesc]}
+        mdesc = _blob(root, json.dumps(idx).encode())
+        mdesc["mediaType"] = "application/vnd.oci.image.index.v1+json"
     mdesc["annotations"] = {"org.opencontainers.image.ref.name": tag}
     with open(os.path.join(root, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "manifests": [mdesc]}, f)
@@ -117,7 +126,8 @@ def write_oci(root, layers, tag="latest", compression="gzip", process=None,
     return manifest
 
 
-def write_docker_save(path, layers, tag="test:latest", process=None):
+def write_docker_save(path, layers, tag="test:latest", process=None, link=None, gz=False):
+    """link=(i, target): layer i's member is a symlink to `target` (docker dedups layers so)."""
     raws = [tar_bytes(l) if isinstance(l, list) else l for l in layers]
     cfg = json.dumps(config_doc(raws, process)).encode()
     cname = hashlib.sha256(cfg).hexdigest() + ".json"
@@ -129,9 +139,14 @@ def write_docker_save(path, layers, tag="test:latest", process=None):
         members.append((n, raw))
     members.append(("manifest.json", json.dumps(
         [{"Config": cname, "RepoTags": [tag], "Layers": names}]).encode()))
-    with tarfile.open(path, "w", format=tarfile.USTAR_FORMAT) as tf:
+    with tarfile.open(path, "w:gz" if gz else "w", format=tarfile.USTAR_FORMAT) as tf:
         for n, data in members:
             ti = tarfile.TarInfo(n)
+            if link and n == names[link[0]]:
+                ti.type = tarfile.SYMTYPE
+                ti.linkname = link[1]
+                tf.addfile(ti)
+                continue
             ti.size = len(data)
             tf.addfile(ti, io.BytesIO(data))
 
@@ -146,3 +161,12 @@ def busybox_layer(busybox="/bin/busybox"):
     entries.append({"name": "etc/passwd", "data": b"root:x:0:0:root:/root:/bin/sh\n"})
     entries.append({"name": "etc/group", "data": b"root:x:0:\n"})
     return entries
+
+
+if __name__ == "__main__":
+    # ocitool.py DIR [TAG]: a busybox OCI image layout from Debian's busybox-static
+    import sys
+    if len(sys.argv) not in (2, 3):
+        sys.exit("usage: ocitool.py DIR [TAG]")
+    write_oci(sys.argv[1], [busybox_layer()], tag=sys.argv[2] if len(sys.argv) == 3 else "latest",
+              process={"Cmd": ["/bin/sh"]})

@@ -83,6 +83,8 @@ for i in range(400):
     expect["/many/entry-%04d-with-a-longer-name" % i] = (1, S_IFREG | 0o644, b"%d" % i)
 
 failures = []
+GOLDEN_DIGEST = "sha256:2a1bd3c09de67a67c6721f25efb82671a043786ce1f6cc63443367768fa46781"
+GOLDEN_ROOT = "40958182a706f7c977a82ec2db08e382a3eaa223d1ba9498a2661919fd0c07c3"
 
 
 def check(cond, what):
@@ -255,6 +257,30 @@ def main():
               "docker-save and OCI layout give the same layers")
         check(not [f for f in os.listdir(os.path.join(work, "out-docker")) if f.startswith(".")],
               "docker-save scratch removed")
+
+        # the on-disk format is pinned: a fixed tar must keep its root hash across versions
+        # (a change here changes every deployed policy; bump the format name if intended)
+        golden = os.path.join(os.environ["PARMA_SOURCE_ROOT"], "tests", "data", "image",
+                              "golden.tar")
+        ocitool.write_oci(os.path.join(work, "golden"), [open(golden, "rb").read()],
+                          compression="none")
+        g = convert(os.path.join(work, "golden"), os.path.join(work, "out-golden"))["layers"][0]
+        check(g["digest"] == GOLDEN_DIGEST and g["root_hash"] == GOLDEN_ROOT,
+              "golden layer: root hash %s" % g["root_hash"])
+
+        # docker's layer dedup (a member symlinked to another layer's tar), gzip'd archives
+        ds2 = os.path.join(work, "dedup.tar.gz")
+        ocitool.write_docker_save(ds2, [base, crafted, base], tag="dd:1", gz=True,
+                                  link=(2, "../%064x/layer.tar" % 1))
+        res2 = convert(ds2, os.path.join(work, "out-docker"))
+        check([l["root_hash"] for l in res2["layers"]] ==
+              [l["root_hash"] for l in layers["none"]] + [layers["none"][0]["root_hash"]],
+              "docker-save member symlink and gzip'd archive")
+        # a multi-platform OCI index: the linux/amd64 manifest is chosen
+        ocitool.write_oci(os.path.join(work, "multi"), [base, crafted], nested=True)
+        res3 = convert(os.path.join(work, "multi"), os.path.join(work, "out-gzip"))
+        check([l["root_hash"] for l in res3["layers"]] == [l["root_hash"] for l in layers["gzip"]],
+              "nested index: linux/amd64 selected")
 
         # inspect shows the root hashes and never environment values
         r = ec.run([PARMA, "image", "inspect", "--json", "--output", os.path.join(work, "again"),

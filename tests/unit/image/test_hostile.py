@@ -125,6 +125,14 @@ def main():
               "docker-save layer mismatch: " + r.stderr)
         check(leftovers(out) == [], "docker-save mismatch: scratch removed")
 
+        # docker-save member symlink leaving the archive
+        ds = os.path.join(work, "escape.tar")
+        ocitool.write_docker_save(ds, [base, base], link=(1, "../../../etc/passwd"))
+        r = ec.run([PARMA, "image", "convert", "--output", out, ds])
+        check(r.returncode == 3 and "link leaves the archive" in r.stderr,
+              "docker-save link escape: " + r.stderr)
+        check(leftovers(out) == [], "docker-save link escape: nothing left")
+
         # unknown tag, unknown layer media type
         lay = os.path.join(work, "oci-ok")
         ocitool.write_oci(lay, [base], tag="v1")

@@ -78,7 +78,8 @@ def main():
                  "allow_stdio_access": False},
             ],
         }
-        r = gen(work, spec, "-o", os.path.join(work, "policy.json"))
+        r = gen(work, spec, "-o", os.path.join(work, "policy.json"), "--plan",
+                os.path.join(work, "plan.json"))
         check(r.returncode == 0, "policy gen succeeds: " + r.stderr)
         check("WARNING" not in r.stderr, "no debug warning without debug")
         pol_path = os.path.join(work, "policy.json")
@@ -118,6 +119,13 @@ def main():
         check(not any(pol[k] for k in ("allow_properties_access", "allow_dump_stacks",
                                        "allow_runtime_logging")), "no debug flags")
         check("external_processes" not in pol, "no external processes without debug")
+        plan = json.load(open(os.path.join(work, "plan.json")))
+        check([x["name"] for x in plan["containers"]] == ["plain", "args", "cmd", "both"] and
+              [l["root_hash"] for l in plan["containers"][0]["layers"]] == roots and
+              all(os.path.getsize(l["image"]) == l["image_size"]
+                  for x in plan["containers"] for l in x["layers"]) and
+              all(ec.verity_verify(l["image"], l) for l in plan["containers"][3]["layers"]),
+              "plan lists each container's layer images, base first, with verity parameters")
         first = open(pol_path, "rb").read()
         r = gen(work, spec, "-o", pol_path)
         check(open(pol_path, "rb").read() == first, "deterministic policy bytes")

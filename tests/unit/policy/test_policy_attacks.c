@@ -33,7 +33,7 @@ static char *run_attack(const char *path)
 	size_t len, plen;
 	struct json_object *doc = NULL, *v, *reqs;
 	struct policy_engine *e = policy_engine_new();
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	if (!e || file_read_all(path, 1u << 24, &text, &len, &eb)) {
 		msg = strdup(errbuf_msg(&eb));
 		goto out;
@@ -68,7 +68,7 @@ static char *run_attack(const char *path)
 	if (install) {
 		struct policy_digest dg;
 		policy_digest(pbytes, plen, &dg);
-		struct policy_req_install_policy inst = { pbytes, plen, dg.sha256 };
+		struct policy_req_install_policy inst = {pbytes, plen, dg.sha256};
 		if (policy_engine_install(e, &inst, &d)) {
 			if (asprintf(&msg, "policy not installed: %s", d.reason.message) < 0)
 				msg = NULL;

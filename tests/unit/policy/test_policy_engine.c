@@ -29,22 +29,30 @@ static const char *policy_text =
 	"                {\"pattern\":\"SECRET=[a-z]{4,}\",\"strategy\":\"regex\"}],"
 	" \"working_dir\":\"/app\",\"allow_stdio_access\":true,"
 	" \"user\":{\"uid\":100,\"gid\":100},"
-	" \"capabilities\":{\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],\"permitted\":[\"CAP_KILL\"]},"
+	" \"capabilities\":{\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],\"permitted\":"
+	"[\"CAP_KILL\"]},"
 	" \"exec_processes\":[{\"command\":[\"/bin/ps\"],\"signals\":[9]},"
 	"                     {\"command\":[\"/bin/top\"],\"working_dir\":\"/tmp\"}],"
 	" \"signals\":[15],"
-	" \"mounts\":[{\"source\":\"/run/parma/scratch/[a-z0-9]+/data\",\"source_strategy\":\"regex\","
-	"             \"destination\":\"/data\",\"type\":\"bind\",\"options\":[\"rbind\",\"rw\"]}]},"
+	" \"mounts\":[{\"source\":\"/run/parma/scratch/[a-z0-9]+/"
+	"data\",\"source_strategy\":\"regex\","
+	"             "
+	"\"destination\":\"/data\",\"type\":\"bind\",\"options\":[\"rbind\",\"rw\"]}]},"
 	"{\"name\":\"worker\",\"layers\":[\"" HA "\",\"" HB "\"],\"command\":[\"/api\",\"work\"],"
-	" \"env_rules\":[{\"pattern\":\"PATH=/bin\"}],\"working_dir\":\"/app\",\"allow_stdio_access\":true,"
+	" \"env_rules\":[{\"pattern\":\"PATH=/bin\"}],\"working_dir\":\"/"
+	"app\",\"allow_stdio_access\":true,"
 	" \"user\":{\"uid\":100,\"gid\":100},"
-	" \"capabilities\":{\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],\"permitted\":[\"CAP_KILL\"]},"
+	" \"capabilities\":{\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],\"permitted\":"
+	"[\"CAP_KILL\"]},"
 	" \"signals\":[2]},"
-	"{\"name\":\"db\",\"layers\":[\"" HA "\",\"" HC "\"],\"command\":[\"/db\"],\"allow_elevated\":true,"
+	"{\"name\":\"db\",\"layers\":[\"" HA "\",\"" HC
+	"\"],\"command\":[\"/db\"],\"allow_elevated\":true,"
 	" \"no_new_privileges\":true}"
 	"],"
-	"\"external_processes\":[{\"command\":[\"/bin/date\"],\"env_rules\":[{\"pattern\":\"TZ=UTC\"}]}],"
-	"\"fragments\":[{\"issuer\":\"did:x\",\"feed\":\"f\",\"minimum_svn\":2,\"includes\":[\"containers\"]}]"
+	"\"external_processes\":[{\"command\":[\"/bin/"
+	"date\"],\"env_rules\":[{\"pattern\":\"TZ=UTC\"}]}],"
+	"\"fragments\":[{\"issuer\":\"did:x\",\"feed\":\"f\",\"minimum_svn\":2,\"includes\":["
+	"\"containers\"]}]"
 	"}";
 
 struct fx {
@@ -62,7 +70,7 @@ static struct fx *fx_new(const char *flags)
 	assert_non_null(f->e);
 	struct policy_digest dg;
 	assert_int_equal(policy_digest((uint8_t *)f->policy, strlen(f->policy), &dg), 0);
-	struct policy_req_install_policy in = { (uint8_t *)f->policy, strlen(f->policy), dg.sha256 };
+	struct policy_req_install_policy in = {(uint8_t *)f->policy, strlen(f->policy), dg.sha256};
 	int ret = policy_engine_install(f->e, &in, &f->d);
 	if (ret)
 		fail_msg("install: %s", f->d.reason.message);
@@ -101,36 +109,45 @@ static char *snap(struct fx *f)
 	return s;
 }
 
-#define assert_denied(f, rule_str, call)                                                     \
-	do {                                                                                 \
-		char *before_ = snap(f);                                                   \
-		int r_ = (call);                                                             \
-		if (r_ != -EACCES || strcmp(policy_rule_name((f)->d.reason.rule), rule_str)) \
-			fail_msg("line %d: wanted denial by %s, got ret %d rule %s (%s)", __LINE__, \
-				 rule_str, r_, policy_rule_name((f)->d.reason.rule),        \
-				 (f)->d.reason.message);                                     \
-		char *after_ = snap(f);                                                    \
-		assert_string_equal(before_, after_);                                        \
-		free(before_);                                                               \
-		free(after_);                                                                \
+#define assert_denied(f, rule_str, call)                                                           \
+	do {                                                                                       \
+		char *before_ = snap(f);                                                           \
+		int r_ = (call);                                                                   \
+		if (r_ != -EACCES || strcmp(policy_rule_name((f)->d.reason.rule), rule_str))       \
+			fail_msg("line %d: wanted denial by %s, got ret %d rule %s (%s)",          \
+				 __LINE__, rule_str, r_, policy_rule_name((f)->d.reason.rule),     \
+				 (f)->d.reason.message);                                           \
+		char *after_ = snap(f);                                                            \
+		assert_string_equal(before_, after_);                                              \
+		free(before_);                                                                     \
+		free(after_);                                                                      \
 	} while (0)
 
-#define assert_allowed(f, call)                                                         \
-	do {                                                                            \
-		int r_ = (call);                                                        \
-		if (r_ != 0)                                                            \
-			fail_msg("line %d: denied by %s: %s (field %s, got %s)", __LINE__, \
-				 policy_rule_name((f)->d.reason.rule), (f)->d.reason.message, \
-				 (f)->d.reason.field, (f)->d.reason.got);               \
-		assert_true((f)->d.allowed);                                            \
+#define assert_allowed(f, call)                                                                    \
+	do {                                                                                       \
+		int r_ = (call);                                                                   \
+		if (r_ != 0)                                                                       \
+			fail_msg("line %d: denied by %s: %s (field %s, got %s)", __LINE__,         \
+				 policy_rule_name((f)->d.reason.rule), (f)->d.reason.message,      \
+				 (f)->d.reason.field, (f)->d.reason.got);                          \
+		assert_true((f)->d.allowed);                                                       \
 	} while (0)
 
-#define MOUNT(t, h) "{\"type\":\"mount_device\",\"target\":\"/run/parma/layers/" t "\",\"device_hash\":\"" h "\"}"
-#define OVERLAY(id, layers) "{\"type\":\"mount_overlay\",\"container_id\":\"" id "\",\"target\":\"/run/parma/" id "/rootfs\",\"layer_targets\":[" layers "]}"
-#define LT(t) "\"/run/parma/layers/" t "\""
+#define MOUNT(t, h)                                                                                \
+	"{\"type\":\"mount_device\",\"target\":\"/run/parma/layers/" t "\",\"device_hash\":\"" h   \
+	"\"}"
+#define OVERLAY(id, layers)                                                                        \
+	"{\"type\":\"mount_overlay\",\"container_id\":\"" id "\",\"target\":\"/run/parma/" id      \
+	"/rootfs\",\"layer_targets\":[" layers "]}"
+#define LT(t)	"\"/run/parma/layers/" t "\""
 #define USER100 "\"user\":{\"uid\":100,\"gid\":100}"
-#define CAPKILL "\"capabilities\":{\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],\"permitted\":[\"CAP_KILL\"]}"
-#define CREATE_API(id, env) "{\"type\":\"create_container\",\"container_id\":\"" id "\",\"command\":[\"/api\",\"serve\"],\"env\":[" env "],\"working_dir\":\"/app\"," USER100 "," CAPKILL "}"
+#define CAPKILL                                                                                    \
+	"\"capabilities\":{\"bounding\":[\"CAP_KILL\"],\"effective\":[\"CAP_KILL\"],"              \
+	"\"permitted\":[\"CAP_KILL\"]}"
+#define CREATE_API(id, env)                                                                        \
+	"{\"type\":\"create_container\",\"container_id\":\"" id                                    \
+	"\",\"command\":[\"/api\",\"serve\"],\"env\":[" env "],\"working_dir\":\"/app\"," USER100  \
+	"," CAPKILL "}"
 
 static void setup_overlay(struct fx *f, const char *id)
 {
@@ -146,11 +163,11 @@ static void policy_closed_engine_denies_everything(void **state)
 	struct policy_engine *e = policy_engine_new();
 	struct policy_decision d;
 	for (int t = POLICY_REQ_MOUNT_DEVICE; t < POLICY_REQ_COUNT; t++) {
-		struct policy_request q = { .type = (enum policy_request_type)t };
+		struct policy_request q = {.type = (enum policy_request_type)t};
 		assert_int_equal(policy_decide(e, &q, &d), -EACCES);
 		assert_int_equal(d.reason.rule, POLICY_RULE_CLOSED);
 	}
-	struct policy_request q = { .type = (enum policy_request_type)99 };
+	struct policy_request q = {.type = (enum policy_request_type)99};
 	assert_int_equal(policy_decide(e, &q, &d), -EACCES);
 	assert_int_equal(d.reason.rule, POLICY_RULE_UNKNOWN_REQUEST);
 	policy_engine_free(e);
@@ -167,7 +184,7 @@ static void policy_install_checks_host_data_and_happens_once(void **state)
 	uint8_t wrong[32];
 	memcpy(wrong, dg.sha256, 32);
 	wrong[31] ^= 1;
-	struct policy_req_install_policy in = { (const uint8_t *)p, strlen(p), wrong };
+	struct policy_req_install_policy in = {(const uint8_t *)p, strlen(p), wrong};
 	assert_int_equal(policy_engine_install(e, &in, &d), -EACCES);
 	assert_int_equal(d.reason.rule, POLICY_RULE_HOST_DATA);
 	in.host_data = NULL;
@@ -177,7 +194,7 @@ static void policy_install_checks_host_data_and_happens_once(void **state)
 	const char *bad = "{\"version\":1,\"oops\":1}";
 	struct policy_digest bd;
 	policy_digest((const uint8_t *)bad, strlen(bad), &bd);
-	struct policy_req_install_policy inb = { (const uint8_t *)bad, strlen(bad), bd.sha256 };
+	struct policy_req_install_policy inb = {(const uint8_t *)bad, strlen(bad), bd.sha256};
 	assert_int_equal(policy_engine_install(e, &inb, &d), -EACCES);
 	assert_int_equal(d.reason.rule, POLICY_RULE_INVALID_POLICY);
 	assert_null(policy_engine_policy(e));
@@ -196,13 +213,20 @@ static void policy_mount_device_allows_policy_layers_only(void **state)
 	struct fx *f = fx_new("");
 	assert_allowed(f, req(f, MOUNT("a", HA)));
 	assert_allowed(f, req(f, MOUNT("c", HC)));
-	assert_denied(f, "device_hash", req(f, MOUNT("x", "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
+	assert_denied(
+		f, "device_hash",
+		req(f, MOUNT("x",
+			     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
 	assert_denied(f, "target_in_use", req(f, MOUNT("a", HB)));
 	assert_denied(f, "target_in_use", req(f, MOUNT("a/sub", HB)));
-	assert_denied(f, "target_path", req(f, "{\"type\":\"mount_device\",\"target\":\"/tmp/x\",\"device_hash\":\"" HA "\"}"));
-	assert_denied(f, "malformed_request", req(f, "{\"type\":\"mount_device\",\"target\":\"/run/parma/x\"}"));
+	assert_denied(f, "target_path",
+		      req(f,
+			  "{\"type\":\"mount_device\",\"target\":\"/tmp/x\",\"device_hash\":\"" HA
+			  "\"}"));
+	assert_denied(f, "malformed_request",
+		      req(f, "{\"type\":\"mount_device\",\"target\":\"/run/parma/x\"}"));
 	/* the typed API is checked as strictly */
-	struct policy_req_mount_device md = { .target = NULL };
+	struct policy_req_mount_device md = {.target = NULL};
 	assert_int_equal(policy_mount_device(f->e, &md, &f->d), -EACCES);
 	assert_int_equal(f->d.reason.rule, POLICY_RULE_MALFORMED_REQUEST);
 	fx_free(f);
@@ -213,16 +237,26 @@ static void policy_unmount_device_and_scratch(void **state)
 	(void)state;
 	struct fx *f = fx_new("");
 	assert_allowed(f, req(f, MOUNT("a", HA)));
-	assert_denied(f, "no_device", req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/b\"}"));
-	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
-	assert_denied(f, "no_device", req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
-	assert_denied(f, "scratch_unencrypted", req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\",\"encrypted\":false}"));
-	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\",\"encrypted\":true}"));
-	assert_denied(f, "target_in_use", req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\"}"));
+	assert_denied(f, "no_device",
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/b\"}"));
+	assert_allowed(f,
+		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
+	assert_denied(f, "no_device",
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
+	assert_denied(f, "scratch_unencrypted",
+		      req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/"
+			     "s\",\"encrypted\":false}"));
+	assert_allowed(
+		f,
+		req(f,
+		    "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\",\"encrypted\":true}"));
+	assert_denied(f, "target_in_use",
+		      req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\"}"));
 	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/s\"}"));
 	fx_free(f);
 	f = fx_new("\"allow_unencrypted_scratch\":true,");
-	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\",\"encrypted\":false}"));
+	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/"
+				 "s\",\"encrypted\":false}"));
 	fx_free(f);
 }
 
@@ -245,12 +279,18 @@ static void policy_overlay_requires_exact_layer_order(void **state)
 	s = snap(f);
 	assert_non_null(strstr(s, "\"candidates\":[\"db\"]"));
 	free(s);
-	assert_denied(f, "overlay_exists", req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"target\":\"/run/parma/other\",\"layer_targets\":[" LT("a") "," LT("b") "]}"));
-	assert_denied(f, "device_in_use", req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
+	assert_denied(f, "overlay_exists",
+		      req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"target\":\"/"
+			     "run/parma/other\",\"layer_targets\":[" LT("a") "," LT("b") "]}"));
+	assert_denied(f, "device_in_use",
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
 	/* unmount overlay, then the layer can go */
-	assert_allowed(f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c2/rootfs\"}"));
-	assert_denied(f, "no_overlay", req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c2/rootfs\"}"));
-	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/c\"}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c2/rootfs\"}"));
+	assert_denied(f, "no_overlay",
+		      req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c2/rootfs\"}"));
+	assert_allowed(f,
+		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/c\"}"));
 	fx_free(f);
 }
 
@@ -259,21 +299,55 @@ static void policy_create_narrows_candidates_and_returns_effective_values(void *
 	(void)state;
 	struct fx *f = fx_new("");
 	setup_overlay(f, "c1");
-	assert_denied(f, "command", req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL "}"));
-	assert_denied(f, "user", req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," CAPKILL "}"));
-	assert_denied(f, "working_dir", req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/\"," USER100 "," CAPKILL "}"));
+	assert_denied(f, "command",
+		      req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":["
+			     "\"/api\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+			     "," CAPKILL "}"));
+	assert_denied(
+		f, "user",
+		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," CAPKILL
+		       "}"));
+	assert_denied(f, "working_dir",
+		      req(f,
+			  "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
+			  "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/\"," USER100
+			  "," CAPKILL "}"));
 	assert_denied(f, "env", req(f, CREATE_API("c1", "\"PATH=/bin\",\"SECRET=UPPER\"")));
 	assert_non_null(strstr(f->d.reason.got, "SECRET=<redacted>"));
 	assert_null(strstr(f->d.reason.got, "UPPER"));
 	assert_denied(f, "env_required", req(f, CREATE_API("c1", "\"SECRET=abcd\"")));
-	assert_denied(f, "capabilities", req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "}"));
+	assert_denied(
+		f, "capabilities",
+		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+		       "}"));
 	assert_string_equal(f->d.reason.field, "capabilities.bounding");
-	assert_denied(f, "privileged", req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\",\"privileged\":true," USER100 "," CAPKILL "}"));
-	assert_denied(f, "mounts", req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL ",\"mounts\":[{\"source\":\"/run/parma/scratch/../../etc/data\",\"destination\":\"/data\",\"type\":\"bind\",\"options\":[\"rw\",\"rbind\"]}]}"));
-	assert_denied(f, "seccomp", req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL ",\"seccomp_profile_sha256\":\"" HA "\"}"));
+	assert_denied(f, "privileged",
+		      req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":["
+			     "\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/"
+			     "app\",\"privileged\":true," USER100 "," CAPKILL "}"));
+	assert_denied(
+		f, "mounts",
+		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+		       "," CAPKILL ",\"mounts\":[{\"source\":\"/run/parma/scratch/../../etc/"
+				   "data\",\"destination\":\"/"
+				   "data\",\"type\":\"bind\",\"options\":[\"rw\",\"rbind\"]}]}"));
+	assert_denied(
+		f, "seccomp",
+		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+		       "," CAPKILL ",\"seccomp_profile_sha256\":\"" HA "\"}"));
 	assert_denied(f, "no_overlay", req(f, CREATE_API("c9", "\"PATH=/bin\"")));
 	/* allowed: regex mount source, env kept in order, caps and stdio from the policy */
-	assert_allowed(f, req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\",\"SECRET=abcd\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL ",\"mounts\":[{\"source\":\"/run/parma/scratch/c1/data\",\"destination\":\"/data\",\"type\":\"bind\",\"options\":[\"rw\",\"rbind\"]}]}"));
+	assert_allowed(
+		f,
+		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "api\",\"serve\"],\"env\":[\"PATH=/"
+		       "bin\",\"SECRET=abcd\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL
+		       ",\"mounts\":[{\"source\":\"/run/parma/scratch/c1/data\",\"destination\":\"/"
+		       "data\",\"type\":\"bind\",\"options\":[\"rw\",\"rbind\"]}]}"));
 	assert_int_equal(f->d.n_env_keep, 2);
 	assert_int_equal(f->d.env_keep[0], 0);
 	assert_int_equal(f->d.env_keep[1], 1);
@@ -298,7 +372,8 @@ static void policy_env_dropping_keeps_unique_largest_set(void **state)
 	assert_int_equal(f->d.n_env_keep, 2);
 	assert_int_equal(f->d.env_keep[0], 1);
 	assert_int_equal(f->d.env_keep[1], 2);
-	struct json_object *o = json_tokener_parse(CREATE_API("c1", "\"EXTRA=1\",\"PATH=/bin\",\"SECRET=abcd\""));
+	struct json_object *o =
+		json_tokener_parse(CREATE_API("c1", "\"EXTRA=1\",\"PATH=/bin\",\"SECRET=abcd\""));
 	struct policy_request q;
 	assert_int_equal(policy_request_from_json(o, &q, NULL), 0);
 	struct json_object *dj = policy_decision_to_json(&f->d, &q);
@@ -313,7 +388,8 @@ static void policy_env_dropping_keeps_unique_largest_set(void **state)
 	/* without the flag the same request is denied */
 	f = fx_new("");
 	setup_overlay(f, "c1");
-	assert_denied(f, "env", req(f, CREATE_API("c1", "\"EXTRA=1\",\"PATH=/bin\",\"SECRET=abcd\"")));
+	assert_denied(f, "env",
+		      req(f, CREATE_API("c1", "\"EXTRA=1\",\"PATH=/bin\",\"SECRET=abcd\"")));
 	fx_free(f);
 }
 
@@ -322,14 +398,24 @@ static void policy_caps_dropping_reduces_to_policy_set(void **state)
 	(void)state;
 	struct fx *f = fx_new("\"allow_capability_dropping\":true,");
 	setup_overlay(f, "c1");
-	assert_allowed(f, req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 ",\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_SYS_ADMIN\"],\"effective\":[\"CAP_KILL\",\"CAP_SYS_ADMIN\"],\"permitted\":[\"CAP_KILL\"]}}"));
+	assert_allowed(
+		f,
+		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+		       ",\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_SYS_ADMIN\"],"
+		       "\"effective\":[\"CAP_KILL\",\"CAP_SYS_ADMIN\"],\"permitted\":[\"CAP_KILL\"]"
+		       "}}"));
 	assert_int_equal(f->d.caps.bounding, 1ull << 5);
 	assert_int_equal(f->d.caps.effective, 1ull << 5);
 	fx_free(f);
 	/* dropping cannot add what the request lacks */
 	f = fx_new("\"allow_capability_dropping\":true,");
 	setup_overlay(f, "c1");
-	assert_denied(f, "capabilities", req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 ",\"capabilities\":{\"bounding\":[\"CAP_SYS_ADMIN\"]}}"));
+	assert_denied(
+		f, "capabilities",
+		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+		       ",\"capabilities\":{\"bounding\":[\"CAP_SYS_ADMIN\"]}}"));
 	fx_free(f);
 }
 
@@ -338,17 +424,40 @@ static void policy_exec_in_container_checks_exec_processes(void **state)
 	(void)state;
 	struct fx *f = fx_new("");
 	setup_overlay(f, "c1");
-	const char *exec_ps = "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/ps\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL "}";
+	const char *exec_ps =
+		"{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/"
+		"ps\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL "}";
 	assert_denied(f, "container_not_started", req(f, "%s", exec_ps));
 	assert_allowed(f, req(f, CREATE_API("c1", "\"PATH=/bin\"")));
 	assert_allowed(f, req(f, "%s", exec_ps));
 	assert_true(f->d.allow_stdio_access);
-	assert_denied(f, "exec_process", req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/sh\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL "}"));
-	assert_denied(f, "working_dir", req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/top\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL "}"));
-	assert_allowed(f, req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/top\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/tmp\"," USER100 "," CAPKILL "}"));
-	assert_denied(f, "env", req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/ps\"],\"env\":[\"PATH=/bin\",\"X=1\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL "}"));
-	assert_denied(f, "user", req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/ps\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," CAPKILL "}"));
-	assert_denied(f, "capabilities", req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/ps\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "}"));
+	assert_denied(f, "exec_process",
+		      req(f,
+			  "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/"
+			  "bin/sh\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+			  "," CAPKILL "}"));
+	assert_denied(f, "working_dir",
+		      req(f,
+			  "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/"
+			  "bin/top\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+			  "," CAPKILL "}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/"
+			  "bin/top\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/tmp\"," USER100
+			  "," CAPKILL "}"));
+	assert_denied(
+		f, "env",
+		req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "bin/ps\"],\"env\":[\"PATH=/bin\",\"X=1\"],\"working_dir\":\"/app\"," USER100
+		       "," CAPKILL "}"));
+	assert_denied(
+		f, "user",
+		req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "bin/ps\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," CAPKILL "}"));
+	assert_denied(
+		f, "capabilities",
+		req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/"
+		       "bin/ps\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "}"));
 	fx_free(f);
 }
 
@@ -356,12 +465,20 @@ static void policy_exec_external_checks_external_processes(void **state)
 {
 	(void)state;
 	struct fx *f = fx_new("");
-	assert_allowed(f, req(f, "{\"type\":\"exec_external\",\"command\":[\"/bin/date\"],\"env\":[\"TZ=UTC\"],\"working_dir\":\"/\"}"));
+	assert_allowed(f, req(f, "{\"type\":\"exec_external\",\"command\":[\"/bin/"
+				 "date\"],\"env\":[\"TZ=UTC\"],\"working_dir\":\"/\"}"));
 	assert_false(f->d.allow_stdio_access);
-	assert_denied(f, "external_process", req(f, "{\"type\":\"exec_external\",\"command\":[\"/bin/sh\"],\"working_dir\":\"/\"}"));
-	assert_denied(f, "working_dir", req(f, "{\"type\":\"exec_external\",\"command\":[\"/bin/date\"],\"working_dir\":\"/tmp\"}"));
-	assert_denied(f, "env", req(f, "{\"type\":\"exec_external\",\"command\":[\"/bin/date\"],\"env\":[\"TZ=CET\"],\"working_dir\":\"/\"}"));
-	assert_denied(f, "malformed_request", req(f, "{\"type\":\"exec_external\",\"command\":[],\"working_dir\":\"/\"}"));
+	assert_denied(f, "external_process",
+		      req(f, "{\"type\":\"exec_external\",\"command\":[\"/bin/"
+			     "sh\"],\"working_dir\":\"/\"}"));
+	assert_denied(f, "working_dir",
+		      req(f, "{\"type\":\"exec_external\",\"command\":[\"/bin/"
+			     "date\"],\"working_dir\":\"/tmp\"}"));
+	assert_denied(f, "env",
+		      req(f, "{\"type\":\"exec_external\",\"command\":[\"/bin/"
+			     "date\"],\"env\":[\"TZ=CET\"],\"working_dir\":\"/\"}"));
+	assert_denied(f, "malformed_request",
+		      req(f, "{\"type\":\"exec_external\",\"command\":[],\"working_dir\":\"/\"}"));
 	fx_free(f);
 }
 
@@ -370,17 +487,30 @@ static void policy_signals_per_container_and_exec_process(void **state)
 	(void)state;
 	struct fx *f = fx_new("");
 	setup_overlay(f, "c1");
-	assert_denied(f, "container_not_started", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
+	assert_denied(
+		f, "container_not_started",
+		req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
 	assert_allowed(f, req(f, CREATE_API("c1", "\"PATH=/bin\"")));
-	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
 	/* SIGINT is worker's, and c1 was narrowed to api */
-	assert_denied(f, "signal", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
-	assert_denied(f, "signal", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9}"));
-	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9,\"init_process\":false,\"command\":[\"/bin/ps\"]}"));
-	assert_denied(f, "signal", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15,\"init_process\":false,\"command\":[\"/bin/ps\"]}"));
-	assert_denied(f, "signal", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9,\"init_process\":false,\"command\":[\"/bin/top\"]}"));
-	assert_denied(f, "malformed_request", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":0}"));
-	assert_denied(f, "malformed_request", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9,\"init_process\":false}"));
+	assert_denied(f, "signal",
+		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
+	assert_denied(f, "signal",
+		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9}"));
+	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":"
+				 "9,\"init_process\":false,\"command\":[\"/bin/ps\"]}"));
+	assert_denied(f, "signal",
+		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15,"
+			     "\"init_process\":false,\"command\":[\"/bin/ps\"]}"));
+	assert_denied(f, "signal",
+		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9,"
+			     "\"init_process\":false,\"command\":[\"/bin/top\"]}"));
+	assert_denied(f, "malformed_request",
+		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":0}"));
+	assert_denied(f, "malformed_request",
+		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9,"
+			     "\"init_process\":false}"));
 	fx_free(f);
 }
 
@@ -388,30 +518,35 @@ static void policy_signal_narrows_candidates(void **state)
 {
 	(void)state;
 	/* two indistinguishable containers until a signal picks one */
-	const char *p = "{\"version\":1,\"containers\":["
-			"{\"name\":\"t\",\"layers\":[\"" HA "\"],\"command\":[\"/x\"],\"signals\":[15]},"
-			"{\"name\":\"i\",\"layers\":[\"" HA "\"],\"command\":[\"/x\"],\"signals\":[2]}]}";
+	const char *p =
+		"{\"version\":1,\"containers\":["
+		"{\"name\":\"t\",\"layers\":[\"" HA "\"],\"command\":[\"/x\"],\"signals\":[15]},"
+		"{\"name\":\"i\",\"layers\":[\"" HA "\"],\"command\":[\"/x\"],\"signals\":[2]}]}";
 	struct fx *f = calloc(1, sizeof(*f));
 	f->policy = strdup(p);
 	f->e = policy_engine_new();
 	struct policy_digest dg;
 	policy_digest((uint8_t *)p, strlen(p), &dg);
-	struct policy_req_install_policy in = { (uint8_t *)p, strlen(p), dg.sha256 };
+	struct policy_req_install_policy in = {(uint8_t *)p, strlen(p), dg.sha256};
 	assert_int_equal(policy_engine_install(f->e, &in, &f->d), 0);
 	assert_allowed(f, req(f, MOUNT("a", HA)));
 	assert_allowed(f, req(f, OVERLAY("c1", LT("a"))));
-	assert_allowed(f, req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/x\"],\"working_dir\":\"/\"}"));
+	assert_allowed(f, req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\","
+				 "\"command\":[\"/x\"],\"working_dir\":\"/\"}"));
 	char *s0 = snap(f);
 	assert_non_null(strstr(s0, "\"candidates\":[\"t\",\"i\"]"));
-	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
 	char *s1 = snap(f);
 	assert_non_null(strstr(s1, "\"candidates\":[\"t\"]"));
-	assert_denied(f, "signal", req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
+	assert_denied(f, "signal",
+		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
 	/* the kill(2) failed: revert restores both candidates */
 	assert_int_equal(policy_engine_revert(f->e), 0);
 	char *s2 = snap(f);
 	assert_string_equal(s0, s2);
-	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
 	free(s0), free(s1), free(s2);
 	fx_free(f);
 }
@@ -423,9 +558,11 @@ static void policy_flag_points_follow_flags(void **state)
 	assert_denied(f, "properties", req(f, "{\"type\":\"get_properties\"}"));
 	assert_denied(f, "dump_stacks", req(f, "{\"type\":\"dump_stacks\"}"));
 	assert_denied(f, "runtime_logging", req(f, "{\"type\":\"runtime_logging\"}"));
-	assert_denied(f, "malformed_request", req(f, "{\"type\":\"get_properties\",\"container_id\":\"x\"}"));
+	assert_denied(f, "malformed_request",
+		      req(f, "{\"type\":\"get_properties\",\"container_id\":\"x\"}"));
 	fx_free(f);
-	f = fx_new("\"allow_properties_access\":true,\"allow_dump_stacks\":true,\"allow_runtime_logging\":true,");
+	f = fx_new("\"allow_properties_access\":true,\"allow_dump_stacks\":true,\"allow_runtime_"
+		   "logging\":true,");
 	assert_allowed(f, req(f, "{\"type\":\"get_properties\"}"));
 	assert_allowed(f, req(f, "{\"type\":\"dump_stacks\"}"));
 	assert_allowed(f, req(f, "{\"type\":\"runtime_logging\"}"));
@@ -439,19 +576,30 @@ static void policy_full_lifecycle(void **state)
 	char *empty = snap(f);
 	assert_allowed(f, req(f, MOUNT("a", HA)));
 	assert_allowed(f, req(f, MOUNT("b", HB)));
-	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/scratch/c1\"}"));
+	assert_allowed(f,
+		       req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/scratch/c1\"}"));
 	assert_allowed(f, req(f, OVERLAY("c1", LT("a") "," LT("b"))));
 	assert_allowed(f, req(f, CREATE_API("c1", "\"PATH=/bin\"")));
-	assert_allowed(f, req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/bin/ps\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL "}"));
-	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
-	assert_denied(f, "overlay_in_use", req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/"
+			  "bin/ps\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
+			  "," CAPKILL "}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
+	assert_denied(f, "overlay_in_use",
+		      req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
 	assert_allowed(f, req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
-	assert_denied(f, "container_not_started", req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
+	assert_denied(f, "container_not_started",
+		      req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
 	assert_denied(f, "no_overlay", req(f, CREATE_API("c1", "\"PATH=/bin\"")));
-	assert_allowed(f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
-	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch/c1\"}"));
-	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/b\"}"));
-	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+	assert_allowed(
+		f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch/c1\"}"));
+	assert_allowed(f,
+		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/b\"}"));
+	assert_allowed(f,
+		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
 	char *end = snap(f);
 	assert_string_equal(empty, end); /* everything undone, nothing left behind */
 	/* and the same id can start again from scratch */
@@ -493,14 +641,23 @@ static void policy_fragment_load_extends_rules_and_reverts(void **state)
 {
 	(void)state;
 	struct fx *f = fx_new("");
-	const char *frag = "{\"version\":1,\"fragment\":{\"issuer\":\"did:x\",\"feed\":\"f\",\"svn\":3},"
-			   "\"containers\":[{\"name\":\"side\",\"layers\":[\"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd\"],\"command\":[\"/side\"]}]}";
-	struct policy_req_load_fragment lf = { "did:x", "f", 3, (const uint8_t *)frag, strlen(frag) };
-	assert_denied(f, "device_hash", req(f, MOUNT("d", "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
+	const char *frag =
+		"{\"version\":1,\"fragment\":{\"issuer\":\"did:x\",\"feed\":\"f\",\"svn\":3},"
+		"\"containers\":[{\"name\":\"side\",\"layers\":["
+		"\"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd\"],\"command\":"
+		"[\"/side\"]}]}";
+	struct policy_req_load_fragment lf = {"did:x", "f", 3, (const uint8_t *)frag, strlen(frag)};
+	assert_denied(
+		f, "device_hash",
+		req(f, MOUNT("d",
+			     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
 	char *s0 = snap(f);
 	assert_int_equal(policy_load_fragment(f->e, &lf, &f->d), 0);
-	assert_allowed(f, req(f, MOUNT("d", "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
-	assert_int_equal(policy_engine_revert(f->e), 0); /* undo the mount */
+	assert_allowed(
+		f,
+		req(f, MOUNT("d",
+			     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
+	assert_int_equal(policy_engine_revert(f->e), 0);		   /* undo the mount */
 	assert_int_equal(policy_load_fragment(f->e, &lf, &f->d), -EACCES); /* once per feed */
 	assert_int_equal(f->d.reason.rule, POLICY_RULE_FRAGMENT);
 	struct policy_req_load_fragment old = lf;
@@ -513,7 +670,10 @@ static void policy_fragment_load_extends_rules_and_reverts(void **state)
 	assert_int_equal(policy_engine_revert(f->e), 0);
 	char *s1 = snap(f);
 	assert_string_equal(s0, s1);
-	assert_denied(f, "device_hash", req(f, MOUNT("d", "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
+	assert_denied(
+		f, "device_hash",
+		req(f, MOUNT("d",
+			     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
 	free(s0);
 	free(s1);
 	fx_free(f);
@@ -527,15 +687,15 @@ static void policy_debug_form_allows_and_says_so(void **state)
 	struct policy_decision d;
 	struct policy_digest dg;
 	policy_digest((const uint8_t *)p, strlen(p), &dg);
-	struct policy_req_install_policy in = { (const uint8_t *)p, strlen(p), dg.sha256 };
+	struct policy_req_install_policy in = {(const uint8_t *)p, strlen(p), dg.sha256};
 	assert_int_equal(policy_engine_install(e, &in, &d), 0);
 	assert_true(d.debug);
-	const char *cmd[] = { "/bin/sh" }, *env[] = { "ANY=thing" };
-	struct policy_req_create_container cc = { .container_id = "x",
-						  .command = { cmd, 1 },
-						  .env = { env, 1 },
-						  .working_dir = "/",
-						  .privileged = true };
+	const char *cmd[] = {"/bin/sh"}, *env[] = {"ANY=thing"};
+	struct policy_req_create_container cc = {.container_id = "x",
+						 .command = {cmd, 1},
+						 .env = {env, 1},
+						 .working_dir = "/",
+						 .privileged = true};
 	assert_int_equal(policy_create_container(e, &cc, &d), 0);
 	assert_true(d.allowed && d.debug);
 	assert_int_equal(d.n_env_keep, 1);
@@ -545,7 +705,7 @@ static void policy_debug_form_allows_and_says_so(void **state)
 	/* even debug cannot be replaced by a second policy */
 	assert_int_equal(policy_engine_install(e, &in, &d), -EACCES);
 	/* and a malformed request is still malformed */
-	struct policy_req_mount_device md = { .target = "relative" };
+	struct policy_req_mount_device md = {.target = "relative"};
 	assert_int_equal(policy_mount_device(e, &md, &d), -EACCES);
 	assert_int_equal(d.reason.rule, POLICY_RULE_TARGET_PATH);
 	policy_engine_free(e);
@@ -556,36 +716,42 @@ static void policy_regex_is_bounded_on_hostile_subjects(void **state)
 	(void)state;
 	/* catastrophic patterns: the match gives up (no match → denied) instead of
 	 * running for an exponential time; the test's timeout would catch a hang */
-	const char *pats[] = { "X=(a+)+$", "X=(a|a)*b", "X=(a|aa)+$", "X=(.*a){12}", "X=((a+)+)+b" };
+	const char *pats[] = {"X=(a+)+$", "X=(a|a)*b", "X=(a|aa)+$", "X=(.*a){12}", "X=((a+)+)+b"};
 	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
 		char *pol, *env;
-		assert_true(asprintf(&pol, "{\"version\":1,\"containers\":[{\"name\":\"r\",\"layers\":[\"" HA "\"],\"command\":[\"/r\"],\"env_rules\":[{\"pattern\":\"%s\",\"strategy\":\"regex\"}]}]}", pats[i]) > 0);
+		assert_true(
+			asprintf(&pol,
+				 "{\"version\":1,\"containers\":[{\"name\":\"r\",\"layers\":[\"" HA
+				 "\"],\"command\":[\"/"
+				 "r\"],\"env_rules\":[{\"pattern\":\"%s\",\"strategy\":\"regex\"}]}"
+				 "]}",
+				 pats[i]) > 0);
 		struct policy_engine *e = policy_engine_new();
 		struct policy_decision d;
 		struct policy_digest dg;
 		policy_digest((uint8_t *)pol, strlen(pol), &dg);
-		struct policy_req_install_policy in = { (uint8_t *)pol, strlen(pol), dg.sha256 };
+		struct policy_req_install_policy in = {(uint8_t *)pol, strlen(pol), dg.sha256};
 		assert_int_equal(policy_engine_install(e, &in, &d), 0);
 		size_t n = 4000;
 		env = malloc(n + 8);
 		memcpy(env, "X=", 2);
 		memset(env + 2, 'a', n);
 		memcpy(env + 2 + n, "!", 2);
-		struct policy_req_mount_device md = { .target = "/run/parma/l" };
+		struct policy_req_mount_device md = {.target = "/run/parma/l"};
 		memset(md.device_hash, 0xaa, 32);
 		assert_int_equal(policy_mount_device(e, &md, &d), 0);
-		const char *lt[] = { "/run/parma/l" };
-		struct policy_req_mount_overlay mo = { "c", "/run/parma/c", { lt, 1 } };
+		const char *lt[] = {"/run/parma/l"};
+		struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}};
 		assert_int_equal(policy_mount_overlay(e, &mo, &d), 0);
-		const char *cmd[] = { "/r" };
+		const char *cmd[] = {"/r"};
 		const char *envs[POLICY_MAX_ENV];
 		for (size_t k = 0; k < POLICY_MAX_ENV; k++)
 			envs[k] = env;
-		struct policy_req_create_container cc = { .container_id = "c",
-							  .command = { cmd, 1 },
-							  .env = { envs, POLICY_MAX_ENV },
-							  .working_dir = "/",
-							  .user = { .umask = 022 } };
+		struct policy_req_create_container cc = {.container_id = "c",
+							 .command = {cmd, 1},
+							 .env = {envs, POLICY_MAX_ENV},
+							 .working_dir = "/",
+							 .user = {.umask = 022}};
 		cc.caps.bounding = cc.caps.effective = cc.caps.permitted = 0xa80425fbull;
 		assert_int_equal(policy_create_container(e, &cc, &d), -EACCES);
 		assert_int_equal(d.reason.rule, POLICY_RULE_ENV);
@@ -607,32 +773,39 @@ static void policy_request_json_is_strict(void **state)
 {
 	(void)state;
 	struct policy_request q;
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	const char *s = "{\"type\":\"teleport\"}";
 	assert_int_equal(policy_request_parse(s, strlen(s), &q, &eb), -ENOTSUP);
 	assert_int_equal(q.type, POLICY_REQ_UNKNOWN);
-	s = "{\"type\":\"create_container\",\"container_id\":\"c\",\"command\":[\"/a\"],\"working_dir\":\"/\",\"hooks\":{}}";
+	s = "{\"type\":\"create_container\",\"container_id\":\"c\",\"command\":[\"/"
+	    "a\"],\"working_dir\":\"/\",\"hooks\":{}}";
 	assert_int_equal(policy_request_parse(s, strlen(s), &q, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "hooks: unknown field"));
-	s = "{\"type\":\"create_container\",\"container_id\":\"c\",\"command\":[\"/a\"],\"working_dir\":\"/\",\"env\":[\"NOEQ\"]}";
+	s = "{\"type\":\"create_container\",\"container_id\":\"c\",\"command\":[\"/"
+	    "a\"],\"working_dir\":\"/\",\"env\":[\"NOEQ\"]}";
 	assert_int_equal(policy_request_parse(s, strlen(s), &q, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "env[0]: expected NAME=value"));
-	s = "{\"type\":\"mount_device\",\"target\":\"/run/parma/a\",\"device_hash\":\"" HA "\",\"target\":\"/x\"}";
+	s = "{\"type\":\"mount_device\",\"target\":\"/run/parma/a\",\"device_hash\":\"" HA
+	    "\",\"target\":\"/x\"}";
 	assert_int_equal(policy_request_parse(s, strlen(s), &q, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "duplicate key"));
-	s = "{\"type\":\"exec_external\",\"command\":[\"/a\"],\"working_dir\":\"/\",\"env\":[\"A=1\"]}";
+	s = "{\"type\":\"exec_external\",\"command\":[\"/a\"],\"working_dir\":\"/"
+	    "\",\"env\":[\"A=1\"]}";
 	assert_int_equal(policy_request_parse(s, strlen(s), &q, &eb), 0);
 	assert_int_equal(q.type, POLICY_REQ_EXEC_EXTERNAL);
 	assert_int_equal(q.u.exec_external.env.n, 1);
 	assert_string_equal(q.u.exec_external.env.v[0], "A=1");
 	policy_request_clear(&q);
-	s = "{\"type\":\"load_fragment\",\"issuer\":\"i\",\"feed\":\"f\",\"svn\":1,\"fragment_base64\":\"e30=\"}";
+	s = "{\"type\":\"load_fragment\",\"issuer\":\"i\",\"feed\":\"f\",\"svn\":1,\"fragment_"
+	    "base64\":\"e30=\"}";
 	assert_int_equal(policy_request_parse(s, strlen(s), &q, &eb), 0);
 	assert_int_equal(q.u.load_fragment.len, 2);
 	assert_memory_equal(q.u.load_fragment.fragment, "{}", 2);
 	policy_request_clear(&q);
 	for (int t = 0; t < POLICY_REQ_COUNT; t++)
-		assert_int_equal(policy_request_type_from_name(policy_request_type_name((enum policy_request_type)t)), t);
+		assert_int_equal(policy_request_type_from_name(
+					 policy_request_type_name((enum policy_request_type)t)),
+				 t);
 	for (int r = 0; r < POLICY_RULE_COUNT; r++)
 		assert_string_not_equal(policy_rule_name((enum policy_rule)r), "unknown");
 	assert_int_equal(policy_cap_from_name("CAP_SYS_ADMIN"), 21);

@@ -30,7 +30,7 @@ static void policy_load_accepts_base_policy(void **state)
 	char path[4096];
 	uint8_t *bytes;
 	size_t len;
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	struct policy *p = NULL;
 	snprintf(path, sizeof(path), "%s/tests/data/policy/base.json", root ? root : ".");
 	assert_int_equal(file_read_all(path, POLICY_MAX_BYTES, &bytes, &len, &eb), 0);
@@ -64,7 +64,8 @@ static void policy_digest_is_over_exact_bytes(void **state)
 	assert_memory_not_equal(a.sha256, b.sha256, 32); /* same meaning, other bytes */
 	/* known answer: SHA-256("") */
 	assert_int_equal(policy_digest((const uint8_t *)"", 0, &a), 0);
-	assert_string_equal(a.hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(a.hex,
+			    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	assert_string_equal(a.base64, "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
 }
 
@@ -72,16 +73,20 @@ static void policy_load_debug_form_is_distinct(void **state)
 {
 	(void)state;
 	struct policy *p = NULL;
-	struct errbuf eb = { 0 };
-	assert_int_equal(load_str("{\"version\":1,\"insecure_allow_all\":\"" POLICY_DEBUG_MARKER "\"}",
-				  &p, &eb), 0);
+	struct errbuf eb = {0};
+	assert_int_equal(load_str("{\"version\":1,\"insecure_allow_all\":\"" POLICY_DEBUG_MARKER
+				  "\"}",
+				  &p, &eb),
+			 0);
 	assert_true(policy_is_debug(p));
 	policy_free(p);
 	/* the marker must be exact, and nothing else may accompany it */
 	assert_int_equal(load_str("{\"version\":1,\"insecure_allow_all\":true}", &p, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "insecure_allow_all"));
 	assert_int_equal(load_str("{\"version\":1,\"insecure_allow_all\":\"" POLICY_DEBUG_MARKER
-				  "\",\"containers\":[]}", &p, &eb), -EINVAL);
+				  "\",\"containers\":[]}",
+				  &p, &eb),
+			 -EINVAL);
 	assert_non_null(strstr(eb.msg, "containers: unknown field"));
 	/* an ordinary policy is never debug, even when empty */
 	assert_int_equal(load_str("{\"version\":1}", &p, &eb), 0);
@@ -94,64 +99,71 @@ struct bad_case {
 	const char *error; /* substring of the error message */
 };
 
-#define C0 "{\"version\":1,\"containers\":[{\"name\":\"a\",\"layers\":[\"" H1 "\"],\"command\":[\"/a\"]"
+#define C0                                                                                         \
+	"{\"version\":1,\"containers\":[{\"name\":\"a\",\"layers\":[\"" H1                         \
+	"\"],\"command\":[\"/a\"]"
 
 static const struct bad_case bad_cases[] = {
-	{ "", "unexpected end" },
-	{ "[]", "a policy is a JSON object" },
-	{ "{\"version\":1} trailing", "invalid JSON" },
-	{ "{}", "version: missing" },
-	{ "{\"version\":2}", "version: unsupported version 2" },
-	{ "{\"version\":\"1\"}", "version: expected an integer" },
-	{ "{\"version\":1,\"extra\":true}", "extra: unknown field" },
-	{ "{\"version\":1,\"allow_dump_stacks\":1}", "allow_dump_stacks: expected true or false" },
-	{ "{\"version\":1,\"allow_dump_stacks\":null}", "allow_dump_stacks: null is not allowed" },
-	{ "{\"version\":1,\"containers\":{}}", "containers: expected an array" },
-	{ C0 ",\"bogus\":1}]}", "containers[0].bogus: unknown field" },
-	{ "{\"version\":1,\"containers\":[{\"layers\":[\"" H1 "\"],\"command\":[\"/a\"]}]}",
-	  "containers[0].name: missing" },
-	{ "{\"version\":1,\"containers\":[{\"name\":\"a\",\"layers\":[\"abc\"],\"command\":[\"/a\"]}]}",
-	  "containers[0].layers[0]: expected 64 lowercase hex digits" },
-	{ "{\"version\":1,\"containers\":[{\"name\":\"a\",\"layers\":[\"" H1 "\"],\"command\":[]}]}",
-	  "containers[0].command: needs at least 1" },
-	{ C0 ",\"command\":[\"/b\"]}]}", "duplicate key \"command\"" },
-	{ "{\"version\":1,\"allow_dump_stacks\":false,\"allow_dump_stacks\":true}", "duplicate key" },
-	{ "{\"version\":1,\"allow_dump_st\\u0061cks\":false}", "escape sequence in an object key" },
-	{ C0 ",\"command\":[\"\"]}]}", NULL }, /* see below */
-	{ C0 ",\"env_rules\":[{\"pattern\":\"(a\",\"strategy\":\"regex\"}]}]}",
-	  "containers[0].env_rules[0].pattern: invalid regex" },
-	{ C0 ",\"env_rules\":[{\"pattern\":\"(a)\\\\1\",\"strategy\":\"regex\"}]}]}",
-	  "back-references" },
-	{ C0 ",\"env_rules\":[{\"pattern\":\"NOEQUALS\"}]}]}",
-	  "containers[0].env_rules[0].pattern: a string rule must be NAME=value" },
-	{ C0 ",\"env_rules\":[{\"pattern\":\"A=1\",\"strategy\":\"glob\"}]}]}",
-	  "containers[0].env_rules[0].strategy: expected \"string\" or \"regex\"" },
-	{ C0 ",\"working_dir\":\"srv\"}]}", "containers[0].working_dir: expected a normalised" },
-	{ C0 ",\"working_dir\":\"/srv/\"}]}", "containers[0].working_dir: expected a normalised" },
-	{ C0 ",\"user\":{\"uid\":-1}}]}", "containers[0].user.uid: expected a non-negative" },
-	{ C0 ",\"user\":{\"umask\":\"999\"}}]}", "containers[0].user.umask: expected an octal" },
-	{ C0 ",\"capabilities\":{\"bounding\":[\"CAP_FLY\"]}}]}",
-	  "containers[0].capabilities.bounding[0]: unknown capability" },
-	{ C0 ",\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_KILL\"]}}]}", "duplicate capability" },
-	{ C0 ",\"signals\":[0]}]}", "containers[0].signals[0]: signal numbers are 1..64" },
-	{ C0 ",\"signals\":[65]}]}", "containers[0].signals[0]: integer out of range" },
-	{ C0 ",\"mounts\":[{\"source\":\"/x\",\"destination\":\"/a/../b\",\"type\":\"bind\"}]}]}",
-	  "containers[0].mounts[0].destination" },
-	{ C0 ",\"exec_processes\":[{\"command\":[\"/sh\"],\"signals\":[\"TERM\"]}]}]}",
-	  "containers[0].exec_processes[0].signals[0]: expected an integer" },
-	{ C0 ",\"seccomp_profile_sha256\":\"zz\"}]}", "containers[0].seccomp_profile_sha256" },
-	{ C0 "},{\"name\":\"a\",\"layers\":[\"" H1 "\"],\"command\":[\"/b\"]}]}",
-	  "containers[1].name: duplicate container name 'a'" },
-	{ C0 ",\"working_dir\":\"/a\\u0000b\"}]}", "containers[0].working_dir: string contains a NUL" },
-	{ "{\"version\":1,\"external_processes\":[{\"command\":[\"/x\"],\"working_dir\":\"x\"}]}",
-	  "external_processes[0].working_dir" },
-	{ "{\"version\":1,\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"minimum_svn\":1,"
-	  "\"includes\":[\"everything\"]}]}",
-	  "fragments[0].includes[0]" },
-	{ "{\"version\":1,\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"includes\":[\"containers\"]}]}",
-	  "fragments[0].minimum_svn: missing" },
-	{ "{\"version\":1,\"containers\":[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]}", "nesting too deep" },
-	{ "{\"version\":1,\"x\":\"\xff\xfe\"}", "invalid JSON" },
+	{"", "unexpected end"},
+	{"[]", "a policy is a JSON object"},
+	{"{\"version\":1} trailing", "invalid JSON"},
+	{"{}", "version: missing"},
+	{"{\"version\":2}", "version: unsupported version 2"},
+	{"{\"version\":\"1\"}", "version: expected an integer"},
+	{"{\"version\":1,\"extra\":true}", "extra: unknown field"},
+	{"{\"version\":1,\"allow_dump_stacks\":1}", "allow_dump_stacks: expected true or false"},
+	{"{\"version\":1,\"allow_dump_stacks\":null}", "allow_dump_stacks: null is not allowed"},
+	{"{\"version\":1,\"containers\":{}}", "containers: expected an array"},
+	{C0 ",\"bogus\":1}]}", "containers[0].bogus: unknown field"},
+	{"{\"version\":1,\"containers\":[{\"layers\":[\"" H1 "\"],\"command\":[\"/a\"]}]}",
+	 "containers[0].name: missing"},
+	{"{\"version\":1,\"containers\":[{\"name\":\"a\",\"layers\":[\"abc\"],\"command\":[\"/"
+	 "a\"]}]}",
+	 "containers[0].layers[0]: expected 64 lowercase hex digits"},
+	{"{\"version\":1,\"containers\":[{\"name\":\"a\",\"layers\":[\"" H1 "\"],\"command\":[]}]}",
+	 "containers[0].command: needs at least 1"},
+	{C0 ",\"command\":[\"/b\"]}]}", "duplicate key \"command\""},
+	{"{\"version\":1,\"allow_dump_stacks\":false,\"allow_dump_stacks\":true}", "duplicate key"},
+	{"{\"version\":1,\"allow_dump_st\\u0061cks\":false}", "escape sequence in an object key"},
+	{C0 ",\"command\":[\"\"]}]}", NULL}, /* see below */
+	{C0 ",\"env_rules\":[{\"pattern\":\"(a\",\"strategy\":\"regex\"}]}]}",
+	 "containers[0].env_rules[0].pattern: invalid regex"},
+	{C0 ",\"env_rules\":[{\"pattern\":\"(a)\\\\1\",\"strategy\":\"regex\"}]}]}",
+	 "back-references"},
+	{C0 ",\"env_rules\":[{\"pattern\":\"NOEQUALS\"}]}]}",
+	 "containers[0].env_rules[0].pattern: a string rule must be NAME=value"},
+	{C0 ",\"env_rules\":[{\"pattern\":\"A=1\",\"strategy\":\"glob\"}]}]}",
+	 "containers[0].env_rules[0].strategy: expected \"string\" or \"regex\""},
+	{C0 ",\"working_dir\":\"srv\"}]}", "containers[0].working_dir: expected a normalised"},
+	{C0 ",\"working_dir\":\"/srv/\"}]}", "containers[0].working_dir: expected a normalised"},
+	{C0 ",\"user\":{\"uid\":-1}}]}", "containers[0].user.uid: expected a non-negative"},
+	{C0 ",\"user\":{\"umask\":\"999\"}}]}", "containers[0].user.umask: expected an octal"},
+	{C0 ",\"capabilities\":{\"bounding\":[\"CAP_FLY\"]}}]}",
+	 "containers[0].capabilities.bounding[0]: unknown capability"},
+	{C0 ",\"capabilities\":{\"bounding\":[\"CAP_KILL\",\"CAP_KILL\"]}}]}",
+	 "duplicate capability"},
+	{C0 ",\"signals\":[0]}]}", "containers[0].signals[0]: signal numbers are 1..64"},
+	{C0 ",\"signals\":[65]}]}", "containers[0].signals[0]: integer out of range"},
+	{C0 ",\"mounts\":[{\"source\":\"/x\",\"destination\":\"/a/../b\",\"type\":\"bind\"}]}]}",
+	 "containers[0].mounts[0].destination"},
+	{C0 ",\"exec_processes\":[{\"command\":[\"/sh\"],\"signals\":[\"TERM\"]}]}]}",
+	 "containers[0].exec_processes[0].signals[0]: expected an integer"},
+	{C0 ",\"seccomp_profile_sha256\":\"zz\"}]}", "containers[0].seccomp_profile_sha256"},
+	{C0 "},{\"name\":\"a\",\"layers\":[\"" H1 "\"],\"command\":[\"/b\"]}]}",
+	 "containers[1].name: duplicate container name 'a'"},
+	{C0 ",\"working_dir\":\"/a\\u0000b\"}]}",
+	 "containers[0].working_dir: string contains a NUL"},
+	{"{\"version\":1,\"external_processes\":[{\"command\":[\"/x\"],\"working_dir\":\"x\"}]}",
+	 "external_processes[0].working_dir"},
+	{"{\"version\":1,\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"minimum_svn\":1,"
+	 "\"includes\":[\"everything\"]}]}",
+	 "fragments[0].includes[0]"},
+	{"{\"version\":1,\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"includes\":["
+	 "\"containers\"]}]}",
+	 "fragments[0].minimum_svn: missing"},
+	{"{\"version\":1,\"containers\":[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]}",
+	 "nesting too deep"},
+	{"{\"version\":1,\"x\":\"\xff\xfe\"}", "invalid JSON"},
 };
 
 static void policy_load_errors_name_the_json_path(void **state)
@@ -159,7 +171,7 @@ static void policy_load_errors_name_the_json_path(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		struct policy *p = (struct policy *)1;
-		struct errbuf eb = { 0 };
+		struct errbuf eb = {0};
 		int ret = load_str(bad_cases[i].json, &p, &eb);
 		if (!bad_cases[i].error) {
 			/* "command" twice: refused before json-c's last-wins could apply */
@@ -178,7 +190,7 @@ static void policy_load_bounds_sizes(void **state)
 {
 	(void)state;
 	struct policy *p = NULL;
-	struct errbuf eb = { 0 };
+	struct errbuf eb = {0};
 	size_t big = POLICY_MAX_BYTES + 1;
 	uint8_t *buf = malloc(big);
 	assert_non_null(buf);
@@ -198,7 +210,9 @@ static void policy_load_bounds_sizes(void **state)
 	/* more layers than POLICY_MAX_LAYERS */
 	size_t cap = 200 * 70 + 200;
 	char *l = malloc(cap);
-	size_t len = (size_t)snprintf(l, cap, "{\"version\":1,\"containers\":[{\"name\":\"a\",\"command\":[\"/a\"],\"layers\":[");
+	size_t len = (size_t)snprintf(
+		l, cap,
+		"{\"version\":1,\"containers\":[{\"name\":\"a\",\"command\":[\"/a\"],\"layers\":[");
 	for (int i = 0; i < POLICY_MAX_LAYERS + 1; i++)
 		len += (size_t)snprintf(l + len, cap - len, "%s\"" H1 "\"", i ? "," : "");
 	snprintf(l + len, cap - len, "]}]}");

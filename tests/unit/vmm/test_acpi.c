@@ -25,7 +25,8 @@ static const struct acpi_virtio virtio[2] = {
 static uint8_t *build(size_t *len)
 {
 	static uint8_t buf[LAYOUT_ACPI_MAX];
-	struct acpi_config c = { .n_vcpus = 3, .virtio = virtio, .n_virtio = 2, .serial = 1 };
+	struct acpi_config c = { .n_vcpus = 3, .virtio = virtio, .n_virtio = 2, .serial = 1,
+				  .pvpanic = 1 };
 	struct errbuf eb = { 0 };
 	memset(buf, 0xcc, sizeof(buf));
 	if (acpi_build(&c, BASE, buf, sizeof(buf), len, &eb))
@@ -176,6 +177,8 @@ static void vmm_acpi_iasl_disassembles_cleanly(void **state)
 	assert_non_null(strstr(dsl, "EisaId (\"PNP0501\")"));
 	assert_non_null(strstr(dsl, "0x03F8"));
 	assert_non_null(strstr(dsl, "Name (_S5, Package"));
+	assert_non_null(strstr(dsl, "\"QEMU0001\""));
+	assert_non_null(strstr(dsl, "0x0505"));
 	free(dsl);
 	snprintf(path, sizeof(path), "%s/facp.dsl", dir);
 	char *facp = slurp(path);

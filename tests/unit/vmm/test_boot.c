@@ -3,6 +3,7 @@
 #include <asm/bootparam.h>
 #include <elf.h>
 #include <errno.h>
+#include <glob.h>
 #include <libfdt.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/digest.h"
+#include "common/fileio.h"
 #include "vmm/boot.h"
 #include "vmm/boot_desc.h"
 #include "vmm/layout.h"
@@ -255,6 +257,48 @@ static void vmm_bzimage_hostile_headers(void **state)
 	free(r.p);
 }
 
+/* The stock Debian kernel of this machine, if there is one: real headers, not ours. */
+static void vmm_bzimage_loads_the_distribution_kernel(void **state)
+{
+	(void)state;
+	glob_t g;
+	if (glob("/boot/vmlinuz-*", 0, NULL, &g) != 0) {
+		print_message("SKIP: no /boot/vmlinuz-* on this machine\n");
+		skip();
+	}
+	uint8_t *file;
+	size_t len;
+	struct errbuf eb = { 0 };
+	int rc = file_read_all(g.gl_pathv[0], 256u << 20, &file, &len, &eb);
+	globfree(&g);
+	if (rc) {
+		print_message("SKIP: %s\n", errbuf_msg(&eb));
+		skip();
+	}
+	struct guest_mem gm = { 0 };
+	size_t ram = 512u << 20;
+	uint8_t *p = calloc(1, ram);
+	assert_int_equal(guest_mem_add(&gm, 0, ram, p), 0);
+	struct boot_image img;
+	if (boot_load_kernel(&gm, file, len, "vmlinuz", &img, &eb))
+		fail_msg("%s", errbuf_msg(&eb));
+	const struct setup_header *h = (const void *)(file + 0x1f1);
+	uint64_t load = h->relocatable_kernel ? h->pref_address : 0x100000;
+	assert_int_equal(img.entry, load + 0x200);
+	assert_true(img.hi - img.lo >= h->init_size);
+	size_t setup = ((size_t)(h->setup_sects ? h->setup_sects : 4) + 1) * 512;
+	assert_memory_equal(p + load, file + setup, 4096);
+	struct boot_zero_page_args a = { .kernel = &img, .mem_size = ram,
+					 .cmdline_addr = LAYOUT_CMDLINE, .cmdline_len = 1 };
+	assert_int_equal(boot_write_zero_page(&gm, &a, &eb), 0);
+	const struct boot_params *bp = (const void *)(p + LAYOUT_ZERO_PAGE);
+	assert_int_equal(bp->hdr.version, h->version);
+	assert_int_equal(bp->hdr.init_size, h->init_size);
+	assert_int_equal(bp->hdr.type_of_loader, 0xff);
+	free(p);
+	free(file);
+}
+
 static void vmm_e820_and_zero_page(void **state)
 {
 	(void)state;
@@ -373,6 +417,7 @@ int main(void)
 		cmocka_unit_test(vmm_elf_truncated_and_malformed_files),
 		cmocka_unit_test(vmm_bzimage_loads_64bit_kernel),
 		cmocka_unit_test(vmm_bzimage_hostile_headers),
+		cmocka_unit_test(vmm_bzimage_loads_the_distribution_kernel),
 		cmocka_unit_test(vmm_e820_and_zero_page),
 		cmocka_unit_test(vmm_boot_descriptor_schema),
 	};

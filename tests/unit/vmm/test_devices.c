@@ -18,6 +18,7 @@
 #include "devices/boot_timer.h"
 #include "devices/debug_port.h"
 #include "devices/i8042.h"
+#include "devices/pvpanic.h"
 #include "devices/serial.h"
 #include "vmm/event_loop.h"
 #include "vmm/layout.h"
@@ -162,7 +163,7 @@ static void vmm_serial_input_flow_control(void **state)
 }
 
 struct events {
-	int exits, resets, poweroffs;
+	int exits, resets, poweroffs, panics;
 	uint8_t exit_value;
 };
 
@@ -181,6 +182,11 @@ static void on_reset_cb(void *ctx)
 static void on_poweroff_cb(void *ctx)
 {
 	((struct events *)ctx)->poweroffs++;
+}
+
+static void on_panic_cb(void *ctx)
+{
+	((struct events *)ctx)->panics++;
 }
 
 static void vmm_debug_port_timer_i8042_sleep(void **state)
@@ -243,6 +249,16 @@ static void vmm_debug_port_timer_i8042_sleep(void **state)
 	assert_int_equal(ev.poweroffs, 0);
 	out8(&h, LAYOUT_PORT_ACPI_SLEEP_CTL, (5 << 2) | 0x20);
 	assert_int_equal(ev.poweroffs, 1);
+
+	/* pvpanic: offers PANICKED; only that bit ends the VM. */
+	struct pvpanic *pv;
+	assert_int_equal(pvpanic_create(&h.dh, on_panic_cb, &ev, &pv), 0);
+	assert_int_equal(in8(&h, LAYOUT_PORT_PVPANIC), 1);
+	out8(&h, LAYOUT_PORT_PVPANIC, 2);
+	assert_int_equal(ev.panics, 0);
+	out8(&h, LAYOUT_PORT_PVPANIC, 1);
+	assert_int_equal(ev.panics, 1);
+	pvpanic_destroy(pv);
 
 	/* Ports claimed once: a second device on the same port is refused. */
 	struct i8042 *k2;

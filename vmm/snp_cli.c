@@ -1,0 +1,85 @@
+#include "vmm/snp_cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cli.h"
+#include "common/digest.h"
+#include "common/encoding.h"
+#include "common/fileio.h"
+
+int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_opts *o)
+{
+	char *end;
+	switch (opt) {
+	case SNP_OPT_SNP:
+		o->enabled = true;
+		return 1;
+	case SNP_OPT_POLICY_BITS:
+		errno = 0;
+		o->cfg.launch.policy = strtoull(arg, &end, 0);
+		if (errno || *end || !*arg || !(o->cfg.launch.policy & (1ull << 17)))
+			return -cli_usage_error(prog, "--snp-policy: expected a number with bit 17 set "
+						"(e.g. 0x30000)");
+		return 1;
+	case SNP_OPT_HOST_DATA:
+		if (hex_decode(arg, o->cfg.launch.host_data, 32))
+			return -cli_usage_error(prog, "--host-data: expected 64 hex digits");
+		o->have_host_data = true;
+		return 1;
+	case SNP_OPT_POLICY_FILE:
+		o->policy_file = arg;
+		return 1;
+	case SNP_OPT_LAUNCH_DIR:
+		o->cfg.launch_dir = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int snp_boot_prepare(const char *prog, struct snp_boot_opts *o, struct vm_config *cfg)
+{
+	struct errbuf eb = { 0 };
+	uint8_t *data = NULL;
+	size_t len = 0;
+
+	if (!o->enabled) {
+		if (o->have_host_data || o->policy_file || o->cfg.launch.policy || o->cfg.launch_dir)
+			return -cli_usage_error(prog, "--snp-policy, --policy and --host-data need --snp");
+		return 0;
+	}
+	if (!cfg->firmware)
+		return -cli_usage_error(prog, "--snp boots the stage0 firmware: give --firmware");
+	if (o->have_host_data && o->policy_file)
+		return -cli_usage_error(prog, "give --policy or --host-data, not both");
+	if (o->policy_file) {
+		if (file_read_all(o->policy_file, 16u << 20, &data, &len, &eb))
+			return -cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+		digest_sha256(data, len, o->cfg.launch.host_data);
+		free(data);
+	}
+	if (snp_machine_create(&o->cfg, &o->sm, &eb))
+		return -cli_error(prog, CLI_UNAVAILABLE, "%s", errbuf_msg(&eb));
+	cfg->hooks = snp_machine_hooks(o->sm);
+	return 0;
+}
+
+void snp_boot_report(const char *prog, const struct snp_boot_opts *o)
+{
+	uint8_t ld[48];
+	char hex[97], hd[65];
+	if (!o->sm || snp_machine_measurement(o->sm, ld))
+		return;
+	hex_encode(ld, sizeof(ld), hex);
+	hex_encode(o->cfg.launch.host_data, 32, hd);
+	fprintf(stderr, "%s: SEV-SNP launch finished: MEASUREMENT %s HOST_DATA %s\n", prog, hex, hd);
+}
+
+void snp_boot_cleanup(struct snp_boot_opts *o)
+{
+	snp_machine_destroy(o->sm);
+	o->sm = NULL;
+}
