@@ -52,12 +52,38 @@ static struct json_object *policy_env(struct json_object *pc)
 	return env;
 }
 
+/* A policy entry without "capabilities" means containerd's default set (docs/policy.md); the
+ * host states it explicitly rather than rely on each side's default. */
+static struct json_object *default_capabilities(void)
+{
+	static const char *const names[] = {
+		"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",	  "CAP_FSETID",	  "CAP_KILL",
+		"CAP_SETGID", "CAP_SETUID",	  "CAP_SETPCAP",  "CAP_NET_BIND_SERVICE",
+		"CAP_NET_RAW", "CAP_SYS_CHROOT",  "CAP_MKNOD",	  "CAP_AUDIT_WRITE", "CAP_SETFCAP",
+	};
+	static const char *const sets[] = { "bounding", "effective", "permitted" };
+	struct json_object *caps = json_object_new_object();
+	for (size_t s = 0; s < 3; s++) {
+		struct json_object *set = json_object_new_array();
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			json_object_array_add(set, json_object_new_string(names[i]));
+		json_object_object_add(caps, sets[s], set);
+	}
+	json_object_object_add(caps, "inheritable", json_object_new_array());
+	json_object_object_add(caps, "ambient", json_object_new_array());
+	return caps;
+}
+
 static void add_process_fields(struct json_object *req, struct json_object *pc, const char *id)
 {
+	struct json_object *v;
 	json_object_object_add(req, "container_id", json_object_new_string(id));
 	json_object_object_add(req, "env", policy_env(pc));
 	copy_member(req, pc, "user");
-	copy_member(req, pc, "capabilities");
+	if (json_object_object_get_ex(pc, "capabilities", &v))
+		json_object_object_add(req, "capabilities", json_object_get(v));
+	else
+		json_object_object_add(req, "capabilities", default_capabilities());
 	copy_member(req, pc, "no_new_privileges");
 }
 

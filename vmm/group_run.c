@@ -36,7 +36,6 @@
 #include "policy/attest/snp_verify.h"
 #include "policy/image/group_spec.h"
 #include "policy/image/image_convert.h"
-#include "policy/image/oci_image.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
 #include "vmm/group_backend.h"
@@ -227,46 +226,29 @@ static int find_layer(struct run *r, const char *root_hash)
 	return -1;
 }
 
-/* Convert every image's layers (cached) and index them by root hash, so that the policy's
- * layers (generated or given) can be mapped to disk images. */
-static int run_collect_layers(struct run *r, const char *cache, struct errbuf *eb)
+/* Index the plan's layer images by root hash, so that the policy's layers (generated or
+ * given) map to disk images. */
+static int run_collect_layers(struct run *r, const struct policy_gen_plan *plan,
+			      struct errbuf *eb)
 {
-	for (size_t c = 0; c < r->spec->n_containers; c++) {
-		const struct group_container *gc = &r->spec->containers[c];
-		struct oci_image *img = NULL;
-		char work[GROUP_PATH_MAX + 16];
-		if (snprintf(work, sizeof(work), "%s/image-%zu", r->paths.vm, c) >= (int)sizeof(work))
-			return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", r->paths.vm);
-		int ret = oci_image_open(gc->image_ref, work, &img, eb);
-		if (ret < 0) {
-			errbuf_prefix(eb, "containers[%zu].image", c);
-			return ret;
-		}
-		struct layer_image_info *infos = calloc(img->n_layers, sizeof(*infos));
-		bool *cached = calloc(img->n_layers, sizeof(*cached));
-		ret = infos && cached ? image_convert_layers(img, cache, NULL, infos, cached, eb)
-				      : errbuf_set(eb, ENOMEM, "out of memory");
-		for (size_t i = 0; ret == 0 && i < img->n_layers; i++) {
+	for (size_t c = 0; c < plan->n_containers; c++) {
+		const struct policy_gen_container *pc = &plan->containers[c];
+		for (size_t i = 0; i < pc->n_layers; i++) {
+			const struct policy_gen_layer *pl = &pc->layers[i];
 			char hex[65];
-			hex_encode(infos[i].root_hash, 32, hex);
+			hex_encode(pl->info.root_hash, 32, hex);
 			if (find_layer(r, hex) >= 0)
 				continue;
-			if (r->n_layers == RUN_MAX_LAYERS) {
-				ret = errbuf_set(eb, E2BIG, "more than %d distinct layers in the group",
-						 RUN_MAX_LAYERS);
-				break;
-			}
+			if (r->n_layers == RUN_MAX_LAYERS)
+				return errbuf_set(eb, E2BIG, "more than %d distinct layers in the group",
+						  RUN_MAX_LAYERS);
 			struct run_layer *l = &r->layers[r->n_layers++];
 			memcpy(l->root_hash, hex, sizeof(hex));
-			l->hash_offset = infos[i].hash_offset;
-			ret = layer_image_path(cache, infos[i].layer_digest, ".img", l->image,
-					       sizeof(l->image));
+			l->hash_offset = pl->info.hash_offset;
+			if (snprintf(l->image, sizeof(l->image), "%s", pl->image_path) >=
+			    (int)sizeof(l->image))
+				return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", pl->image_path);
 		}
-		free(infos);
-		free(cached);
-		oci_image_free(img);
-		if (ret < 0)
-			return ret;
 	}
 	return 0;
 }
@@ -614,19 +596,29 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	else if ((ret = image_cache_dir(cache, sizeof(cache), eb)) < 0)
 		return ret;
 
+	/* The images are converted (or found in the cache) either way: the plan says which layer
+	 * image files hold the root hashes the policy names. */
+	char *text = NULL;
+	size_t len = 0;
+	bool debug_used = false;
+	struct policy_gen_opts opts = { .debug = debug, .cache_dir = cache };
+	struct policy_gen_plan plan = { 0 };
+	if (!r->quiet)
+		printf("== converting images%s\n", policy_file ? "" : " and generating the policy");
+	ret = policy_gen_with_plan(r->spec, &opts, &text, &len, &debug_used, &plan, eb);
+	if (ret == 0)
+		ret = run_collect_layers(r, &plan, eb);
+	policy_gen_plan_free(&plan);
+	if (ret < 0) {
+		free(text);
+		return ret;
+	}
 	if (policy_file) {
+		free(text);
 		if ((ret = file_read_all(policy_file, POLICY_MAX_BYTES, &r->policy, &r->policy_len,
 					 eb)) < 0)
 			return ret;
 	} else {
-		char *text;
-		size_t len;
-		bool debug_used = false;
-		struct policy_gen_opts opts = { .debug = debug, .cache_dir = cache };
-		if (!r->quiet)
-			printf("== converting images and generating the policy\n");
-		if ((ret = policy_gen(r->spec, &opts, &text, &len, &debug_used, eb)) < 0)
-			return ret;
 		r->policy = (uint8_t *)text;
 		r->policy_len = len;
 		if (debug_used)
@@ -646,8 +638,6 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	r->policy_json = json_tokener_parse((const char *)r->policy);
 	if (!r->policy_json)
 		return errbuf_set(eb, EINVAL, "policy is not JSON");
-	if ((ret = run_collect_layers(r, cache, eb)) < 0)
-		return ret;
 	return run_bind_policy(r, eb);
 }
 
