@@ -31,6 +31,7 @@
 #include "common/encoding.h"
 #include "common/fileio.h"
 #include "guest/client/agent_client.h"
+#include "guest/proto/proto.h"
 #include "guest/launch/qemu_launch.h"
 #include "policy/attest/snp_dev.h"
 #include "policy/attest/snp_verify.h"
@@ -43,6 +44,7 @@
 #include "vmm/group_relay.h"
 #include "vmm/group_request.h"
 #include "vmm/group_state.h"
+#include "vmm/group_vmm.h"
 
 #define RUN_MAX_LAYERS 64
 #define RUN_BOOT_TIMEOUT_MS 180000 /* first answer from the agent: TCG boots take a while */
@@ -87,11 +89,14 @@ struct run {
 	char scratch[PATH_MAX];
 	char initrd[PATH_MAX];
 	char kernel[PATH_MAX];
-	struct qemu_vm *vm;
+	struct qemu_vm *vm;   /* qemu backend */
+	pid_t vmm_pid;        /* kvm backend: the `parma boot` child */
+	char firmware[PATH_MAX];
 	struct group_relay *relay;
 	struct agent_client *client;
 	struct snp_dev_ca *dev_ca;
-	uint8_t measurement[48];
+	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
+	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
 	bool quiet;
 };
@@ -696,35 +701,89 @@ static int run_dev_ca(struct run *r, struct errbuf *eb)
 	return 0;
 }
 
+#define RUN_CMDLINE "console=ttyS0 panic=-1 quiet"
+
+/* The guest as our VMM would run it: also what an SNP launch of the group measures. */
+static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t n_disks,
+			   const char *vsock, struct group_vmm_config *vc)
+{
+	*vc = (struct group_vmm_config){
+		.firmware = r->firmware[0] ? r->firmware : NULL,
+		.kernel = r->kernel,
+		.initrd = r->initrd,
+		.cmdline = RUN_CMDLINE,
+		.mem_mib = r->spec->memory_mib,
+		.vcpus = r->spec->vcpus,
+		.vsock_uds = vsock,
+		.console = r->paths.console,
+		.snp = r->tee == GROUP_TEE_SNP,
+		.policy_file = r->paths.policy,
+	};
+	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
+		vc->drives[i] = disks[i].path;
+		vc->drive_ro[i] = disks[i].read_only;
+		vc->n_drives++;
+	}
+}
+
 static int run_boot(struct run *r, struct errbuf *eb)
 {
 	struct qemu_disk disks[RUN_MAX_LAYERS + 1];
-	char agent_port[GROUP_PATH_MAX + 32];
-	int ret;
+	char agent_port[GROUP_PATH_MAX + 32], vsock[GROUP_PATH_MAX + 32];
+	size_t n_disks = r->n_layers + 1;
+	struct group_vmm_config vc;
+	int fd, ret;
 
 	if ((ret = run_disks(r, disks, eb)) < 0)
 		return ret;
-	snprintf(agent_port, sizeof(agent_port), "%s/agent-port.sock", r->paths.vm);
-	if (r->backend == GROUP_BACKEND_KVM)
-		return errbuf_set(eb, ENOTSUP,
-				  "the kvm backend cannot boot a group's virtio disks yet; "
-				  "use --backend qemu (parma boot runs kernels on KVM directly)");
-	struct qemu_launch_config cfg = {
-		.kernel = r->kernel[0] ? r->kernel : NULL,
-		.initrd = r->initrd,
-		.memory_mib = r->spec->memory_mib,
-		.vcpus = r->spec->vcpus,
-		.disks = disks,
-		.n_disks = r->n_layers + 1,
-		.agent_socket = agent_port,
-		.console_log = r->paths.console,
-		.console_fd = -1,
-	};
-	if ((ret = qemu_launch_available(&cfg, eb)) < 0)
+	if (!r->kernel[0] && (ret = qemu_launch_default_kernel(r->kernel, sizeof(r->kernel), eb)) < 0)
 		return ret;
-	if ((ret = qemu_vm_start(&cfg, &r->vm, eb)) < 0)
-		return ret;
-	int fd = qemu_vm_agent_connect(r->vm, eb);
+	if (group_vmm_find_firmware(r->firmware, sizeof(r->firmware)) < 0)
+		r->firmware[0] = '\0';
+	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", r->paths.vm);
+	run_vmm_config(r, disks, n_disks, vsock, &vc);
+
+	if (r->tee == GROUP_TEE_DEV && vc.firmware && n_disks <= GROUP_VMM_MAX_DRIVES) {
+		/* Dev reports claim the MEASUREMENT an SNP launch of this exact guest would get. */
+		char predict[GROUP_PATH_MAX + 32];
+		struct errbuf peb = { 0 };
+		snprintf(predict, sizeof(predict), "%s/predict-vsock.sock", r->paths.vm);
+		vc.vsock_uds = predict;
+		r->have_measurement = group_vmm_measurement(&vc, r->measurement, &peb) == 0;
+		vc.vsock_uds = vsock;
+		unlink(predict);
+		if (!r->have_measurement)
+			fprintf(stderr, "%s: dev MEASUREMENT not computed: %s\n", r->prog,
+				errbuf_msg(&peb));
+	}
+
+	if (r->backend == GROUP_BACKEND_KVM) {
+		if (n_disks > GROUP_VMM_MAX_DRIVES)
+			return errbuf_set(eb, E2BIG, "the kvm backend takes at most %d disks (%zu layers "
+					  "+ scratch)", GROUP_VMM_MAX_DRIVES, r->n_layers);
+		if ((ret = group_vmm_start(&vc, &r->vmm_pid, eb)) < 0)
+			return ret;
+		fd = group_vmm_agent_connect(vsock, PROTO_VSOCK_PORT, r->vmm_pid, RUN_BOOT_TIMEOUT_MS,
+					     eb);
+	} else {
+		snprintf(agent_port, sizeof(agent_port), "%s/agent-port.sock", r->paths.vm);
+		struct qemu_launch_config cfg = {
+			.kernel = r->kernel,
+			.initrd = r->initrd,
+			.memory_mib = r->spec->memory_mib,
+			.vcpus = r->spec->vcpus,
+			.disks = disks,
+			.n_disks = n_disks,
+			.agent_socket = agent_port,
+			.console_log = r->paths.console,
+			.console_fd = -1,
+		};
+		if ((ret = qemu_launch_available(&cfg, eb)) < 0)
+			return ret;
+		if ((ret = qemu_vm_start(&cfg, &r->vm, eb)) < 0)
+			return ret;
+		fd = qemu_vm_agent_connect(r->vm, eb);
+	}
 	if (fd < 0)
 		return fd;
 	if ((ret = group_relay_start(fd, r->paths.relay_sock, &r->relay, eb)) < 0)
@@ -765,6 +824,7 @@ static void run_free(struct run *r)
 		qemu_vm_stop(r->vm, 3000);
 		qemu_vm_free(r->vm);
 	}
+	group_vmm_stop(r->vmm_pid, 3000);
 	for (size_t i = 0; i < r->n_containers; i++)
 		if (r->containers[i].log)
 			fclose(r->containers[i].log);
