@@ -36,7 +36,33 @@ struct serial {
 	int irq_level;
 	uint8_t fifo[UART_FIFO];
 	unsigned head, count;
+	uint8_t backlog[SERIAL_BACKLOG]; /* output while nothing is attached (a ring) */
+	size_t backlog_start, backlog_len;
 };
+
+static void backlog_push_locked(struct serial *s, uint8_t b)
+{
+	size_t end = (s->backlog_start + s->backlog_len) % SERIAL_BACKLOG;
+	s->backlog[end] = b;
+	if (s->backlog_len < SERIAL_BACKLOG)
+		s->backlog_len++;
+	else
+		s->backlog_start = (s->backlog_start + 1) % SERIAL_BACKLOG; /* drop the oldest */
+}
+
+static void backlog_flush_locked(struct serial *s)
+{
+	while (s->backlog_len && s->out_fd >= 0) {
+		size_t n = SERIAL_BACKLOG - s->backlog_start;
+		if (n > s->backlog_len)
+			n = s->backlog_len;
+		if (write_full(s->out_fd, s->backlog + s->backlog_start, n) < 0)
+			break; /* a non-blocking client that is full: the rest is dropped */
+		s->backlog_start = (s->backlog_start + n) % SERIAL_BACKLOG;
+		s->backlog_len -= n;
+	}
+	s->backlog_start = s->backlog_len = 0;
+}
 
 static uint8_t iir_locked(struct serial *s)
 {
@@ -133,6 +159,8 @@ static void serial_write(void *opaque, uint64_t off, const uint8_t *data, uint32
 			fifo_push_locked(s, v);
 		else if (s->out_fd >= 0)
 			write_full(s->out_fd, &v, 1);
+		else
+			backlog_push_locked(s, v);
 		s->thri_pending = true;
 		break;
 	case IER:
@@ -193,6 +221,7 @@ void serial_set_fds(struct serial *s, int in_fd, int out_fd)
 	s->in_fd = in_fd;
 	s->out_fd = out_fd;
 	s->in_watched = false;
+	backlog_flush_locked(s);
 	if (in_fd >= 0 && s->host->loop &&
 	    event_loop_add_fd(s->host->loop, in_fd, POLLIN, input_ready, s) == 0)
 		s->in_watched = true;

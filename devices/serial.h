@@ -3,7 +3,9 @@
  * Transmit goes straight to `out_fd` (stdout, a file, or a connected Unix
  * socket client); received bytes come from `in_fd` through the event loop into
  * a 64-byte FIFO with flow control (the fd is not read while the FIFO is full),
- * so a flood of input cannot grow memory. Implements the registers Linux's
+ * so a flood of input cannot grow memory. While no output is attached (a socket
+ * console nobody has connected to yet) the last SERIAL_BACKLOG bytes are kept
+ * and handed to the next output attached, so a late client still sees the boot log. Implements the registers Linux's
  * 8250 driver and firmware use: RBR/THR, IER, IIR/FCR, LCR (DLAB), MCR
  * (loopback), LSR, MSR, SCR, and DLL/DLM; the interrupt is a level on the
  * in-kernel IOAPIC via device_host.irq_line. */
@@ -13,6 +15,8 @@
 #include <stdint.h>
 
 #include "devices/device.h"
+
+#define SERIAL_BACKLOG 16384
 
 struct serial;
 

@@ -291,8 +291,6 @@ static enum MHD_Result start(struct api_server *s, struct MHD_Connection *c)
 		return fault(c, 409, "action_type: the VM was already started");
 	if (!s->kernel && !s->firmware)
 		return fault(c, 400, "boot-source: not configured (PUT /boot-source first)");
-	if (s->vsock_uds)
-		return fault(c, 400, "vsock: virtio-vsock is not available in this build yet");
 	struct vm_drive drives[API_MAX_DRIVES];
 	for (unsigned i = 0; i < s->n_drives; i++)
 		drives[i] = (struct vm_drive){ s->drive[i].path, s->drive[i].read_only };
@@ -303,6 +301,8 @@ static enum MHD_Result start(struct api_server *s, struct MHD_Connection *c)
 	s->cfg.cmdline = s->cmdline;
 	s->cfg.firmware = s->firmware;
 	s->cfg.serial = s->serial;
+	s->cfg.vsock_uds = s->vsock_uds;
+	s->cfg.vsock_cid = s->vsock_cid;
 	struct errbuf eb = { 0 };
 	struct vm *vm;
 	int rc = vm_create(&s->cfg, s->loop, &vm, &eb);

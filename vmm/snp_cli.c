@@ -9,6 +9,7 @@
 #include "common/digest.h"
 #include "common/encoding.h"
 #include "common/fileio.h"
+#include "vmm/snp_predict.h"
 
 int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_opts *o)
 {
@@ -31,6 +32,9 @@ int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_
 		return 1;
 	case SNP_OPT_POLICY_FILE:
 		o->policy_file = arg;
+		return 1;
+	case SNP_OPT_PREDICT:
+		o->predict = o->enabled = true;
 		return 1;
 	case SNP_OPT_LAUNCH_DIR:
 		o->cfg.launch_dir = arg;
@@ -60,6 +64,19 @@ int snp_boot_prepare(const char *prog, struct snp_boot_opts *o, struct vm_config
 			return -cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 		digest_sha256(data, len, o->cfg.launch.host_data);
 		free(data);
+	}
+	if (o->predict) {
+		uint8_t ld[48];
+		char hex[97];
+		if (snp_predict_measurement(cfg, &o->cfg, ld, &eb))
+			return -cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+		hex_encode(ld, sizeof(ld), hex);
+		printf("measurement: %s\n", hex);
+		if (o->have_host_data || o->policy_file) {
+			hex_encode(o->cfg.launch.host_data, 32, hex);
+			printf("host_data: %s\n", hex);
+		}
+		return 1;
 	}
 	if (snp_machine_create(&o->cfg, &o->sm, &eb))
 		return -cli_error(prog, CLI_UNAVAILABLE, "%s", errbuf_msg(&eb));

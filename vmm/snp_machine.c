@@ -36,7 +36,7 @@ static int machine_io(void *ctx, int fd, unsigned long req, void *arg)
 static int on_vm_created(void *ctx, struct machine *m, struct errbuf *eb)
 {
 	struct snp_machine *sm = ctx;
-	struct snp_kvm_io io = { machine_io, m, true };
+	struct snp_kvm_io io = { machine_io, m, !sm->cfg.dry_run };
 	int rc;
 
 	sm->m = m;
@@ -230,8 +230,8 @@ int snp_machine_create(const struct snp_machine_config *cfg, struct snp_machine 
 	if (!sm)
 		return errbuf_set(eb, ENOMEM, "out of memory");
 	sm->cfg = *cfg;
-	sm->sev_fd = open(dev, O_RDWR | O_CLOEXEC);
-	if (sm->sev_fd < 0) {
+	sm->sev_fd = cfg->dry_run ? -1 : open(dev, O_RDWR | O_CLOEXEC);
+	if (sm->sev_fd < 0 && !cfg->dry_run) {
 		int e = errno;
 		free(sm);
 		return errbuf_set(eb, e, "%s: %s (SEV-SNP needs an AMD host with SEV-SNP enabled "

@@ -28,6 +28,7 @@ struct snp_machine_config {
 	const char *launch_dir;          /* if set: write the measured boot descriptor and
 					  * ACPI blobs there (boot-descriptor.dtb, acpi.bin)
 					  * so `parma measure` can recompute the digest */
+	bool dry_run;                    /* no /dev/sev; KVM is a recorder (snp_predict.h) */
 };
 
 /* Opens the SEV device. Errors say what the host lacks. */

@@ -190,8 +190,8 @@ int vmm_cli_boot(int argc, char **argv)
 		return cli_usage_error(prog, "--initrd needs --kernel");
 
 	int snp_rc = snp_boot_prepare(prog, &snp_opts, &cfg);
-	if (snp_rc < 0)
-		return -snp_rc;
+	if (snp_rc)
+		return snp_rc < 0 ? -snp_rc : CLI_OK;
 
 	struct errbuf eb = { 0 };
 	struct boot_run r = { .sig_fd = -1 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/encoding.h"
@@ -30,7 +31,15 @@ struct req_ctx {
 	/* arrays we allocated for borrowed string pointers, freed after the handler */
 	void *allocs[32];
 	size_t n_allocs;
+	int64_t policy_ns; /* time spent in the policy engine (reported, for the benchmark) */
 };
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static void *ctx_alloc(struct req_ctx *c, size_t size)
 {
@@ -371,7 +380,10 @@ static struct json_object *h_mount_layer(struct agent_server *s, uint32_t id, st
 		return server_error(PROTO_ERR_INVALID, "mount_layer: root_hash: expected 64 hex "
 				    "digits");
 	r.target = target;
-	if (policy_mount_device(s->engine, &r, &d) != 0)
+	int64_t t0 = now_ns();
+	int decided = policy_mount_device(s->engine, &r, &d);
+	c->policy_ns += now_ns() - t0;
+	if (decided != 0)
 		return server_decision_denial(&d);
 	if (s->fx.ops->mount_layer(s->fx.ctx, dev, off, r.device_hash, target, &c->eb) < 0) {
 		policy_engine_revert(s->engine);
@@ -443,7 +455,10 @@ static struct json_object *h_mount_overlay(struct agent_server *s, uint32_t id,
 				    "mount_overlay: scratch: no scratch is mounted at that target");
 	r.container_id = cid;
 	r.target = target;
-	if (policy_mount_overlay(s->engine, &r, &d) != 0)
+	int64_t t0 = now_ns();
+	int decided = policy_mount_overlay(s->engine, &r, &d);
+	c->policy_ns += now_ns() - t0;
+	if (decided != 0)
 		return server_decision_denial(&d);
 	struct agent_container *k = container_find(s, cid);
 	if (k) {
@@ -755,7 +770,10 @@ static struct json_object *h_create_container(struct agent_server *s, uint32_t i
 		r.has_seccomp_profile = true;
 		digest_sha256(prof, (size_t)n, r.seccomp_profile_sha256);
 	}
-	if (policy_create_container(s->engine, &r, &d) != 0) {
+	int64_t t0 = now_ns();
+	int decided = policy_create_container(s->engine, &r, &d);
+	c->policy_ns += now_ns() - t0;
+	if (decided != 0) {
 		json_object_put(seccomp);
 		return server_decision_denial(&d);
 	}
@@ -889,7 +907,10 @@ static struct json_object *h_exec_in_container(struct agent_server *s, uint32_t 
 		return server_error(PROTO_ERR_INVALID, "exec_in_container: command: empty");
 	if (!r.working_dir)
 		r.working_dir = "/";
-	if (policy_exec_in_container(s->engine, &r, &d) != 0)
+	int64_t t0 = now_ns();
+	int decided = policy_exec_in_container(s->engine, &r, &d);
+	c->policy_ns += now_ns() - t0;
+	if (decided != 0)
 		return server_decision_denial(&d);
 
 	struct json_object *fail = NULL;
@@ -963,7 +984,10 @@ static struct json_object *h_exec_external(struct agent_server *s, uint32_t id,
 		return server_error(PROTO_ERR_INVALID, "exec_external: command: empty");
 	if (!r.working_dir)
 		r.working_dir = "/";
-	if (policy_exec_external(s->engine, &r, &d) != 0)
+	int64_t t0 = now_ns();
+	int decided = policy_exec_external(s->engine, &r, &d);
+	c->policy_ns += now_ns() - t0;
+	if (decided != 0)
 		return server_decision_denial(&d);
 	size_t n_env;
 	const char **env = kept_env(c, &r.env, &d, &n_env);
@@ -1239,6 +1263,8 @@ void server_dispatch(struct agent_server *s, uint32_t id, struct json_object *re
 	} else {
 		resp = handlers[i].fn(s, id, &c, &deferred);
 	}
+	if (!deferred && resp && c.policy_ns && json_object_get_boolean(json_object_object_get(resp, "ok")))
+		json_object_object_add(resp, "policy_ns", json_object_new_int64(c.policy_ns));
 	if (!deferred) {
 		server_log(s, "request %s: %s", c.type, resp && json_object_get_boolean(
 							   json_object_object_get(resp, "ok"))

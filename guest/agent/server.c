@@ -207,10 +207,30 @@ void server_stdio_close(struct agent_stdio *child, int ours[3])
 	}
 }
 
+/* Forget processes that ended, whose output is drained and that nobody waits for: the host
+ * can still wait for the most recent ones; a long-lived group does not grow without bound. */
+static void procs_collect(struct agent_server *s)
+{
+	for (struct agent_proc **pp = &s->procs; *pp;) {
+		struct agent_proc *p = *pp;
+		if (p->exited && p->out_fd < 0 && p->err_fd < 0 && !p->n_waiters) {
+			*pp = p->next;
+			server_proc_free(p);
+			s->n_procs--;
+		} else {
+			pp = &p->next;
+		}
+	}
+}
+
 struct agent_proc *server_proc_add(struct agent_server *s, pid_t pid, int kind,
 				   const char *container_id, const char *const *argv, size_t argc,
 				   int fds[3])
 {
+	/* Collection happens only between polls (agent_server_poll), never while pointers into
+	 * the list are live. */
+	if (s->n_procs >= AGENT_MAX_PROCS)
+		return NULL;
 	struct agent_proc *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
@@ -579,6 +599,9 @@ int agent_server_poll(struct agent_server *s, int timeout_ms)
 	int what[MAX_POLL];
 	size_t n = 0;
 	int throttled = outq_pending(s) > AGENT_OUT_HIGH_WATER;
+
+	if (s->n_procs >= AGENT_MAX_PROCS / 2)
+		procs_collect(s);
 
 	if (s->fd >= 0) {
 		pfd[n] = (struct pollfd){ .fd = s->fd,

@@ -44,6 +44,9 @@ int image_convert_layers(const struct oci_image *img, const char *dir,
 			 const struct image_convert_opts *opts, struct layer_image_info *infos,
 			 bool *cached, struct errbuf *eb)
 {
+	static const struct image_convert_opts defaults = { 0 };
+	if (!opts)
+		opts = &defaults;
 	for (size_t i = 0; i < img->n_layers; i++) {
 		const struct oci_layer *l = &img->layers[i];
 		struct errbuf oeb = { 0 };

@@ -27,7 +27,8 @@ struct image_convert_opts {
 int image_cache_dir(char *out, size_t size, struct errbuf *eb);
 
 /* Convert each layer of img not yet in `dir` (infos[i] and cached[i] for layer i, base
- * first; both arrays hold img->n_layers entries). Stops at the first failing layer. */
+ * first; both arrays hold img->n_layers entries). `opts` may be NULL (defaults). Stops at the
+ * first failing layer. */
 int image_convert_layers(const struct oci_image *img, const char *dir,
 			 const struct image_convert_opts *opts, struct layer_image_info *infos,
 			 bool *cached, struct errbuf *eb);

@@ -644,7 +644,7 @@ static int archive_open_image(struct oci_image *img, const char *work_dir, struc
 		goto out;
 	}
 	snprintf(img->scratch_dir, plen, "%s/.docker-XXXXXX", work_dir);
-	if (!mkdtemp(img->scratch_dir)) {
+	if (mkdir_p(work_dir, 0755) || !mkdtemp(img->scratch_dir)) {
 		ret = errbuf_set(eb, errno, "%s: %s", work_dir, strerror(errno));
 		free(img->scratch_dir);
 		img->scratch_dir = NULL;

@@ -46,7 +46,8 @@ struct oci_image {
 };
 
 /* Open `ref` = PATH or PATH:TAG (OCI layout dir, or docker-save tar). `work_dir` is where a
- * docker archive's members are copied (a fresh subdirectory, removed by oci_image_free).
+ * docker archive's members are copied (a fresh subdirectory, removed by oci_image_free;
+ * work_dir itself is created if missing).
  * Errors name the file and JSON path ("index.json: manifests[1].digest: ..."). */
 int oci_image_open(const char *ref, const char *work_dir, struct oci_image **out,
 		   struct errbuf *eb);

@@ -120,11 +120,47 @@ int policy_cli_digest(int argc, char **argv)
 
 /* ---- explain ---- */
 
-static void print_decision(size_t i, const struct policy_decision *d)
+/* For allowed process requests, what the agent will apply: kept and dropped
+ * env names (never values) and stdio access. */
+static void print_effective(const struct policy_decision *d, const struct policy_request *q)
+{
+	const struct policy_strv *env =
+		q->type == POLICY_REQ_CREATE_CONTAINER	  ? &q->u.create_container.env
+		: q->type == POLICY_REQ_EXEC_IN_CONTAINER ? &q->u.exec_in_container.env
+		: q->type == POLICY_REQ_EXEC_EXTERNAL	  ? &q->u.exec_external.env
+							  : NULL;
+	if (!env || q->type != d->type)
+		return;
+	size_t k = 0, dropped = 0;
+	printf("    env kept:");
+	for (size_t i = 0; i < env->n; i++) {
+		bool kept = k < d->n_env_keep && d->env_keep[k] == i;
+		k += kept;
+		dropped += !kept;
+		if (kept)
+			printf(" %.*s", (int)strcspn(env->v[i], "="), env->v[i]);
+	}
+	if (dropped) {
+		printf("; dropped:");
+		k = 0;
+		for (size_t i = 0; i < env->n; i++) {
+			bool kept = k < d->n_env_keep && d->env_keep[k] == i;
+			k += kept;
+			if (!kept)
+				printf(" %.*s", (int)strcspn(env->v[i], "="), env->v[i]);
+		}
+	}
+	printf("; stdio access: %s\n", d->allow_stdio_access ? "yes" : "no");
+}
+
+static void print_decision(size_t i, const struct policy_decision *d,
+			   const struct policy_request *q)
 {
 	printf("#%zu %s: ", i + 1, policy_request_type_name(d->type));
 	if (d->allowed) {
 		printf("allowed%s\n", d->debug ? " (DEBUG allow-all policy)" : "");
+		if (q)
+			print_effective(d, q);
 		return;
 	}
 	const struct policy_reason *r = &d->reason;
@@ -222,7 +258,7 @@ int policy_cli_explain(int argc, char **argv)
 		if (json)
 			json_object_array_add(out, policy_decision_to_json(&d, ret ? NULL : &req));
 		else
-			print_decision(i, &d);
+			print_decision(i, &d, ret ? NULL : &req);
 		policy_request_clear(&req);
 	}
 	if (json)

@@ -634,13 +634,20 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 			  : meta.svn != r->svn				? "svn"
 			  : f->n_containers && !imp->include_containers ? "containers"
 			  : f->n_externals && !imp->include_external	? "external_processes"
-			  : e->n_containers + f->n_containers > POLICY_MAX_CONTAINERS ? "containers"
-										      : NULL;
+									: NULL;
 	if (bad) {
 		policy_free(f);
 		return engine_deny(
 			d, POLICY_RULE_FRAGMENT, bad, NULL, NULL,
 			"fragment %s does not match the signature or the import's includes", bad);
+	}
+	/* the totals stay within the policy limits (candidate sets are sized by them) */
+	if (e->n_containers + f->n_containers > POLICY_MAX_CONTAINERS ||
+	    e->n_externals + f->n_externals > POLICY_MAX_EXTERNAL) {
+		policy_free(f);
+		return engine_deny(d, POLICY_RULE_FRAGMENT, "fragment", NULL, NULL,
+				   "more than %d containers or %d external processes in force",
+				   POLICY_MAX_CONTAINERS, POLICY_MAX_EXTERNAL);
 	}
 	struct container_rule *mc =
 		concat(e->containers, e->n_containers, f->containers, f->n_containers, sizeof(*mc));

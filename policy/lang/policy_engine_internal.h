@@ -11,7 +11,9 @@
 #include "policy/lang/policy.h"
 #include "policy/lang/policy_internal.h"
 
+/* One bit per container rule (or external process rule) in force. */
 #define CAND_WORDS (POLICY_MAX_CONTAINERS / 64)
+_Static_assert(POLICY_MAX_EXTERNAL <= POLICY_MAX_CONTAINERS, "candidate sets index externals too");
 
 struct cands {
 	uint64_t w[CAND_WORDS];

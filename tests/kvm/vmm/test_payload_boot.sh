@@ -105,7 +105,7 @@ serial)
 	"$parma" boot --kernel "$payload" --debug-log "$tmp/log" --mem 64 --serial "unix:$tmp/con" \
 		--cmdline payload.serial-echo 2>"$tmp/err" &
 	pid=$!
-	python3 - "$tmp/con" <<'PY'
+	python3 - "$tmp/con" "$tmp/console-out" <<'PY'
 import socket, sys, time
 for _ in range(100):
     try:
@@ -113,12 +113,25 @@ for _ in range(100):
     except OSError:
         time.sleep(0.05)
 s.sendall(b"ping from host\n")
-time.sleep(0.5)
+s.settimeout(0.2)
+out = b""
+deadline = time.time() + 3
+while time.time() < deadline and b"ttyS0\n" not in out:
+    try:
+        chunk = s.recv(4096)
+    except socket.timeout:
+        continue
+    if not chunk:
+        break
+    out += chunk
+open(sys.argv[2], "wb").write(out)
 PY
 	wait $pid
 	rc=$?
 	[ "$rc" = 0 ] || { echo "FAIL: serial-echo run exited $rc"; cat "$tmp/err"; fail=1; }
 	expect "serial in ping from host"
+	# Written before the client connected: kept in the backlog and delivered on connect.
+	grep -qxF "parma payload on ttyS0" "$tmp/console-out" || { echo "FAIL: console backlog not delivered"; cat "$tmp/console-out"; fail=1; }
 	[ -e "$tmp/con" ] && { echo "FAIL: console socket left behind"; fail=1; }
 	;;
 hostile)

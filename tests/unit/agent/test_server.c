@@ -405,16 +405,22 @@ static char *state_json(struct rig *r)
 	return s;
 }
 
-static void install(struct rig *r)
+static void install_text(struct rig *r, const char *text)
 {
-	size_t n = strlen(policy_text);
+	size_t n = strlen(text);
 	char *b64 = malloc(base64_encoded_len(n));
-	base64_encode((const uint8_t *)policy_text, n, b64);
+	assert_int_equal(digest_sha256(text, n, r->dev_host_data), 0);
+	base64_encode((const uint8_t *)text, n, b64);
 	char *req = malloc(strlen(b64) + 64);
 	sprintf(req, "{\"type\":\"install_policy\",\"policy\":\"%s\"}", b64);
 	expect_ok(r, req);
 	free(req);
 	free(b64);
+}
+
+static void install(struct rig *r)
+{
+	install_text(r, policy_text);
 }
 
 #define MOUNT_A "{\"type\":\"mount_layer\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/a\",\"root_hash\":\"" HASH_A "\",\"hash_offset\":4096}"
@@ -564,6 +570,8 @@ static void agent_container_lifecycle(void **state)
 	uint32_t init = (uint32_t)json_object_get_int64(v);
 	assert_true(json_object_object_get_ex(resp, "stdio", &v));
 	assert_true(json_object_get_boolean(v));
+	assert_true(json_object_object_get_ex(resp, "policy_ns", &v));
+	assert_true(json_object_get_int64(v) > 0);
 	json_object_put(resp);
 
 	/* The config crun gets: the agent's own, with only policy-checked fields. */
@@ -724,6 +732,44 @@ static void agent_workload_attestation_socket(void **state)
 	assert_memory_equal(parsed.host_data, r->dev_host_data, 32);
 }
 
+/* The seccomp profile's digest is what the policy names; its content is what crun gets. */
+static void agent_seccomp_profile_must_match_digest(void **state)
+{
+	struct rig *r = *state;
+	const char *profile = "{\"defaultAction\":\"SCMP_ACT_ERRNO\",\"syscalls\":[]}";
+	const char *other = "{\"defaultAction\":\"SCMP_ACT_ALLOW\"}";
+	uint8_t dg[32];
+	char hex[65], b64[128], b64_other[128], policy[2048], req[4096];
+	digest_sha256(profile, strlen(profile), dg);
+	hex_encode(dg, 32, hex);
+	base64_encode((const uint8_t *)profile, strlen(profile), b64);
+	base64_encode((const uint8_t *)other, strlen(other), b64_other);
+	snprintf(policy, sizeof(policy),
+		 "{\"version\":1,\"containers\":[{\"name\":\"app\",\"layers\":[\"" HASH_A "\"],"
+		 "\"command\":[\"/bin/true\"],\"working_dir\":\"/\","
+		 "\"capabilities\":{\"bounding\":[],\"effective\":[],\"permitted\":[]},"
+		 "\"seccomp_profile_sha256\":\"%s\"}]}", hex);
+	install_text(r, policy);
+	expect_ok(r, MOUNT_A);
+	expect_ok(r, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layers\":[\"/run/parma/layers/a\"],\"target\":\"/run/parma/ctr/c1\"}");
+	const char *base = "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/bin/true\"]";
+	snprintf(req, sizeof(req), "%s}", base);
+	expect_denied(r, "seccomp", req);
+	snprintf(req, sizeof(req), "%s,\"seccomp_profile\":\"%s\"}", base, b64_other);
+	expect_denied(r, "seccomp", req);
+	assert_int_equal(fk.create, 0);
+	snprintf(req, sizeof(req), "%s,\"seccomp_profile\":\"%s\"}", base, b64);
+	expect_ok(r, req);
+	char path[200];
+	snprintf(path, sizeof(path), "%s/bundles/c1/config.json", r->state_dir);
+	struct json_object *cfg = json_object_from_file(path), *linux_, *sc, *v;
+	assert_true(json_object_object_get_ex(cfg, "linux", &linux_));
+	assert_true(json_object_object_get_ex(linux_, "seccomp", &sc));
+	assert_true(json_object_object_get_ex(sc, "defaultAction", &v));
+	assert_string_equal(json_object_get_string(v), "SCMP_ACT_ERRNO");
+	json_object_put(cfg);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -738,6 +784,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(agent_exec_external_and_unlisted, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_malformed_frames_keep_serving, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_workload_attestation_socket, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(agent_seccomp_profile_must_match_digest, rig_setup, rig_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,8 @@ grep -q "s3cr3tV4lue" "$tmp/out" && { echo "FAIL: explain printed a secret"; fai
 head -c -1 "$data/example-web-requests.json" | python3 -c "import json,sys;r=json.load(sys.stdin);r[4]['env']=r[4]['env'][:2];print(json.dumps(r))" >"$tmp/ok.json"
 expect 0 "explain all allowed" -- "$parma" policy explain "$data/example-web.json" "$tmp/ok.json"
 has "$tmp/out" "5 request(s): 5 allowed, 0 denied" "explain summary"
+has "$tmp/out" "    env kept: PATH TOKEN; stdio access: no" "explain shows the effective env by name"
+grep -q "s3cr3tV4lue" "$tmp/out" && { echo "FAIL: explain printed a secret (allowed)"; fail=1; }
 expect 1 "explain --json" -- "$parma" policy explain --json "$data/example-web.json" "$data/example-web-requests.json"
 python3 -c "import json,sys;d=json.load(open(sys.argv[1]));assert d[4]['reason']['rule']=='env' and d[0]['allowed']" "$tmp/out" ||
 	{ echo "FAIL: explain --json"; fail=1; }

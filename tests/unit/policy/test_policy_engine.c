@@ -332,8 +332,8 @@ static void policy_create_narrows_candidates_and_returns_effective_values(void *
 		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
 		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
 		       "," CAPKILL ",\"mounts\":[{\"source\":\"/run/parma/scratch/../../etc/"
-				   "data\",\"destination\":\"/"
-				   "data\",\"type\":\"bind\",\"options\":[\"rw\",\"rbind\"]}]}"));
+		       "data\",\"destination\":\"/"
+		       "data\",\"type\":\"bind\",\"options\":[\"rw\",\"rbind\"]}]}"));
 	assert_denied(
 		f, "seccomp",
 		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
@@ -679,6 +679,41 @@ static void policy_fragment_load_extends_rules_and_reverts(void **state)
 	fx_free(f);
 }
 
+static void policy_fragment_totals_stay_within_limits(void **state)
+{
+	(void)state;
+	const char *p = "{\"version\":1,\"external_processes\":[{\"command\":[\"/x\"]}],"
+			"\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"minimum_svn\":0,"
+			"\"includes\":[\"external_processes\"]}]}";
+	for (int n = POLICY_MAX_EXTERNAL - 1; n <= POLICY_MAX_EXTERNAL; n++) {
+		struct policy_engine *e = policy_engine_new();
+		struct policy_decision d;
+		struct policy_digest dg;
+		policy_digest((const uint8_t *)p, strlen(p), &dg);
+		struct policy_req_install_policy in = {(const uint8_t *)p, strlen(p), dg.sha256};
+		assert_int_equal(policy_engine_install(e, &in, &d), 0);
+		size_t cap = 64 + (size_t)n * 40, len = 0;
+		char *frag = malloc(cap);
+		len += (size_t)snprintf(frag + len, cap - len,
+					"{\"version\":1,\"fragment\":{\"issuer\":\"i\",\"feed\":"
+					"\"f\",\"svn\":1},\"external_processes\":[");
+		for (int k = 0; k < n; k++)
+			len += (size_t)snprintf(frag + len, cap - len, "%s{\"command\":[\"/p%d\"]}",
+						k ? "," : "", k);
+		len += (size_t)snprintf(frag + len, cap - len, "]}");
+		struct policy_req_load_fragment lf = {"i", "f", 1, (const uint8_t *)frag, len};
+		int ret = policy_load_fragment(e, &lf, &d);
+		if (n < POLICY_MAX_EXTERNAL) {
+			assert_int_equal(ret, 0); /* 1 + 255 = 256 in force */
+		} else {
+			assert_int_equal(ret, -EACCES); /* 257 would overflow the limit */
+			assert_int_equal(d.reason.rule, POLICY_RULE_FRAGMENT);
+		}
+		free(frag);
+		policy_engine_free(e);
+	}
+}
+
 static void policy_debug_form_allows_and_says_so(void **state)
 {
 	(void)state;
@@ -832,6 +867,7 @@ int main(void)
 		cmocka_unit_test(policy_full_lifecycle),
 		cmocka_unit_test(policy_revert_restores_state_before_last_allowed),
 		cmocka_unit_test(policy_fragment_load_extends_rules_and_reverts),
+		cmocka_unit_test(policy_fragment_totals_stay_within_limits),
 		cmocka_unit_test(policy_debug_form_allows_and_says_so),
 		cmocka_unit_test(policy_regex_is_bounded_on_hostile_subjects),
 		cmocka_unit_test(policy_request_json_is_strict),

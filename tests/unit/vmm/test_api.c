@@ -245,8 +245,14 @@ static void vmm_api_start_and_stop_on_fake_kvm(void **state)
 			      resp, sizeof(resp), &json), 204);
 	snprintf(body, sizeof(body), "{\"kernel_image_path\": \"%s\", \"boot_args\": \"x\"}", kernel);
 	assert_int_equal(http(s, "PUT", "/boot-source", body, resp, sizeof(resp), &json), 204);
+	char vsock[128];
+	snprintf(vsock, sizeof(vsock), "/tmp/parma-api-vsock-%d", getpid());
+	snprintf(body, sizeof(body), "{\"guest_cid\": 3, \"uds_path\": \"%s\"}", vsock);
+	assert_int_equal(http(s, "PUT", "/vsock", body, resp, sizeof(resp), &json), 204);
 	assert_int_equal(http(s, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", resp,
 			      sizeof(resp), &json), 204);
+	/* The vsock device listens where the API said. */
+	assert_int_equal(access(vsock, F_OK), 0);
 	/* The fake vCPU has no script: it idles like a halted guest. */
 	assert_string_equal(status_field(s, "state", v, sizeof(v)), "running");
 	expect_fault(s, "PUT", "/machine-config", "{\"vcpu_count\": 2}", 409, "already running");

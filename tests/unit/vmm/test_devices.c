@@ -113,6 +113,34 @@ static void vmm_serial_transmit_interrupts_and_registers(void **state)
 	close(p[1]);
 }
 
+static void vmm_serial_backlog_reaches_late_output(void **state)
+{
+	(void)state;
+	struct host h;
+	host_init(&h, NULL);
+	struct serial *s;
+	assert_int_equal(serial_create(&h.dh, COM1, 4, -1, -1, &s), 0);
+	/* More than the backlog holds: only the newest SERIAL_BACKLOG bytes survive. */
+	for (int i = 0; i < SERIAL_BACKLOG + 100; i++)
+		out8(&h, COM1, (uint8_t)('a' + i % 26));
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(fcntl(p[1], F_SETPIPE_SZ, 1 << 20) > 0, 1);
+	serial_set_fds(s, -1, p[1]);
+	static uint8_t buf[SERIAL_BACKLOG + 200];
+	ssize_t n = read(p[0], buf, sizeof(buf));
+	assert_int_equal(n, SERIAL_BACKLOG);
+	assert_int_equal(buf[0], 'a' + 100 % 26);
+	assert_int_equal(buf[n - 1], 'a' + (SERIAL_BACKLOG + 99) % 26);
+	/* Delivered once: new output goes straight through. */
+	out8(&h, COM1, '!');
+	assert_int_equal(read(p[0], buf, sizeof(buf)), 1);
+	assert_int_equal(buf[0], '!');
+	serial_destroy(s);
+	close(p[0]);
+	close(p[1]);
+}
+
 static void stop_loop(void *ctx, uint32_t events)
 {
 	(void)events;
@@ -277,6 +305,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(vmm_serial_transmit_interrupts_and_registers),
 		cmocka_unit_test(vmm_serial_input_flow_control),
+		cmocka_unit_test(vmm_serial_backlog_reaches_late_output),
 		cmocka_unit_test(vmm_debug_port_timer_i8042_sleep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
