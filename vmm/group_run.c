@@ -764,7 +764,7 @@ static int run_boot(struct run *r, struct errbuf *eb)
 		if ((ret = group_vmm_start(&vc, &r->vmm_pid, eb)) < 0)
 			return ret;
 		fd = group_vmm_agent_connect(vsock, PROTO_VSOCK_PORT, r->vmm_pid, RUN_BOOT_TIMEOUT_MS,
-					     eb);
+					     &run_interrupted, eb);
 	} else {
 		snprintf(agent_port, sizeof(agent_port), "%s/agent-port.sock", r->paths.vm);
 		struct qemu_launch_config cfg = {
@@ -936,6 +936,7 @@ int group_cli_run(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a vanished guest or client is an error return, not death */
 	run_write_info(&r, "booting");
 	if ((ret = run_boot(&r, &eb)) < 0) {
 		code = cli_error(argv[0], ret == -ENOTSUP || ret == -ENOENT ? CLI_UNAVAILABLE

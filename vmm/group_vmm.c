@@ -109,7 +109,7 @@ static int vsock_handshake(int fd, uint32_t port)
 {
 	char line[64];
 	int n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
-	if (write(fd, line, (size_t)n) != n)
+	if (send(fd, line, (size_t)n, MSG_NOSIGNAL) != n)
 		return -EIO;
 	/* "OK <hostport>\n", read a byte at a time so nothing after it is consumed */
 	size_t got = 0;
@@ -125,7 +125,7 @@ static int vsock_handshake(int fd, uint32_t port)
 }
 
 int group_vmm_agent_connect(const char *vsock_uds, uint32_t port, pid_t vmm, int timeout_ms,
-			    struct errbuf *eb)
+			    const volatile sig_atomic_t *cancel, struct errbuf *eb)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct timespec start, now;
@@ -135,6 +135,8 @@ int group_vmm_agent_connect(const char *vsock_uds, uint32_t port, pid_t vmm, int
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		int status;
+		if (cancel && *cancel)
+			return errbuf_set(eb, EINTR, "interrupted while waiting for the agent");
 		if (waitpid(vmm, &status, WNOHANG) == vmm)
 			return errbuf_set(eb, ECHILD, "the VMM exited (status %d) before the agent "
 					  "answered", WIFEXITED(status) ? WEXITSTATUS(status) : -1);

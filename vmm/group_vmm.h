@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,9 +38,10 @@ int group_vmm_find_firmware(char *out, size_t size);
 int group_vmm_start(const struct group_vmm_config *cfg, pid_t *pid, struct errbuf *eb);
 
 /* Connect to the agent's vsock port through the VMM's socket, retrying until the guest
- * listens or timeout_ms passes. Returns a connected stream fd or -errno. */
+ * listens, timeout_ms passes, the VMM exits or *cancel becomes non-zero (a signal).
+ * Returns a connected stream fd or -errno. */
 int group_vmm_agent_connect(const char *vsock_uds, uint32_t port, pid_t vmm, int timeout_ms,
-			    struct errbuf *eb);
+			    const volatile sig_atomic_t *cancel, struct errbuf *eb);
 
 /* SIGTERM the VMM's process group, SIGKILL after grace_ms; reap it. */
 void group_vmm_stop(pid_t pid, int grace_ms);
