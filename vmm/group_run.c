@@ -202,8 +202,11 @@ static int run_call(struct run *r, const char *what, struct json_object *req,
 	struct errbuf eb = { 0 };
 	struct json_object *resp = NULL;
 
-	json_object_array_add(r->requests, json_object_get(req));
-	run_save_requests(r);
+	struct json_object *explained = group_req_for_explain(req);
+	if (explained) {
+		json_object_array_add(r->requests, explained);
+		run_save_requests(r);
+	}
 	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
 	if (ret == -EACCES)
 		print_denial(r, what, resp, &eb);
