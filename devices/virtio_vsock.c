@@ -384,13 +384,26 @@ static uint32_t conn_fill_rx(struct vsock_conn *c, struct virtq_chain *ch)
 		h.op = VSOCK_OP_SHUTDOWN;
 		h.flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
 	} else if (c->state == CONN_ESTABLISHED && c->readable && !c->host_eof &&
-		   peer_credit(c) > 0 && ch->in_len > VSOCK_HDR_LEN) {
+		   peer_credit(c) > 0 && ch->in_len <= VSOCK_HDR_LEN) {
+		/* A buffer with no room for data (a broken guest): use it for our
+		 * credit so the ring moves on to buffers that can carry data. */
+		h.op = VSOCK_OP_CREDIT_UPDATE;
+	} else if (c->state == CONN_ESTABLISHED && c->readable && !c->host_eof &&
+		   peer_credit(c) > 0) {
 		uint32_t want = ch->in_len - VSOCK_HDR_LEN;
 		if (want > peer_credit(c))
 			want = peer_credit(c);
 		struct iovec payload[VIRTQ_MAX_CHAIN];
 		int k = iov_slice(in, ch->n_in, VSOCK_HDR_LEN, want, payload, VIRTQ_MAX_CHAIN);
-		ssize_t n = k > 0 ? readv(c->fd, payload, k) : -1;
+		ssize_t n;
+		if (k <= 0) {
+			n = -1;
+			errno = EINVAL; /* cannot happen: the chain holds more than a header */
+		} else {
+			do
+				n = readv(c->fd, payload, k);
+			while (n < 0 && errno == EINTR);
+		}
 		if (n > 0) {
 			h.op = VSOCK_OP_RW;
 			h.len = (uint32_t)n;
@@ -402,8 +415,8 @@ static uint32_t conn_fill_rx(struct vsock_conn *c, struct virtq_chain *ch)
 			c->deadline_ns = now_ns() + v->timeout_ns;
 			h.op = VSOCK_OP_SHUTDOWN;
 			h.flags = VSOCK_SHUTDOWN_RCV | VSOCK_SHUTDOWN_SEND;
-		} else if (errno == EAGAIN || errno == EINTR) {
-			c->readable = errno == EINTR;
+		} else if (errno == EAGAIN) {
+			c->readable = false;
 			if (!(c->pending & PEND_CREDIT_UPDATE))
 				return 0;
 			h.op = VSOCK_OP_CREDIT_UPDATE;
@@ -444,6 +457,7 @@ static void rx_process(struct virtio_vsock *v)
 			return;
 		}
 		uint32_t written;
+		struct vsock_conn *c = NULL;
 		if (v->rst_len) {
 			struct rst_entry e = v->rst[v->rst_head];
 			v->rst_head = (v->rst_head + 1) % VSOCK_RST_BACKLOG;
@@ -456,7 +470,7 @@ static void rx_process(struct virtio_vsock *v)
 			iov_from_buf(&v->chain.iov[0], v->chain.n_in, 0, raw, sizeof(raw));
 			written = VSOCK_HDR_LEN;
 		} else {
-			struct vsock_conn *c = v->rx_head;
+			c = v->rx_head;
 			rx_list_del(c);
 			written = conn_fill_rx(c, &v->chain);
 			if (c->state != CONN_FREE && conn_wants_rx(c))
@@ -464,6 +478,10 @@ static void rx_process(struct virtio_vsock *v)
 		}
 		if (!written) {
 			virtq_unpop(q);
+			/* This buffer cannot carry what c has (a guest posting buffers
+			 * of just a header): stop instead of retrying it forever. */
+			if (c && c->state != CONN_FREE && c->rx_listed)
+				break;
 			continue;
 		}
 		virtq_push(q, v->chain.head, written);

@@ -76,7 +76,7 @@ int boot_load_elf(struct guest_mem *gm, const uint8_t *file, size_t len, const c
 		rc = errbuf_set(eb, EINVAL, "%s: bad program header count", name);
 		goto out;
 	}
-	struct elf_seg { uint64_t gpa, filesz, memsz, off; } seg[BOOT_MAX_SEGMENTS];
+	struct elf_seg { uint64_t gpa, vaddr, filesz, memsz, off; } seg[BOOT_MAX_SEGMENTS];
 	unsigned n = 0;
 	for (size_t i = 0; i < nph; i++) {
 		GElf_Phdr ph;
@@ -119,16 +119,25 @@ int boot_load_elf(struct guest_mem *gm, const uint8_t *file, size_t len, const c
 				goto out;
 			}
 		}
-		seg[n++] = (struct elf_seg){ ph.p_paddr, ph.p_filesz, ph.p_memsz, ph.p_offset };
+		seg[n++] = (struct elf_seg){ ph.p_paddr, ph.p_vaddr, ph.p_filesz, ph.p_memsz, ph.p_offset };
 	}
 	if (!n) {
 		rc = errbuf_set(eb, EINVAL, "%s: no loadable segments", name);
 		goto out;
 	}
+	/* The entry point is physical (Linux's vmlinux: phys_startup_64); an ELF
+	 * whose e_entry is virtual gets it translated through its segment. */
 	bool entry_ok = false;
-	for (unsigned j = 0; j < n; j++)
+	uint64_t entry = eh.e_entry;
+	for (unsigned j = 0; j < n && !entry_ok; j++)
 		if (eh.e_entry >= seg[j].gpa && eh.e_entry - seg[j].gpa < seg[j].memsz)
 			entry_ok = true;
+	for (unsigned j = 0; j < n && !entry_ok; j++) {
+		if (eh.e_entry >= seg[j].vaddr && eh.e_entry - seg[j].vaddr < seg[j].memsz) {
+			entry = seg[j].gpa + (eh.e_entry - seg[j].vaddr);
+			entry_ok = true;
+		}
+	}
 	if (!entry_ok) {
 		rc = errbuf_set(eb, EINVAL, "%s: entry point 0x%llx is not inside a loaded segment",
 				name, (unsigned long long)eh.e_entry);
@@ -145,7 +154,7 @@ int boot_load_elf(struct guest_mem *gm, const uint8_t *file, size_t len, const c
 		if (seg[j].gpa + seg[j].memsz > out->hi)
 			out->hi = seg[j].gpa + seg[j].memsz;
 	}
-	out->entry = eh.e_entry;
+	out->entry = entry;
 	out->initrd_addr_max = LAYOUT_MMIO_GAP;
 	out->cmdline_max = LAYOUT_CMDLINE_MAX - 1;
 out:

@@ -1,7 +1,7 @@
 /* cpuid: the CPUID the guest sees — KVM_GET_SUPPORTED_CPUID, filtered per vCPU.
  *
- * The filter (docs/vmm.md, "CPUID") is one table of rules applied to every
- * entry; it never adds a feature KVM did not report:
+ * The filter (docs/vmm.md, "CPUID") is a short list of per-leaf rules applied to
+ * every entry; it never adds a feature KVM did not report:
  *  - leaf 0x1: EBX[31:24] = this vCPU's APIC ID, EBX[23:16] = vCPU count,
  *    ECX[31] (hypervisor present) set; ECX[3] MONITOR/MWAIT cleared (KVM does
  *    not emulate it);

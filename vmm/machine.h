@@ -113,7 +113,7 @@ struct machine_hooks {
 };
 
 struct machine_config {
-	uint64_t mem_size;         /* bytes, multiple of 2 MiB (1 GiB limit rounding happens here) */
+	uint64_t mem_size;         /* bytes: a multiple of 2 MiB, MACHINE_MIN_MEM..MACHINE_MAX_MEM */
 	unsigned n_vcpus;          /* 1..MACHINE_MAX_VCPUS */
 	bool hugepages;            /* back RAM with 2 MiB hugetlb pages */
 	enum machine_ap_start ap_start;

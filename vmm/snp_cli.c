@@ -9,6 +9,8 @@
 #include "common/digest.h"
 #include "common/encoding.h"
 #include "common/fileio.h"
+
+#include <openssl/pem.h>
 #include "vmm/snp_predict.h"
 
 int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_opts *o)
@@ -36,6 +38,26 @@ int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_
 	case SNP_OPT_PREDICT:
 		o->predict = o->enabled = true;
 		return 1;
+	case SNP_OPT_ID_KEY:
+		o->id_key_path = arg;
+		return 1;
+	case SNP_OPT_AUTHOR_KEY:
+		o->author_key_path = arg;
+		return 1;
+	case SNP_OPT_FAMILY_ID:
+	case SNP_OPT_IMAGE_ID:
+		if (hex_decode(arg, opt == SNP_OPT_FAMILY_ID ? o->cfg.launch.id.family_id
+							     : o->cfg.launch.id.image_id, 16))
+			return -cli_usage_error(prog, "%s: expected 32 hex digits",
+						opt == SNP_OPT_FAMILY_ID ? "--family-id" : "--image-id");
+		return 1;
+	case SNP_OPT_GUEST_SVN:
+		errno = 0;
+		unsigned long svn = strtoul(arg, &end, 0);
+		if (errno || *end || !*arg || svn > UINT32_MAX)
+			return -cli_usage_error(prog, "--guest-svn: expected a 32-bit number");
+		o->cfg.launch.id.guest_svn = (uint32_t)svn;
+		return 1;
 	case SNP_OPT_LAUNCH_DIR:
 		o->cfg.launch_dir = arg;
 		return 1;
@@ -44,14 +66,24 @@ int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_
 	}
 }
 
-int snp_boot_prepare(const char *prog, struct snp_boot_opts *o, struct vm_config *cfg)
+static EVP_PKEY *load_key(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *k = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+	if (f)
+		fclose(f);
+	return k;
+}
+
+static int prepare(const char *prog, struct snp_boot_opts *o, struct vm_config *cfg)
 {
 	struct errbuf eb = { 0 };
 	uint8_t *data = NULL;
 	size_t len = 0;
 
 	if (!o->enabled) {
-		if (o->have_host_data || o->policy_file || o->cfg.launch.policy || o->cfg.launch_dir)
+		if (o->have_host_data || o->policy_file || o->cfg.launch.policy || o->cfg.launch_dir ||
+		    o->id_key_path || o->author_key_path)
 			return -cli_usage_error(prog, "--snp-policy, --policy and --host-data need --snp");
 		return 0;
 	}
@@ -59,6 +91,20 @@ int snp_boot_prepare(const char *prog, struct snp_boot_opts *o, struct vm_config
 		return -cli_usage_error(prog, "--snp boots the stage0 firmware: give --firmware");
 	if (o->have_host_data && o->policy_file)
 		return -cli_usage_error(prog, "give --policy or --host-data, not both");
+	if (o->author_key_path && !o->id_key_path)
+		return -cli_usage_error(prog, "--author-key needs --id-key");
+	if (o->id_key_path) {
+		o->cfg.launch.id.id_key = load_key(o->id_key_path);
+		if (!o->cfg.launch.id.id_key)
+			return -cli_error(prog, CLI_BAD_INPUT, "%s: not a PEM private key",
+					  o->id_key_path);
+	}
+	if (o->author_key_path) {
+		o->cfg.launch.id.author_key = load_key(o->author_key_path);
+		if (!o->cfg.launch.id.author_key)
+			return -cli_error(prog, CLI_BAD_INPUT, "%s: not a PEM private key",
+					  o->author_key_path);
+	}
 	if (o->policy_file) {
 		if (file_read_all(o->policy_file, 16u << 20, &data, &len, &eb))
 			return -cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
@@ -84,6 +130,14 @@ int snp_boot_prepare(const char *prog, struct snp_boot_opts *o, struct vm_config
 	return 0;
 }
 
+int snp_boot_prepare(const char *prog, struct snp_boot_opts *o, struct vm_config *cfg)
+{
+	int rc = prepare(prog, o, cfg);
+	if (rc) /* not booting: nothing else will clean up */
+		snp_boot_cleanup(o);
+	return rc;
+}
+
 void snp_boot_report(const char *prog, const struct snp_boot_opts *o)
 {
 	uint8_t ld[48];
@@ -97,6 +151,9 @@ void snp_boot_report(const char *prog, const struct snp_boot_opts *o)
 
 void snp_boot_cleanup(struct snp_boot_opts *o)
 {
+	EVP_PKEY_free(o->cfg.launch.id.id_key);
+	EVP_PKEY_free(o->cfg.launch.id.author_key);
+	o->cfg.launch.id.id_key = o->cfg.launch.id.author_key = NULL;
 	snp_machine_destroy(o->sm);
 	o->sm = NULL;
 }

@@ -21,6 +21,11 @@
 #define SNP_OPT_POLICY_FILE 0x5304
 #define SNP_OPT_LAUNCH_DIR 0x5305
 #define SNP_OPT_PREDICT 0x5306
+#define SNP_OPT_ID_KEY 0x5307
+#define SNP_OPT_AUTHOR_KEY 0x5308
+#define SNP_OPT_FAMILY_ID 0x5309
+#define SNP_OPT_IMAGE_ID 0x530a
+#define SNP_OPT_GUEST_SVN 0x530b
 
 #define SNP_BOOT_OPTIONS                                                   \
 	{ "snp", no_argument, NULL, SNP_OPT_SNP },                         \
@@ -28,7 +33,12 @@
 	{ "host-data", required_argument, NULL, SNP_OPT_HOST_DATA },       \
 	{ "policy", required_argument, NULL, SNP_OPT_POLICY_FILE },        \
 	{ "snp-launch-dir", required_argument, NULL, SNP_OPT_LAUNCH_DIR }, \
-	{ "snp-predict", no_argument, NULL, SNP_OPT_PREDICT }
+	{ "snp-predict", no_argument, NULL, SNP_OPT_PREDICT },            \
+	{ "id-key", required_argument, NULL, SNP_OPT_ID_KEY },             \
+	{ "author-key", required_argument, NULL, SNP_OPT_AUTHOR_KEY },     \
+	{ "family-id", required_argument, NULL, SNP_OPT_FAMILY_ID },       \
+	{ "image-id", required_argument, NULL, SNP_OPT_IMAGE_ID },         \
+	{ "guest-svn", required_argument, NULL, SNP_OPT_GUEST_SVN }
 
 #define SNP_BOOT_USAGE                                                                  \
 	"  --snp              launch as an AMD SEV-SNP guest (with --firmware stage0)\n"   \
@@ -37,13 +47,17 @@
 	"  --host-data HEX    HOST_DATA as 64 hex digits\n"                               \
 	"  --snp-launch-dir D write the measured descriptor and ACPI blobs to D\n"          \
 	"  --snp-predict      print the MEASUREMENT (and HOST_DATA) this --snp launch\n"   \
-	"                     would get, without SNP hardware or /dev/kvm; do not boot\n"
+	"                     would get, without SNP hardware or /dev/kvm; do not boot\n"  \
+	"  --id-key PEM       sign an ID block (ECDSA P-384) checked at LAUNCH_FINISH\n"   \
+	"  --author-key PEM   sign the ID key with this author key\n"                      \
+	"  --family-id HEX / --image-id HEX (32 hex digits) / --guest-svn N  ID block fields\n"
 
 struct snp_boot_opts {
 	bool enabled;
 	struct snp_machine_config cfg;
 	bool have_host_data;
 	bool predict;
+	const char *id_key_path, *author_key_path;
 	const char *policy_file;
 	struct snp_machine *sm;
 };

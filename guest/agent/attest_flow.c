@@ -358,6 +358,17 @@ void server_attest_handle(struct agent_server *s, struct pollfd *pfd, size_t n)
 	}
 }
 
+void server_attest_host_gone(struct agent_server *s)
+{
+	/* Reports the old connection was to sign will never come: fail those jobs, so a new
+	 * connection can install the policy (or a workload gets its error now). */
+	while (s->jobs) {
+		struct agent_job *j = s->jobs;
+		job_unlink(s, j);
+		job_fail(s, j, PROTO_ERR_FAILED, "the host disconnected before answering dev_report");
+	}
+}
+
 void server_attest_free(struct agent_server *s)
 {
 	while (s->jobs) {

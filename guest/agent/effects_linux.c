@@ -314,6 +314,7 @@ struct snp_guest_request_ioctl {
 	uint64_t req_data, resp_data, exitinfo2;
 };
 #define SNP_GET_REPORT 0xC0205300ul
+_Static_assert(sizeof(struct snp_guest_request_ioctl) == 32, "snp_guest_request_ioctl is 32 bytes");
 
 static int sev_guest_report(const uint8_t data[AGENT_REPORT_DATA_SIZE],
 			    uint8_t out[AGENT_REPORT_SIZE], struct errbuf *eb)
@@ -323,6 +324,7 @@ static int sev_guest_report(const uint8_t data[AGENT_REPORT_DATA_SIZE],
 		uint32_t vmpl;
 		uint8_t rsvd[28];
 	} req = { .vmpl = 0 };
+	_Static_assert(sizeof(req) == 96, "snp_report_req is 96 bytes");
 	static uint8_t resp[4000];
 	int fd = open(SEV_GUEST_DEV, O_RDWR | O_CLOEXEC);
 	if (fd < 0)

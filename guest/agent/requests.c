@@ -29,7 +29,7 @@ struct req_ctx {
 	const char *type;
 	struct errbuf eb;
 	/* arrays we allocated for borrowed string pointers, freed after the handler */
-	void *allocs[32];
+	void *allocs[POLICY_MAX_MOUNTS + 32]; /* one per mount's options, plus a few */
 	size_t n_allocs;
 	int64_t policy_ns; /* time spent in the policy engine (reported, for the benchmark) */
 };

@@ -550,6 +550,8 @@ int agent_server_new(const struct agent_server_config *cfg, struct agent_server 
 void agent_server_set_fd(struct agent_server *s, int fd)
 {
 	if (s->fd >= 0 && s->fd != fd)
+		server_attest_host_gone(s);
+	if (s->fd >= 0 && s->fd != fd)
 		close(s->fd);
 	s->fd = fd;
 	s->out_off = s->out_len = 0;
@@ -604,8 +606,10 @@ int agent_server_poll(struct agent_server *s, int timeout_ms)
 		procs_collect(s);
 
 	if (s->fd >= 0) {
+		/* A host that sends requests but never reads its answers stops being read. */
+		short in = outq_pending(s) < AGENT_OUT_HARD_LIMIT ? POLLIN : 0;
 		pfd[n] = (struct pollfd){ .fd = s->fd,
-					  .events = POLLIN | (outq_pending(s) ? POLLOUT : 0) };
+					  .events = in | (outq_pending(s) ? POLLOUT : 0) };
 		who[n] = NULL;
 		what[n++] = -1;
 	}

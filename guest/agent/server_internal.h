@@ -17,6 +17,7 @@ struct json_object;
 struct pollfd;
 
 #define AGENT_OUT_HIGH_WATER (1u << 20) /* stop reading process output above this */
+#define AGENT_OUT_HARD_LIMIT (8u << 20)  /* stop reading host requests above this */
 #define AGENT_MAX_WAITERS 16
 #define AGENT_MAX_PROCS 4096
 #define AGENT_MAX_JOBS 64
@@ -141,6 +142,8 @@ int server_report_start(struct agent_server *s, int kind, uint32_t host_req,
 size_t server_attest_pollfds(struct agent_server *s, struct pollfd *pfd, size_t max);
 void server_attest_handle(struct agent_server *s, struct pollfd *pfd, size_t n);
 void server_attest_free(struct agent_server *s);
+/* The host connection is being replaced: fail jobs waiting for its dev_report answers. */
+void server_attest_host_gone(struct agent_server *s);
 /* The security-context directory shared (read-only) with every container. */
 void server_security_context_dir(const struct agent_server *s, char *out, size_t size);
 const char *server_tee_name(const struct agent_server *s);

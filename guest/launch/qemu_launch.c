@@ -229,8 +229,10 @@ static int build_argv(const struct qemu_launch_config *cfg, const char *qemu, co
 	for (size_t i = 0; i < cfg->n_disks; i++) {
 		if ((rc = option_safe("disk", cfg->disks[i].path, eb)) < 0)
 			return rc;
+		/* QEMU's default cache mode: images may live on tmpfs, which has no O_DIRECT for
+		 * cache=none; the guest's flushes still reach the file (fdatasync). */
 		arg(b, "-drive");
-		rc |= argf(b, "id=disk%zu,file=%s,format=raw,if=none,cache=none,aio=threads%s", i,
+		rc |= argf(b, "id=disk%zu,file=%s,format=raw,if=none%s", i,
 			   cfg->disks[i].path, cfg->disks[i].read_only ? ",readonly=on" : "");
 		arg(b, "-device");
 		rc |= argf(b, "virtio-blk-device,drive=disk%zu", i);

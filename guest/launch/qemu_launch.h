@@ -9,7 +9,7 @@
  *   qemu-system-x86_64 -M microvm,accel=tcg -cpu max -m MEM -smp N -nodefaults -no-reboot
  *     -display none -kernel K -initrd I -append "console=ttyS0 panic=-1 ..."
  *     -serial file:LOG | stdio
- *     -drive id=dI,file=DISK,format=raw,if=none[,readonly=on] -device virtio-blk-device,drive=dI
+ *     -drive id=diskI,file=DISK,format=raw,if=none[,readonly=on] -device virtio-blk-device,drive=diskI
  *     -device virtio-serial-device -chardev socket,id=agent,path=SOCK,server=on,wait=off
  *     -device virtserialport,chardev=agent,name=parma.agent
  *

@@ -425,8 +425,13 @@ int policy_gen_with_plan(const struct group_spec *g, const struct policy_gen_opt
 	if (!ret && dbg.shell) {
 		/* a shell in the guest itself, outside every container */
 		struct json_object *ext = json_object_new_array(), *x = json_object_new_object();
+		struct json_object *env = json_object_new_array();
 		json_object_object_add(x, "command", strv_json((char *const *)debug_shell, 1));
+		/* debug only: any environment, and the shell's stdio reaches the host */
+		json_object_array_add(env, env_rule("[A-Za-z_][A-Za-z0-9_]*=.*", true, false));
+		json_object_object_add(x, "env_rules", env);
 		json_object_object_add(x, "working_dir", json_object_new_string("/"));
+		json_object_object_add(x, "allow_stdio_access", json_object_new_boolean(true));
 		json_object_array_add(ext, x);
 		json_object_object_add(root, "external_processes", ext);
 	}

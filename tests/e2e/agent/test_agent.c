@@ -39,6 +39,7 @@ static struct harness h;
 static const char *spec =
 	"{\n"
 	"  \"name\": \"e2e\",\n"
+	"  \"debug\": {\"properties\": true},\n"
 	"  \"containers\": [\n"
 	"    {\"name\": \"main\", \"image\": \"oci:latest\",\n"
 	"     \"command\": [\"/bin/sh\", \"-c\", \"cat /data/hello.txt; echo " MARKER
@@ -52,10 +53,39 @@ static const char *spec =
 	"  ]\n"
 	"}\n";
 
-/* Expect a denial by `rule` (the reason's rule name): rc -EACCES and a reason in the answer. */
+/* The agent's visible state (get_properties: containers and their states, processes and
+ * whether they run; stats left out), or "" before the policy allows asking. */
+static void state_snapshot(char *out, size_t size)
+{
+	struct json_object *resp = NULL, *arr, *v;
+	size_t pos = 0;
+	out[0] = 0;
+	if (harness_call(&h, "{\"type\":\"get_properties\"}", T, &resp, NULL, 0) != 0) {
+		json_object_put(resp);
+		return;
+	}
+	static const char *const lists[] = { "containers", "processes" };
+	static const char *const keys[] = { "id", "state", "process_id", "running", "container_id" };
+	for (int l = 0; l < 2; l++) {
+		if (!json_object_object_get_ex(resp, lists[l], &arr))
+			continue;
+		for (size_t i = 0; i < json_object_array_length(arr); i++) {
+			struct json_object *e = json_object_array_get_idx(arr, i);
+			for (int k = 0; k < 5; k++)
+				if (json_object_object_get_ex(e, keys[k], &v) && pos < size)
+					pos += (size_t)snprintf(out + pos, size - pos, "%s=%s ", keys[k],
+								json_object_get_string(v));
+		}
+	}
+	json_object_put(resp);
+}
+
+/* Expect a denial by `rule` (the reason's rule name): rc -EACCES and a reason in the answer,
+ * and the agent's visible state the same before and after. */
 static void expect_denied(const char *what, const char *rule, const char *json)
 {
-	char msg[600];
+	char msg[600], before[2048], after[2048];
+	state_snapshot(before, sizeof(before));
 	struct json_object *resp = NULL;
 	int rc = harness_call(&h, json, T, &resp, msg, sizeof(msg));
 	struct json_object *err = NULL, *reason = NULL;
@@ -66,6 +96,8 @@ static void expect_denied(const char *what, const char *rule, const char *json)
 				  ? json_object_get_string(r) : "";
 	harness_check(&h, rc == -EACCES && reason && !strcmp(got, rule),
 		      "%s: denied by rule %s (%s)", what, rule, msg);
+	state_snapshot(after, sizeof(after));
+	harness_check(&h, !strcmp(before, after), "%s: state unchanged [%s]", what, after);
 	json_object_put(resp);
 }
 

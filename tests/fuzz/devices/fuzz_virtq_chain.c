@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "devices/virtio_blk.h"
@@ -30,7 +32,8 @@ static struct sim_guest g;
 static struct virtio_blk *blk;
 static struct virtio_vsock *vsock;
 static struct event_loop *loop;
-static char disk[64], sock[64];
+static char disk[64], sock[64], port52[80];
+static int listen52 = -1; /* a host listener, so guest connects to port 52 succeed */
 
 static void cleanup(void)
 {
@@ -39,6 +42,9 @@ static void cleanup(void)
 	event_loop_destroy(loop);
 	sim_guest_free(&g);
 	unlink(disk);
+	if (listen52 >= 0)
+		close(listen52);
+	unlink(port52);
 }
 
 static void init_once(void)
@@ -61,6 +67,13 @@ static void init_once(void)
 	snprintf(sock, sizeof(sock), "/tmp/parma-fuzz-vsock-%d.sock", (int)getpid());
 	struct virtio_vsock_opts vo = { .guest_cid = 3, .uds_path = sock };
 	vsock = virtio_vsock_create(&vh, VSOCK_BASE, 6, &vo, &eb);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(port52, sizeof(port52), "%s_52", sock);
+	strcpy(sa.sun_path, port52);
+	listen52 = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (listen52 < 0 || bind(listen52, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    listen(listen52, 64) < 0)
+		abort();
 	if (!blk || !loop || !vsock) {
 		fprintf(stderr, "fuzz setup: %s\n", eb.msg);
 		abort();
@@ -161,6 +174,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		run_device(VSOCK_BASE, 3, qsize, which % 3);
+		/* Host side: take and drop whatever the guest connected. */
+		for (int fd; (fd = accept(listen52, NULL, NULL)) >= 0;)
+			close(fd);
 		break;
 	case 3:
 		/* Rings and buffers stay as copied; the program is the input's tail. */

@@ -103,10 +103,10 @@ static void launch_qemu_argv_and_lifecycle(void **state)
 	assert_non_null(strstr(args, "\nconsole=ttyS0 panic=-1 quiet"));
 	assert_non_null(strstr(args, " parma.debug=1\n"));
 	assert_true(has_pair(args, "-drive",
-			     "id=disk0,file=/img/layer0.img,format=raw,if=none,cache=none,aio=threads,readonly=on"));
+			     "id=disk0,file=/img/layer0.img,format=raw,if=none,readonly=on"));
 	assert_true(has_pair(args, "-device", "virtio-blk-device,drive=disk0"));
 	assert_true(has_pair(args, "-drive",
-			     "id=disk1,file=/img/scratch.img,format=raw,if=none,cache=none,aio=threads"));
+			     "id=disk1,file=/img/scratch.img,format=raw,if=none"));
 	assert_true(has_pair(args, "-device", "virtserialport,chardev=agent,name=parma.agent"));
 	assert_non_null(strstr(args, "\n-no-reboot\n"));
 	free(args);

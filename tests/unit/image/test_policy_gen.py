@@ -126,6 +126,40 @@ def main():
                   for x in plan["containers"] for l in x["layers"]) and
               all(ec.verity_verify(l["image"], l) for l in plan["containers"][3]["layers"]),
               "plan lists each container's layer images, base first, with verity parameters")
+        # the engine allows exactly what the spec describes (replayed through parma policy explain)
+        a = c["args"]
+        reqs = [{"type": "mount_device", "target": "/run/parma/layers/%d" % i, "device_hash": h}
+                for i, h in enumerate(a["layers"])]
+        reqs.append({"type": "mount_overlay", "container_id": "c1",
+                     "target": "/run/parma/c1/rootfs",
+                     "layer_targets": ["/run/parma/layers/%d" % i for i in range(len(a["layers"]))]})
+        create = {"type": "create_container", "container_id": "c1",
+                  "command": ["/bin/sh", "-c", "echo args"],
+                  "env": ["PATH=/bin:/usr/bin", "MODE=spec", "TOKEN=abcdefgh"],
+                  "working_dir": "/tmp", "user": {"uid": 1000, "gid": 50},
+                  "mounts": a["mounts"]}
+        reqs.append(create)
+        reqs.append({"type": "exec_in_container", "container_id": "c1",
+                     "command": ["/bin/cat", "/srv/index.html"],
+                     "env": ["PATH=/bin:/usr/bin", "TOKEN=abcdefgh"],
+                     "working_dir": "/tmp", "user": {"uid": 1000, "gid": 50}})
+        reqs.append({"type": "signal_process", "container_id": "c1", "signal": 15})
+
+        def explain(requests):
+            rp = os.path.join(work, "requests.json")
+            json.dump(requests, open(rp, "w"))
+            return ec.run([PARMA, "policy", "explain", pol_path, rp])
+
+        r = explain(reqs)
+        check(r.returncode == 0, "engine allows the spec's own container: " + r.stdout + r.stderr)
+        bad_env = dict(create, env=["PATH=/bin:/usr/bin", "MODE=spec"])
+        r = explain(reqs[:3] + [bad_env])
+        check(r.returncode == 1 and "env_required" in r.stdout, "missing required env denied")
+        bad_cmd = dict(create, command=["/bin/sh", "-c", "echo image"])
+        r = explain(reqs[:3] + [bad_cmd])
+        check(r.returncode == 1 and "command" in r.stdout, "image cmd replaced by args")
+        r = explain(reqs[:3] + [dict(create, user={"uid": 0, "gid": 0})])
+        check(r.returncode == 1 and "user" in r.stdout, "other user denied")
         first = open(pol_path, "rb").read()
         r = gen(work, spec, "-o", pol_path)
         check(open(pol_path, "rb").read() == first, "deterministic policy bytes")
@@ -140,7 +174,12 @@ def main():
         check(all(x["allow_stdio_access"] for x in dbg["containers"]), "debug stdio")
         check(all(["/bin/sh"] in [e["command"] for e in x["exec_processes"]]
                   for x in dbg["containers"]), "debug shell exec in every container")
-        check(dbg["external_processes"][0]["command"] == ["/bin/sh"], "debug shell in the guest")
+        check(dbg["external_processes"][0]["command"] == ["/bin/sh"] and
+              dbg["external_processes"][0]["allow_stdio_access"], "debug shell in the guest")
+        with open(os.path.join(work, "debug.json"), "w") as f:
+            f.write(r.stdout)
+        chk = ec.run([PARMA, "policy", "check", os.path.join(work, "debug.json")])
+        check(chk.returncode == 0, "the debug policy loads: " + chk.stderr)
         s2 = copy.deepcopy(spec)
         s2["debug"] = {"logging": True}
         r = gen(work, s2)

@@ -112,6 +112,26 @@ static void vmm_elf_loads_segments_at_paddr(void **state)
 	free(r.p);
 }
 
+/* A vmlinux-style ELF linked high (vaddr 0xffffffff81000000) with a virtual e_entry. */
+static void vmm_elf_virtual_entry_is_translated(void **state)
+{
+	(void)state;
+	struct ram r;
+	ram_init(&r);
+	struct seg s = { 0x1000000, 0x1000, 0x1000 };
+	size_t len;
+	uint8_t *f = make_elf(&s, 1, 0xffffffff81000040ull, &len);
+	Elf64_Phdr *ph = (Elf64_Phdr *)(f + sizeof(Elf64_Ehdr));
+	ph->p_vaddr = 0xffffffff81000000ull;
+	struct boot_image img;
+	struct errbuf eb = { 0 };
+	assert_int_equal(boot_load_elf(&r.gm, f, len, "vmlinux", LAYOUT_HIGH_MEM, &img, &eb), 0);
+	assert_int_equal(img.entry, 0x1000040);
+	assert_int_equal(r.p[0x1000000], 0x11);
+	free(f);
+	free(r.p);
+}
+
 static void vmm_elf_hostile_files_fail_clearly_and_load_nothing(void **state)
 {
 	(void)state;
@@ -413,6 +433,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(vmm_elf_loads_segments_at_paddr),
+		cmocka_unit_test(vmm_elf_virtual_entry_is_translated),
 		cmocka_unit_test(vmm_elf_hostile_files_fail_clearly_and_load_nothing),
 		cmocka_unit_test(vmm_elf_truncated_and_malformed_files),
 		cmocka_unit_test(vmm_bzimage_loads_64bit_kernel),
