@@ -59,6 +59,9 @@ int blk_backend_queue(struct blk_backend *be, enum blk_op op, const struct iovec
 		      unsigned n_iov, uint64_t off, uint64_t len, bool unmap, void *tag,
 		      int *sync_res);
 
+/* Make the completion eventfd readable, so its owner comes back to reap. */
+void blk_backend_poke(struct blk_backend *be);
+
 /* Hand queued operations to the kernel. Returns 0 or -errno. */
 int blk_backend_submit(struct blk_backend *be);
 

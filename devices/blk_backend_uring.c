@@ -229,6 +229,13 @@ int blk_backend_queue(struct blk_backend *be, enum blk_op op, const struct iovec
 	return 0;
 }
 
+void blk_backend_poke(struct blk_backend *be)
+{
+	uint64_t one = 1;
+	ssize_t r = write(be->event_fd, &one, sizeof(one));
+	(void)r; /* EAGAIN only if already readable */
+}
+
 int blk_backend_submit(struct blk_backend *be)
 {
 	if (!be->queued)

@@ -259,6 +259,7 @@ static void process_queue(struct virtio_blk *blk, uint16_t qi)
 {
 	struct virtq *vq = &blk->mmio.queue[qi];
 	struct blk_queue *q = &blk->q[qi];
+again:
 	for (;;) {
 		while (q->free) {
 			struct blk_req *r = q->free;
@@ -289,6 +290,23 @@ static void process_queue(struct virtio_blk *blk, uint16_t qi)
 	}
 out:
 	blk_backend_submit(blk->be);
+	/* Page-cache hits complete inside the submit: hand them back here rather
+	 * than after a trip through the event loop. */
+	if (blk->loop && blk->inflight && blk_backend_reap(blk->be, 0, backend_done, blk) > 0) {
+		for (uint16_t qj = 0; qj < blk->num_queues; qj++) {
+			if (qj == qi)
+				continue;
+			virtio_mmio_notify_used(&blk->mmio, qj);
+			/* Another queue waiting for slots: let the loop resume it
+			 * (no recursion into it from here). */
+			if (blk->q[qj].starved && blk->q[qj].free)
+				blk_backend_poke(blk->be);
+		}
+		if (q->starved && q->free && virtio_mmio_running(&blk->mmio)) {
+			q->starved = false;
+			goto again;
+		}
+	}
 	virtio_mmio_notify_used(&blk->mmio, qi);
 	if (!blk->loop) {
 		/* No event loop (unit tests): finish everything before returning. */

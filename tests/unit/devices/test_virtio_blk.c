@@ -389,7 +389,7 @@ static void blk_completes_through_event_loop(void **state)
 	f.hdr = sim_alloc(&f.g, 64, 16);
 	f.status = sim_alloc(&f.g, 16, 16);
 	f.data = sim_alloc(&f.g, 1u << 20, 4096);
-	assert_int_equal(open_blk(&f, false, 1, ~0ull), 0);
+	assert_int_equal(open_blk(&f, false, 2, ~0ull), 0);
 	pthread_t t;
 	pthread_create(&t, NULL, loop_thread, loop);
 	int irq = virtio_mmio_irq_fd(virtio_blk_transport(f.blk));
@@ -398,15 +398,16 @@ static void blk_completes_through_event_loop(void **state)
 		uint64_t gpa[3] = { f.hdr, f.data, f.status };
 		uint32_t len[3] = { 16, 128 * 1024, 1 };
 		bool w[3] = { false, true, true };
-		sim_chain(&f.g, &f.q[0], gpa, len, w, 3);
-		sim_kick(&f.g, BASE, 0);
+		unsigned qi = (unsigned)round % 2; /* both request queues */
+		sim_chain(&f.g, &f.q[qi], gpa, len, w, 3);
+		sim_kick(&f.g, BASE, (uint16_t)qi);
 		struct pollfd p = { .fd = irq, .events = POLLIN };
 		assert_int_equal(poll(&p, 1, 5000), 1);
 		uint64_t v;
 		assert_int_equal(read(irq, &v, 8), 8);
 		sim_write32(&f.g, BASE, VIRTIO_MMIO_INTERRUPT_ACK, 1);
 		uint32_t id, ul;
-		assert_true(sim_used(&f.g, &f.q[0], &id, &ul));
+		assert_true(sim_used(&f.g, &f.q[qi], &id, &ul));
 		assert_int_equal(ul, 128 * 1024 + 1);
 		assert_int_equal(*(uint8_t *)sim_ptr(&f.g, f.status), VIRTIO_BLK_S_OK);
 		uint8_t *d = sim_ptr(&f.g, f.data);
