@@ -160,7 +160,9 @@ static void exec_explain_hint(const char *prog, const struct group_paths *p,
 		json_object_put(history);
 		history = json_object_new_array();
 	}
-	json_object_array_add(history, json_object_get(req));
+	struct json_object *explained = group_req_for_explain(req);
+	if (explained)
+		json_object_array_add(history, explained);
 	char path[GROUP_PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/denied-exec.json", p->dir);
 	const char *text = json_object_to_json_string_ext(history, JSON_C_TO_STRING_PRETTY);

@@ -52,12 +52,38 @@ static struct json_object *policy_env(struct json_object *pc)
 	return env;
 }
 
+/* A policy entry without "capabilities" means containerd's default set (docs/policy.md); the
+ * host states it explicitly rather than rely on each side's default. */
+static struct json_object *default_capabilities(void)
+{
+	static const char *const names[] = {
+		"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",	  "CAP_FSETID",	  "CAP_KILL",
+		"CAP_SETGID", "CAP_SETUID",	  "CAP_SETPCAP",  "CAP_NET_BIND_SERVICE",
+		"CAP_NET_RAW", "CAP_SYS_CHROOT",  "CAP_MKNOD",	  "CAP_AUDIT_WRITE", "CAP_SETFCAP",
+	};
+	static const char *const sets[] = { "bounding", "effective", "permitted" };
+	struct json_object *caps = json_object_new_object();
+	for (size_t s = 0; s < 3; s++) {
+		struct json_object *set = json_object_new_array();
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			json_object_array_add(set, json_object_new_string(names[i]));
+		json_object_object_add(caps, sets[s], set);
+	}
+	json_object_object_add(caps, "inheritable", json_object_new_array());
+	json_object_object_add(caps, "ambient", json_object_new_array());
+	return caps;
+}
+
 static void add_process_fields(struct json_object *req, struct json_object *pc, const char *id)
 {
+	struct json_object *v;
 	json_object_object_add(req, "container_id", json_object_new_string(id));
 	json_object_object_add(req, "env", policy_env(pc));
 	copy_member(req, pc, "user");
-	copy_member(req, pc, "capabilities");
+	if (json_object_object_get_ex(pc, "capabilities", &v))
+		json_object_object_add(req, "capabilities", json_object_get(v));
+	else
+		json_object_object_add(req, "capabilities", default_capabilities());
 	copy_member(req, pc, "no_new_privileges");
 }
 
@@ -105,4 +131,53 @@ struct json_object *group_req_exec(struct json_object *pc, const char *id, char 
 		json_object_object_add(req, "working_dir", json_object_get(wd));
 	json_object_object_add(req, "stdio", json_object_new_boolean(1));
 	return req;
+}
+
+/* Wire request → engine request: the engine's type name, the fields it takes (same name on
+ * both sides unless renamed), and the renames. */
+struct explain_map {
+	const char *wire, *engine;
+	const char *keep[11];
+	const char *rename[2][2]; /* {wire name, engine name} */
+};
+
+static const struct explain_map explain_maps[] = {
+	{ "mount_layer", "mount_device", { "target" }, { { "root_hash", "device_hash" } } },
+	{ "mount_scratch", "mount_scratch", { "target", "encrypted" }, { { 0 } } },
+	{ "mount_overlay", "mount_overlay", { "container_id", "target" },
+	  { { "layers", "layer_targets" } } },
+	{ "create_container", "create_container",
+	  { "container_id", "command", "env", "working_dir", "user", "capabilities",
+	    "no_new_privileges", "privileged", "mounts", "seccomp_profile_sha256" },
+	  { { 0 } } },
+	{ "exec_in_container", "exec_in_container",
+	  { "container_id", "command", "env", "working_dir", "user", "capabilities",
+	    "no_new_privileges" },
+	  { { 0 } } },
+	{ "exec_external", "exec_external", { "command", "env", "working_dir" }, { { 0 } } },
+	{ "shutdown_container", "shutdown_container", { "container_id" }, { { 0 } } },
+	{ "get_properties", "get_properties", { 0 }, { { 0 } } },
+	{ "dump_stacks", "dump_stacks", { 0 }, { { 0 } } },
+};
+
+struct json_object *group_req_for_explain(struct json_object *wire)
+{
+	struct json_object *t, *v;
+	if (!json_object_object_get_ex(wire, "type", &t))
+		return NULL;
+	const char *type = json_object_get_string(t);
+	for (size_t i = 0; i < sizeof(explain_maps) / sizeof(explain_maps[0]); i++) {
+		const struct explain_map *m = &explain_maps[i];
+		if (strcmp(m->wire, type))
+			continue;
+		struct json_object *out = group_req_new(m->engine);
+		for (size_t k = 0; k < 11 && m->keep[k]; k++)
+			if (json_object_object_get_ex(wire, m->keep[k], &v))
+				json_object_object_add(out, m->keep[k], json_object_get(v));
+		for (size_t k = 0; k < 2 && m->rename[k][0]; k++)
+			if (json_object_object_get_ex(wire, m->rename[k][0], &v))
+				json_object_object_add(out, m->rename[k][1], json_object_get(v));
+		return out;
+	}
+	return NULL;
 }

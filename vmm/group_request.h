@@ -26,4 +26,10 @@ struct json_object *group_req_create(struct json_object *pc, const char *id, boo
 struct json_object *group_req_exec(struct json_object *pc, const char *id, char *const *argv,
 				   size_t argc);
 
+/* The policy engine's JSON form (docs/policy.md, "Requests") of a request sent on the wire, so
+ * `parma policy explain POLICY REQUESTS.json` can replay what the host sent. NULL for requests
+ * the engine does not decide by themselves (install_policy: explain installs the policy file
+ * itself; start_container, wait, ...). New reference. */
+struct json_object *group_req_for_explain(struct json_object *wire);
+
 #endif

@@ -31,12 +31,12 @@
 #include "common/encoding.h"
 #include "common/fileio.h"
 #include "guest/client/agent_client.h"
+#include "guest/proto/proto.h"
 #include "guest/launch/qemu_launch.h"
 #include "policy/attest/snp_dev.h"
 #include "policy/attest/snp_verify.h"
 #include "policy/image/group_spec.h"
 #include "policy/image/image_convert.h"
-#include "policy/image/oci_image.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
 #include "vmm/group_backend.h"
@@ -44,6 +44,7 @@
 #include "vmm/group_relay.h"
 #include "vmm/group_request.h"
 #include "vmm/group_state.h"
+#include "vmm/group_vmm.h"
 
 #define RUN_MAX_LAYERS 64
 #define RUN_BOOT_TIMEOUT_MS 180000 /* first answer from the agent: TCG boots take a while */
@@ -88,11 +89,14 @@ struct run {
 	char scratch[PATH_MAX];
 	char initrd[PATH_MAX];
 	char kernel[PATH_MAX];
-	struct qemu_vm *vm;
+	struct qemu_vm *vm;   /* qemu backend */
+	pid_t vmm_pid;        /* kvm backend: the `parma boot` child */
+	char firmware[PATH_MAX];
 	struct group_relay *relay;
 	struct agent_client *client;
 	struct snp_dev_ca *dev_ca;
-	uint8_t measurement[48];
+	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
+	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
 	bool quiet;
 };
@@ -198,8 +202,11 @@ static int run_call(struct run *r, const char *what, struct json_object *req,
 	struct errbuf eb = { 0 };
 	struct json_object *resp = NULL;
 
-	json_object_array_add(r->requests, json_object_get(req));
-	run_save_requests(r);
+	struct json_object *explained = group_req_for_explain(req);
+	if (explained) {
+		json_object_array_add(r->requests, explained);
+		run_save_requests(r);
+	}
 	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
 	if (ret == -EACCES)
 		print_denial(r, what, resp, &eb);
@@ -227,46 +234,29 @@ static int find_layer(struct run *r, const char *root_hash)
 	return -1;
 }
 
-/* Convert every image's layers (cached) and index them by root hash, so that the policy's
- * layers (generated or given) can be mapped to disk images. */
-static int run_collect_layers(struct run *r, const char *cache, struct errbuf *eb)
+/* Index the plan's layer images by root hash, so that the policy's layers (generated or
+ * given) map to disk images. */
+static int run_collect_layers(struct run *r, const struct policy_gen_plan *plan,
+			      struct errbuf *eb)
 {
-	for (size_t c = 0; c < r->spec->n_containers; c++) {
-		const struct group_container *gc = &r->spec->containers[c];
-		struct oci_image *img = NULL;
-		char work[GROUP_PATH_MAX + 16];
-		if (snprintf(work, sizeof(work), "%s/image-%zu", r->paths.vm, c) >= (int)sizeof(work))
-			return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", r->paths.vm);
-		int ret = oci_image_open(gc->image_ref, work, &img, eb);
-		if (ret < 0) {
-			errbuf_prefix(eb, "containers[%zu].image", c);
-			return ret;
-		}
-		struct layer_image_info *infos = calloc(img->n_layers, sizeof(*infos));
-		bool *cached = calloc(img->n_layers, sizeof(*cached));
-		ret = infos && cached ? image_convert_layers(img, cache, NULL, infos, cached, eb)
-				      : errbuf_set(eb, ENOMEM, "out of memory");
-		for (size_t i = 0; ret == 0 && i < img->n_layers; i++) {
+	for (size_t c = 0; c < plan->n_containers; c++) {
+		const struct policy_gen_container *pc = &plan->containers[c];
+		for (size_t i = 0; i < pc->n_layers; i++) {
+			const struct policy_gen_layer *pl = &pc->layers[i];
 			char hex[65];
-			hex_encode(infos[i].root_hash, 32, hex);
+			hex_encode(pl->info.root_hash, 32, hex);
 			if (find_layer(r, hex) >= 0)
 				continue;
-			if (r->n_layers == RUN_MAX_LAYERS) {
-				ret = errbuf_set(eb, E2BIG, "more than %d distinct layers in the group",
-						 RUN_MAX_LAYERS);
-				break;
-			}
+			if (r->n_layers == RUN_MAX_LAYERS)
+				return errbuf_set(eb, E2BIG, "more than %d distinct layers in the group",
+						  RUN_MAX_LAYERS);
 			struct run_layer *l = &r->layers[r->n_layers++];
 			memcpy(l->root_hash, hex, sizeof(hex));
-			l->hash_offset = infos[i].hash_offset;
-			ret = layer_image_path(cache, infos[i].layer_digest, ".img", l->image,
-					       sizeof(l->image));
+			l->hash_offset = pl->info.hash_offset;
+			if (snprintf(l->image, sizeof(l->image), "%s", pl->image_path) >=
+			    (int)sizeof(l->image))
+				return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", pl->image_path);
 		}
-		free(infos);
-		free(cached);
-		oci_image_free(img);
-		if (ret < 0)
-			return ret;
 	}
 	return 0;
 }
@@ -614,19 +604,29 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	else if ((ret = image_cache_dir(cache, sizeof(cache), eb)) < 0)
 		return ret;
 
+	/* The images are converted (or found in the cache) either way: the plan says which layer
+	 * image files hold the root hashes the policy names. */
+	char *text = NULL;
+	size_t len = 0;
+	bool debug_used = false;
+	struct policy_gen_opts opts = { .debug = debug, .cache_dir = cache };
+	struct policy_gen_plan plan = { 0 };
+	if (!r->quiet)
+		printf("== converting images%s\n", policy_file ? "" : " and generating the policy");
+	ret = policy_gen_with_plan(r->spec, &opts, &text, &len, &debug_used, &plan, eb);
+	if (ret == 0)
+		ret = run_collect_layers(r, &plan, eb);
+	policy_gen_plan_free(&plan);
+	if (ret < 0) {
+		free(text);
+		return ret;
+	}
 	if (policy_file) {
+		free(text);
 		if ((ret = file_read_all(policy_file, POLICY_MAX_BYTES, &r->policy, &r->policy_len,
 					 eb)) < 0)
 			return ret;
 	} else {
-		char *text;
-		size_t len;
-		bool debug_used = false;
-		struct policy_gen_opts opts = { .debug = debug, .cache_dir = cache };
-		if (!r->quiet)
-			printf("== converting images and generating the policy\n");
-		if ((ret = policy_gen(r->spec, &opts, &text, &len, &debug_used, eb)) < 0)
-			return ret;
 		r->policy = (uint8_t *)text;
 		r->policy_len = len;
 		if (debug_used)
@@ -646,8 +646,6 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	r->policy_json = json_tokener_parse((const char *)r->policy);
 	if (!r->policy_json)
 		return errbuf_set(eb, EINVAL, "policy is not JSON");
-	if ((ret = run_collect_layers(r, cache, eb)) < 0)
-		return ret;
 	return run_bind_policy(r, eb);
 }
 
@@ -706,35 +704,89 @@ static int run_dev_ca(struct run *r, struct errbuf *eb)
 	return 0;
 }
 
+#define RUN_CMDLINE "console=ttyS0 panic=-1 quiet"
+
+/* The guest as our VMM would run it: also what an SNP launch of the group measures. */
+static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t n_disks,
+			   const char *vsock, struct group_vmm_config *vc)
+{
+	*vc = (struct group_vmm_config){
+		.firmware = r->firmware[0] ? r->firmware : NULL,
+		.kernel = r->kernel,
+		.initrd = r->initrd,
+		.cmdline = RUN_CMDLINE,
+		.mem_mib = r->spec->memory_mib,
+		.vcpus = r->spec->vcpus,
+		.vsock_uds = vsock,
+		.console = r->paths.console,
+		.snp = r->tee == GROUP_TEE_SNP,
+		.policy_file = r->paths.policy,
+	};
+	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
+		vc->drives[i] = disks[i].path;
+		vc->drive_ro[i] = disks[i].read_only;
+		vc->n_drives++;
+	}
+}
+
 static int run_boot(struct run *r, struct errbuf *eb)
 {
 	struct qemu_disk disks[RUN_MAX_LAYERS + 1];
-	char agent_port[GROUP_PATH_MAX + 32];
-	int ret;
+	char agent_port[GROUP_PATH_MAX + 32], vsock[GROUP_PATH_MAX + 32];
+	size_t n_disks = r->n_layers + 1;
+	struct group_vmm_config vc;
+	int fd, ret;
 
 	if ((ret = run_disks(r, disks, eb)) < 0)
 		return ret;
-	snprintf(agent_port, sizeof(agent_port), "%s/agent-port.sock", r->paths.vm);
-	if (r->backend == GROUP_BACKEND_KVM)
-		return errbuf_set(eb, ENOTSUP,
-				  "the kvm backend cannot boot a group's virtio disks yet; "
-				  "use --backend qemu (parma boot runs kernels on KVM directly)");
-	struct qemu_launch_config cfg = {
-		.kernel = r->kernel[0] ? r->kernel : NULL,
-		.initrd = r->initrd,
-		.memory_mib = r->spec->memory_mib,
-		.vcpus = r->spec->vcpus,
-		.disks = disks,
-		.n_disks = r->n_layers + 1,
-		.agent_socket = agent_port,
-		.console_log = r->paths.console,
-		.console_fd = -1,
-	};
-	if ((ret = qemu_launch_available(&cfg, eb)) < 0)
+	if (!r->kernel[0] && (ret = qemu_launch_default_kernel(r->kernel, sizeof(r->kernel), eb)) < 0)
 		return ret;
-	if ((ret = qemu_vm_start(&cfg, &r->vm, eb)) < 0)
-		return ret;
-	int fd = qemu_vm_agent_connect(r->vm, eb);
+	if (group_vmm_find_firmware(r->firmware, sizeof(r->firmware)) < 0)
+		r->firmware[0] = '\0';
+	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", r->paths.vm);
+	run_vmm_config(r, disks, n_disks, vsock, &vc);
+
+	if (r->tee == GROUP_TEE_DEV && vc.firmware && n_disks <= GROUP_VMM_MAX_DRIVES) {
+		/* Dev reports claim the MEASUREMENT an SNP launch of this exact guest would get. */
+		char predict[GROUP_PATH_MAX + 32];
+		struct errbuf peb = { 0 };
+		snprintf(predict, sizeof(predict), "%s/predict-vsock.sock", r->paths.vm);
+		vc.vsock_uds = predict;
+		r->have_measurement = group_vmm_measurement(&vc, r->measurement, &peb) == 0;
+		vc.vsock_uds = vsock;
+		unlink(predict);
+		if (!r->have_measurement)
+			fprintf(stderr, "%s: dev MEASUREMENT not computed: %s\n", r->prog,
+				errbuf_msg(&peb));
+	}
+
+	if (r->backend == GROUP_BACKEND_KVM) {
+		if (n_disks > GROUP_VMM_MAX_DRIVES)
+			return errbuf_set(eb, E2BIG, "the kvm backend takes at most %d disks (%zu layers "
+					  "+ scratch)", GROUP_VMM_MAX_DRIVES, r->n_layers);
+		if ((ret = group_vmm_start(&vc, &r->vmm_pid, eb)) < 0)
+			return ret;
+		fd = group_vmm_agent_connect(vsock, PROTO_VSOCK_PORT, r->vmm_pid, RUN_BOOT_TIMEOUT_MS,
+					     &run_interrupted, eb);
+	} else {
+		snprintf(agent_port, sizeof(agent_port), "%s/agent-port.sock", r->paths.vm);
+		struct qemu_launch_config cfg = {
+			.kernel = r->kernel,
+			.initrd = r->initrd,
+			.memory_mib = r->spec->memory_mib,
+			.vcpus = r->spec->vcpus,
+			.disks = disks,
+			.n_disks = n_disks,
+			.agent_socket = agent_port,
+			.console_log = r->paths.console,
+			.console_fd = -1,
+		};
+		if ((ret = qemu_launch_available(&cfg, eb)) < 0)
+			return ret;
+		if ((ret = qemu_vm_start(&cfg, &r->vm, eb)) < 0)
+			return ret;
+		fd = qemu_vm_agent_connect(r->vm, eb);
+	}
 	if (fd < 0)
 		return fd;
 	if ((ret = group_relay_start(fd, r->paths.relay_sock, &r->relay, eb)) < 0)
@@ -775,6 +827,7 @@ static void run_free(struct run *r)
 		qemu_vm_stop(r->vm, 3000);
 		qemu_vm_free(r->vm);
 	}
+	group_vmm_stop(r->vmm_pid, 3000);
 	for (size_t i = 0; i < r->n_containers; i++)
 		if (r->containers[i].log)
 			fclose(r->containers[i].log);
@@ -886,6 +939,7 @@ int group_cli_run(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = run_on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a vanished guest or client is an error return, not death */
 	run_write_info(&r, "booting");
 	if ((ret = run_boot(&r, &eb)) < 0) {
 		code = cli_error(argv[0], ret == -ENOTSUP || ret == -ENOENT ? CLI_UNAVAILABLE

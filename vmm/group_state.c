@@ -98,23 +98,6 @@ pid_t group_owner_pid(const struct group_paths *p)
 	return (pid_t)pid;
 }
 
-int group_state_claim(const struct group_paths *p, struct errbuf *eb)
-{
-	int ret;
-	pid_t owner = group_owner_pid(p);
-	if (owner)
-		return errbuf_set(eb, EBUSY, "group is already running (parma run pid %d; state in %s)",
-				  (int)owner, p->dir);
-	const char *dirs[] = { p->dir, p->logs, p->certs, p->vm };
-	for (size_t i = 0; i < 4; i++)
-		if ((ret = mkdir_p(dirs[i], 0700)) < 0)
-			return errbuf_set(eb, -ret, "%s: %s", dirs[i], strerror(-ret));
-	unlink(p->relay_sock);
-	char pid[32];
-	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
-	return file_write_atomic(p->pid, pid, (size_t)n, 0600, eb);
-}
-
 static void remove_tree(const char *path)
 {
 	DIR *d = opendir(path);
@@ -136,6 +119,24 @@ static void remove_tree(const char *path)
 	}
 	closedir(d);
 	rmdir(path);
+}
+
+int group_state_claim(const struct group_paths *p, struct errbuf *eb)
+{
+	int ret;
+	pid_t owner = group_owner_pid(p);
+	if (owner)
+		return errbuf_set(eb, EBUSY, "group is already running (parma run pid %d; state in %s)",
+				  (int)owner, p->dir);
+	remove_tree(p->vm); /* a crashed run's sockets must not be mistaken for new ones */
+	const char *dirs[] = { p->dir, p->logs, p->certs, p->vm };
+	for (size_t i = 0; i < 4; i++)
+		if ((ret = mkdir_p(dirs[i], 0700)) < 0)
+			return errbuf_set(eb, -ret, "%s: %s", dirs[i], strerror(-ret));
+	unlink(p->relay_sock);
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	return file_write_atomic(p->pid, pid, (size_t)n, 0600, eb);
 }
 
 void group_state_release(const struct group_paths *p)

@@ -114,6 +114,7 @@ int main(int argc, char **argv)
 		pid1_mount_all(console);
 		pid1_load_modules(PID1_MODULES_LIST, console);
 		pid1_enable_cgroup_controllers(console);
+		pid1_loopback_up(console);
 	}
 
 	struct agent_server *s;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,27 @@ void pid1_enable_cgroup_controllers(void (*warn)(const char *msg))
 			warnf(warn, "cgroup controller %s: %s", ctl[i] + 1, strerror(errno));
 		close(fd);
 	}
+}
+
+/* Containers share the guest's network namespace (a group is one pod), so the loopback
+ * interface is what lets them talk to each other; the kernel leaves it down. */
+void pid1_loopback_up(void (*warn)(const char *msg))
+{
+	struct ifreq ifr = { 0 };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		warnf(warn, "loopback: socket: %s", strerror(errno));
+		return;
+	}
+	strcpy(ifr.ifr_name, "lo");
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
+		warnf(warn, "loopback: %s", strerror(errno));
+	} else {
+		ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+			warnf(warn, "loopback up: %s", strerror(errno));
+	}
+	close(fd);
 }
 
 /* /sys/class/virtio-ports/vportNpM/name == "parma.agent" → /dev/vportNpM. */

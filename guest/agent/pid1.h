@@ -25,6 +25,8 @@ void pid1_mount_all(void (*warn)(const char *msg));
 int pid1_load_modules(const char *list, void (*warn)(const char *msg));
 /* +cpu +memory +pids +io in the root cgroup's subtree_control (for container limits). */
 void pid1_enable_cgroup_controllers(void (*warn)(const char *msg));
+/* Bring up the loopback interface that the group's containers share. */
+void pid1_loopback_up(void (*warn)(const char *msg));
 
 /* The transport. kind receives "virtio-serial" or "vsock". Returns the byte-stream fd
  * (virtio-serial) or -EAGAIN when nothing is available yet. For vsock, *listen_fd receives

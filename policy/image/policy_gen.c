@@ -138,6 +138,36 @@ out:
 	return ret;
 }
 
+/* Absolute, no ".", "..", empty components or trailing slash; relative paths are taken from
+ * "/". Returns -EINVAL for ".." or a result that does not fit. */
+static int path_normalise(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+	for (const char *p = in; *p;) {
+		while (*p == '/')
+			p++;
+		const char *end = strchrnul(p, '/');
+		size_t len = (size_t)(end - p);
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			return -EINVAL;
+		if (len && !(len == 1 && p[0] == '.')) {
+			if (n + 1 + len + 1 > size)
+				return -EINVAL;
+			out[n++] = '/';
+			memcpy(out + n, p, len);
+			n += len;
+		}
+		p = end;
+	}
+	if (!n) {
+		if (size < 2)
+			return -EINVAL;
+		out[n++] = '/';
+	}
+	out[n] = 0;
+	return 0;
+}
+
 /* ---- one container ------------------------------------------------------------------------- */
 
 static bool env_overridden(const struct group_container *c, const char *img_env)
@@ -299,14 +329,19 @@ static int container_gen(const struct group_spec *g, size_t ci, const struct pol
 	struct policy_gen_user u;
 	if ((ret = user_resolve(img, user, uwhere, &u, eb)))
 		goto out;
-	const char *wd = c->working_dir ? c->working_dir
-					: (img->process.working_dir ? img->process.working_dir
-								    : "/");
-	if (wd[0] != '/') {
-		ret = errbuf_set(eb, EINVAL, "%s.image: config WorkingDir %s is not absolute", where,
-				 wd);
-		goto out;
+	char wd_buf[POLICY_MAX_TARGET + 1];
+	const char *wd = c->working_dir;
+	if (!wd && img->process.working_dir) {
+		/* image configs say "/app/", "app" or "/a//b": the policy wants "/app", "/a/b" */
+		if (path_normalise(img->process.working_dir, wd_buf, sizeof(wd_buf))) {
+			ret = errbuf_set(eb, EINVAL, "%s.image: config WorkingDir: not a usable path",
+					 where);
+			goto out;
+		}
+		wd = wd_buf;
 	}
+	if (!wd)
+		wd = "/";
 
 	j = json_object_new_object();
 	json_object_object_add(j, "name", json_object_new_string(c->name));

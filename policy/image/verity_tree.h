@@ -27,7 +27,8 @@ struct verity_params {
 uint64_t verity_hash_area_size(uint64_t data_blocks);
 
 /* Read the data blocks from fd, write the superblock at hash_offset and the tree after it
- * (the fd must be open read-write), and return the root hash. -errno with eb set on failure. */
+ * (the fd must be open read-write), and return the root hash. -errno with eb set on failure.
+ * The data is read through shared mappings: the file must not shrink while it is hashed. */
 int verity_tree_build(int fd, const struct verity_params *p, uint8_t root[VERITY_DIGEST_LEN],
 		      struct errbuf *eb);
 

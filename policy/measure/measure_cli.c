@@ -56,7 +56,11 @@ static const char usage[] =
 	"  --policy FILE | --host-data HEX   HOST_DATA = SHA-256(policy bytes)\n"
 	"  --output-format hex|base64 (default hex)\n"
 	"  --json                   JSON with every measured page (gpa, type, digest)\n"
-	"Exit: 0 ok, 2 usage, 3 invalid input, 5 internal error.\n";
+	"Exit: 0 ok, 2 usage, 3 invalid input, 5 internal error.\n"
+	"\n"
+	"The descriptor and ACPI blobs are what `parma boot --snp --snp-launch-dir DIR` writes;\n"
+	"`parma boot --snp-predict <boot options>` computes the same MEASUREMENT straight from\n"
+	"a kernel, initrd and command line, without SNP hardware.\n";
 
 enum {
 	OPT_FIRMWARE = 256, OPT_BOOT_DESC, OPT_ACPI, OPT_BOOT_DESC_GPA, OPT_ACPI_GPA, OPT_OVMF,

@@ -27,6 +27,7 @@
 #include "guest/agent/server.h"
 #include "guest/client/agent_client.h"
 #include "guest/proto/proto.h"
+#include "policy/attest/snp_dev.h"
 #include "policy/attest/snp_report.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -770,6 +771,36 @@ static void agent_seccomp_profile_must_match_digest(void **state)
 	json_object_put(cfg);
 }
 
+/* The client's built-in development signer answers the agent's dev_report requests. */
+static void agent_client_dev_signer_answers(void **state)
+{
+	struct rig *r = *state;
+	char ca_dir[128];
+	snprintf(ca_dir, sizeof(ca_dir), "%s/dev-ca", r->state_dir);
+	struct snp_dev_ca_options opts = { .rsa_bits = 2048, .valid_days = 2 };
+	struct snp_dev_ca *ca;
+	assert_int_equal(snp_dev_ca_open(ca_dir, true, &opts, &ca, NULL), 0); /* small keys: fast */
+	snp_dev_ca_free(ca);
+	uint8_t host_data[32];
+	assert_int_equal(digest_sha256(policy_text, strlen(policy_text), host_data), 0);
+	assert_int_equal(agent_client_use_dev_signer(r->cli, ca_dir, host_data, NULL, NULL), 0);
+	install(r);
+	assert_int_equal(r->dev_reports, 0); /* the signer, not the callback, answered */
+	char path[200];
+	uint8_t *data;
+	size_t len;
+	snprintf(path, sizeof(path), "%s/security-context/certs.json", r->state_dir);
+	assert_int_equal(file_read_all(path, 1 << 20, &data, &len, NULL), 0);
+	assert_non_null(strstr((char *)data, "\"vcek\":\"-----BEGIN CERTIFICATE"));
+	free(data);
+	snprintf(path, sizeof(path), "%s/security-context/report.bin", r->state_dir);
+	assert_int_equal(file_read_all(path, 4096, &data, &len, NULL), 0);
+	struct snp_report rep;
+	assert_int_equal(snp_report_parse(data, len, &rep, NULL), 0);
+	assert_memory_equal(rep.host_data, host_data, 32);
+	free(data);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -785,6 +816,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(agent_malformed_frames_keep_serving, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_workload_attestation_socket, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_seccomp_profile_must_match_digest, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(agent_client_dev_signer_answers, rig_setup, rig_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

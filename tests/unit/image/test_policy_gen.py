@@ -41,7 +41,7 @@ def main():
                                                 b"app:x:1000:1001::/home/app:/bin/sh\n"},
                  {"name": "etc/group", "data": b"root:x:0:\napps:x:1001:\nstaff:x:50:app\n"}]
         top = [{"name": "srv/index.html", "data": b"hello"}]
-        proc = {"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo image"], "WorkingDir": "/srv",
+        proc = {"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo image"], "WorkingDir": "/srv//./",
                 "User": "app", "Env": ["PATH=/bin:/usr/bin", "MODE=image"]}
         ocitool.write_oci(os.path.join(work, "app"), [base, top], tag="v1", process=proc)
         ocitool.write_oci(os.path.join(work, "bare"), [base], process={"Cmd": None, "Env": []})
@@ -100,7 +100,7 @@ def main():
                               ("MODE=spec", "string", False),
                               ("TOKEN=[a-z]{8}", "regex", True)], "spec env overrides and adds")
         check(c["plain"]["working_dir"] == "/srv" and c["args"]["working_dir"] == "/tmp",
-              "working dir from image unless overridden")
+              "working dir from image (normalised) unless overridden")
         check(c["plain"]["user"] == {"uid": 1000, "gid": 1001}, "image user name resolved")
         check(c["args"]["user"] == {"uid": 1000, "gid": 50}, "user:group names resolved")
         check(c["cmd"]["user"] == {"uid": 4242, "gid": 0}, "unknown numeric uid: gid 0")

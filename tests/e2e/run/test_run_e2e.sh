@@ -1,0 +1,86 @@
+#!/bin/sh
+# parma run end to end under QEMU TCG (dev attestation):
+#  1. the two-container example (examples/web-and-client) runs and exits 0 with the page;
+#  2. on a running group: an unlisted `parma exec` is denied with its rule and an explain
+#     hint, a listed one runs; `parma attest` + `parma verify --policy` holds, and fails for
+#     another policy; `parma ps` lists it; the main container's exit code becomes run's.
+# Exits 77 (skip) without QEMU, a guest kernel or the guest initrd.
+set -u
+parma=$1
+src=${PARMA_SOURCE_ROOT:?}
+command -v qemu-system-x86_64 >/dev/null || { echo "SKIP: needs qemu-system-x86_64 (Debian qemu-system-x86)"; exit 77; }
+ls /boot/vmlinuz-* >/dev/null 2>&1 || { echo "SKIP: needs a guest kernel (Debian linux-image-amd64)"; exit 77; }
+initrd=${PARMA_INITRD:-$(dirname "$parma")/../guest/initrd/parma-initrd.img}
+[ -r "$initrd" ] || { echo "SKIP: needs the guest initrd ($initrd): build parma-agent"; exit 77; }
+
+work=$(mktemp -d /tmp/parma-e2e-run-XXXXXX)
+export PARMA_STATE_DIR="$work/state" PARMA_CACHE_DIR="$work/cache" PARMA_DEV_CA="$work/dev-ca"
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+finish() {
+	[ -n "${runpid:-}" ] && kill "$runpid" 2>/dev/null
+	if [ $fail = 0 ]; then rm -rf "$work"; else echo "(kept $work)"; fi
+	exit $fail
+}
+
+python3 "$src/examples/make-images.py" "$work/images" >/dev/null || { echo "FAIL make-images"; fail=1; finish; }
+
+# 1. the example as written (its images path is relative to the spec)
+mkdir -p "$work/ex/web-and-client"
+cp "$src/examples/web-and-client/group.json" "$work/ex/web-and-client/"
+ln -s "$work/images" "$work/ex/images"
+"$parma" run "$work/ex/web-and-client/group.json" > "$work/ex.out" 2>&1
+code=$?
+check "example web-and-client exits 0 (got $code)" '[ $code = 0 ]'
+check "client printed the page served by web over loopback" \
+	'grep -q "client | hello from the web container" "$work/ex.out"'
+check "attestation summary verified" 'grep -q "attestation (dev): VERIFIED" "$work/ex.out"'
+[ $fail = 0 ] || cat "$work/ex.out"
+
+# 2. a group that keeps running until told to stop
+cp "$src/tests/e2e/run/interactive.json" "$work/g.json"
+sed -i "s#\"images/busybox#\"$work/images/busybox#" "$work/g.json"
+"$parma" run "$work/g.json" > "$work/run.out" 2>&1 &
+runpid=$!
+for i in $(seq 1 300); do
+	grep -q "waiter | waiting" "$work/run.out" && grep -q "attestation (dev)" "$work/run.out" && break
+	kill -0 $runpid 2>/dev/null || break
+	sleep 1
+done
+check "group is up" 'grep -q "waiter | waiting" "$work/run.out"'
+check "parma ps lists it" '"$parma" ps e2e-run | grep -q "e2e-run *web *running"'
+
+"$parma" exec e2e-run web -- /bin/sh -c id > "$work/deny.out" 2>&1
+code=$?
+check "unlisted exec is denied (exit $code)" '[ $code = 1 ] && grep -q "denied" "$work/deny.out"'
+check "denial names the rule" 'grep -qi "exec_process" "$work/deny.out"'
+check "denial gives the explain command" 'grep -q "parma policy explain" "$work/deny.out"'
+"$parma" exec e2e-run web -- /bin/wget -q -O - http://127.0.0.1:8080/index.html > "$work/exec.out" 2>&1
+code=$?
+check "listed exec runs (exit $code)" '[ $code = 0 ] && grep -q "hello from the web container" "$work/exec.out"'
+
+"$parma" attest e2e-run --report-data 0123abcd --certs-out "$work/certs" > "$work/report.bin" 2>"$work/attest.err"
+check "attest wrote a 1184-byte report" '[ "$(stat -c %s "$work/report.bin")" = 1184 ]'
+policy="$work/state/e2e-run/policy.json"
+"$parma" verify "$work/report.bin" --certs "$work/certs" --policy "$policy" --allow-dev \
+	--report-data 0123abcd > "$work/verify.out" 2>&1
+code=$?
+check "verify --policy holds (exit $code)" '[ $code = 0 ]'
+sed 's/"waiter"/"waiter2"/' "$policy" > "$work/other-policy.json"
+"$parma" verify "$work/report.bin" --certs "$work/certs" --policy "$work/other-policy.json" \
+	--allow-dev > "$work/verify2.out" 2>&1
+code=$?
+check "verify with another policy fails (exit $code)" '[ $code = 1 ]'
+"$parma" verify "$work/report.bin" --certs "$work/certs" --policy "$policy" > "$work/verify3.out" 2>&1
+code=$?
+check "a dev report without --allow-dev fails (exit $code)" '[ $code != 0 ]'
+
+"$parma" exec e2e-run waiter -- /bin/sh -c ': > /tmp/stop' > "$work/stop.out" 2>&1
+check "listed exec in the main container" '[ $? = 0 ]'
+wait $runpid
+code=$?
+runpid=
+check "parma run exits with the main container's code 3 (got $code)" '[ $code = 3 ]'
+check "no parma run owns the group any more" '! "$parma" ps e2e-run >/dev/null 2>&1'
+[ $fail = 0 ] || { echo "--- run output"; cat "$work/run.out"; }
+finish
