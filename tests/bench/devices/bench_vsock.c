@@ -64,10 +64,7 @@ static void tx(uint16_t op, uint32_t len)
 		tx_free[n_tx_free++] = (uint16_t)id;
 	while (!n_tx_free) {
 		/* All slots in flight: sleep until the device interrupts. */
-		struct pollfd p = { .fd = irq, .events = POLLIN };
-		uint64_t val;
-		if (poll(&p, 1, 10) > 0 && read(irq, &val, 8) == 8)
-			sim_write32(&g, BASE, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+		sim_wait_used(&g, &q[1], BASE, irq, 10);
 		while (sim_used(&g, &q[1], &id, &l))
 			tx_free[n_tx_free++] = (uint16_t)id;
 	}
@@ -94,11 +91,9 @@ static void rx_post(uint16_t i)
 /* Wait for the interrupt, consume rx packets; returns payload bytes received. */
 static uint64_t rx_drain(int timeout_ms)
 {
-	struct pollfd p = { .fd = irq, .events = POLLIN };
-	uint64_t bytes = 0, val;
+	uint64_t bytes = 0;
 	uint32_t id, len;
-	if (poll(&p, 1, timeout_ms) > 0 && read(irq, &val, 8) == 8)
-		sim_write32(&g, BASE, VIRTIO_MMIO_INTERRUPT_ACK, 1);
+	sim_wait_used(&g, &q[0], BASE, irq, timeout_ms);
 	bool any = false;
 	while (sim_used(&g, &q[0], &id, &len)) {
 		struct vhdr *h = sim_ptr(&g, rxbufs + (uint64_t)id * (VSOCK_HDR_LEN + CHUNK));

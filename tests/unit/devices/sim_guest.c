@@ -1,7 +1,9 @@
 #include "sim_guest.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 #include <string.h>
 
@@ -173,6 +175,39 @@ bool sim_used(struct sim_guest *g, struct sim_queue *q, uint32_t *id, uint32_t *
 	uint16_t *avail = sim_ptr(g, q->avail);
 	__atomic_store_n(&avail[2 + q->size], q->last_used, __ATOMIC_RELEASE);
 	return true;
+}
+
+static bool used_pending(struct sim_guest *g, struct sim_queue *q)
+{
+	uint8_t *used = sim_ptr(g, q->used);
+	return __atomic_load_n((uint16_t *)(used + 2), __ATOMIC_ACQUIRE) != q->last_used;
+}
+
+bool sim_wait_used(struct sim_guest *g, struct sim_queue *q, uint64_t base, int irq_fd,
+		   int timeout_ms)
+{
+	uint16_t *avail = sim_ptr(g, q->avail);
+	__atomic_store_n(&avail[2 + q->size], q->last_used, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (used_pending(g, q))
+		return true;
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		long spent = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+		if (spent >= timeout_ms)
+			return used_pending(g, q);
+		struct pollfd p = { .fd = irq_fd, .events = POLLIN };
+		if (poll(&p, 1, (int)(timeout_ms - spent)) > 0) {
+			uint64_t v;
+			if (read(irq_fd, &v, sizeof(v)) == sizeof(v))
+				sim_write32(g, base, VIRTIO_MMIO_INTERRUPT_ACK, 3);
+		}
+		/* An interrupt may be for another queue, or left over: look again. */
+		if (used_pending(g, q))
+			return true;
+	}
 }
 
 uint16_t sim_chain(struct sim_guest *g, struct sim_queue *q, const uint64_t *gpa,

@@ -69,6 +69,13 @@ void sim_kick(struct sim_guest *g, uint64_t base, uint16_t qi);
 /* Next used element: returns true and fills id/len if one is there. */
 bool sim_used(struct sim_guest *g, struct sim_queue *q, uint32_t *id, uint32_t *len);
 
+/* Block until queue q has a used element (true) or timeout_ms passes (false),
+ * the way a guest driver does it: check the ring, then (event index already
+ * asks for an interrupt on the next entry) check again after a full fence,
+ * and only then sleep on the interrupt eventfd, acknowledging it on wake. */
+bool sim_wait_used(struct sim_guest *g, struct sim_queue *q, uint64_t base, int irq_fd,
+		   int timeout_ms);
+
 /* Submit a chain of n buffers (gpa, len, writable) as descriptors
  * [first, first+n) and publish it; returns the head. */
 uint16_t sim_chain(struct sim_guest *g, struct sim_queue *q, const uint64_t *gpa,
