@@ -45,6 +45,7 @@
 #include "vmm/group_request.h"
 #include "vmm/group_state.h"
 #include "vmm/group_vmm.h"
+#include "vmm/vmm_cli.h"
 
 #define RUN_MAX_LAYERS 64
 #define RUN_BOOT_TIMEOUT_MS 180000 /* first answer from the agent: TCG boots take a while */
@@ -571,6 +572,7 @@ static void run_usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: parma run GROUP.json [options]\n"
+		"       parma run --kernel FILE [--initrd FILE] [--cmdline TEXT] [parma boot options]\n"
 		"\n"
 		"Convert the group's images, generate its policy (unless --policy), boot the group's\n"
 		"confidential VM with HOST_DATA = SHA-256(policy), install the policy, start the\n"
@@ -586,6 +588,9 @@ static void run_usage(FILE *out)
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
 		"  -q, --quiet          only the containers' output and errors\n"
+		"\n"
+		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
+		"`parma boot` does (see parma boot --help).\n"
 		"\n"
 		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
 		"parma attest GROUP, parma stop GROUP.\n"
@@ -860,6 +865,19 @@ int group_cli_run(int argc, char **argv)
 	struct errbuf eb = { 0 };
 	char why_backend[256], why_tee[256];
 	int opt, ret, code = CLI_INTERNAL;
+
+	/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec: boot that
+	 * kernel directly in the VMM (the same as `parma boot`). */
+	bool has_spec = false, has_kernel = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--kernel") || !strcmp(argv[i], "--firmware"))
+			has_kernel = true;
+		size_t n = strlen(argv[i]);
+		if (argv[i][0] != '-' && n > 5 && !strcmp(argv[i] + n - 5, ".json"))
+			has_spec = true;
+	}
+	if (has_kernel && !has_spec)
+		return vmm_cli_boot(argc, argv);
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {

@@ -49,6 +49,7 @@ for i in $(seq 1 300); do
 done
 check "group is up" 'grep -q "waiter | waiting" "$work/run.out"'
 check "parma ps lists it" '"$parma" ps e2e-run | grep -q "e2e-run *web *running"'
+check "parma logs has the container's output" '"$parma" logs e2e-run waiter | grep -q "^waiting"'
 
 "$parma" exec e2e-run web -- /bin/sh -c id > "$work/deny.out" 2>&1
 code=$?
