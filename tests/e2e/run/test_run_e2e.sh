@@ -48,6 +48,7 @@ for i in $(seq 1 300); do
 	sleep 1
 done
 check "group is up" 'grep -q "waiter | waiting" "$work/run.out"'
+check "a scratch mount from the spec is writable" 'grep -q "waiter | scratch-ok" "$work/run.out"'
 check "parma ps lists it" '"$parma" ps e2e-run | grep -q "e2e-run *web *running"'
 check "parma logs has the container's output" '"$parma" logs e2e-run waiter | grep -q "^waiting"'
 
