@@ -7,15 +7,10 @@
 
 #include <linux/kvm.h>
 
+#include "common/byteorder.h"
 #include "vmm/snp_launch.h"
 
 #define CPUID_MAX_ENTRIES 64u
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 int snp_cpuid_page_build(const struct kvm_cpuid_entry2 *e, unsigned n, uint8_t page[4096],
 			 struct errbuf *eb)
@@ -24,22 +19,22 @@ int snp_cpuid_page_build(const struct kvm_cpuid_entry2 *e, unsigned n, uint8_t p
 	if (n > CPUID_MAX_ENTRIES)
 		return errbuf_set(eb, E2BIG, "%u CPUID entries (the SNP CPUID page holds %u)", n,
 				  CPUID_MAX_ENTRIES);
-	put32(page, n);
+	le_put32(page, n);
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *o = page + 16 + 48 * i;
 		uint32_t ebx = e[i].ebx;
-		put32(o, e[i].function);
+		le_put32(o, e[i].function);
 		if (e[i].flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
-			put32(o + 4, e[i].index);
+			le_put32(o + 4, e[i].index);
 		if (e[i].function == 0xd && e[i].index <= 1) {
 			/* XSAVE area size for XCR0 = x87 only: legacy area + header. */
 			o[8] = 1;
 			ebx = 0x240;
 		}
-		put32(o + 24, e[i].eax);
-		put32(o + 28, ebx);
-		put32(o + 32, e[i].ecx);
-		put32(o + 36, e[i].edx);
+		le_put32(o + 24, e[i].eax);
+		le_put32(o + 28, ebx);
+		le_put32(o + 32, e[i].ecx);
+		le_put32(o + 36, e[i].edx);
 	}
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 
+#include "common/byteorder.h"
 #include "vmm/snp_launch.h"
 
 #define AUTH_ID_SIG 0x040
@@ -18,18 +19,6 @@
 #define PUBKEY_LEN 0x404
 #define ALGO_ECDSA_P384_SHA384 1u
 #define CURVE_P384 2u
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static int is_p384(EVP_PKEY *key)
 {
@@ -51,7 +40,7 @@ static int pubkey_struct(EVP_PKEY *key, uint8_t out[PUBKEY_LEN])
 	ok = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_X, &x) == 1 &&
 	     EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1 &&
 	     BN_bn2lebinpad(x, out + 4, 72) == 72 && BN_bn2lebinpad(y, out + 4 + 72, 72) == 72;
-	put32(out, CURVE_P384);
+	le_put32(out, CURVE_P384);
 	BN_free(x);
 	BN_free(y);
 	return ok ? 0 : -EIO;
@@ -96,16 +85,16 @@ int snp_id_block_build(const struct snp_id_config *id, const uint8_t ld[SNP_LD_L
 	memcpy(block, ld, SNP_LD_LEN);
 	memcpy(block + 0x30, id->family_id, 16);
 	memcpy(block + 0x40, id->image_id, 16);
-	put32(block + 0x50, 1); /* ID block version */
-	put32(block + 0x54, id->guest_svn);
-	put64(block + 0x58, policy);
+	le_put32(block + 0x50, 1); /* ID block version */
+	le_put32(block + 0x54, id->guest_svn);
+	le_put64(block + 0x58, policy);
 
-	put32(auth, ALGO_ECDSA_P384_SHA384);
+	le_put32(auth, ALGO_ECDSA_P384_SHA384);
 	if (sign(id->id_key, block, 96, auth + AUTH_ID_SIG) ||
 	    pubkey_struct(id->id_key, auth + AUTH_ID_KEY))
 		return errbuf_set(eb, EIO, "signing the ID block failed");
 	if (id->author_key) {
-		put32(auth + 4, ALGO_ECDSA_P384_SHA384);
+		le_put32(auth + 4, ALGO_ECDSA_P384_SHA384);
 		if (sign(id->author_key, auth + AUTH_ID_KEY, PUBKEY_LEN, auth + AUTH_ID_KEY_SIG) ||
 		    pubkey_struct(id->author_key, auth + AUTH_AUTHOR_KEY))
 			return errbuf_set(eb, EIO, "signing the ID key with the author key failed");

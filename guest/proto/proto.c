@@ -6,32 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/byteorder.h"
+
 /* Most bytes the decoder ever holds: one maximal frame plus the NUL after a JSON body. */
 #define DECODER_LIMIT ((size_t)PROTO_HEADER_SIZE + PROTO_JSON_MAX + 1)
 
 static const uint8_t magic_bytes[4] = { 'P', 'R', 'M', 'A' };
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 uint32_t proto_crc32(const void *data, size_t len)
 {
@@ -118,10 +98,10 @@ int proto_header_encode(const struct proto_header *h, uint8_t out[PROTO_HEADER_S
 	memcpy(out, magic_bytes, 4);
 	out[4] = h->version;
 	out[5] = h->type;
-	put_le16(out + 6, h->flags);
-	put_le32(out + 8, h->id);
-	put_le32(out + 12, h->length);
-	put_le32(out + 16, proto_crc32(out, 16));
+	le_put16(out + 6, h->flags);
+	le_put32(out + 8, h->id);
+	le_put32(out + 12, h->length);
+	le_put32(out + 16, proto_crc32(out, 16));
 	return 0;
 }
 
@@ -240,7 +220,7 @@ int proto_decoder_feed(struct proto_decoder *d, const void *data, size_t len)
 /* Is there an intact header at p (magic and CRC)? */
 static int header_intact(const uint8_t *p)
 {
-	return !memcmp(p, magic_bytes, 4) && get_le32(p + 16) == proto_crc32(p, 16);
+	return !memcmp(p, magic_bytes, 4) && le_get32(p + 16) == proto_crc32(p, 16);
 }
 
 /* During resynchronisation: drop bytes up to the next possible magic. */
@@ -299,8 +279,8 @@ enum proto_decode_status proto_decoder_next(struct proto_decoder *d, struct prot
 			d->faults++;
 			return PROTO_FAULT;
 		}
-		struct proto_header h = { p[4], p[5], get_le16(p + 6), get_le32(p + 8),
-					  get_le32(p + 12) };
+		struct proto_header h = { p[4], p[5], le_get16(p + 6), le_get32(p + 8),
+					  le_get32(p + 12) };
 		if (header_problem(&h, fault->reason, sizeof(fault->reason))) {
 			fault->has_id = 1;
 			fault->id = h.id;

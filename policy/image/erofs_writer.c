@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/byteorder.h"
+
 #define EROFS_MAGIC          0xE0F5E1E2u
 #define EROFS_SB_OFFSET      1024u
 #define EROFS_SB_SIZE        128u
@@ -64,24 +66,6 @@ struct writer {
 	int64_t build_time;
 	uint32_t build_nsec;
 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static int name_cmp(const char *a, size_t al, const char *b, size_t bl)
 {
@@ -214,8 +198,8 @@ static uint64_t dir_pack(const struct placed *p, uint8_t *out)
 			size_t nameoff = (j - i) * DIRENT_SIZE;
 			for (size_t k = i; k < j; k++) {
 				uint8_t *de = blk + (k - i) * DIRENT_SIZE;
-				put64(de, p->ents[k].ino->nid);
-				put16(de + 8, (uint16_t)nameoff);
+				le_put64(de, p->ents[k].ino->nid);
+				le_put16(de + 8, (uint16_t)nameoff);
 				de[10] = file_type_of[(p->ents[k].ino->mode >> 12) & 15];
 				de[11] = 0;
 				memcpy(blk + nameoff, p->ents[k].name, p->ents[k].len);
@@ -274,7 +258,7 @@ static void xattr_write(const struct layer_inode *ino, uint8_t *p)
 		const struct layer_xattr *x = &ino->xattrs[i];
 		p[0] = (uint8_t)x->name_len;
 		p[1] = x->index;
-		put16(p + 2, (uint16_t)x->value_len);
+		le_put16(p + 2, (uint16_t)x->value_len);
 		memcpy(p + 4, x->name, x->name_len);
 		memcpy(p + 4 + x->name_len, x->value, x->value_len);
 		p += (4 + x->name_len + x->value_len + 3) & ~(size_t)3;
@@ -326,24 +310,24 @@ static void inode_write(const struct writer *w, const struct placed *p, uint8_t 
 	uint16_t icount = p->xattr_size ? (uint16_t)(1 + (p->xattr_size - XATTR_HEADER_SIZE) / 4)
 					: 0;
 	(void)w;
-	put16(out, (uint16_t)((p->extended ? 1 : 0) | (layout << 1)));
-	put16(out + 2, icount);
-	put16(out + 4, (uint16_t)ino->mode);
-	put32(out + 16, iu);
-	put32(out + 20, ino_num);
+	le_put16(out, (uint16_t)((p->extended ? 1 : 0) | (layout << 1)));
+	le_put16(out + 2, icount);
+	le_put16(out + 4, (uint16_t)ino->mode);
+	le_put32(out + 16, iu);
+	le_put32(out + 20, ino_num);
 	if (p->extended) {
-		put16(out + 6, 0);
-		put64(out + 8, ino->size);
-		put32(out + 24, ino->uid);
-		put32(out + 28, ino->gid);
-		put64(out + 32, (uint64_t)ino->mtime);
-		put32(out + 40, ino->mtime_nsec);
-		put32(out + 44, ino->nlink);
+		le_put16(out + 6, 0);
+		le_put64(out + 8, ino->size);
+		le_put32(out + 24, ino->uid);
+		le_put32(out + 28, ino->gid);
+		le_put64(out + 32, (uint64_t)ino->mtime);
+		le_put32(out + 40, ino->mtime_nsec);
+		le_put32(out + 44, ino->nlink);
 	} else {
-		put16(out + 6, (uint16_t)ino->nlink);
-		put32(out + 8, (uint32_t)ino->size);
-		put16(out + 24, (uint16_t)ino->uid);
-		put16(out + 26, (uint16_t)ino->gid);
+		le_put16(out + 6, (uint16_t)ino->nlink);
+		le_put32(out + 8, (uint32_t)ino->size);
+		le_put16(out + 24, (uint16_t)ino->uid);
+		le_put16(out + 26, (uint16_t)ino->gid);
 	}
 	uint8_t *x = out + (p->extended ? INODE_EXTENDED_SIZE : INODE_COMPACT_SIZE);
 	if (p->xattr_size)
@@ -376,17 +360,17 @@ static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
 static void superblock_write(const struct writer *w, uint8_t *blk0, uint64_t blocks)
 {
 	uint8_t *sb = blk0 + EROFS_SB_OFFSET;
-	put32(sb + 0, EROFS_MAGIC);
-	put32(sb + 8, EROFS_COMPAT_MTIME);
+	le_put32(sb + 0, EROFS_MAGIC);
+	le_put32(sb + 8, EROFS_COMPAT_MTIME);
 	sb[12] = 12; /* blkszbits: 4096 */
 	sb[13] = 0;
-	put16(sb + 14, EROFS_ROOT_OFFSET / EROFS_SLOT);
-	put64(sb + 16, w->n);
-	put64(sb + 24, (uint64_t)w->build_time);
-	put32(sb + 32, w->build_nsec);
-	put32(sb + 36, (uint32_t)blocks);
-	put32(sb + 40, 0); /* meta_blkaddr */
-	put32(sb + 44, 0); /* xattr_blkaddr: no shared xattrs */
+	le_put16(sb + 14, EROFS_ROOT_OFFSET / EROFS_SLOT);
+	le_put64(sb + 16, w->n);
+	le_put64(sb + 24, (uint64_t)w->build_time);
+	le_put32(sb + 32, w->build_nsec);
+	le_put32(sb + 36, (uint32_t)blocks);
+	le_put32(sb + 40, 0); /* meta_blkaddr */
+	le_put32(sb + 44, 0); /* xattr_blkaddr: no shared xattrs */
 	/* uuid, volume name, feature_incompat: zero */
 }
 

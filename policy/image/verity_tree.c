@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "common/byteorder.h"
 #include "common/fileio.h"
 
 #define HASHES_PER_BLOCK (VERITY_BLOCK_SIZE / VERITY_DIGEST_LEN) /* 128 */
@@ -50,36 +51,18 @@ uint64_t verity_hash_area_size(uint64_t data_blocks)
 	return (s.total_blocks + 1) * VERITY_BLOCK_SIZE;
 }
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 void verity_superblock_fill(const struct verity_params *p, uint8_t sb[VERITY_SB_SIZE])
 {
 	memset(sb, 0, VERITY_SB_SIZE);
 	memcpy(sb, "verity\0\0", 8);
-	put_le32(sb + 8, 1);  /* version */
-	put_le32(sb + 12, 1); /* hash_type: normal */
+	le_put32(sb + 8, 1);  /* version */
+	le_put32(sb + 12, 1); /* hash_type: normal */
 	memcpy(sb + 16, p->uuid, 16);
 	memcpy(sb + 32, "sha256", 6); /* algorithm[32] */
-	put_le32(sb + 64, VERITY_BLOCK_SIZE);
-	put_le32(sb + 68, VERITY_BLOCK_SIZE);
-	put_le64(sb + 72, p->data_blocks);
-	put_le16(sb + 80, (uint16_t)p->salt_len);
+	le_put32(sb + 64, VERITY_BLOCK_SIZE);
+	le_put32(sb + 68, VERITY_BLOCK_SIZE);
+	le_put64(sb + 72, p->data_blocks);
+	le_put16(sb + 80, (uint16_t)p->salt_len);
 	memcpy(sb + 88, p->salt, p->salt_len); /* after 6 pad bytes; salt[256], then 168 pad */
 }
 

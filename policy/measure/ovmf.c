@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/byteorder.h"
 #include "policy/measure/vmsa.h"
 
 #define GUID_ENTRY_HDR 18u /* u16 length + 16-byte GUID */
@@ -43,16 +44,6 @@ static void guid_le(const char *text, uint8_t out[16])
 		out[i] = be[order[i]];
 }
 
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static int parse_metadata(const uint8_t *img, size_t len, uint32_t off_from_end,
 			  struct ovmf_info *info, struct errbuf *eb)
 {
@@ -62,7 +53,7 @@ static int parse_metadata(const uint8_t *img, size_t len, uint32_t off_from_end,
 	const uint8_t *h = img + len - off_from_end;
 	if (memcmp(h, "ASEV", 4))
 		return errbuf_set(eb, EINVAL, "SEV metadata has no \"ASEV\" signature");
-	uint32_t size = get32(h + 4), version = get32(h + 8), n = get32(h + 12);
+	uint32_t size = le_get32(h + 4), version = le_get32(h + 8), n = le_get32(h + 12);
 	if (version != 1)
 		return errbuf_set(eb, EINVAL, "SEV metadata version %u (expected 1)", version);
 	if (n > OVMF_MAX_SECTIONS)
@@ -74,9 +65,9 @@ static int parse_metadata(const uint8_t *img, size_t len, uint32_t off_from_end,
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *e = h + 16 + 12 * i;
 		struct ovmf_section *s = &info->section[i];
-		s->gpa = get32(e);
-		s->size = get32(e + 4);
-		s->type = get32(e + 8);
+		s->gpa = le_get32(e);
+		s->size = le_get32(e + 4);
+		s->type = le_get32(e + 8);
 		if ((s->gpa & (SNP_PAGE_SIZE - 1)) || (s->size & (SNP_PAGE_SIZE - 1)) || !s->size)
 			return errbuf_set(eb, EINVAL,
 					  "SEV metadata section %u (gpa 0x%x size 0x%x) is not page "
@@ -106,7 +97,7 @@ int ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info, struct er
 	if (memcmp(img + end - 16, footer, 16))
 		return errbuf_set(eb, EINVAL, "no OVMF footer table GUID at offset 0x%zx",
 				  end - 16);
-	size_t table_len = get16(img + end - GUID_ENTRY_HDR);
+	size_t table_len = le_get16(img + end - GUID_ENTRY_HDR);
 	if (table_len < GUID_ENTRY_HDR || table_len > end)
 		return errbuf_set(eb, EINVAL, "OVMF footer table length %zu is invalid", table_len);
 	size_t start = end - table_len;
@@ -114,7 +105,7 @@ int ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info, struct er
 	while (end > start) {
 		if (end - start < GUID_ENTRY_HDR)
 			return errbuf_set(eb, EINVAL, "truncated entry in the OVMF footer table");
-		size_t elen = get16(img + end - GUID_ENTRY_HDR);
+		size_t elen = le_get16(img + end - GUID_ENTRY_HDR);
 		if (elen < GUID_ENTRY_HDR || elen > end - start)
 			return errbuf_set(eb, EINVAL, "OVMF footer entry length %zu is invalid", elen);
 		const uint8_t *data = img + end - elen, *guid = img + end - 16;
@@ -123,18 +114,18 @@ int ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info, struct er
 		guid_le(GUID_SEV_ES_RESET_BLOCK, g);
 		if (!memcmp(guid, g, 16) && dlen >= 4) {
 			info->has_ap_eip = true;
-			info->ap_eip = get32(data);
+			info->ap_eip = le_get32(data);
 		}
 		guid_le(GUID_SEV_HASH_TABLE, g);
 		if (!memcmp(guid, g, 16) && dlen >= 8) {
 			info->has_hashes_table = true;
-			info->hashes_table_gpa = get32(data);
-			info->hashes_table_size = get32(data + 4);
+			info->hashes_table_gpa = le_get32(data);
+			info->hashes_table_size = le_get32(data + 4);
 		}
 		guid_le(GUID_SEV_METADATA, g);
 		if (!memcmp(guid, g, 16) && dlen >= 4) {
 			have_metadata = true;
-			metadata_off = get32(data);
+			metadata_off = le_get32(data);
 		}
 		end -= elen;
 	}

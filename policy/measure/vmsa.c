@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "common/byteorder.h"
+
 /* VMSA field offsets (AMD APM vol. 2 "VMSA layout"; the SNP facts notes §2.3). */
 enum {
 	VMSA_ES = 0x000, VMSA_CS = 0x010, VMSA_SS = 0x020, VMSA_DS = 0x030, VMSA_FS = 0x040,
@@ -16,30 +18,12 @@ enum {
 	VMSA_X87_FCW = 0x410,
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void put_seg(uint8_t *p, const struct snp_segment *s)
 {
-	put16(p, s->selector);
-	put16(p + 2, s->attrib);
-	put32(p + 4, s->limit);
-	put64(p + 8, s->base);
+	le_put16(p, s->selector);
+	le_put16(p + 2, s->attrib);
+	le_put32(p + 4, s->limit);
+	le_put64(p + 8, s->base);
 }
 
 void snp_vmsa_build(const struct snp_vcpu_state *s, uint8_t page[4096])
@@ -66,26 +50,26 @@ void snp_vmsa_build(const struct snp_vcpu_state *s, uint8_t page[4096])
 	put_seg(page + VMSA_IDTR, &s->idtr);
 	put_seg(page + VMSA_TR, &s->tr);
 	page[VMSA_CPL] = s->cpl;
-	put64(page + VMSA_EFER, s->efer);
-	put64(page + VMSA_XSS, s->xss);
-	put64(page + VMSA_CR4, s->cr4);
-	put64(page + VMSA_CR3, s->cr3);
-	put64(page + VMSA_CR0, s->cr0);
-	put64(page + VMSA_DR7, s->dr7);
-	put64(page + VMSA_DR6, s->dr6);
-	put64(page + VMSA_RFLAGS, s->rflags);
-	put64(page + VMSA_RIP, s->rip);
-	put64(page + VMSA_CR2, s->cr2);
-	put64(page + VMSA_G_PAT, s->g_pat);
-	put32(page + VMSA_PKRU, s->pkru);
+	le_put64(page + VMSA_EFER, s->efer);
+	le_put64(page + VMSA_XSS, s->xss);
+	le_put64(page + VMSA_CR4, s->cr4);
+	le_put64(page + VMSA_CR3, s->cr3);
+	le_put64(page + VMSA_CR0, s->cr0);
+	le_put64(page + VMSA_DR7, s->dr7);
+	le_put64(page + VMSA_DR6, s->dr6);
+	le_put64(page + VMSA_RFLAGS, s->rflags);
+	le_put64(page + VMSA_RIP, s->rip);
+	le_put64(page + VMSA_CR2, s->cr2);
+	le_put64(page + VMSA_G_PAT, s->g_pat);
+	le_put32(page + VMSA_PKRU, s->pkru);
 	for (int i = 0; i < SNP_NR_GPRS; i++)
-		put64(page + gpr_off[i], s->gpr[i]);
-	put64(page + VMSA_SEV_FEATURES, s->sev_features);
-	put64(page + VMSA_XCR0, s->xcr0);
-	put32(page + VMSA_MXCSR, s->mxcsr);
-	put16(page + VMSA_X87_FTW, s->x87_ftw);
-	put16(page + VMSA_X87_FSW, s->x87_fsw);
-	put16(page + VMSA_X87_FCW, s->x87_fcw);
+		le_put64(page + gpr_off[i], s->gpr[i]);
+	le_put64(page + VMSA_SEV_FEATURES, s->sev_features);
+	le_put64(page + VMSA_XCR0, s->xcr0);
+	le_put32(page + VMSA_MXCSR, s->mxcsr);
+	le_put16(page + VMSA_X87_FTW, s->x87_ftw);
+	le_put16(page + VMSA_X87_FSW, s->x87_fsw);
+	le_put16(page + VMSA_X87_FCW, s->x87_fcw);
 }
 
 /* KVM's defaults for everything the VMM does not set on an INIT2 VM. */
