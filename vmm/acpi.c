@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/byteorder.h"
 #include "vmm/layout.h"
 
 #define ACPI_HDR_LEN 36
@@ -237,10 +238,6 @@ static void dev_virtio(struct aml *scope, unsigned i, const struct acpi_virtio *
 
 /* ---- tables ---- */
 
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
 	uint8_t s = 0;
@@ -252,14 +249,14 @@ static uint8_t checksum(const uint8_t *p, size_t n)
 static void header(uint8_t *t, const char sig[4], uint32_t len, uint8_t rev)
 {
 	memcpy(t, sig, 4);
-	put32(t + 4, len);
+	le_put32(t + 4, len);
 	t[8] = rev;
 	t[9] = 0;
 	memcpy(t + 10, "PARMA ", 6);
 	memcpy(t + 16, "PARMAVM ", 8);
-	put32(t + 24, 1);
+	le_put32(t + 24, 1);
 	memcpy(t + 28, "PRMA", 4);
-	put32(t + 32, 1);
+	le_put32(t + 32, 1);
 }
 
 static void finish(uint8_t *t, uint32_t len)
@@ -325,55 +322,55 @@ int acpi_build(const struct acpi_config *c, uint64_t base, uint8_t *buf, size_t 
 
 	t = buf + off_madt;
 	header(t, "APIC", (uint32_t)madt_len, 5);
-	put32(t + 36, (uint32_t)LAYOUT_LAPIC);
-	put32(t + 40, 1); /* PCAT_COMPAT: the (masked) 8259s exist in KVM's irqchip */
+	le_put32(t + 36, (uint32_t)LAYOUT_LAPIC);
+	le_put32(t + 40, 1); /* PCAT_COMPAT: the (masked) 8259s exist in KVM's irqchip */
 	uint8_t *e = t + 44;
 	for (uint32_t i = 0; i < c->n_vcpus; i++, e += 8) {
 		e[0] = 0; /* Processor Local APIC */
 		e[1] = 8;
 		e[2] = (uint8_t)i; /* ACPI processor UID */
 		e[3] = (uint8_t)i; /* APIC ID == vCPU index */
-		put32(e + 4, 1);   /* enabled */
+		le_put32(e + 4, 1);   /* enabled */
 	}
 	e[0] = 1; /* I/O APIC */
 	e[1] = 12;
 	e[2] = 0;
-	put32(e + 4, (uint32_t)LAYOUT_IOAPIC);
-	put32(e + 8, 0);
+	le_put32(e + 4, (uint32_t)LAYOUT_IOAPIC);
+	le_put32(e + 8, 0);
 	e += 12;
 	e[0] = 2; /* Interrupt Source Override: ISA IRQ0 (PIT) → GSI 2 */
 	e[1] = 10;
 	e[2] = 0;
 	e[3] = 0;
-	put32(e + 4, 2);
-	put16(e + 8, 0);
+	le_put32(e + 4, 2);
+	le_put16(e + 8, 0);
 	finish(t, (uint32_t)madt_len);
 
 	t = buf + off_fadt;
 	header(t, "FACP", FADT_LEN, 6);
-	put32(t + 40, 0);                       /* DSDT (32-bit): use X_DSDT */
-	put16(t + 109, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_NOT_PRESENT);
-	put32(t + 112, FADT_FLAG_HW_REDUCED);
+	le_put32(t + 40, 0);                       /* DSDT (32-bit): use X_DSDT */
+	le_put16(t + 109, IAPC_VGA_NOT_PRESENT | IAPC_CMOS_RTC_NOT_PRESENT);
+	le_put32(t + 112, FADT_FLAG_HW_REDUCED);
 	t[131] = 5;                             /* FADT minor version: ACPI 6.5 */
 	gas_io8(t + 244, LAYOUT_PORT_ACPI_SLEEP_CTL); /* SLEEP_CONTROL_REG */
 	gas_io8(t + 256, LAYOUT_PORT_ACPI_SLEEP_STS); /* SLEEP_STATUS_REG */
-	put64(t + 140, base + off_dsdt);        /* X_DSDT */
+	le_put64(t + 140, base + off_dsdt);        /* X_DSDT */
 	memcpy(t + 268, "PARMAKVM", 8);         /* hypervisor vendor identity */
 	finish(t, FADT_LEN);
 
 	t = buf + off_xsdt;
 	header(t, "XSDT", (uint32_t)xsdt_len, 1);
-	put64(t + 36, base + off_fadt);
-	put64(t + 44, base + off_madt);
+	le_put64(t + 36, base + off_fadt);
+	le_put64(t + 44, base + off_madt);
 	finish(t, (uint32_t)xsdt_len);
 
 	t = buf + off_rsdp;
 	memcpy(t, "RSD PTR ", 8);
 	memcpy(t + 9, "PARMA ", 6);
 	t[15] = 2;                              /* revision: ACPI 2.0+ */
-	put32(t + 16, 0);                       /* no RSDT */
-	put32(t + 20, 36);
-	put64(t + 24, base + off_xsdt);
+	le_put32(t + 16, 0);                       /* no RSDT */
+	le_put32(t + 20, 36);
+	le_put64(t + 24, base + off_xsdt);
 	t[8] = checksum(t, 20);
 	t[32] = checksum(t, 36);
 	*len = total;
