@@ -49,6 +49,8 @@ int policy_cli_check(int argc, char **argv)
 	}
 	if (argc != 2)
 		return cli_usage_error(argv[0], "expected exactly one policy FILE");
+	if (argv[1][0] == '-' && argv[1][1])
+		return cli_usage_error(argv[0], "unknown option '%s'", argv[1]);
 	uint8_t *bytes;
 	size_t len;
 	struct policy *p;
@@ -408,6 +410,9 @@ int policy_cli_diff(int argc, char **argv)
 	}
 	if (argc != 3)
 		return cli_usage_error(argv[0], "expected two policy files A and B");
+	for (int i = 1; i < 3; i++)
+		if (argv[i][0] == '-' && argv[i][1])
+			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
 	uint8_t *ba = NULL, *bb = NULL;
 	size_t la, lb;
 	struct policy *pa = NULL, *pb = NULL;

@@ -23,5 +23,15 @@ check no-args 2 "$parma"
 check unknown-command 2 "$parma" frobnicate
 "$parma" frobnicate 2>&1 | grep -q "unknown command 'frobnicate'" || { echo "FAIL unknown command message"; fail=1; }
 check unknown-option 2 "$parma" --frobnicate
+# every level answers --help (exit 0) and refuses an unknown option (exit 2)
+for sub in run ps exec logs stop attest boot policy "policy check" "policy digest" \
+	"policy explain" "policy diff" "policy gen" image "image convert" "image inspect" measure \
+	verify report "report show" "report dev-ca" "report dev-sign" agent; do
+	# shellcheck disable=SC2086
+	check "help: $sub" 0 "$parma" $sub --help
+	case "$sub" in policy|image|report) continue ;; esac
+	# shellcheck disable=SC2086
+	check "unknown option: $sub" 2 "$parma" $sub --frobnicate x
+done
 rm -f /tmp/parma-cli-out.$$
 exit $fail
