@@ -39,7 +39,7 @@ static int args_parse(int argc, char **argv, bool with_threads, struct image_arg
 	memset(a, 0, sizeof(*a));
 	optind = 1;
 	opterr = 0;
-	for (int c; (c = getopt_long(argc, argv, "+jo:t:n", longopts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "jo:t:n", longopts, NULL)) != -1;) {
 		switch (c) {
 		case 'j':
 			a->json = true;

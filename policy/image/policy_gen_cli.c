@@ -105,7 +105,7 @@ int policy_gen_cli_main(int argc, char **argv)
 	struct policy_gen_opts o = { 0 };
 	optind = 1;
 	opterr = 0;
-	for (int c; (c = getopt_long(argc, argv, "+do:c:t:np:", longopts, NULL)) != -1;) {
+	for (int c; (c = getopt_long(argc, argv, "do:c:t:np:", longopts, NULL)) != -1;) {
 		switch (c) {
 		case 'd':
 			o.debug = true;
