@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/byteorder.h"
 #include "devices/blk_backend.h"
 #include "devices/virtio_mmio.h"
 #include "vmm/event_loop.h"
@@ -51,10 +52,6 @@ struct virtio_blk {
 	unsigned inflight;
 	struct blk_queue q[VIRTIO_BLK_MAX_QUEUES];
 };
-
-static void put16(uint8_t *p, uint16_t v) { v = htole16(v); memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { v = htole32(v); memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { v = htole64(v); memcpy(p, &v, 8); }
 
 static void blk_config_read(void *dev, uint32_t off, void *data, uint32_t len)
 {
@@ -359,15 +356,15 @@ static void build_config(struct virtio_blk *blk, uint64_t *features)
 {
 	const struct blk_backend_info *info = blk_backend_info(blk->be);
 	uint8_t *c = blk->config;
-	put64(c + 0, info->size / SECTOR);          /* capacity */
-	put32(c + 12, VIRTQ_MAX_CHAIN - 2);         /* seg_max: header and status take two */
-	put32(c + 20, info->logical_block_size);    /* blk_size */
-	put16(c + 34, (uint16_t)blk->num_queues);   /* num_queues */
-	put32(c + 36, blk->max_discard_sectors);    /* max_discard_sectors */
-	put32(c + 40, 1);                           /* max_discard_seg */
-	put32(c + 44, info->logical_block_size / SECTOR); /* discard_sector_alignment */
-	put32(c + 48, blk->max_discard_sectors);    /* max_write_zeroes_sectors */
-	put32(c + 52, 1);                           /* max_write_zeroes_seg */
+	le_put64(c + 0, info->size / SECTOR);          /* capacity */
+	le_put32(c + 12, VIRTQ_MAX_CHAIN - 2);         /* seg_max: header and status take two */
+	le_put32(c + 20, info->logical_block_size);    /* blk_size */
+	le_put16(c + 34, (uint16_t)blk->num_queues);   /* num_queues */
+	le_put32(c + 36, blk->max_discard_sectors);    /* max_discard_sectors */
+	le_put32(c + 40, 1);                           /* max_discard_seg */
+	le_put32(c + 44, info->logical_block_size / SECTOR); /* discard_sector_alignment */
+	le_put32(c + 48, blk->max_discard_sectors);    /* max_write_zeroes_sectors */
+	le_put32(c + 52, 1);                           /* max_write_zeroes_seg */
 	c[56] = info->can_discard;                  /* write_zeroes_may_unmap */
 	*features = (1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
 		    (1ull << VIRTIO_BLK_F_FLUSH);
