@@ -85,4 +85,22 @@ runpid=
 check "parma run exits with the main container's code 3 (got $code)" '[ $code = 3 ]'
 check "no parma run owns the group any more" '! "$parma" ps e2e-run >/dev/null 2>&1'
 [ $fail = 0 ] || { echo "--- run output"; cat "$work/run.out"; }
+
+# 3. `parma stop` (SIGTERM to parma run): containers shut down, the VM stops, state released
+"$parma" run "$work/g.json" > "$work/run2.out" 2>&1 &
+runpid=$!
+for i in $(seq 1 300); do
+	grep -q "waiter | waiting" "$work/run2.out" && break
+	kill -0 $runpid 2>/dev/null || break
+	sleep 1
+done
+"$parma" stop e2e-run > "$work/stop2.out" 2>&1
+check "parma stop stops the group" '[ $? = 0 ] && grep -q "stopped e2e-run" "$work/stop2.out"'
+wait $runpid
+code=$?
+runpid=
+check "parma run exits 143 (128+SIGTERM) when stopped (got $code)" '[ $code = 143 ]'
+check "no VM is left running" '! pgrep -f "qemu-system.*$work/state" >/dev/null'
+check "the runtime state is released" '[ ! -e "$work/state/e2e-run/pid" ] && [ ! -e "$work/state/e2e-run/vm" ]'
+[ $fail = 0 ] || { echo "--- run 2 output"; cat "$work/run2.out"; }
 finish
