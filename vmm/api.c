@@ -293,7 +293,8 @@ static enum MHD_Result start(struct api_server *s, struct MHD_Connection *c)
 		return fault(c, 400, "boot-source: not configured (PUT /boot-source first)");
 	struct vm_drive drives[API_MAX_DRIVES];
 	for (unsigned i = 0; i < s->n_drives; i++)
-		drives[i] = (struct vm_drive){ s->drive[i].path, s->drive[i].read_only };
+		drives[i] = (struct vm_drive){ .path = s->drive[i].path,
+					     .read_only = s->drive[i].read_only };
 	s->cfg.drives = drives;
 	s->cfg.n_drives = s->n_drives;
 	s->cfg.kernel = s->kernel;

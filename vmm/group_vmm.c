@@ -174,7 +174,7 @@ int group_vmm_measurement(const struct group_vmm_config *cfg, uint8_t out[48], s
 {
 	struct vm_drive drives[GROUP_VMM_MAX_DRIVES];
 	for (size_t i = 0; i < cfg->n_drives; i++)
-		drives[i] = (struct vm_drive){ cfg->drives[i], cfg->drive_ro[i] };
+		drives[i] = (struct vm_drive){ .path = cfg->drives[i], .read_only = cfg->drive_ro[i] };
 	struct vm_config vc = {
 		.mem_mib = cfg->mem_mib,
 		.vcpus = cfg->vcpus,

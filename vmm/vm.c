@@ -157,7 +157,8 @@ static int drives_setup(struct vm *vm, const struct vm_config *cfg, struct errbu
 		if (rc < 0)
 			return errbuf_set(eb, -rc, "drive %u: no MMIO window or interrupt left", i);
 		struct virtio_blk_opts o = { .path = cfg->drives[i].path,
-					     .read_only = cfg->drives[i].read_only, .num_queues = 1 };
+					     .read_only = cfg->drives[i].read_only,
+					     .num_queues = cfg->drives[i].queues ? cfg->drives[i].queues : 1 };
 		vm->blk[i] = virtio_blk_create(machine_device_host(vm->m), base, gsi, &o, eb);
 		if (!vm->blk[i]) {
 			errbuf_prefix(eb, "--drive %s", cfg->drives[i].path);

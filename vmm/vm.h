@@ -21,6 +21,7 @@ struct vm;
 struct vm_drive {
 	const char *path;          /* raw image file or block device */
 	bool read_only;
+	unsigned queues;           /* request queues (VIRTIO_BLK_F_MQ); 0 = 1 */
 };
 
 struct vm_config {

@@ -14,6 +14,7 @@
 
 #include "common/cli.h"
 #include "devices/boot_timer.h"
+#include "devices/virtio_blk.h"
 #include "vmm/api.h"
 #include "vmm/event_loop.h"
 #include "vmm/snp_cli.h"
@@ -35,7 +36,9 @@ static const char boot_usage[] =
 	"  --mem MIB          guest RAM in MiB (even; default 256)\n"
 	"  --vcpus N          vCPUs (default 1)\n"
 	"  --hugepages        back guest RAM with 2 MiB hugepages\n"
-	"  --drive PATH[,ro]  virtio-blk disk (repeat for more: /dev/vda, vdb, ...)\n"
+	"  --drive PATH[,ro][,queues=N]\n"
+	"                     virtio-blk disk (repeat for more: /dev/vda, vdb, ...);\n"
+	"                     ro: read-only; queues: request queues, 1-8 (default 1)\n"
 	"  --vsock CID,PATH   virtio-vsock, Firecracker-style hybrid: host connects to PATH\n"
 	"                     and sends \"CONNECT <port>\\n\"; guest connects reach PATH_<port>\n"
 	"  --serial SPEC      console: stdout (default), none, file:PATH, unix:PATH\n"
@@ -150,12 +153,26 @@ int vmm_cli_boot(int argc, char **argv)
 		case 'D': {
 			if (cfg.n_drives == VM_MAX_DRIVES)
 				return cli_usage_error(prog, "--drive: at most %d", VM_MAX_DRIVES);
-			/* PATH or PATH,ro (argv strings are ours to modify) */
-			size_t n = strlen(optarg);
-			bool ro = n > 3 && !strcmp(optarg + n - 3, ",ro");
-			if (ro)
-				optarg[n - 3] = 0;
-			drives[cfg.n_drives] = (struct vm_drive){ optarg, ro };
+			/* PATH[,ro][,queues=N]: options are peeled off the end, so a path may
+			 * hold commas (argv strings are ours to modify) */
+			bool ro = false;
+			unsigned long queues = 0;
+			for (char *comma; (comma = strrchr(optarg, ','));) {
+				char *opt = comma + 1, *end;
+				if (!strcmp(opt, "ro")) {
+					ro = true;
+				} else if (!strncmp(opt, "queues=", 7)) {
+					queues = strtoul(opt + 7, &end, 10);
+					if (*end || queues < 1 || queues > VIRTIO_BLK_MAX_QUEUES)
+						return cli_usage_error(prog, "--drive: queues=%s: expected "
+								       "1 to %u", opt + 7,
+								       VIRTIO_BLK_MAX_QUEUES);
+				} else {
+					break;
+				}
+				*comma = '\0';
+			}
+			drives[cfg.n_drives] = (struct vm_drive){ optarg, ro, (unsigned)queues };
 			cfg.n_drives++;
 			cfg.drives = drives;
 			break;

@@ -63,7 +63,7 @@ def main():
         log = os.path.join(tmp, "log")
         proc = subprocess.Popen(
             [parma, "boot", "--kernel", payload, "--mem", "64", "--serial", "none",
-             "--debug-log", log, "--drive", disk, "--vsock", "3," + uds,
+             "--debug-log", log, "--drive", disk + ",queues=2", "--vsock", "3," + uds,
              "--cmdline", "virtio.blk virtio.vsock"],
             stderr=subprocess.PIPE)
 

@@ -33,5 +33,8 @@ for sub in run ps exec logs stop attest boot policy "policy check" "policy diges
 	# shellcheck disable=SC2086
 	check "unknown option: $sub" 2 "$parma" $sub --frobnicate x
 done
+check "boot: --drive queues out of range" 2 "$parma" boot --kernel /dev/null --drive x,queues=9
+"$parma" boot --kernel /dev/null --drive x,queues=9 2>&1 | grep -q "queues=9: expected 1 to 8" ||
+	{ echo "FAIL --drive queues message"; fail=1; }
 rm -f /tmp/parma-cli-out.$$
 exit $fail
