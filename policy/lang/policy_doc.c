@@ -12,23 +12,6 @@
 #include "policy/lang/policy_internal.h"
 #include "policy/lang/policy_json.h"
 
-/* The default capability sets (containerd's defaults for an unprivileged
- * container) for bounding/effective/permitted when a container has no
- * "capabilities" object; inheritable and ambient default to empty. */
-static const int default_caps[] = {0 /* CHOWN */,
-				   1 /* DAC_OVERRIDE */,
-				   3 /* FOWNER */,
-				   4 /* FSETID */,
-				   5 /* KILL */,
-				   6 /* SETGID */,
-				   7 /* SETUID */,
-				   8 /* SETPCAP */,
-				   10 /* NET_BIND_SERVICE */,
-				   13 /* NET_RAW */,
-				   18 /* SYS_CHROOT */,
-				   27 /* MKNOD */,
-				   29 /* AUDIT_WRITE */,
-				   31 /* SETFCAP */};
 
 /* Identical patterns (common across containers) are compiled once. */
 struct regex_cache_slot {
@@ -387,57 +370,6 @@ static int parse_user(struct parser *ps, struct json_object *obj, struct user_ru
 	return ret;
 }
 
-static const char *const cap_set_names[] = {"bounding",	 "effective", "inheritable",
-					    "permitted", "ambient",   NULL};
-
-static uint64_t *cap_set(struct policy_caps *c, size_t i)
-{
-	uint64_t *sets[] = {&c->bounding, &c->effective, &c->inheritable, &c->permitted,
-			    &c->ambient};
-	return sets[i];
-}
-
-static int parse_caps(struct parser *ps, struct json_object *obj, struct policy_caps *caps)
-{
-	struct json_object *co;
-	int ret = policy_jfield_object(&ps->c, obj, "capabilities", false, &co);
-	if (ret)
-		return ret;
-	if (!co) {
-		uint64_t dflt = 0;
-		for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
-			dflt |= 1ull << default_caps[i];
-		*caps = (struct policy_caps){
-			.bounding = dflt, .effective = dflt, .permitted = dflt};
-		return 0;
-	}
-	size_t old = policy_jctx_key(&ps->c, "capabilities");
-	ret = policy_jobject(&ps->c, co, cap_set_names);
-	for (size_t s = 0; cap_set_names[s] && !ret; s++) {
-		struct json_object *arr;
-		size_t n;
-		uint64_t *set = cap_set(caps, s);
-		ret = policy_jfield_array(&ps->c, co, cap_set_names[s], false, 64, &arr, &n);
-		size_t o2 = policy_jctx_key(&ps->c, cap_set_names[s]);
-		for (size_t i = 0; i < n && !ret; i++) {
-			const char *name;
-			size_t o3 = policy_jctx_index(&ps->c, i);
-			ret = policy_jstring(&ps->c, json_object_array_get_idx(arr, i), 64, &name);
-			int cap = ret ? -1 : policy_cap_from_name(name);
-			if (!ret && cap < 0)
-				ret = policy_jerr(&ps->c, EINVAL, "unknown capability '%s'", name);
-			if (!ret && (*set & (1ull << cap)))
-				ret = policy_jerr(&ps->c, EINVAL, "duplicate capability '%s'",
-						  name);
-			if (!ret)
-				*set |= 1ull << cap;
-			policy_jctx_pop(&ps->c, o3);
-		}
-		policy_jctx_pop(&ps->c, o2);
-	}
-	policy_jctx_pop(&ps->c, old);
-	return ret;
-}
 
 static int parse_mount(struct parser *ps, struct json_object *obj, struct mount_rule *m)
 {
@@ -594,7 +526,7 @@ static int parse_container(struct parser *ps, struct json_object *obj, void *out
 	if (!ret)
 		ret = parse_user(ps, obj, &c->user);
 	if (!ret)
-		ret = parse_caps(ps, obj, &c->caps);
+		ret = policy_jfield_caps(&ps->c, obj, &c->caps);
 	if (!ret)
 		ret = policy_jfield_bool(&ps->c, obj, "no_new_privileges", &c->no_new_privileges);
 	if (!ret)

@@ -325,3 +325,74 @@ int policy_json_parse(const char *text, size_t len, struct json_object **out, st
 	*out = obj;
 	return 0;
 }
+
+/* The default capability sets (containerd's defaults for an unprivileged
+ * container) for bounding/effective/permitted when a container has no
+ * "capabilities" object; inheritable and ambient default to empty. */
+static const int default_caps[] = {0 /* CHOWN */,
+				   1 /* DAC_OVERRIDE */,
+				   3 /* FOWNER */,
+				   4 /* FSETID */,
+				   5 /* KILL */,
+				   6 /* SETGID */,
+				   7 /* SETUID */,
+				   8 /* SETPCAP */,
+				   10 /* NET_BIND_SERVICE */,
+				   13 /* NET_RAW */,
+				   18 /* SYS_CHROOT */,
+				   27 /* MKNOD */,
+				   29 /* AUDIT_WRITE */,
+				   31 /* SETFCAP */};
+
+static const char *const cap_set_names[] = {"bounding",	 "effective", "inheritable",
+					    "permitted", "ambient",   NULL};
+
+static uint64_t *cap_set(struct policy_caps *c, size_t i)
+{
+	uint64_t *sets[] = {&c->bounding, &c->effective, &c->inheritable, &c->permitted,
+			    &c->ambient};
+	return sets[i];
+}
+
+int policy_jfield_caps(struct jctx *c, struct json_object *obj, struct policy_caps *caps)
+{
+	struct json_object *co;
+	*caps = (struct policy_caps){ 0 };
+	int ret = policy_jfield_object(c, obj, "capabilities", false, &co);
+	if (ret)
+		return ret;
+	if (!co) {
+		uint64_t dflt = 0;
+		for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
+			dflt |= 1ull << default_caps[i];
+		*caps = (struct policy_caps){
+			.bounding = dflt, .effective = dflt, .permitted = dflt};
+		return 0;
+	}
+	size_t old = policy_jctx_key(c, "capabilities");
+	ret = policy_jobject(c, co, cap_set_names);
+	for (size_t s = 0; cap_set_names[s] && !ret; s++) {
+		struct json_object *arr;
+		size_t n;
+		uint64_t *set = cap_set(caps, s);
+		ret = policy_jfield_array(c, co, cap_set_names[s], false, 64, &arr, &n);
+		size_t o2 = policy_jctx_key(c, cap_set_names[s]);
+		for (size_t i = 0; i < n && !ret; i++) {
+			const char *name;
+			size_t o3 = policy_jctx_index(c, i);
+			ret = policy_jstring(c, json_object_array_get_idx(arr, i), 64, &name);
+			int cap = ret ? -1 : policy_cap_from_name(name);
+			if (!ret && cap < 0)
+				ret = policy_jerr(c, EINVAL, "unknown capability '%s'", name);
+			if (!ret && (*set & (1ull << cap)))
+				ret = policy_jerr(c, EINVAL, "duplicate capability '%s'",
+						  name);
+			if (!ret)
+				*set |= 1ull << cap;
+			policy_jctx_pop(c, o3);
+		}
+		policy_jctx_pop(c, o2);
+	}
+	policy_jctx_pop(c, old);
+	return ret;
+}

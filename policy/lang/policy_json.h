@@ -43,6 +43,12 @@ int policy_jfield_array(struct jctx *c, struct json_object *obj, const char *key
 int policy_jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool required,
 			 struct json_object **out);
 
+/* The optional "capabilities" member of obj (policies and requests alike): five sets of
+ * "CAP_*" names, each without duplicates; absent → containerd's default set for bounding,
+ * effective and permitted, empty inheritable and ambient. */
+struct policy_caps;
+int policy_jfield_caps(struct jctx *c, struct json_object *obj, struct policy_caps *caps);
+
 /* Value checks at the current path. */
 int policy_jstring(struct jctx *c, struct json_object *v, size_t max_len, const char **out);
 int policy_ju64(struct jctx *c, struct json_object *v, uint64_t max, uint64_t *out);

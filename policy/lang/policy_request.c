@@ -153,52 +153,6 @@ static int r_user(struct rparser *rp, struct json_object *obj, struct policy_use
 	return ret;
 }
 
-/* containerd's default set for unprivileged containers (as in policies). */
-static const int default_caps[] = {0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31};
-
-static int r_caps(struct rparser *rp, struct json_object *obj, struct policy_caps *caps)
-{
-	static const char *const names[] = {"bounding",	 "effective", "inheritable",
-					    "permitted", "ambient",   NULL};
-	struct json_object *co;
-	memset(caps, 0, sizeof(*caps));
-	int ret = policy_jfield_object(&rp->c, obj, "capabilities", false, &co);
-	if (ret)
-		return ret;
-	if (!co) {
-		uint64_t dflt = 0;
-		for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
-			dflt |= 1ull << default_caps[i];
-		caps->bounding = caps->effective = caps->permitted = dflt;
-		return 0;
-	}
-	uint64_t *sets[] = {&caps->bounding, &caps->effective, &caps->inheritable, &caps->permitted,
-			    &caps->ambient};
-	size_t old = policy_jctx_key(&rp->c, "capabilities");
-	ret = policy_jobject(&rp->c, co, names);
-	for (size_t s = 0; names[s] && !ret; s++) {
-		struct json_object *arr;
-		size_t n;
-		ret = policy_jfield_array(&rp->c, co, names[s], false, 64, &arr, &n);
-		size_t o2 = policy_jctx_key(&rp->c, names[s]);
-		for (size_t i = 0; i < n && !ret; i++) {
-			const char *name;
-			size_t o3 = policy_jctx_index(&rp->c, i);
-			ret = policy_jstring(&rp->c, json_object_array_get_idx(arr, i), 64, &name);
-			int cap = ret ? -1 : policy_cap_from_name(name);
-			if (!ret && cap < 0)
-				ret = policy_jerr(&rp->c, EINVAL, "unknown capability");
-			if (!ret && (*sets[s] & (1ull << cap)))
-				ret = policy_jerr(&rp->c, EINVAL, "duplicate capability");
-			if (!ret)
-				*sets[s] |= 1ull << cap;
-			policy_jctx_pop(&rp->c, o3);
-		}
-		policy_jctx_pop(&rp->c, o2);
-	}
-	policy_jctx_pop(&rp->c, old);
-	return ret;
-}
 
 static int r_mounts(struct rparser *rp, struct json_object *obj,
 		    struct policy_req_create_container *cc)
@@ -334,7 +288,7 @@ static int p_create(struct rparser *rp, struct json_object *o, struct policy_req
 	if (!ret)
 		ret = r_user(rp, o, &r->user);
 	if (!ret)
-		ret = r_caps(rp, o, &r->caps);
+		ret = policy_jfield_caps(&rp->c, o, &r->caps);
 	if (!ret)
 		ret = policy_jfield_bool(&rp->c, o, "no_new_privileges", &r->no_new_privileges);
 	if (!ret)
@@ -361,7 +315,7 @@ static int p_exec(struct rparser *rp, struct json_object *o, struct policy_reque
 	if (!ret)
 		ret = r_user(rp, o, &r->user);
 	if (!ret)
-		ret = r_caps(rp, o, &r->caps);
+		ret = policy_jfield_caps(&rp->c, o, &r->caps);
 	if (!ret)
 		ret = policy_jfield_bool(&rp->c, o, "no_new_privileges", &r->no_new_privileges);
 	return ret;
