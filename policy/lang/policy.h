@@ -414,6 +414,11 @@ struct json_object *policy_decision_to_json(const struct policy_decision *d,
 
 /* Capability name ("CAP_SYS_ADMIN") ↔ number; -1 / NULL when unknown. */
 int policy_cap_from_name(const char *name);
+
+/* The sets a container gets when its policy entry or request has no "capabilities":
+ * containerd's defaults for an unprivileged container in bounding, effective and permitted;
+ * inheritable and ambient empty. */
+void policy_caps_default(struct policy_caps *caps);
 const char *policy_cap_name(int cap);
 
 #endif

@@ -344,6 +344,14 @@ static const int default_caps[] = {0 /* CHOWN */,
 				   29 /* AUDIT_WRITE */,
 				   31 /* SETFCAP */};
 
+void policy_caps_default(struct policy_caps *caps)
+{
+	uint64_t dflt = 0;
+	for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
+		dflt |= 1ull << default_caps[i];
+	*caps = (struct policy_caps){ .bounding = dflt, .effective = dflt, .permitted = dflt };
+}
+
 static const char *const cap_set_names[] = {"bounding",	 "effective", "inheritable",
 					    "permitted", "ambient",   NULL};
 
@@ -362,11 +370,7 @@ int policy_jfield_caps(struct jctx *c, struct json_object *obj, struct policy_ca
 	if (ret)
 		return ret;
 	if (!co) {
-		uint64_t dflt = 0;
-		for (size_t i = 0; i < sizeof(default_caps) / sizeof(default_caps[0]); i++)
-			dflt |= 1ull << default_caps[i];
-		*caps = (struct policy_caps){
-			.bounding = dflt, .effective = dflt, .permitted = dflt};
+		policy_caps_default(caps);
 		return 0;
 	}
 	size_t old = policy_jctx_key(c, "capabilities");
