@@ -4,6 +4,8 @@
 
 #include <json-c/json.h>
 
+#include "policy/lang/policy.h"
+
 struct json_object *group_req_new(const char *type)
 {
 	struct json_object *o = json_object_new_object();
@@ -52,26 +54,29 @@ static struct json_object *policy_env(struct json_object *pc)
 	return env;
 }
 
-/* A policy entry without "capabilities" means containerd's default set (docs/policy.md); the
- * host states it explicitly rather than rely on each side's default. */
+/* A policy entry without "capabilities" means the engine's default sets (docs/policy.md); the
+ * host states them explicitly rather than rely on each side's default. */
 static struct json_object *default_capabilities(void)
 {
-	static const char *const names[] = {
-		"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FOWNER",	  "CAP_FSETID",	  "CAP_KILL",
-		"CAP_SETGID", "CAP_SETUID",	  "CAP_SETPCAP",  "CAP_NET_BIND_SERVICE",
-		"CAP_NET_RAW", "CAP_SYS_CHROOT",  "CAP_MKNOD",	  "CAP_AUDIT_WRITE", "CAP_SETFCAP",
+	struct policy_caps caps;
+	policy_caps_default(&caps);
+	const struct {
+		const char *name;
+		uint64_t set;
+	} sets[] = {
+		{ "bounding", caps.bounding },	     { "effective", caps.effective },
+		{ "inheritable", caps.inheritable }, { "permitted", caps.permitted },
+		{ "ambient", caps.ambient },
 	};
-	static const char *const sets[] = { "bounding", "effective", "permitted" };
-	struct json_object *caps = json_object_new_object();
-	for (size_t s = 0; s < 3; s++) {
-		struct json_object *set = json_object_new_array();
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			json_object_array_add(set, json_object_new_string(names[i]));
-		json_object_object_add(caps, sets[s], set);
+	struct json_object *obj = json_object_new_object();
+	for (size_t s = 0; s < sizeof(sets) / sizeof(sets[0]); s++) {
+		struct json_object *arr = json_object_new_array();
+		for (int cap = 0; cap < 64; cap++)
+			if ((sets[s].set >> cap & 1) && policy_cap_name(cap))
+				json_object_array_add(arr, json_object_new_string(policy_cap_name(cap)));
+		json_object_object_add(obj, sets[s].name, arr);
 	}
-	json_object_object_add(caps, "inheritable", json_object_new_array());
-	json_object_object_add(caps, "ambient", json_object_new_array());
-	return caps;
+	return obj;
 }
 
 static void add_process_fields(struct json_object *req, struct json_object *pc, const char *id)
