@@ -315,26 +315,10 @@ static int host_memory_check(const struct group_spec *spec, struct errbuf *eb)
 	return 0;
 }
 
-/* The guest image next to this binary (build tree: build/vmm/parma and
- * build/guest/initrd/parma-initrd.img), or $PARMA_INITRD. */
+/* The guest initrd: $PARMA_INITRD, the build tree's, or the installed one. */
 static int find_initrd(char *out, size_t size, struct errbuf *eb)
 {
-	const char *env = getenv("PARMA_INITRD");
-	if (env && *env) {
-		snprintf(out, size, "%s", env);
-	} else {
-		char exe[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return errbuf_set(eb, ENOENT, "cannot locate the parma binary");
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash)
-			*slash = '\0';
-		if (snprintf(out, size, "%s/../guest/initrd/parma-initrd.img", exe) >= (int)size)
-			return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", exe);
-	}
-	if (access(out, R_OK) != 0)
+	if (group_find_guest_file("PARMA_INITRD", "guest/initrd/parma-initrd.img", out, size) < 0)
 		return errbuf_set(eb, ENOENT,
 				  "%s: guest initrd not found (build it with meson, or set PARMA_INITRD)",
 				  out);

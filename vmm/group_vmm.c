@@ -16,25 +16,37 @@
 #include "vmm/snp_predict.h"
 #include "vmm/vm.h"
 
+int group_find_guest_file(const char *env, const char *build_path, char *out, size_t size)
+{
+	const char *value = getenv(env);
+	if (value && *value) {
+		if (snprintf(out, size, "%s", value) >= (int)size)
+			return -ENAMETOOLONG;
+		return access(out, R_OK) == 0 ? 0 : -ENOENT;
+	}
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -ENOENT;
+	exe[n] = '\0';
+	char *slash = strrchr(exe, '/');
+	if (slash)
+		*slash = '\0';
+	const char *base = strrchr(build_path, '/');
+	base = base ? base + 1 : build_path;
+	if (snprintf(out, size, "%s/../%s", exe, build_path) >= (int)size)
+		return -ENAMETOOLONG;
+	if (access(out, R_OK) == 0)
+		return 0;
+	if (snprintf(out, size, "%s/../share/parma/%s", exe, base) >= (int)size)
+		return -ENAMETOOLONG;
+	return access(out, R_OK) == 0 ? 0 : -ENOENT;
+}
+
 int group_vmm_find_firmware(char *out, size_t size)
 {
-	const char *env = getenv("PARMA_FIRMWARE");
-	if (env && *env) {
-		if (snprintf(out, size, "%s", env) >= (int)size)
-			return -ENAMETOOLONG;
-	} else {
-		char exe[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		if (n <= 0)
-			return -ENOENT;
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash)
-			*slash = '\0';
-		if (snprintf(out, size, "%s/../firmware/stage0/parma-stage0.elf", exe) >= (int)size)
-			return -ENAMETOOLONG;
-	}
-	return access(out, R_OK) == 0 ? 0 : -ENOENT;
+	return group_find_guest_file("PARMA_FIRMWARE", "firmware/stage0/parma-stage0.elf", out,
+				     size);
 }
 
 #define ARGV_MAX (32 + 2 * GROUP_VMM_MAX_DRIVES)

@@ -31,7 +31,13 @@ struct group_vmm_config {
 	const char *policy_file;
 };
 
-/* The stage0 firmware built next to this binary, or $PARMA_FIRMWARE; -ENOENT if absent. */
+/* A file the guest needs (initrd, firmware): $env if set, else where the build tree puts it
+ * next to this binary (<bindir>/../build_path), else where `meson install` puts it
+ * (<bindir>/../share/parma/<basename of build_path>). 0, or -ENOENT with *out = the last
+ * path tried. */
+int group_find_guest_file(const char *env, const char *build_path, char *out, size_t size);
+
+/* The stage0 firmware ($PARMA_FIRMWARE, built or installed); -ENOENT if absent. */
 int group_vmm_find_firmware(char *out, size_t size);
 
 /* Start `parma boot` for cfg; *pid receives the child. */
