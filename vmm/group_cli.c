@@ -172,18 +172,6 @@ static void exec_explain_hint(const char *prog, const struct group_paths *p,
 	(void)prog;
 }
 
-static void print_reason(struct json_object *resp)
-{
-	struct json_object *err, *reason, *v;
-	if (!resp || !json_object_object_get_ex(resp, "error", &err) ||
-	    !json_object_object_get_ex(err, "reason", &reason))
-		return;
-	const char *keys[] = { "rule", "field", "expected", "got" };
-	for (size_t i = 0; i < 4; i++)
-		if (json_object_object_get_ex(reason, keys[i], &v) && json_object_get_string_len(v))
-			fprintf(stderr, "  %-9s %s\n", keys[i], json_object_get_string(v));
-}
-
 static const char exec_usage[] =
 	"Usage: parma exec GROUP CONTAINER [-i] -- COMMAND [ARG...]\n"
 	"\n"
@@ -243,7 +231,7 @@ int group_cli_exec(int argc, char **argv)
 	int code = CLI_FAILED;
 	if (ret == -EACCES) {
 		fprintf(stderr, "%s: denied by the policy: %s\n", argv[0], errbuf_msg(&eb));
-		print_reason(resp);
+		group_print_reason(stderr, resp);
 		exec_explain_hint(argv[0], &p, req);
 		goto out;
 	}
@@ -277,10 +265,9 @@ int group_cli_exec(int argc, char **argv)
 	for (int k = 0; k < 50 && !(st.eof[1] && st.eof[2]); k++)
 		if (agent_client_pump(c, 100, NULL) < 0)
 			break;
-	if (ret == 0 && json_object_object_get_ex(resp, "exit_code", &v))
-		code = json_object_get_int(v);
-	else if (ret == 0 && json_object_object_get_ex(resp, "signal", &v))
-		code = 128 + json_object_get_int(v);
+	int status = ret == 0 ? group_wait_status(resp) : -1;
+	if (status >= 0)
+		code = status;
 	else
 		cli_error(argv[0], CLI_FAILED, "wait: %s", errbuf_msg(&eb));
 out:

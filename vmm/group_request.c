@@ -186,3 +186,25 @@ struct json_object *group_req_for_explain(struct json_object *wire)
 	}
 	return NULL;
 }
+
+void group_print_reason(FILE *out, struct json_object *resp)
+{
+	static const char *const keys[] = { "rule", "field", "expected", "got" };
+	struct json_object *err, *reason, *v;
+	if (!resp || !json_object_object_get_ex(resp, "error", &err) ||
+	    !json_object_object_get_ex(err, "reason", &reason))
+		return;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_object_get_ex(reason, keys[i], &v) && json_object_get_string_len(v))
+			fprintf(out, "  %-9s %s\n", keys[i], json_object_get_string(v));
+}
+
+int group_wait_status(struct json_object *resp)
+{
+	struct json_object *v;
+	if (json_object_object_get_ex(resp, "exit_code", &v))
+		return json_object_get_int(v);
+	if (json_object_object_get_ex(resp, "signal", &v))
+		return 128 + json_object_get_int(v);
+	return -1;
+}

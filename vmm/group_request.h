@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct json_object;
 
@@ -31,5 +32,12 @@ struct json_object *group_req_exec(struct json_object *pc, const char *id, char 
  * the engine does not decide by themselves (install_policy: explain installs the policy file
  * itself; start_container, wait, ...). New reference. */
 struct json_object *group_req_for_explain(struct json_object *wire);
+
+/* A denial's structured reason (rule, field, expected, got) on `out`, two-space indented;
+ * nothing if `resp` carries none. */
+void group_print_reason(FILE *out, struct json_object *resp);
+
+/* The exit status a `wait` answer reports: its exit_code, or 128 + its signal; -1 if neither. */
+int group_wait_status(struct json_object *resp);
 
 #endif

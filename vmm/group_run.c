@@ -181,16 +181,8 @@ static void run_save_requests(struct run *r)
 static void print_denial(struct run *r, const char *what, struct json_object *resp,
 			 const struct errbuf *eb)
 {
-	struct json_object *err = NULL, *reason = NULL, *v;
 	fprintf(stderr, "%s: %s denied by the policy: %s\n", r->prog, what, errbuf_msg(eb));
-	if (resp && json_object_object_get_ex(resp, "error", &err) &&
-	    json_object_object_get_ex(err, "reason", &reason)) {
-		const char *keys[] = { "rule", "field", "expected", "got" };
-		for (size_t i = 0; i < 4; i++)
-			if (json_object_object_get_ex(reason, keys[i], &v) &&
-			    json_object_get_string_len(v))
-				fprintf(stderr, "  %-9s %s\n", keys[i], json_object_get_string(v));
-	}
+	group_print_reason(stderr, resp);
 	fprintf(stderr, "  reproduce: parma policy explain %s %s\n", r->paths.policy,
 		r->paths.requests);
 }
@@ -509,7 +501,7 @@ static int run_supervise(struct run *r)
 		}
 		for (size_t i = 0; i < r->n_containers; i++) {
 			struct run_container *c = &r->containers[i];
-			struct json_object *resp = NULL, *v;
+			struct json_object *resp = NULL;
 			if (!c->started || c->exited || !c->wait_id)
 				continue;
 			ret = agent_client_wait(r->client, c->wait_id, 0, &resp, &eb);
@@ -518,12 +510,8 @@ static int run_supervise(struct run *r)
 				continue;
 			}
 			c->exited = true;
-			if (ret == 0 && json_object_object_get_ex(resp, "exit_code", &v))
-				c->exit_code = json_object_get_int(v);
-			else if (ret == 0 && json_object_object_get_ex(resp, "signal", &v))
-				c->exit_code = 128 + json_object_get_int(v);
-			else
-				c->exit_code = 255;
+			int status = ret == 0 ? group_wait_status(resp) : -1;
+			c->exit_code = status >= 0 ? status : 255;
 			json_object_put(resp);
 			if (!r->quiet)
 				fprintf(stderr, "%s: container '%s' exited with code %d\n", r->prog,
