@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "vmm/snp_kvm.h"
-#include "vmm/snp_layout.h"
+#include "common/guest_abi/snp_layout.h"
 
 /* Policy bits KVM accepts (facts §1.3/§3.1): ABI minor/major, SMT, MBO, MIGRATE_MA,
  * DEBUG, SINGLE_SOCKET and the newer 21..25; 63:26 must be zero. */
