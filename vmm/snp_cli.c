@@ -27,7 +27,7 @@ int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_
 		if (errno || *end || !*arg || *arg == '-')
 			return -cli_usage_error(prog, "--snp-policy: expected a number (e.g. 0x30000)");
 		/* What no kernel accepts; the launch checks the host's own set. */
-		if (snp_policy_check(o->cfg.launch.policy, SNP_POLICY_KVM_ANY, &eb))
+		if (snp_policy_check(o->cfg.launch.policy, SNP_KVM_POLICY_ANY, &eb))
 			return -cli_usage_error(prog, "--snp-policy: %s", errbuf_msg(&eb));
 		return 1;
 	}

@@ -10,10 +10,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "policy/attest/snp_report.h"
 #include "vmm/snp_kvm.h"
 #include "vmm/snp_layout.h"
-
-#define POLICY_MBO (1ull << 17)
 
 /* Guest policy bits (SNP ABI; facts §3.1) and what KVM does with them at
  * LAUNCH_START: it refuses every bit outside its supported set. Kernels since
@@ -30,15 +29,15 @@ static const char *const policy_bit_names[26] = {
 int snp_policy_check(uint64_t policy, uint64_t kvm_bits, struct errbuf *eb)
 {
 	if (!kvm_bits)
-		kvm_bits = SNP_POLICY_KVM_BASE;
-	if (!(policy & POLICY_MBO))
+		kvm_bits = SNP_KVM_POLICY_BASE;
+	if (!(policy & SNP_POLICY_RESERVED_MBO))
 		return errbuf_set(eb, EINVAL, "guest policy 0x%llx: bit 17 (reserved, must be one) "
 				  "is clear", (unsigned long long)policy);
 	for (unsigned bit = 0; bit < 64; bit++) {
 		uint64_t b = 1ull << bit;
 		if (!(policy & b) || (kvm_bits & b))
 			continue;
-		if (bit >= 26)
+		if (b & SNP_POLICY_MBZ_MASK)
 			return errbuf_set(eb, EINVAL, "guest policy 0x%llx: bit %u is reserved "
 					  "(must be zero)", (unsigned long long)policy, bit);
 		if (b == SNP_POLICY_MIGRATE_MA)
@@ -62,7 +61,7 @@ uint64_t snp_host_policy_bits(const struct snp_kvm_io *io, int kvm_fd)
 				     .addr = (uint64_t)(uintptr_t)&bits };
 	/* Kernels before the attribute answer ENXIO/ENOTTY: their fixed set. */
 	if (io->ioctl(io->ctx, kvm_fd, KVM_GET_DEVICE_ATTR, &a) < 0 || !bits)
-		return SNP_POLICY_KVM_BASE;
+		return SNP_KVM_POLICY_BASE;
 	return bits & ~SNP_POLICY_MIGRATE_MA;
 }
 

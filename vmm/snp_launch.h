@@ -67,7 +67,7 @@ struct snp_vm {
 	bool init2_done, started, finished;
 	uint8_t expected[SNP_LD_LEN]; /* MEASUREMENT the plan predicts */
 	uint64_t conversions;    /* private<->shared changes at run time */
-	uint64_t kvm_policy_bits; /* policy bits KVM accepts (0: SNP_POLICY_KVM_BASE) */
+	uint64_t kvm_policy_bits; /* policy bits KVM accepts (0: SNP_KVM_POLICY_BASE) */
 };
 
 /* Reset `vm` for a VM fd (call before vCPUs exist). */
@@ -80,20 +80,20 @@ int snp_host_check(const struct snp_kvm_io *io, int kvm_fd, struct errbuf *eb);
 
 /* Guest policy bits every SNP-capable KVM accepts (Linux 6.11): ABI minor and
  * major, SMT, the must-be-one bit 17, DEBUG, SINGLE_SOCKET. */
-#define SNP_POLICY_KVM_BASE (0xffffull | 1ull << 16 | 1ull << 17 | 1ull << 19 | 1ull << 20)
-#define SNP_POLICY_MIGRATE_MA (1ull << 18)
-/* Every policy bit some kernel may accept (bits 21..25 on kernels that list
- * them in KVM_X86_SNP_POLICY_BITS): for checks made before KVM is asked. */
-#define SNP_POLICY_KVM_ANY (((1ull << 26) - 1) & ~SNP_POLICY_MIGRATE_MA)
+#define SNP_KVM_POLICY_BASE (0xffffull | 1ull << 16 | 1ull << 17 | 1ull << 19 | 1ull << 20)
+/* Every policy bit some kernel may accept (all but MIGRATE_MA (18) below bit
+ * 26; bits 21..25 only on kernels that list them in KVM_X86_SNP_POLICY_BITS):
+ * for checks made before KVM is asked. */
+#define SNP_KVM_POLICY_ANY (((1ull << 26) - 1) & ~(1ull << 18))
 
 /* The policy bits the host's KVM accepts at LAUNCH_START (KVM_GET_DEVICE_ATTR
- * KVM_X86_SNP_POLICY_BITS on the /dev/kvm fd; SNP_POLICY_KVM_BASE on kernels
+ * KVM_X86_SNP_POLICY_BITS on the /dev/kvm fd; SNP_KVM_POLICY_BASE on kernels
  * without the attribute). */
 uint64_t snp_host_policy_bits(const struct snp_kvm_io *io, int kvm_fd);
 
 /* Refuse a guest policy KVM would refuse, naming the bit: bit 17 clear,
  * MIGRATE_MA (18), reserved bits 63:26, and bits outside `kvm_bits` (0:
- * SNP_POLICY_KVM_BASE). snp_vm_launch() runs it with vm->kvm_policy_bits. */
+ * SNP_KVM_POLICY_BASE). snp_vm_launch() runs it with vm->kvm_policy_bits. */
 int snp_policy_check(uint64_t policy, uint64_t kvm_bits, struct errbuf *eb);
 
 int snp_vm_init2(struct snp_vm *vm, struct errbuf *eb);

@@ -72,7 +72,7 @@ static int dry_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 		struct kvm_device_attr *a = arg;
 		if (a->group != SNP_KVM_X86_GRP_SEV || a->attr != SNP_KVM_X86_SNP_POLICY_BITS)
 			return -ENXIO;
-		uint64_t bits = SNP_POLICY_KVM_ANY;
+		uint64_t bits = SNP_KVM_POLICY_ANY;
 		memcpy((void *)(uintptr_t)a->addr, &bits, sizeof(bits));
 		return 0;
 	}

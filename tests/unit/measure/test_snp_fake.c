@@ -365,26 +365,26 @@ static void snp_launch_policy_precheck_names_the_bit(void **state)
 	 * whose list lacks it gets the same named refusal. */
 	struct snp_launch_config cfg = { .policy = 0x230000 };
 	setup_launch(&c, 1, &cfg, ram);
-	F.policy_bits = SNP_POLICY_KVM_BASE | 1ull << 21;
+	F.policy_bits = SNP_KVM_POLICY_BASE | 1ull << 21;
 	c.vm.kvm_policy_bits = snp_host_policy_bits(&fake_io, KVM_FD);
-	assert_int_equal(c.vm.kvm_policy_bits, SNP_POLICY_KVM_BASE | 1ull << 21);
+	assert_int_equal(c.vm.kvm_policy_bits, SNP_KVM_POLICY_BASE | 1ull << 21);
 	if (snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb))
 		fail_msg("launch with a supported bit 21: %s", eb.msg);
 	assert_true(F.finished);
 	teardown_launch(&c);
 	cfg.policy = 0x430000; /* bit 22 */
 	setup_launch(&c, 1, &cfg, ram);
-	F.policy_bits = SNP_POLICY_KVM_BASE | 1ull << 21;
+	F.policy_bits = SNP_KVM_POLICY_BASE | 1ull << 21;
 	c.vm.kvm_policy_bits = snp_host_policy_bits(&fake_io, KVM_FD);
 	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EINVAL);
 	assert_non_null(strstr(eb.msg, "bit 22 (MEM_AES_256_XTS)"));
 	teardown_launch(&c);
 	/* a kernel without the attribute: the 6.11 set */
 	memset(&F, 0, sizeof(F));
-	assert_int_equal(snp_host_policy_bits(&fake_io, KVM_FD), SNP_POLICY_KVM_BASE);
+	assert_int_equal(snp_host_policy_bits(&fake_io, KVM_FD), SNP_KVM_POLICY_BASE);
 	/* a KVM that claims MIGRATE_MA is still not trusted with it */
-	F.policy_bits = SNP_POLICY_KVM_ANY | SNP_POLICY_MIGRATE_MA;
-	assert_int_equal(snp_host_policy_bits(&fake_io, KVM_FD) & SNP_POLICY_MIGRATE_MA, 0);
+	F.policy_bits = SNP_KVM_POLICY_ANY | 1ull << 18;
+	assert_int_equal(snp_host_policy_bits(&fake_io, KVM_FD) & 1ull << 18, 0);
 }
 
 static void snp_launch_fake_enforces_kernel_rules(void **state)
