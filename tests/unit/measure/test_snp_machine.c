@@ -113,7 +113,7 @@ static void sync_vcpus(void)
 static void run_parma_measure(const char *dir, unsigned vcpus, char out[97])
 {
 	const char *build = getenv("PARMA_BUILD_ROOT");
-	char cmd[1024], line[256];
+	char cmd[4096], line[256];
 	FILE *p;
 	snprintf(cmd, sizeof(cmd),
 		 "%s/vmm/parma measure --firmware %s/firmware/stage0/parma-stage0.elf "
