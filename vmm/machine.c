@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "vmm/cpuid.h"
-#include "vmm/event_loop.h"
-#include "vmm/layout.h"
+#include "devices/event_loop.h"
+#include "common/guest_abi/layout.h"
 
 #define KVM_API_VERSION_EXPECTED 12
 #define KVM_TSS_ADDR 0xfffbd000ul

@@ -12,7 +12,7 @@
 
 #include "policy/attest/snp_report.h"
 #include "vmm/snp_kvm.h"
-#include "vmm/snp_layout.h"
+#include "common/guest_abi/snp_layout.h"
 
 /* Guest policy bits (SNP ABI; facts §3.1) and what KVM does with them at
  * LAUNCH_START: it refuses every bit outside its supported set. Kernels since

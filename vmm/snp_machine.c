@@ -13,7 +13,7 @@
 #include "devices/guest_mem.h"
 #include "policy/measure/parma_launch.h"
 #include "vmm/snp_kvm.h"
-#include "vmm/snp_layout.h"
+#include "common/guest_abi/snp_layout.h"
 
 #define KVM_SYSTEM_EVENT_SEV_TERM_TYPE 6u
 

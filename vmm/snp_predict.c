@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 #include "vmm/snp_kvm.h"
 #include "vmm/snp_launch.h"
 #include "vmm/snp_machine.h"

@@ -31,7 +31,7 @@
 #include "policy/measure/parma_launch.h"
 #include "vmm/snp_kvm.h"
 #include "vmm/snp_launch.h"
-#include "vmm/snp_layout.h"
+#include "common/guest_abi/snp_layout.h"
 
 #include "fake_psp.h"
 

@@ -19,7 +19,7 @@
 #include "../vmm/fake_kvm.h"
 #include "common/encoding.h"
 #include "fake_psp.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 #include "vmm/snp_kvm.h"
 #include "vmm/snp_machine.h"
 #include "vmm/snp_predict.h"
