@@ -798,6 +798,8 @@ uint64_t machine_mem_size(const struct machine *m) { return m->mem_size; }
 unsigned machine_vcpu_count(const struct machine *m) { return m->n_vcpus; }
 int machine_vm_fd(const struct machine *m) { return m->vm_fd; }
 
+int machine_sys_fd(const struct machine *m) { return m->sys_fd; }
+
 int machine_vcpu_fd(const struct machine *m, unsigned index)
 {
 	return index < m->n_vcpus ? m->vcpu[index].fd : -EINVAL;
