@@ -25,7 +25,7 @@
 #include "common/encoding.h"
 #include "common/fileio.h"
 #include "guest/agent/server.h"
-#include "guest/client/agent_client.h"
+#include "vmm/group/agent_client.h"
 #include "guest/proto/proto.h"
 #include "policy/attest/snp_dev.h"
 #include "policy/attest/snp_report.h"

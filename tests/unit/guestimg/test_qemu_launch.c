@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "common/fileio.h"
-#include "guest/launch/qemu_launch.h"
+#include "vmm/group/qemu_launch.h"
 
 static char dir[64];
 static char fake[512], args_path[512], sock[512];

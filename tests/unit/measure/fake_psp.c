@@ -148,7 +148,11 @@ static int fake_sev(struct snp_kvm_sev_cmd *c)
 	}
 	case SNP_KVM_SEV_SNP_LAUNCH_START: {
 		struct snp_kvm_launch_start *st = (void *)(uintptr_t)c->data;
-		if (!F.init2 || F.started || st->flags || !(st->policy & (1ull << 17)))
+		/* KVM: bits outside its supported set (6.11: ABI, SMT, 17, DEBUG,
+		 * SINGLE_SOCKET; newer: KVM_X86_SNP_POLICY_BITS) and bit 17 clear. */
+		uint64_t ok = F.policy_bits ? F.policy_bits : 0x1bffffull;
+		if (!F.init2 || F.started || st->flags || !(st->policy & (1ull << 17)) ||
+		    (st->policy & ~ok))
 			return -EINVAL;
 		F.started = 1;
 		return 0;
@@ -243,6 +247,15 @@ int fake_psp_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 		case SNP_KVM_CAP_EXIT_HYPERCALL: return 1 << 12;
 		default: return 1;
 		}
+	}
+	if (req == KVM_GET_DEVICE_ATTR && fd != F.vm_fd) {
+		struct kvm_device_attr *a = arg;
+		if (!F.policy_bits)
+			return -ENXIO; /* a kernel before KVM_X86_SNP_POLICY_BITS */
+		if (a->group != 1 || a->attr != 1)
+			return -ENXIO;
+		memcpy((void *)(uintptr_t)a->addr, &F.policy_bits, 8);
+		return 0;
 	}
 	if (fd != F.vm_fd)
 		return -ENOTTY;

@@ -32,6 +32,7 @@ struct fake {
 	uint8_t host_data[32];
 	int id_block_checked;
 	uint32_t cpuid_ebx_allowed; /* leaf 7.0 EBX bits the "CPU" allows */
+	uint64_t policy_bits;       /* KVM_X86_SNP_POLICY_BITS; 0: a kernel without it */
 	uint8_t types_seen[8];
 };
 

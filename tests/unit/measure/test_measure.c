@@ -163,24 +163,28 @@ static void put_entry(uint8_t *page, size_t *end, const char *guid, const uint8_
 	guid_bytes(guid, page + *end + dlen + 2);
 }
 
-static void synthetic_ovmf(uint8_t page[4096])
+/* The AmdSev OVMF fixture's SEV metadata (facts §2.4): {gpa, size, type}. */
+static const uint32_t fixture_sections[7][3] = {
+	{ 0x800000, 0x9000, 1 }, { 0x80a000, 0x3000, 1 }, { 0x80d000, 0x1000, 2 },
+	{ 0x80e000, 0x1000, 3 }, { 0x80f000, 0x1000, 4 }, { 0x810000, 0x1000, 0x10 },
+	{ 0x811000, 0xf000, 1 },
+};
+
+/* A last OVMF page whose footer table lists `n` metadata sections. */
+/* `sections`: n rows of {gpa, size, type}. */
+static void synthetic_ovmf_sections(uint8_t page[4096], const uint32_t *sections, unsigned n)
 {
-	static const uint32_t sections[][3] = {
-		{ 0x800000, 0x9000, 1 }, { 0x80a000, 0x3000, 1 }, { 0x80d000, 0x1000, 2 },
-		{ 0x80e000, 0x1000, 3 }, { 0x80f000, 0x1000, 4 }, { 0x810000, 0x1000, 0x10 },
-		{ 0x811000, 0xf000, 1 },
-	};
 	uint8_t d[8];
 	size_t top = 4096 - 0x20, end = top - 18, meta = 0x100;
 
 	memset(page, 0xcc, 4096);
 	memcpy(page + meta, "ASEV", 4);
-	put32(page + meta + 4, 16 + 12 * 7);
+	put32(page + meta + 4, 16 + 12 * n);
 	put32(page + meta + 8, 1);
-	put32(page + meta + 12, 7);
-	for (int i = 0; i < 7; i++)
+	put32(page + meta + 12, n);
+	for (unsigned i = 0; i < n; i++)
 		for (int j = 0; j < 3; j++)
-			put32(page + meta + 16 + 12 * i + 4 * j, sections[i][j]);
+			put32(page + meta + 16 + 12 * i + 4 * j, sections[3 * i + j]);
 	put32(d, 0x0080b004);
 	put_entry(page, &end, "00f771de-1a7e-4fcb-890e-68c77e2fb44e", d, 4);
 	put32(d, 0x810c00);
@@ -191,6 +195,11 @@ static void synthetic_ovmf(uint8_t page[4096])
 	guid_bytes("96b582de-1fb2-45f7-baea-a366c55a082d", page + top - 16);
 	page[top - 18] = (uint8_t)(top - end);
 	page[top - 17] = 0;
+}
+
+static void synthetic_ovmf(uint8_t page[4096])
+{
+	synthetic_ovmf_sections(page, &fixture_sections[0][0], 7);
 }
 
 struct ovmf_case {
@@ -303,6 +312,133 @@ static void measure_ovmf_parse_rejects_hostile_tables(void **state)
 	}
 	/* size not a page multiple */
 	assert_int_equal(ovmf_parse(page, 4000, &info, &eb), -EINVAL);
+}
+
+/* Direct boot input of sev-snp-measure's test cases: kernel = initrd = empty. */
+static void kernel_input(struct ovmf_measure_input *in, const char *append)
+{
+	uint8_t empty[32];
+	unsigned n = 0;
+	in->has_kernel = true;
+	EVP_Digest("", 0, empty, &n, EVP_sha256(), NULL);
+	memcpy(in->kernel_sha256, empty, 32);
+	memcpy(in->initrd_sha256, empty, 32);
+	EVP_Digest(append, strlen(append) + 1, in->cmdline_sha256, &n, EVP_sha256(), NULL);
+}
+
+/* A kernel given for firmware without an SNP_KERNEL_HASHES section would not
+ * be bound by the launch: refused (sev-snp-measure and QEMU refuse it too). */
+static void measure_ovmf_refuses_unbound_kernel(void **state)
+{
+	(void)state;
+	uint32_t sections[6][3];
+	uint8_t page[4096], seed[48];
+	struct ovmf_info info;
+	struct ovmf_measure_input in = { 0 };
+	struct launch_digest d;
+	struct errbuf eb = { 0 };
+
+	/* the fixture's sections without the kernel-hashes one */
+	memcpy(sections, fixture_sections, 5 * sizeof(sections[0]));
+	memcpy(sections[5], fixture_sections[6], sizeof(sections[0]));
+	synthetic_ovmf_sections(page, &sections[0][0], 6);
+	assert_int_equal(ovmf_parse(page, sizeof(page), &info, NULL), 0);
+	assert_int_equal(hex_decode(OVMF_HASH, seed, 48), 0);
+	in.seed = seed;
+	in.info = &info;
+	in.vcpus = 1;
+	in.vcpu_sig = 0x00800f12;
+	in.guest_features = 1;
+	kernel_input(&in, "console=ttyS0");
+	assert_int_equal(launch_digest_init(&d, NULL), 0);
+	assert_int_equal(ovmf_measure(&d, &in, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "SNP_KERNEL_HASHES"));
+	launch_digest_fini(&d);
+
+	/* without a kernel the same firmware measures fine */
+	in.has_kernel = false;
+	assert_int_equal(launch_digest_init(&d, NULL), 0);
+	assert_int_equal(ovmf_measure(&d, &in, &eb), 0);
+	launch_digest_fini(&d);
+}
+
+struct page_log {
+	unsigned n;
+	uint64_t gpa[64];
+	int type[64];
+	uint8_t contents[64][48];
+};
+
+static void log_page(void *opaque, const struct launch_page_record *rec)
+{
+	struct page_log *l = opaque;
+	if (l->n < 64) {
+		l->gpa[l->n] = rec->gpa;
+		l->type[l->n] = (int)rec->type;
+		memcpy(l->contents[l->n], rec->contents, 48);
+	}
+	l->n++;
+}
+
+/* A kernel-hashes section of more than one page is launched whole, every page
+ * NORMAL (QEMU: the section's bytes with the table at its page offset, rest
+ * zero): measuring only its first page would predict a digest no launch gets. */
+static void measure_ovmf_kernel_hashes_section_measured_whole(void **state)
+{
+	(void)state;
+	uint32_t sections[7][3];
+	uint8_t page[4096], seed[48], want[4096], zero[4096] = { 0 }, h[48];
+	struct ovmf_info info;
+	struct ovmf_measure_input in = { 0 };
+	struct launch_digest d;
+	static struct page_log log_store;
+	struct page_log *log = &log_store;
+	struct errbuf eb = { 0 };
+	unsigned n_hash_pages = 0;
+
+	memset(log, 0, sizeof(*log));
+	memcpy(sections, fixture_sections, sizeof(sections));
+	sections[5][1] = 0x3000;  /* kernel hashes: 0x810000 + 3 pages */
+	sections[6][0] = 0x813000; /* the SEC_MEM after it moves up */
+	sections[6][1] = 0xd000;
+	synthetic_ovmf_sections(page, &sections[0][0], 7);
+	assert_int_equal(ovmf_parse(page, sizeof(page), &info, NULL), 0);
+	assert_int_equal(hex_decode(OVMF_HASH, seed, 48), 0);
+	in.seed = seed;
+	in.info = &info;
+	in.vcpus = 1;
+	in.vcpu_sig = 0x00800f12;
+	in.guest_features = 1;
+	kernel_input(&in, "console=ttyS0 loglevel=7");
+	assert_int_equal(launch_digest_init(&d, NULL), 0);
+	d.on_page = log_page;
+	d.opaque = log;
+	if (ovmf_measure(&d, &in, &eb))
+		fail_msg("ovmf_measure: %s", eb.msg);
+	launch_digest_fini(&d);
+
+	memset(want, 0, sizeof(want));
+	sev_hashes_table_build(in.cmdline_sha256, in.initrd_sha256, in.kernel_sha256,
+			       want + 0xc00);
+	for (unsigned i = 0; i < log->n && i < 64; i++) {
+		if (log->gpa[i] < 0x810000 || log->gpa[i] >= 0x813000)
+			continue;
+		assert_int_equal(log->type[i], SNP_PAGE_NORMAL);
+		assert_int_equal(log->gpa[i], 0x810000 + 0x1000 * n_hash_pages);
+		sha384(n_hash_pages ? zero : want, 4096, h);
+		assert_memory_equal(log->contents[i], h, 48);
+		n_hash_pages++;
+	}
+	assert_int_equal(n_hash_pages, 3);
+
+	/* a table that is not in the section's first page is refused */
+	sections[5][0] = 0x80f000; /* 0x80f000 + 3 pages: the table sits in its second page */
+	synthetic_ovmf_sections(page, &sections[5][0], 2);
+	assert_int_equal(ovmf_parse(page, sizeof(page), &info, NULL), 0);
+	assert_int_equal(launch_digest_init(&d, NULL), 0);
+	assert_int_equal(ovmf_measure(&d, &in, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "hash table"));
+	launch_digest_fini(&d);
 }
 
 static void measure_sev_hashes_table_matches_reference(void **state)
@@ -491,6 +627,8 @@ int main(void)
 		cmocka_unit_test(measure_ovmf_reproduces_sev_snp_measure),
 		cmocka_unit_test(measure_ovmf_parse_reads_documented_table),
 		cmocka_unit_test(measure_ovmf_parse_rejects_hostile_tables),
+		cmocka_unit_test(measure_ovmf_refuses_unbound_kernel),
+		cmocka_unit_test(measure_ovmf_kernel_hashes_section_measured_whole),
 		cmocka_unit_test(measure_sev_hashes_table_matches_reference),
 		cmocka_unit_test(measure_vcpu_types_match_reference),
 		cmocka_unit_test(measure_kvm_model_matches_reset_model),

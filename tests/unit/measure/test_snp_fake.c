@@ -31,7 +31,7 @@
 #include "policy/measure/parma_launch.h"
 #include "vmm/snp_kvm.h"
 #include "vmm/snp_launch.h"
-#include "vmm/snp_layout.h"
+#include "common/guest_abi/snp_layout.h"
 
 #include "fake_psp.h"
 
@@ -148,7 +148,7 @@ static void setup_launch(struct launch_ctx *c, unsigned vcpus, const struct snp_
 	struct kvm_sregs s;
 	struct kvm_cpuid_entry2 e[2] = {
 		{ .function = 0, .eax = 0xd },
-		{ .function = 7, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x3 },
+		{ .function = 7, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .ebx = 0x5 },
 	};
 
 	memset(&F, 0, sizeof(F));
@@ -254,10 +254,137 @@ static void snp_launch_reports_corrected_cpuid_leaves(void **state)
 	struct errbuf eb = { 0 };
 
 	setup_launch(&c, 1, NULL, ram);
-	F.cpuid_ebx_allowed = 0x1; /* bit 1 of leaf 7.0 EBX is not allowed */
+	F.cpuid_ebx_allowed = 0x1; /* bit 2 of leaf 7.0 EBX is not allowed */
 	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EIO);
-	assert_non_null(strstr(eb.msg, "0x7.0 ebx 0x3->0x1"));
+	assert_non_null(strstr(eb.msg, "0x7.0 ebx 0x5->0x1"));
 	teardown_launch(&c);
+}
+
+/* The features QEMU's SNP path masks out of the CPUID page because the secure
+ * processor refuses them (QEMU target/i386/sev.c, sev_snp_mask_cpuid_features),
+ * restated here as the test's independent truth: leaf, subleaf (-1: any),
+ * register (0 eax .. 3 edx), bits. */
+static const struct {
+	uint32_t leaf;
+	int sub;
+	int reg;
+	uint32_t bits;
+} snp_masked[] = {
+	{ 1, -1, 2, 1u << 24 },          /* ECX TSC_DEADLINE */
+	{ 7, 0, 1, 1u << 1 },            /* EBX TSC_ADJUST */
+	{ 7, 0, 3, 0x3fu << 26 },        /* EDX SPEC_CTRL STIBP FLUSH_L1D ARCH_CAPABILITIES
+					  *     CORE_CAPABILITY SSBD (bits 26..31) */
+	{ 0x80000008, -1, 1, 1u << 25 }, /* EBX VIRT_SSBD */
+};
+
+static uint32_t le32_at(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void snp_cpuid_page_masks_documented_features(void **state)
+{
+	(void)state;
+	static const struct { uint32_t fn, idx, flags; } in[] = {
+		{ 0, 0, 0 }, { 1, 0, 0 }, { 7, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX },
+		{ 7, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX }, { 0xd, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX },
+		{ 0xd, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX }, { 0xd, 2, KVM_CPUID_FLAG_SIGNIFCANT_INDEX },
+		{ 0x80000001, 0, 0 }, { 0x80000008, 0, 0 },
+	};
+	enum { N = sizeof(in) / sizeof(in[0]) };
+	struct kvm_cpuid_entry2 e[N];
+	uint8_t page[4096];
+	struct errbuf eb = { 0 };
+
+	memset(e, 0, sizeof(e));
+	for (unsigned i = 0; i < N; i++) {
+		e[i].function = in[i].fn;
+		e[i].index = in[i].idx;
+		e[i].flags = in[i].flags;
+		e[i].eax = e[i].ebx = e[i].ecx = e[i].edx = 0xffffffff;
+	}
+	assert_int_equal(snp_cpuid_page_build(e, N, page, &eb), 0);
+	assert_int_equal(le32_at(page), N);
+	for (unsigned i = 0; i < N; i++) {
+		const uint8_t *o = page + 16 + 48 * i;
+		assert_int_equal(le32_at(o), in[i].fn);
+		assert_int_equal(le32_at(o + 4), in[i].flags ? in[i].idx : 0);
+		for (int r = 0; r < 4; r++) {
+			uint32_t want = 0xffffffff;
+			for (size_t k = 0; k < sizeof(snp_masked) / sizeof(snp_masked[0]); k++)
+				if (snp_masked[k].leaf == in[i].fn && snp_masked[k].reg == r &&
+				    (snp_masked[k].sub < 0 || (uint32_t)snp_masked[k].sub == in[i].idx))
+					want &= ~snp_masked[k].bits;
+			if (in[i].fn == 0xd && in[i].idx <= 1 && r == 1)
+				want = 0x240; /* XSAVE size for XCR0 = x87 (QEMU) */
+			if (le32_at(o + 24 + 4 * r) != want)
+				fail_msg("leaf 0x%x.%u reg %d: 0x%x, want 0x%x", in[i].fn, in[i].idx, r,
+					 le32_at(o + 24 + 4 * r), want);
+		}
+	}
+	/* the page holds 64 entries: one more is an error, not a shorter list */
+	struct kvm_cpuid_entry2 many[65];
+	memset(many, 0, sizeof(many));
+	for (unsigned i = 0; i < 65; i++)
+		many[i].function = 0x80000000u + i;
+	assert_int_equal(snp_cpuid_page_build(many, 65, page, &eb), -E2BIG);
+	assert_non_null(strstr(eb.msg, "64"));
+}
+
+/* KVM refuses LAUNCH_START for policy bits it does not know; the VMM refuses
+ * them first and names the bit. */
+static void snp_launch_policy_precheck_names_the_bit(void **state)
+{
+	(void)state;
+	static struct launch_ctx c;
+	static uint8_t ram[MEM_SIZE];
+	static const struct {
+		uint64_t policy;
+		const char *msg;
+	} bad[] = {
+		{ 0x10000, "bit 17" },
+		{ 0x70000, "bit 18 (MIGRATE_MA)" },
+		{ 0x230000, "bit 21 (CXL_ALLOW)" },
+		{ 0x2030000, "bit 25 (PAGE_SWAP_DISABLE)" },
+		{ 0x30000 | 1ull << 40, "bit 40" },
+	};
+	struct errbuf eb = { 0 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct snp_launch_config cfg = { .policy = bad[i].policy };
+		setup_launch(&c, 1, &cfg, ram);
+		assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EINVAL);
+		if (!strstr(eb.msg, bad[i].msg))
+			fail_msg("policy 0x%llx: \"%s\" does not name %s",
+				 (unsigned long long)bad[i].policy, eb.msg, bad[i].msg);
+		assert_false(F.started);
+		teardown_launch(&c);
+	}
+
+	/* A kernel that lists bit 21 in KVM_X86_SNP_POLICY_BITS launches it; one
+	 * whose list lacks it gets the same named refusal. */
+	struct snp_launch_config cfg = { .policy = 0x230000 };
+	setup_launch(&c, 1, &cfg, ram);
+	F.policy_bits = SNP_KVM_POLICY_BASE | 1ull << 21;
+	c.vm.kvm_policy_bits = snp_host_policy_bits(&fake_io, KVM_FD);
+	assert_int_equal(c.vm.kvm_policy_bits, SNP_KVM_POLICY_BASE | 1ull << 21);
+	if (snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb))
+		fail_msg("launch with a supported bit 21: %s", eb.msg);
+	assert_true(F.finished);
+	teardown_launch(&c);
+	cfg.policy = 0x430000; /* bit 22 */
+	setup_launch(&c, 1, &cfg, ram);
+	F.policy_bits = SNP_KVM_POLICY_BASE | 1ull << 21;
+	c.vm.kvm_policy_bits = snp_host_policy_bits(&fake_io, KVM_FD);
+	assert_int_equal(snp_vm_launch(&c.vm, &c.plan, c.cpuid, &eb), -EINVAL);
+	assert_non_null(strstr(eb.msg, "bit 22 (MEM_AES_256_XTS)"));
+	teardown_launch(&c);
+	/* a kernel without the attribute: the 6.11 set */
+	memset(&F, 0, sizeof(F));
+	assert_int_equal(snp_host_policy_bits(&fake_io, KVM_FD), SNP_KVM_POLICY_BASE);
+	/* a KVM that claims MIGRATE_MA is still not trusted with it */
+	F.policy_bits = SNP_KVM_POLICY_ANY | 1ull << 18;
+	assert_int_equal(snp_host_policy_bits(&fake_io, KVM_FD) & 1ull << 18, 0);
 }
 
 static void snp_launch_fake_enforces_kernel_rules(void **state)
@@ -376,6 +503,8 @@ int main(void)
 		cmocka_unit_test(snp_launch_digest_agrees_with_fake_psp_and_parma_measure),
 		cmocka_unit_test(snp_launch_id_block_is_checked_by_psp),
 		cmocka_unit_test(snp_launch_reports_corrected_cpuid_leaves),
+		cmocka_unit_test(snp_cpuid_page_masks_documented_features),
+		cmocka_unit_test(snp_launch_policy_precheck_names_the_bit),
 		cmocka_unit_test(snp_launch_fake_enforces_kernel_rules),
 		cmocka_unit_test(snp_runtime_exits_convert_pages),
 	};

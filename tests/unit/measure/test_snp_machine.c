@@ -19,7 +19,7 @@
 #include "../vmm/fake_kvm.h"
 #include "common/encoding.h"
 #include "fake_psp.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 #include "vmm/snp_kvm.h"
 #include "vmm/snp_machine.h"
 #include "vmm/snp_predict.h"
@@ -29,6 +29,7 @@
 #define FD_VCPU0 200
 
 static struct fake_kvm fk;
+static unsigned many_cpuid; /* if set: vCPU 0 reports this many CPUID entries */
 
 static int composed_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 {
@@ -37,6 +38,15 @@ static int composed_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 		struct fake_vcpu *v = &fk.vcpu[fd - FD_VCPU0];
 		if (req == KVM_GET_REGS) {
 			*(struct kvm_regs *)arg = v->regs;
+			return 0;
+		}
+		if (req == KVM_GET_CPUID2 && many_cpuid) {
+			struct kvm_cpuid2 *c = arg;
+			if (c->nent < many_cpuid)
+				return -E2BIG;
+			c->nent = many_cpuid;
+			for (unsigned i = 0; i < many_cpuid; i++)
+				c->entries[i] = (struct kvm_cpuid_entry2){ .function = 0x80000000u + i };
 			return 0;
 		}
 		if (req == KVM_GET_CPUID2) {
@@ -103,7 +113,7 @@ static void sync_vcpus(void)
 static void run_parma_measure(const char *dir, unsigned vcpus, char out[97])
 {
 	const char *build = getenv("PARMA_BUILD_ROOT");
-	char cmd[1024], line[256];
+	char cmd[4096], line[256];
 	FILE *p;
 	snprintf(cmd, sizeof(cmd),
 		 "%s/vmm/parma measure --firmware %s/firmware/stage0/parma-stage0.elf "
@@ -156,7 +166,10 @@ static void snp_machine_launch_matches_parma_measure(void **state)
 	fk.vcpu[0].n_script = 1;
 
 	memset(scfg.launch.host_data, 0x5a, 32);
-	scfg.launch_dir = dir;
+	/* --snp-launch-dir creates its directory */
+	char launch_dir[700];
+	snprintf(launch_dir, sizeof(launch_dir), "%s/launch/blobs", dir);
+	scfg.launch_dir = launch_dir;
 	assert_int_equal(snp_machine_create(&scfg, &sm, &eb), 0);
 	struct vm_config cfg = {
 		.mem_mib = 32, .vcpus = 2, .firmware = fw, .kernel = kernel,
@@ -192,25 +205,76 @@ static void snp_machine_launch_matches_parma_measure(void **state)
 	assert_int_equal(fk.vcpu[0].sregs.cr0 & 0x80000000u, 0);
 
 	hex_encode(F.ld, 48, got);
-	run_parma_measure(dir, 2, want);
+	run_parma_measure(launch_dir, 2, want);
 	assert_string_equal(got, want);
 
 	vm_destroy(vm);
 	event_loop_destroy(loop);
 	snp_machine_destroy(sm);
 	char path[700];
-	const char *names[] = { "kernel", "boot-descriptor.dtb", "acpi.bin" };
-	for (int i = 0; i < 3; i++) {
+	const char *names[] = { "kernel", "launch/blobs/boot-descriptor.dtb",
+				"launch/blobs/acpi.bin", "launch/blobs/cpuid-page.bin" };
+	for (int i = 0; i < 4; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		unlink(path);
 	}
+	rmdir(launch_dir);
+	snprintf(path, sizeof(path), "%s/launch", dir);
+	rmdir(path);
 	rmdir(dir);
+}
+
+/* More CPUID entries than the SNP CPUID page holds (64): the launch fails and
+ * says so, instead of handing the guest a cut list. */
+static void snp_machine_refuses_more_than_64_cpuid_entries(void **state)
+{
+	(void)state;
+	const char *build = getenv("PARMA_BUILD_ROOT");
+	char fw[512];
+	struct snp_machine_config scfg = { .sev_device = "/dev/null" };
+	struct snp_machine *sm = NULL;
+	struct errbuf eb = { 0 };
+	struct vm *vm = NULL;
+
+	assert_non_null(build);
+	snprintf(fw, sizeof(fw), "%s/firmware/stage0/parma-stage0.elf", build);
+	if (access(fw, R_OK)) {
+		print_message("stage0 not built (firmware option off)\n");
+		skip();
+	}
+	memset(&fk, 0, sizeof(fk));
+	memset(&F, 0, sizeof(F));
+	F.vm_fd = FD_VM;
+	F.kvm_fd = -1;
+	F.caps_ok = 1;
+	F.cpuid_ebx_allowed = 0xffffffff;
+	F.sync_vcpus = sync_vcpus;
+	many_cpuid = 70;
+	assert_int_equal(snp_machine_create(&scfg, &sm, &eb), 0);
+	struct vm_config cfg = {
+		.mem_mib = 32, .vcpus = 1, .firmware = fw, .kernel = fw,
+		.cmdline = "console=ttyS0", .serial = "none", .debug_log = "none",
+		.kvm = &composed_ops, .hooks = snp_machine_hooks(sm),
+	};
+	struct event_loop *loop = event_loop_create(&eb);
+	assert_non_null(loop);
+	if (vm_create(&cfg, loop, &vm, &eb))
+		fail_msg("vm_create: %s", errbuf_msg(&eb));
+	assert_true(vm_start(vm, &eb) < 0);
+	if (!strstr(errbuf_msg(&eb), "70 CPUID entries"))
+		fail_msg("error does not name the entry count: %s", errbuf_msg(&eb));
+	assert_false(F.started);
+	many_cpuid = 0;
+	vm_destroy(vm);
+	event_loop_destroy(loop);
+	snp_machine_destroy(sm);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(snp_machine_launch_matches_parma_measure),
+		cmocka_unit_test(snp_machine_refuses_more_than_64_cpuid_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,9 +18,9 @@
 #include <json-c/json.h>
 
 #include "common/fileio.h"
-#include "guest/client/agent_client.h"
+#include "vmm/group/agent_client.h"
 #include "guest/proto/proto.h"
-#include "vmm/group_relay.h"
+#include "vmm/group/group_relay.h"
 
 #define FAKE_PID_BASE 100
 

@@ -1,4 +1,4 @@
-/* Unit tests for vmm/event_loop.c: fds, modify/remove (also from inside callbacks),
+/* Unit tests for devices/event_loop.c: fds, modify/remove (also from inside callbacks),
  * one-shot and periodic timers, cancellation, stop from threads and signal handlers. */
 #include <errno.h>
 #include <poll.h>
@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 static struct event_loop *new_loop(void)
 {

@@ -3,8 +3,8 @@
  * The host asks for exactly what the installed policy allows (the command, environment, user,
  * capabilities and mounts of the policy's container entry), so a correctly configured group
  * starts, and anything else is the agent's engine's to deny. */
-#ifndef PARMA_VMM_GROUP_REQUEST_H
-#define PARMA_VMM_GROUP_REQUEST_H
+#ifndef PARMA_VMM_GROUP_GROUP_REQUEST_H
+#define PARMA_VMM_GROUP_GROUP_REQUEST_H
 
 #include <stdbool.h>
 #include <stddef.h>

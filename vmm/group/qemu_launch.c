@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "guest/launch/qemu_launch.h"
+#include "vmm/group/qemu_launch.h"
 
 #define DEFAULT_QEMU "qemu-system-x86_64"
 #define MAX_ARGS (64 + 4 * QEMU_LAUNCH_MAX_DISKS)

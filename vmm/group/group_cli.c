@@ -1,5 +1,5 @@
 /* `parma ps | exec | logs | stop | attest`: commands on a group that `parma run` owns.
- * They find it through its state directory (vmm/group_state.h) and talk to its agent through
+ * They find it through its state directory (vmm/group/group_state.h) and talk to its agent through
  * the group's relay socket, so every request still goes through the guest's policy engine. */
 #include <dirent.h>
 #include <errno.h>
@@ -18,10 +18,10 @@
 #include "common/cli.h"
 #include "common/encoding.h"
 #include "common/fileio.h"
-#include "guest/client/agent_client.h"
-#include "vmm/group_cli.h"
-#include "vmm/group_request.h"
-#include "vmm/group_state.h"
+#include "vmm/group/agent_client.h"
+#include "vmm/group/group_cli.h"
+#include "vmm/group/group_request.h"
+#include "vmm/group/group_state.h"
 
 #define GROUP_CALL_TIMEOUT_MS 60000
 

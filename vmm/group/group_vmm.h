@@ -4,8 +4,8 @@
  * The VMM runs as a child `parma boot` process in its own process group (as QEMU does for the
  * qemu backend), so a crash of either side never takes the other's state with it. The agent is
  * reached over hybrid vsock: connect to the VMM's Unix socket, send "CONNECT <port>\n". */
-#ifndef PARMA_VMM_GROUP_VMM_H
-#define PARMA_VMM_GROUP_VMM_H
+#ifndef PARMA_VMM_GROUP_GROUP_VMM_H
+#define PARMA_VMM_GROUP_GROUP_VMM_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* event_loop: io_uring implementation of vmm/event_loop.h.
+/* event_loop: io_uring implementation of devices/event_loop.h.
  *
  * fds are watched with multishot IORING_OP_POLL_ADD (re-armed when the kernel
  * ends a multishot poll on its own); timers are IORING_OP_TIMEOUT requests on
@@ -12,7 +12,7 @@
  * that is emptied after each completion is handled. Registration calls take a
  * mutex around the submission queue, so other threads may call them; callbacks
  * only ever run on the thread inside event_loop_run(). */
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,8 +4,8 @@
  * Where it cannot (no /dev/kvm, or KVM that is itself nested in a VM, as on CI machines, where
  * Linux runs ~1000x slower), QEMU TCG runs the same guest image, protocol and attestation flow
  * as the development backend. */
-#ifndef PARMA_VMM_GROUP_BACKEND_H
-#define PARMA_VMM_GROUP_BACKEND_H
+#ifndef PARMA_VMM_GROUP_GROUP_BACKEND_H
+#define PARMA_VMM_GROUP_GROUP_BACKEND_H
 
 #include <stddef.h>
 

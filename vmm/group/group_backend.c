@@ -1,4 +1,4 @@
-#include "vmm/group_backend.h"
+#include "vmm/group/group_backend.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-#include "vmm/group_state.h"
+#include "vmm/group/group_state.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "vmm/group_vmm.h"
+#include "vmm/group/group_vmm.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -4,8 +4,8 @@
  * places them, the stage0 firmware and the test payload find them, the docs
  * (docs/vmm.md, "Guest memory map") describe them. Plain constants only, so
  * freestanding guest code may include this header too. */
-#ifndef PARMA_VMM_LAYOUT_H
-#define PARMA_VMM_LAYOUT_H
+#ifndef PARMA_COMMON_GUEST_ABI_LAYOUT_H
+#define PARMA_COMMON_GUEST_ABI_LAYOUT_H
 
 /* Low memory (below 1 MiB). */
 #define LAYOUT_GDT             0x00000500ull /* boot GDT (4 entries) */

@@ -1,5 +1,5 @@
-#ifndef PARMA_GUEST_CLIENT_AGENT_CLI_H
-#define PARMA_GUEST_CLIENT_AGENT_CLI_H
+#ifndef PARMA_VMM_GROUP_AGENT_CLI_H
+#define PARMA_VMM_GROUP_AGENT_CLI_H
 
 /* `parma agent ...`: low-level client of a running parma-agent (send requests, attach stdio). */
 int agent_cli_main(int argc, char **argv);

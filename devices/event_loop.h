@@ -4,8 +4,8 @@
  * block completions), sockets (vsock, control API, serial), timers, signals —
  * is a callback registered here and run on the loop thread. vCPU threads never
  * run callbacks; they only signal eventfds. Callbacks must not block. */
-#ifndef PARMA_VMM_EVENT_LOOP_H
-#define PARMA_VMM_EVENT_LOOP_H
+#ifndef PARMA_DEVICES_EVENT_LOOP_H
+#define PARMA_DEVICES_EVENT_LOOP_H
 
 #include <stdbool.h>
 #include <stdint.h>

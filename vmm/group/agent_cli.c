@@ -1,5 +1,5 @@
 /* `parma agent`: low-level client of a running parma-agent (see docs/agent.md). */
-#include "guest/client/agent_cli.h"
+#include "vmm/group/agent_cli.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,7 +15,7 @@
 #include "common/encoding.h"
 #include "common/errbuf.h"
 #include "common/fileio.h"
-#include "guest/client/agent_client.h"
+#include "vmm/group/agent_client.h"
 #include "guest/proto/proto.h"
 
 static const char usage[] =

@@ -17,8 +17,8 @@
  *
  * The library never prints. Nothing from the guest is trusted beyond its framing: bodies are
  * size-limited and parsed strictly. */
-#ifndef PARMA_GUEST_CLIENT_AGENT_CLIENT_H
-#define PARMA_GUEST_CLIENT_AGENT_CLIENT_H
+#ifndef PARMA_VMM_GROUP_AGENT_CLIENT_H
+#define PARMA_VMM_GROUP_AGENT_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-#include "vmm/group_relay.h"
+#include "vmm/group/group_relay.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,8 +11,8 @@
  * Untrusted on both sides: clients are local users with access to the socket (mode 0600),
  * the agent is trusted but its stream crosses the host. Frames are parsed with the protocol
  * decoder; nothing is interpreted beyond ids and the "process_id" member of responses. */
-#ifndef PARMA_VMM_GROUP_RELAY_H
-#define PARMA_VMM_GROUP_RELAY_H
+#ifndef PARMA_VMM_GROUP_GROUP_RELAY_H
+#define PARMA_VMM_GROUP_GROUP_RELAY_H
 
 #include "common/errbuf.h"
 

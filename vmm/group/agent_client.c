@@ -1,5 +1,5 @@
 /* agent_client: host-side connection to parma-agent (see agent_client.h). */
-#include "guest/client/agent_client.h"
+#include "vmm/group/agent_client.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  * 2. convert the images' layers (cached by digest) and generate the policy, or take --policy;
  * 3. HOST_DATA = SHA-256(policy bytes); pick the backend and the attestation mode;
  * 4. boot the guest with one read-only disk per layer and an encrypted scratch disk;
- * 5. share the agent stream through the relay (vmm/group_relay.h) so ps/exec/attest work;
+ * 5. share the agent stream through the relay (vmm/group/group_relay.h) so ps/exec/attest work;
  * 6. install the policy, mount layers, scratch and overlays, create and start the containers
  *    in spec order, streaming their output prefixed with their names;
  * 7. print a verified attestation summary; exit with the main (first) container's exit code.
@@ -30,21 +30,21 @@
 #include "common/cli.h"
 #include "common/encoding.h"
 #include "common/fileio.h"
-#include "guest/client/agent_client.h"
+#include "vmm/group/agent_client.h"
 #include "guest/proto/proto.h"
-#include "guest/launch/qemu_launch.h"
+#include "vmm/group/qemu_launch.h"
 #include "policy/attest/snp_dev.h"
 #include "policy/attest/snp_verify.h"
 #include "policy/image/group_spec.h"
 #include "policy/image/image_convert.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
-#include "vmm/group_backend.h"
-#include "vmm/group_cli.h"
-#include "vmm/group_relay.h"
-#include "vmm/group_request.h"
-#include "vmm/group_state.h"
-#include "vmm/group_vmm.h"
+#include "vmm/group/group_backend.h"
+#include "vmm/group/group_cli.h"
+#include "vmm/group/group_relay.h"
+#include "vmm/group/group_request.h"
+#include "vmm/group/group_state.h"
+#include "vmm/group/group_vmm.h"
 #include "vmm/vmm_cli.h"
 
 #define RUN_MAX_LAYERS 64

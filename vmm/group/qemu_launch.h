@@ -16,8 +16,8 @@
  * Disk I appears in the guest as /dev/vd<'a'+I> (virtio-mmio devices enumerate in command-line
  * order). QEMU dies with its launcher (PR_SET_PDEATHSIG) and qemu_vm_stop() kills the whole
  * process group. */
-#ifndef PARMA_GUEST_LAUNCH_QEMU_LAUNCH_H
-#define PARMA_GUEST_LAUNCH_QEMU_LAUNCH_H
+#ifndef PARMA_VMM_GROUP_QEMU_LAUNCH_H
+#define PARMA_VMM_GROUP_QEMU_LAUNCH_H
 
 #include <stddef.h>
 #include <sys/types.h>

@@ -5,15 +5,15 @@
  * else $XDG_RUNTIME_DIR/parma, else /tmp/parma-<uid>), named after the group:
  *   pid            the `parma run` process that owns the group
  *   group.json     status: backend, tee, policy digest, containers (id, process, state, exit)
- *   agent.sock     the relay socket (vmm/group_relay.h): speaks the agent protocol
+ *   agent.sock     the relay socket (vmm/group/group_relay.h): speaks the agent protocol
  *   policy.json    the exact policy bytes installed (HOST_DATA = its SHA-256)
  *   requests.json  every request `parma run` sent, for `parma policy explain`
  *   certs/         the certificate chain that verifies the group's reports
  *   logs/<c>.log   each container's output
  *   console.log    the guest's serial console
  *   vm/            backend files (VMM/QEMU sockets, scratch disk) */
-#ifndef PARMA_VMM_GROUP_STATE_H
-#define PARMA_VMM_GROUP_STATE_H
+#ifndef PARMA_VMM_GROUP_GROUP_STATE_H
+#define PARMA_VMM_GROUP_GROUP_STATE_H
 
 #include <stddef.h>
 #include <sys/types.h>

@@ -1,4 +1,4 @@
-#include "vmm/group_request.h"
+#include "vmm/group/group_request.h"
 
 #include <string.h>
 
