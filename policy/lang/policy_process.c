@@ -824,10 +824,11 @@ int policy_shutdown_container(struct policy_engine *e,
 	}
 	long slot;
 	/* Shutting down again is allowed until the overlay is unmounted: a container that
-	 * ignored SIGTERM must stay killable. It changes nothing in the engine. */
+	 * ignored SIGTERM must stay killable. It changes nothing in the engine (reverting it
+	 * restores the same state). */
 	slot = engine_id_ok(r->container_id) ? engine_ctr_find_id(e, r->container_id) : -1;
 	if (slot >= 0 && e->ctrs[slot].shut_down) {
-		engine_undo_clear(e);
+		engine_undo_save_ctr(e, (size_t)slot);
 		return engine_allow(d);
 	}
 	if ((ret = find_container(e, d, r->container_id, true, &slot)))
