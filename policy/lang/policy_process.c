@@ -479,7 +479,10 @@ static int narrow(struct policy_engine *e, struct cands *c, const struct check *
 		if (checks[k].ok(e, &e->containers[i], r, NULL))
 			cands_set(&next, i);
 		if (cands_empty(&next)) {
+			struct cands first = {0};
+			cands_set(&first, cands_first(c));
 			checks[k].ok(e, &e->containers[cands_first(c)], r, d);
+			engine_note_source(e, d, &first, false);
 			return -EACCES;
 		}
 		*c = next;
@@ -617,12 +620,13 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 			      .seccomp = r->seccomp_profile_sha256};
 	if ((ret = narrow(e, &c, create_checks, N_ELEMS(create_checks), &pr, d)))
 		return ret;
-	if ((ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d)))
+	if ((ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d)) ||
+	    (ret = decide_caps(e, &c, e->n_containers, container_proc, r->caps, d)) ||
+	    (ret = decide_stdio(e, &c, e->n_containers, container_proc, d))) {
+		engine_note_source(e, d, &c, false);
 		return ret;
-	if ((ret = decide_caps(e, &c, e->n_containers, container_proc, r->caps, d)))
-		return ret;
-	if ((ret = decide_stdio(e, &c, e->n_containers, container_proc, d)))
-		return ret;
+	}
+	engine_note_source(e, d, &c, false);
 	engine_undo_save_ctr(e, (size_t)slot);
 	e->ctrs[slot].cands = c;
 	e->ctrs[slot].started = true;
@@ -658,12 +662,13 @@ int policy_exec_in_container(struct policy_engine *e, const struct policy_req_ex
 			      .exec = true};
 	if ((ret = narrow(e, &c, exec_checks, N_ELEMS(exec_checks), &pr, d)))
 		return ret;
-	if ((ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d)))
+	if ((ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d)) ||
+	    (ret = decide_caps(e, &c, e->n_containers, container_proc, r->caps, d)) ||
+	    (ret = decide_stdio(e, &c, e->n_containers, container_proc, d))) {
+		engine_note_source(e, d, &c, false);
 		return ret;
-	if ((ret = decide_caps(e, &c, e->n_containers, container_proc, r->caps, d)))
-		return ret;
-	if ((ret = decide_stdio(e, &c, e->n_containers, container_proc, d)))
-		return ret;
+	}
+	engine_note_source(e, d, &c, false);
 	engine_undo_save_ctr(e, (size_t)slot);
 	e->ctrs[slot].cands = c;
 	return engine_allow(d);
@@ -685,7 +690,8 @@ int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_e
 	struct cands c = {0};
 	char got[POLICY_REASON_TEXT];
 	for (size_t i = 0; i < e->n_externals; i++)
-		if (engine_strv_equal(&e->externals[i].command, &r->command))
+		if (!e->externals[i].retired &&
+		    engine_strv_equal(&e->externals[i].command, &r->command))
 			cands_set(&c, i);
 	if (cands_empty(&c)) {
 		engine_render_strv(got, sizeof(got), r->command.v, r->command.n);
@@ -702,10 +708,12 @@ int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_e
 				   e->externals[cands_first(&c)].working_dir, r->working_dir,
 				   "working directory differs from the policy");
 	c = next;
-	if ((ret = decide_env(e, &c, e->n_externals, external_proc, &r->env, d)))
+	if ((ret = decide_env(e, &c, e->n_externals, external_proc, &r->env, d)) ||
+	    (ret = decide_stdio(e, &c, e->n_externals, external_proc, d))) {
+		engine_note_source(e, d, &c, true);
 		return ret;
-	if ((ret = decide_stdio(e, &c, e->n_externals, external_proc, d)))
-		return ret;
+	}
+	engine_note_source(e, d, &c, true);
 	engine_undo_clear(e);
 	return engine_allow(d);
 }

@@ -36,7 +36,7 @@ static const char policy_text[] =
 						  "db\"],\"allow_elevated\":true}],"
 						  "\"external_processes\":[{\"command\":[\"/"
 						  "ls\"]}],"
-						  "\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\","
+						  "\"fragments\":[{\"issuer\":\"did:x509:0:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA::subject:CN:Test\",\"feed\":\"f\","
 						  "\"minimum_svn\":1,\"includes\":[\"containers\"]}"
 						  "]}";
 
