@@ -2,12 +2,12 @@
 """Regenerate the signed-fragment test data (run by hand from the repository root, then commit):
 a test PKI valid for 100 years (tests/data/fragment/), the issuer DID in the policies under
 tests/, and the load_fragment cases of the attack corpus (tests/data/policy/attacks/095-100,
-112-119). Everything is made with the independent implementation in tests/unit/cose/indep_cose.py,
+112-119). Everything is made with the independent implementation in tests/unit/policy/cose/indep_cose.py,
 so the corpus also checks Parma's verifier against code it shares nothing with.
 The keys here are test keys: they protect nothing."""
 import base64, glob, json, os, sys
 
-sys.path.insert(0, os.path.join("tests", "unit", "cose"))
+sys.path.insert(0, os.path.join("tests", "unit", "policy", "cose"))
 import indep_cose as ic  # noqa: E402
 
 OUT = os.path.join("tests", "data", "fragment")
@@ -45,7 +45,7 @@ with open(os.path.join(OUT, "issuer.did"), "w") as f:
 
 # the issuer every test policy imports
 for path in [os.path.join("tests", "data", "policy", "base.json"),
-             os.path.join("tests", "fuzz", "policy", "seeds_parse", "base.json"),
+             os.path.join("tests", "fuzz", "policy", "lang", "seeds_parse", "base.json"),
              os.path.join(ATTACKS, "111-create-mount-source-traversal.json")]:
     d = json.load(open(path))
     p = d.get("policy_inline", d)
