@@ -181,8 +181,15 @@ int policy_gen_cli_main(int argc, char **argv)
 		} else if (policy_digest((const uint8_t *)policy, len, &d)) {
 			code = cli_error(argv[0], CLI_INTERNAL, "SHA-256 failed");
 		} else {
-			printf("%s: policy for group %s, %zu container(s)%s, digest (HOST_DATA) %s\n",
-			       out_path, g->name, g->n_containers, debug_used ? ", DEBUG" : "",
+			size_t n = 0; /* the containers this document holds */
+			for (size_t i = 0; i < g->n_containers; i++)
+				n += o.fragment_feed ? g->containers[i].fragment &&
+							       !strcmp(g->containers[i].fragment,
+								       o.fragment_feed)
+						     : !g->containers[i].fragment;
+			printf("%s: %s for group %s, %zu container(s)%s, digest %s%s\n", out_path,
+			       o.fragment_feed ? "fragment payload" : "policy", g->name, n,
+			       debug_used ? ", DEBUG" : "", o.fragment_feed ? "" : "(HOST_DATA) ",
 			       d.hex);
 		}
 	} else if (fwrite(policy, 1, len, stdout) != len) {
