@@ -17,6 +17,7 @@
 #include "devices/virtio_blk.h"
 #include "vmm/api.h"
 #include "vmm/event_loop.h"
+#include "vmm/seccomp_filter.h"
 #include "vmm/snp_cli.h"
 #include "vmm/vm.h"
 
@@ -46,10 +47,13 @@ static const char boot_usage[] =
 	"  --ap-direct        start every vCPU at the entry point (test payloads)\n"
 	"  --boot-times       print boot-timer milestones on exit\n"
 	"  --api-sock PATH    serve the control API (docs/api.md) on this Unix socket\n"
+	"  --seccomp=on|off   per-thread system-call filters (default on; off: debugging\n"
+	"                     only, the VMM then runs unconfined: docs/security.md)\n"
 	SNP_BOOT_USAGE
 	"\n"
 	"Exit status: 0 guest powered off · 1-5 parma errors (README) · 6 guest reset ·\n"
 	"7 guest panic · 8 stopped by a signal or the API · 9 vCPU error ·\n"
+	"10 a thread made a system call its seccomp filter does not allow ·\n"
 	"16+N the guest wrote N (1-239) to the debug-exit port 0xf4.\n";
 
 static uint64_t now_ns(void)
@@ -76,6 +80,13 @@ static void on_signal(void *ctx, uint32_t events)
 		machine_request_exit(vm_machine(r->vm), MACHINE_EXIT_STOPPED);
 	else
 		event_loop_stop(r->loop, MACHINE_EXIT_STOPPED);
+}
+
+static int vcpu_sandbox(void *ctx, unsigned index, struct errbuf *eb)
+{
+	(void)ctx;
+	(void)index;
+	return seccomp_filter_install(1u << SECCOMP_ROLE_VCPU, "vCPU", eb);
 }
 
 static int parse_uint(const char *prog, const char *opt, const char *s, uint64_t max,
@@ -114,6 +125,7 @@ int vmm_cli_boot(int argc, char **argv)
 		{ "api-sock", required_argument, NULL, 'A' },
 		{ "drive", required_argument, NULL, 'D' },
 		{ "vsock", required_argument, NULL, 'V' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		SNP_BOOT_OPTIONS,
 		{ 0 },
 	};
@@ -121,7 +133,7 @@ int vmm_cli_boot(int argc, char **argv)
 	struct snp_boot_opts snp_opts = { 0 };
 	struct vm_drive drives[VM_MAX_DRIVES];
 	const char *api_sock = NULL;
-	bool boot_times = false;
+	bool boot_times = false, seccomp = true;
 	uint64_t v = 0;
 	int c;
 	optind = 1;
@@ -150,6 +162,11 @@ int vmm_cli_boot(int argc, char **argv)
 		case 'a': cfg.ap_direct = true; break;
 		case 't': boot_times = true; break;
 		case 'A': api_sock = optarg; break;
+		case 'S':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return cli_usage_error(prog, "--seccomp: expected on or off");
+			seccomp = !strcmp(optarg, "on");
+			break;
 		case 'D': {
 			if (cfg.n_drives == VM_MAX_DRIVES)
 				return cli_usage_error(prog, "--drive: at most %d", VM_MAX_DRIVES);
@@ -210,6 +227,13 @@ int vmm_cli_boot(int argc, char **argv)
 	if (snp_rc)
 		return snp_rc < 0 ? -snp_rc : CLI_OK;
 
+	if (seccomp)
+		cfg.vcpu_thread_init = vcpu_sandbox;
+	else
+		fprintf(stderr, "%s: WARNING: --seccomp=off: the VMM's threads run without "
+			"system-call filters; a guest that compromises a device model can make any "
+			"system call this process may. Debugging only.\n", prog);
+
 	struct errbuf eb = { 0 };
 	struct boot_run r = { .sig_fd = -1 };
 	int code = CLI_INTERNAL;
@@ -253,6 +277,19 @@ int vmm_cli_boot(int argc, char **argv)
 			goto out;
 		}
 		snp_boot_report(prog, &snp_opts);
+	}
+	/* From here on the loop thread only serves devices (and the API, which may still build
+	 * and start a VM whose vCPU threads inherit this filter). */
+	if (seccomp) {
+		unsigned roles = 1u << SECCOMP_ROLE_DEVICE;
+		if (api)
+			roles |= 1u << SECCOMP_ROLE_API | 1u << SECCOMP_ROLE_VCPU;
+		if (seccomp_filter_install(roles, api ? "event-loop/API" : "event-loop", &eb) < 0) {
+			code = cli_error(prog, CLI_INTERNAL, "%s", errbuf_msg(&eb));
+			if (r.vm)
+				machine_stop(vm_machine(r.vm));
+			goto out;
+		}
 	}
 	code = event_loop_run(r.loop);
 	if (api && !r.vm)
