@@ -20,7 +20,7 @@
 
 #include "../../unit/vmm/fake_kvm.h"
 #include "vmm/api.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 #include "vmm/vm.h"
 
 #define PUMPS 40

@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 
 #include "vmm/boot.h"
-#include "vmm/layout.h"
+#include "common/guest_abi/layout.h"
 
 #define RAM (8u << 20)
 

@@ -80,7 +80,7 @@ for i, elf in enumerate(sys.argv[1:]):
     write(os.path.join(boot, 'elf%d_kernel' % i), b'\x00' + data)
     write(os.path.join(boot, 'elf%d_firmware' % i), b'\x01' + data)
 
-desc = os.path.join(here, '..', 'firmware', 'seeds_boot_desc')
+desc = os.path.join(here, '..', 'firmware', 'stage0', 'seeds_boot_desc')
 mem = {'memory-map': {'entries': e820([(0, 0x9fc00, 1), (0x100000, 0xff00000, 1),
                                        (0xfec00000, 0x1000, 2)])}}
 h = bytes(range(32))
@@ -104,7 +104,7 @@ def chunk(who, data):
     return bytes([who]) + struct.pack('<H', len(data)) + data
 
 
-relay = os.path.join(here, 'seeds_relay')
+relay = os.path.join(here, 'group', 'seeds_relay')
 req = lambda i, t, extra='': frame(1, i, ('{"type":"%s"%s}' % (t, extra)).encode())
 resp = lambda i, extra='': frame(2, i, ('{"ok":true%s}' % extra).encode())
 write(os.path.join(relay, 'request_response'),
