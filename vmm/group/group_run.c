@@ -41,6 +41,7 @@
 #include "policy/lang/policy.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
+#include "vmm/group/group_log.h"
 #include "vmm/group/group_relay.h"
 #include "vmm/group/group_request.h"
 #include "vmm/group/group_state.h"
@@ -69,7 +70,7 @@ struct run_container {
 	uint32_t wait_id; /* the pending `wait` request */
 	bool started, exited;
 	int exit_code; /* 128+signal when killed */
-	FILE *log;
+	struct group_log *log;
 	bool at_line_start[3];
 };
 
@@ -130,7 +131,7 @@ static void run_on_output(void *opaque, uint32_t pid, int stream, const uint8_t 
 		return;
 	FILE *out = stream == 1 ? stdout : stderr;
 	if (c->log)
-		fwrite(data, 1, len, c->log), fflush(c->log);
+		group_log_write(c->log, data, len);
 	for (size_t i = 0; i < len; i++) {
 		if (c->at_line_start[stream])
 			fprintf(out, "%s | ", c->name);
@@ -806,8 +807,7 @@ static void run_free(struct run *r)
 	}
 	group_vmm_stop(r->vmm_pid, 3000);
 	for (size_t i = 0; i < r->n_containers; i++)
-		if (r->containers[i].log)
-			fclose(r->containers[i].log);
+		group_log_close(r->containers[i].log);
 	free(r->containers);
 	json_object_put(r->policy_json);
 	json_object_put(r->requests);
@@ -913,7 +913,9 @@ int group_cli_run(int argc, char **argv)
 	for (size_t i = 0; i < r.n_containers; i++) {
 		char path[GROUP_PATH_MAX + 80];
 		snprintf(path, sizeof(path), "%s/%s.log", r.paths.logs, r.containers[i].name);
-		r.containers[i].log = fopen(path, "we");
+		if (group_log_open(path, 0, &r.containers[i].log, &eb) < 0)
+			fprintf(stderr, "%s: warning: %s: container output is not logged\n", argv[0],
+				errbuf_msg(&eb));
 	}
 
 	if (!r.quiet) {
