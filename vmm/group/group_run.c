@@ -22,6 +22,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,12 +47,15 @@
 #include "vmm/group/group_request.h"
 #include "vmm/group/group_state.h"
 #include "vmm/group/group_vmm.h"
+#include "vmm/seccomp_filter.h"
 #include "vmm/vmm_cli.h"
 
 #define RUN_MAX_LAYERS 64
 #define RUN_BOOT_TIMEOUT_MS 180000 /* first answer from the agent: TCG boots take a while */
 #define RUN_REQUEST_TIMEOUT_MS 120000
 #define RUN_SCRATCH_BYTES (1ull << 30) /* sparse; the guest formats it under dm-crypt */
+/* `parma run`'s exit status when the guest or its VM process died under the containers. */
+#define RUN_EXIT_GUEST_DIED 125
 
 struct run_layer {
 	char root_hash[65];
@@ -101,6 +105,7 @@ struct run {
 	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
 	bool quiet;
+	bool seccomp_off; /* kvm backend: the VMM runs without its seccomp filters (debugging) */
 };
 
 static volatile sig_atomic_t run_interrupted;
@@ -488,6 +493,36 @@ static int run_attest_summary(struct run *r)
 	return ret;
 }
 
+/* The agent's stream ended: say whether the VM process died (and how) or the agent went
+ * away inside a VM that still runs. */
+static void run_report_guest_gone(struct run *r)
+{
+	int status = 0, gone = 0;
+	const char *what = r->vm ? "QEMU" : "the VMM (parma boot)";
+	pid_t pid = r->vm ? qemu_vm_pid(r->vm) : r->vmm_pid;
+	for (int waited = 0; waited < 2000 && !gone; waited += 100) {
+		if (r->vm)
+			gone = qemu_vm_wait(r->vm, 100, &status) == 0;
+		else if (r->vmm_pid > 0 && waitpid(r->vmm_pid, &status, WNOHANG) == r->vmm_pid)
+			gone = 1, r->vmm_pid = 0;
+		else
+			usleep(100000);
+	}
+	if (gone && WIFSIGNALED(status))
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) was killed by signal %d (%s); "
+			"console: %s\n", r->prog, what, (int)pid, WTERMSIG(status),
+			strsignal(WTERMSIG(status)), r->paths.console);
+	else if (gone)
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d%s; "
+			"console: %s\n", r->prog, what, (int)pid, WEXITSTATUS(status),
+			!r->vm && WEXITSTATUS(status) == SECCOMP_FILTER_EXIT
+				? " (a seccomp filter violation)" : "", r->paths.console);
+	else
+		fprintf(stderr, "%s: the guest agent closed its connection while %s still runs: "
+			"the agent crashed or the guest kernel failed; console: %s\n", r->prog, what,
+			r->paths.console);
+}
+
 /* Pump until the main container exits (or the guest dies, or a signal). */
 static int run_supervise(struct run *r)
 {
@@ -496,8 +531,7 @@ static int run_supervise(struct run *r)
 	while (!run_interrupted) {
 		int ret = agent_client_pump(r->client, 200, &eb);
 		if (ret == -EPIPE || group_relay_agent_gone(r->relay)) {
-			fprintf(stderr, "%s: the guest stopped (console: %s)\n", r->prog,
-				r->paths.console);
+			run_report_guest_gone(r);
 			return -EPIPE;
 		}
 		for (size_t i = 0; i < r->n_containers; i++) {
@@ -561,6 +595,8 @@ static void run_usage(FILE *out)
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
 		"  -q, --quiet          only the containers' output and errors\n"
+		"  --seccomp=off        kvm backend: the VMM without its system-call filters\n"
+		"                       (debugging only; it says so loudly)\n"
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
 		"`parma boot` does (see parma boot --help).\n"
@@ -568,7 +604,8 @@ static void run_usage(FILE *out)
 		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
 		"parma attest GROUP, parma stop GROUP.\n"
 		"Exit codes: the main container's exit code; 1 a request was denied or failed;\n"
-		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 130 interrupted.\n");
+		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 125 the guest\n"
+		"or its VM process died under the containers (the message says which); 130 interrupted.\n");
 }
 
 static int run_prepare(struct run *r, const char *policy_file, bool debug, const char *cache_arg,
@@ -699,6 +736,7 @@ static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t 
 		.console = r->paths.console,
 		.snp = r->tee == GROUP_TEE_SNP,
 		.policy_file = r->paths.policy,
+		.seccomp_off = r->seccomp_off,
 	};
 	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
 		vc->drives[i] = disks[i].path;
@@ -827,6 +865,7 @@ int group_cli_run(int argc, char **argv)
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "cache-dir", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "seccomp", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -862,6 +901,11 @@ int group_cli_run(int argc, char **argv)
 		case 'k': kernel = optarg; break;
 		case 'c': cache = optarg; break;
 		case 'q': r.quiet = true; break;
+		case 'S':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return cli_usage_error(argv[0], "--seccomp: expected on or off");
+			r.seccomp_off = !strcmp(optarg, "off");
+			break;
 		case 'h': run_usage(stdout); return CLI_OK;
 		default: return cli_usage_error(argv[0], "see the options above");
 		}
@@ -959,6 +1003,8 @@ int group_cli_run(int argc, char **argv)
 	ret = run_supervise(&r);
 	if (ret == 0)
 		code = r.containers[0].exit_code;
+	else if (ret == -EPIPE)
+		code = RUN_EXIT_GUEST_DIED;
 	else if (ret == -EINTR)
 		code = 128 + (int)run_interrupted;
 out_stop:
