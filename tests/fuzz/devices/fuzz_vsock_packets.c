@@ -37,7 +37,7 @@
 #define NRX 32u
 #define NHOST 6
 #define NLISTEN 2
-#define PORT0 5000
+#define PORT0 5000u
 
 struct hdr {
 	uint64_t src_cid, dst_cid;
@@ -63,7 +63,7 @@ static void cleanup(void)
 	sim_guest_free(&g);
 	for (int i = 0; i < NLISTEN; i++) {
 		char p[128];
-		snprintf(p, sizeof(p), "%s_%d", path, PORT0 + i);
+		snprintf(p, sizeof(p), "%s_%u", path, PORT0 + (unsigned)i);
 		unlink(p);
 	}
 }
@@ -98,7 +98,7 @@ static void init_once(void)
 	txbuf = sim_alloc(&g, 2 * (VSOCK_HDR_LEN + 65536), 4096);
 	for (int i = 0; i < NLISTEN; i++) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%d", path, PORT0 + i);
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s_%u", path, PORT0 + (unsigned)i);
 		unlink(sa.sun_path);
 		listener[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
 		if (listener[i] < 0 || bind(listener[i], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
