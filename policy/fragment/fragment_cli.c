@@ -72,19 +72,6 @@ static const char *b64url(const uint8_t *in, size_t len, char *out)
 	return out;
 }
 
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	if (!*s || *s == '-')
-		return -1;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* ---- sign ---- */
 
 static int fragment_sign(int argc, char **argv)
@@ -103,35 +90,24 @@ static int fragment_sign(int argc, char **argv)
 		return CLI_OK;
 	}
 	const char *key_path = NULL, *chain_path = NULL, *issuer = NULL, *feed = NULL,
-		   *svn_s = NULL, *alg_s = NULL, *input = NULL;
-	struct {
-		const char *name;
-		const char **dst;
-	} opts[] = {{"--key", &key_path}, {"--chain", &chain_path}, {"--issuer", &issuer},
-		    {"--feed", &feed},	  {"--svn", &svn_s},	    {"--alg", &alg_s}};
-	for (int i = 1; i < argc; i++) {
-		bool matched = false;
-		for (size_t k = 0; k < CLI_ARRAY_SIZE(opts) && !matched; k++)
-			if (!strcmp(argv[i], opts[k].name)) {
-				if (i + 1 == argc)
-					return cli_usage_error(argv[0], "%s needs a value",
-							       opts[k].name);
-				*opts[k].dst = argv[++i];
-				matched = true;
-			}
-		if (matched)
-			continue;
-		if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		if (input)
-			return cli_usage_error(argv[0], "expected one FRAGMENT.json");
-		input = argv[i];
-	}
-	if (!key_path || !chain_path || !issuer || !feed || !svn_s || !input)
-		return cli_usage_error(argv[0], "--key, --chain, --issuer, --feed, --svn and "
-						"FRAGMENT.json are required");
+		   *svn_s = NULL, *alg_s = NULL;
+	const struct cli_opt opts[] = {
+		CLI_STRING("key", 0, &key_path),  CLI_STRING("chain", 0, &chain_path),
+		CLI_STRING("issuer", 0, &issuer), CLI_STRING("feed", 0, &feed),
+		CLI_STRING("svn", 0, &svn_s),	  CLI_STRING("alg", 0, &alg_s),
+	};
+	int first,
+		rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (first != argc - 1)
+		return cli_usage_error(argv[0], "expected one FRAGMENT.json");
+	const char *input = argv[first];
+	if (!key_path || !chain_path || !issuer || !feed || !svn_s)
+		return cli_usage_error(argv[0], "--key, --chain, --issuer, --feed and --svn are "
+						"required");
 	uint64_t svn;
-	if (parse_u64(svn_s, &svn))
+	if (cli_parse_uint(svn_s, 0, UINT64_MAX, &svn))
 		return cli_usage_error(argv[0], "--svn: expected an unsigned integer");
 	int alg = 0;
 	if (alg_s && !(alg = cose_alg_from_name(alg_s)))
@@ -234,19 +210,18 @@ static int fragment_verify(int argc, char **argv)
 		return CLI_OK;
 	}
 	const char *policy = NULL, *did = NULL, *input = NULL;
-	for (int i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "--policy") || !strcmp(argv[i], "--did")) && i + 1 < argc) {
-			*(argv[i][2] == 'p' ? &policy : &did) = argv[i + 1];
-			i++;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return cli_usage_error(argv[0], "unknown option or missing value '%s'",
-					       argv[i]);
-		} else if (input) {
-			return cli_usage_error(argv[0], "expected one FRAGMENT.cose");
-		} else {
-			input = argv[i];
-		}
-	}
+	const struct cli_opt opts[] = {
+		CLI_STRING("policy", 0, &policy),
+		CLI_STRING("did", 0, &did),
+	};
+	int first,
+		rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (first == argc - 1)
+		input = argv[first];
+	else if (first < argc)
+		return cli_usage_error(argv[0], "expected one FRAGMENT.cose");
 	if (!input || !!policy == !!did)
 		return cli_usage_error(argv[0], "expected --policy or --did, and FRAGMENT.cose");
 	struct errbuf eb = {0};
@@ -422,6 +397,37 @@ static int add_subject(const char *prog, X509 *leaf, const char *keys, char *did
 	return 0;
 }
 
+/* The leaf predicates of `did`, in command-line order. */
+struct did_preds {
+	char kind[16]; /* 's'ubject, 'e'ku, s'a'n */
+	const char *value[16];
+	size_t n;
+};
+
+static int add_pred(const char *prog, char kind, char *value, struct did_preds *p)
+{
+	if (p->n == sizeof(p->kind))
+		return cli_usage_error(prog, "at most %zu predicates", sizeof(p->kind));
+	p->kind[p->n] = kind;
+	p->value[p->n++] = value;
+	return CLI_OK;
+}
+
+static int add_pred_subject(const char *prog, char *value, void *dest)
+{
+	return add_pred(prog, 's', value, dest);
+}
+
+static int add_pred_eku(const char *prog, char *value, void *dest)
+{
+	return add_pred(prog, 'e', value, dest);
+}
+
+static int add_pred_san(const char *prog, char *value, void *dest)
+{
+	return add_pred(prog, 'a', value, dest);
+}
+
 static int fragment_did(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
@@ -436,24 +442,28 @@ static int fragment_did(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	const char *chain_path = NULL, *hash = "sha256";
-	long ca = -1;
+	const char *chain_path = NULL, *hash = "sha256", *ca_s = NULL;
+	struct did_preds preds = {0};
 	int code = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--chain") && i + 1 < argc)
-			chain_path = argv[++i];
-		else if (!strcmp(argv[i], "--hash") && i + 1 < argc)
-			hash = argv[++i];
-		else if (!strcmp(argv[i], "--ca") && i + 1 < argc)
-			ca = strtol(argv[++i], NULL, 10);
-		else if ((!strcmp(argv[i], "--subject") || !strcmp(argv[i], "--eku") ||
-			  !strcmp(argv[i], "--san")) &&
-			 i + 1 < argc)
-			i++;
-		else
-			return cli_usage_error(argv[0], "unknown option or missing value '%s'",
-					       argv[i]);
-	}
+	const struct cli_opt opts[] = {
+		CLI_STRING("chain", 0, &chain_path),
+		CLI_STRING("hash", 0, &hash),
+		CLI_STRING("ca", 0, &ca_s),
+		CLI_FUNC("subject", 0, add_pred_subject, &preds),
+		CLI_FUNC("eku", 0, add_pred_eku, &preds),
+		CLI_FUNC("san", 0, add_pred_san, &preds),
+	};
+	int first,
+		rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (first != argc)
+		return cli_usage_error(argv[0], "unexpected operand '%s'", argv[first]);
+	uint64_t ca_u = 0;
+	if (ca_s && cli_parse_uint(ca_s, 1, COSE_MAX_CHAIN, &ca_u))
+		return cli_usage_error(argv[0], "--ca: expected a certificate index 1..%d",
+				       COSE_MAX_CHAIN);
+	long ca = ca_s ? (long)ca_u : -1;
 	if (!chain_path)
 		return cli_usage_error(argv[0], "--chain is required");
 	const EVP_MD *md = EVP_get_digestbyname(hash);
@@ -474,32 +484,24 @@ static int fragment_did(int argc, char **argv)
 	char fp64[100], did[DID_X509_MAX + 512];
 	X509_digest(sk_X509_value(chain, (int)ca), md, fp, &fp_len);
 	snprintf(did, sizeof(did), "did:x509:0:%s:%s", hash, b64url(fp, fp_len, fp64));
-	bool any = false;
-	for (int i = 1; i < argc && !code; i++) {
+	bool any = preds.n > 0;
+	for (size_t i = 0; i < preds.n && !code; i++) {
 		size_t len = strlen(did);
-		if (!strcmp(argv[i], "--subject")) {
-			code = add_subject(argv[0], sk_X509_value(chain, 0), argv[++i], did,
-					   sizeof(did));
-			any = true;
-		} else if (!strcmp(argv[i], "--eku")) {
-			snprintf(did + len, sizeof(did) - len, "::eku:%s", argv[++i]);
-			any = true;
-		} else if (!strcmp(argv[i], "--san")) {
+		const char *v = preds.value[i];
+		if (preds.kind[i] == 's') {
+			code = add_subject(argv[0], sk_X509_value(chain, 0), v, did, sizeof(did));
+		} else if (preds.kind[i] == 'e') {
+			snprintf(did + len, sizeof(did) - len, "::eku:%s", v);
+		} else {
 			char type[16], val[1024];
-			const char *colon = strchr(argv[++i], ':');
-			if (!colon || colon - argv[i] >= (long)sizeof(type)) {
+			const char *colon = strchr(v, ':');
+			if (!colon || colon - v >= (long)sizeof(type)) {
 				code = cli_usage_error(argv[0], "--san: expected TYPE:VALUE");
 				break;
 			}
-			snprintf(type, sizeof(type), "%.*s", (int)(colon - argv[i]), argv[i]);
+			snprintf(type, sizeof(type), "%.*s", (int)(colon - v), v);
 			pct_encode(colon + 1, val, sizeof(val));
 			snprintf(did + len, sizeof(did) - len, "::san:%s:%s", type, val);
-			any = true;
-		} else if (strcmp(argv[i], "--chain") && strcmp(argv[i], "--hash") &&
-			   strcmp(argv[i], "--ca")) {
-			continue;
-		} else {
-			i++;
 		}
 	}
 	if (!code && !any)
