@@ -72,6 +72,19 @@ static const char *b64url(const uint8_t *in, size_t len, char *out)
 	return out;
 }
 
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-')
+		return -1;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 /* ---- sign ---- */
 
 static int fragment_sign(int argc, char **argv)
@@ -90,24 +103,25 @@ static int fragment_sign(int argc, char **argv)
 		return CLI_OK;
 	}
 	const char *key_path = NULL, *chain_path = NULL, *issuer = NULL, *feed = NULL,
-		   *svn_s = NULL, *alg_s = NULL;
+		   *svn_s = NULL, *alg_s = NULL, *input = NULL;
 	const struct cli_opt opts[] = {
-		CLI_STRING("key", 0, &key_path),  CLI_STRING("chain", 0, &chain_path),
-		CLI_STRING("issuer", 0, &issuer), CLI_STRING("feed", 0, &feed),
-		CLI_STRING("svn", 0, &svn_s),	  CLI_STRING("alg", 0, &alg_s),
+		CLI_STRING("key", 0, &key_path),     CLI_STRING("chain", 0, &chain_path),
+		CLI_STRING("issuer", 0, &issuer),    CLI_STRING("feed", 0, &feed),
+		CLI_STRING("svn", 0, &svn_s),        CLI_STRING("alg", 0, &alg_s),
 	};
-	int first,
-		rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					  &first);
 	if (rc)
 		return rc;
-	if (first != argc - 1)
+	if (argc - first > 1)
 		return cli_usage_error(argv[0], "expected one FRAGMENT.json");
-	const char *input = argv[first];
-	if (!key_path || !chain_path || !issuer || !feed || !svn_s)
-		return cli_usage_error(argv[0], "--key, --chain, --issuer, --feed and --svn are "
-						"required");
+	if (first < argc)
+		input = argv[first];
+	if (!key_path || !chain_path || !issuer || !feed || !svn_s || !input)
+		return cli_usage_error(argv[0], "--key, --chain, --issuer, --feed, --svn and "
+						"FRAGMENT.json are required");
 	uint64_t svn;
-	if (cli_parse_uint(svn_s, 0, UINT64_MAX, &svn))
+	if (parse_u64(svn_s, &svn))
 		return cli_usage_error(argv[0], "--svn: expected an unsigned integer");
 	int alg = 0;
 	if (alg_s && !(alg = cose_alg_from_name(alg_s)))
@@ -214,14 +228,14 @@ static int fragment_verify(int argc, char **argv)
 		CLI_STRING("policy", 0, &policy),
 		CLI_STRING("did", 0, &did),
 	};
-	int first,
-		rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					  &first);
 	if (rc)
 		return rc;
-	if (first == argc - 1)
-		input = argv[first];
-	else if (first < argc)
+	if (argc - first > 1)
 		return cli_usage_error(argv[0], "expected one FRAGMENT.cose");
+	if (first < argc)
+		input = argv[first];
 	if (!input || !!policy == !!did)
 		return cli_usage_error(argv[0], "expected --policy or --did, and FRAGMENT.cose");
 	struct errbuf eb = {0};
@@ -397,35 +411,50 @@ static int add_subject(const char *prog, X509 *leaf, const char *keys, char *did
 	return 0;
 }
 
-/* The leaf predicates of `did`, in command-line order. */
-struct did_preds {
-	char kind[16]; /* 's'ubject, 'e'ku, s'a'n */
-	const char *value[16];
+/* The leaf's names, in command-line order: each adds "::subject:...", "::eku:..." or
+ * "::san:..." to the DID. */
+enum leaf_name_kind { LEAF_SUBJECT, LEAF_EKU, LEAF_SAN };
+struct leaf_names {
+	struct {
+		enum leaf_name_kind kind;
+		const char *value;
+	} item[32];
 	size_t n;
 };
 
-static int add_pred(const char *prog, char kind, char *value, struct did_preds *p)
+static int leaf_name_add(const char *prog, struct leaf_names *names, enum leaf_name_kind kind,
+			 const char *value)
 {
-	if (p->n == sizeof(p->kind))
-		return cli_usage_error(prog, "at most %zu predicates", sizeof(p->kind));
-	p->kind[p->n] = kind;
-	p->value[p->n++] = value;
-	return CLI_OK;
+	if (names->n == sizeof(names->item) / sizeof(names->item[0]))
+		return cli_usage_error(prog, "at most %zu --subject/--eku/--san",
+				       sizeof(names->item) / sizeof(names->item[0]));
+	names->item[names->n].kind = kind;
+	names->item[names->n++].value = value;
+	return 0;
 }
 
-static int add_pred_subject(const char *prog, char *value, void *dest)
+static int opt_subject(const char *prog, char *value, void *dest)
 {
-	return add_pred(prog, 's', value, dest);
+	return leaf_name_add(prog, dest, LEAF_SUBJECT, value);
 }
 
-static int add_pred_eku(const char *prog, char *value, void *dest)
+static int opt_eku(const char *prog, char *value, void *dest)
 {
-	return add_pred(prog, 'e', value, dest);
+	return leaf_name_add(prog, dest, LEAF_EKU, value);
 }
 
-static int add_pred_san(const char *prog, char *value, void *dest)
+static int opt_san(const char *prog, char *value, void *dest)
 {
-	return add_pred(prog, 'a', value, dest);
+	return leaf_name_add(prog, dest, LEAF_SAN, value);
+}
+
+static int opt_ca(const char *prog, char *value, void *dest)
+{
+	uint64_t v;
+	if (cli_parse_uint(value, 0, 1000, &v))
+		return cli_usage_error(prog, "--ca: expected a certificate index");
+	*(long *)dest = (long)v;
+	return 0;
 }
 
 static int fragment_did(int argc, char **argv)
@@ -442,28 +471,24 @@ static int fragment_did(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	const char *chain_path = NULL, *hash = "sha256", *ca_s = NULL;
-	struct did_preds preds = {0};
+	const char *chain_path = NULL, *hash = "sha256";
+	long ca = -1;
 	int code = 0;
+	struct leaf_names names = { 0 };
 	const struct cli_opt opts[] = {
 		CLI_STRING("chain", 0, &chain_path),
 		CLI_STRING("hash", 0, &hash),
-		CLI_STRING("ca", 0, &ca_s),
-		CLI_FUNC("subject", 0, add_pred_subject, &preds),
-		CLI_FUNC("eku", 0, add_pred_eku, &preds),
-		CLI_FUNC("san", 0, add_pred_san, &preds),
+		CLI_FUNC("ca", 0, opt_ca, &ca),
+		CLI_FUNC("subject", 0, opt_subject, &names),
+		CLI_FUNC("eku", 0, opt_eku, &names),
+		CLI_FUNC("san", 0, opt_san, &names),
 	};
-	int first,
-		rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
-		return rc;
-	if (first != argc)
-		return cli_usage_error(argv[0], "unexpected operand '%s'", argv[first]);
-	uint64_t ca_u = 0;
-	if (ca_s && cli_parse_uint(ca_s, 1, COSE_MAX_CHAIN, &ca_u))
-		return cli_usage_error(argv[0], "--ca: expected a certificate index 1..%d",
-				       COSE_MAX_CHAIN);
-	long ca = ca_s ? (long)ca_u : -1;
+	int first;
+	if ((code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+				      &first)))
+		return code;
+	if (first < argc)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[first]);
 	if (!chain_path)
 		return cli_usage_error(argv[0], "--chain is required");
 	const EVP_MD *md = EVP_get_digestbyname(hash);
@@ -484,13 +509,13 @@ static int fragment_did(int argc, char **argv)
 	char fp64[100], did[DID_X509_MAX + 512];
 	X509_digest(sk_X509_value(chain, (int)ca), md, fp, &fp_len);
 	snprintf(did, sizeof(did), "did:x509:0:%s:%s", hash, b64url(fp, fp_len, fp64));
-	bool any = preds.n > 0;
-	for (size_t i = 0; i < preds.n && !code; i++) {
+	bool any = names.n > 0;
+	for (size_t i = 0; i < names.n && !code; i++) {
 		size_t len = strlen(did);
-		const char *v = preds.value[i];
-		if (preds.kind[i] == 's') {
+		const char *v = names.item[i].value;
+		if (names.item[i].kind == LEAF_SUBJECT) {
 			code = add_subject(argv[0], sk_X509_value(chain, 0), v, did, sizeof(did));
-		} else if (preds.kind[i] == 'e') {
+		} else if (names.item[i].kind == LEAF_EKU) {
 			snprintf(did + len, sizeof(did) - len, "::eku:%s", v);
 		} else {
 			char type[16], val[1024];
