@@ -6,7 +6,12 @@
  * Large values are written compactly: an object {"$fill": "a", "len": N,
  * "prefix": P, "suffix": S} stands for the string P + N copies of the
  * character + S, and an array element {"$repeat": X, "times": N} for N
- * copies of X, where "%i" in a prefix becomes the copy's index. */
+ * copies of X, where "%i" in a prefix becomes the copy's index.
+ *
+ * A file with "pending" describes a known hole whose rule is not in the
+ * engine yet: its last request must still be allowed (so the file shows the
+ * hole is real), and the test fails once it is denied, to have the mark
+ * dropped. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -96,6 +101,8 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static size_t n_pending;
+
 /* Returns NULL on success, or a malloc'd failure message. */
 static char *run_attack(const char *path)
 {
@@ -116,6 +123,9 @@ static char *run_attack(const char *path)
 		goto out;
 	}
 	const char *rule = json_object_get_string(v);
+	const char *pending = NULL;
+	if (json_object_object_get_ex(doc, "pending", &v))
+		pending = json_object_get_string(v);
 	const char *secret = NULL;
 	if (json_object_object_get_ex(doc, "secret", &v))
 		secret = json_object_get_string(v);
@@ -166,6 +176,20 @@ static char *run_attack(const char *path)
 		}
 		if (!last)
 			continue;
+		if (pending && ret == 0) {
+			fprintf(stderr, "PENDING %s: allowed (%s)\n", strrchr(path, '/') + 1,
+				pending);
+			n_pending++;
+			goto out;
+		}
+		if (pending) {
+			if (asprintf(&msg,
+				     "pending case now denied by '%s' (expected '%s'): drop "
+				     "its \"pending\" mark",
+				     policy_rule_name(d.reason.rule), rule) < 0)
+				msg = NULL;
+			goto out;
+		}
 		if (ret != -EACCES || d.allowed) {
 			if (asprintf(&msg, "attack request was not denied (ret %d)", ret) < 0)
 				msg = NULL;
@@ -234,7 +258,8 @@ static void policy_attack_corpus_all_denied_by_expected_rule(void **state)
 		}
 		free(names[i]);
 	}
-	fprintf(stderr, "%zu attack sequences, %zu failed\n", n, failed);
+	fprintf(stderr, "%zu attack sequences, %zu failed, %zu pending (known holes)\n", n, failed,
+		n_pending);
 	assert_true(n >= 60);
 	assert_int_equal(failed, 0);
 }
