@@ -252,6 +252,22 @@ static void bundle_dir(struct agent_server *s, const char *id, char *out, size_t
 	snprintf(out, size, "%s/bundles/%s", s->state_dir, id);
 }
 
+/* The overlay is gone: what the container wrote (its writable layer, its bundle) is removed,
+ * so nothing of it can reappear under a new overlay (the engine also retires the id of a
+ * container that ran). A removal that fails leaves files behind, not a way back in: it is
+ * logged, not fatal. */
+static void container_forget(struct agent_server *s, struct agent_container *k)
+{
+	char bundle[512];
+	struct errbuf eb = { 0 };
+	bundle_dir(s, k->id, bundle, sizeof(bundle));
+	const char *dirs[] = { k->scratch_dir, bundle };
+	for (size_t i = 0; i < 2; i++)
+		if (dirs[i][0] && s->fx.ops->remove_tree(s->fx.ctx, dirs[i], &eb) < 0)
+			server_log(s, "container %s: %s", k->id, errbuf_msg(&eb));
+	container_remove(s, k);
+}
+
 void server_container_init_exited(struct agent_server *s, struct agent_proc *p)
 {
 	struct agent_container *k = container_find(s, p->container_id);
@@ -482,6 +498,8 @@ static struct json_object *h_mount_overlay(struct agent_server *s, uint32_t id,
 	}
 	snprintf(k->id, sizeof(k->id), "%s", cid);
 	snprintf(k->rootfs, sizeof(k->rootfs), "%s", target);
+	if (scratch)
+		snprintf(k->scratch_dir, sizeof(k->scratch_dir), "%s/%s", scratch, cid);
 	k->next = s->containers;
 	s->containers = k;
 	return server_ok();
@@ -519,7 +537,7 @@ static struct json_object *h_unmount(struct agent_server *s, uint32_t id, struct
 		return server_error(PROTO_ERR_FAILED, "unmount: %s", errbuf_msg(&c->eb));
 	}
 	if (k) {
-		container_remove(s, k);
+		container_forget(s, k);
 	} else {
 		int i = scratch_index(s, target);
 		if (i >= 0)

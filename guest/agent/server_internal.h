@@ -48,6 +48,8 @@ struct agent_proc {
 struct agent_container {
 	char id[POLICY_MAX_ID + 1];
 	char rootfs[POLICY_MAX_TARGET + 1]; /* overlay target */
+	/* its writable layer's directory on scratch (upper/ and work/), "" if read-only */
+	char scratch_dir[POLICY_MAX_TARGET + POLICY_MAX_ID + 2];
 	bool created, started, stopped, shutting_down;
 	uint32_t init_proc; /* process id of the container's init, once created */
 	struct agent_container *next;

@@ -155,6 +155,7 @@ int storage_unmount(const char *target, struct errbuf *eb);
  * removed, never followed, a file system mounted inside is left alone (-EXDEV), and nesting
  * deeper than STORAGE_TREE_DEPTH_MAX levels is left (-ELOOP). A missing path is success. */
 #define STORAGE_TREE_DEPTH_MAX 128u
+#define STORAGE_TREE_PATH_MAX 1024u /* of path itself */
 int storage_remove_tree(const char *path, struct errbuf *eb);
 
 /* Size of a block device in bytes (BLKGETSIZE64). */

@@ -63,9 +63,9 @@ static int remove_at(int parent, const char *name, dev_t dev, unsigned depth)
 
 int storage_remove_tree(const char *path, struct errbuf *eb)
 {
-	char parent[STORAGE_PATH_MAX + 1];
+	char parent[STORAGE_TREE_PATH_MAX];
 	const char *slash = strrchr(path, '/');
-	if (path[0] != '/' || !slash || !slash[1] || strlen(path) > STORAGE_PATH_MAX ||
+	if (path[0] != '/' || !slash || !slash[1] || strlen(path) >= sizeof(parent) ||
 	    strstr(path, "/../") || !strcmp(slash, "/..") || !strcmp(slash, "/."))
 		return errbuf_set(eb, EINVAL, "%s: expected an absolute path without \"..\"", path);
 	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - path), path);

@@ -628,6 +628,37 @@ static void agent_container_lifecycle(void **state)
 	assert_int_equal(fk.unmount, 1);
 }
 
+/* A second shutdown is allowed (the host forcing a container that ignored SIGTERM); the
+ * overlay's unmount removes the container's writable layer and bundle; its id never gets an
+ * overlay again. */
+static void agent_shutdown_twice_then_id_retired(void **state)
+{
+	struct rig *r = *state;
+	struct json_object *resp = NULL, *v;
+	install(r);
+	mount_all(r);
+	assert_int_equal(call(r, &resp, "%s", CREATE), 0);
+	assert_true(json_object_object_get_ex(resp, "process_id", &v));
+	uint32_t init = (uint32_t)json_object_get_int64(v);
+	json_object_put(resp);
+	expect_ok(r, "{\"type\":\"start_container\",\"container_id\":\"c1\"}");
+	expect_ok(r, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}");
+	expect_ok(r, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\",\"force\":true}");
+	assert_true(fk.kill + fk.del >= 2); /* SIGTERM, then SIGKILL or crun delete */
+	assert_int_equal(call(r, &resp, "{\"type\":\"wait\",\"process_id\":%u}", init), 0);
+	json_object_put(resp);
+	fk.n_removed = 0;
+	expect_ok(r, "{\"type\":\"unmount\",\"target\":\"/run/parma/ctr/c1\"}");
+	assert_int_equal(fk.n_removed, 2);
+	assert_string_equal(fk.removed[0], "/run/parma/scratch/c1");
+	char bundle[300];
+	snprintf(bundle, sizeof(bundle), "%s/bundles/c1", r->state_dir);
+	assert_string_equal(fk.removed[1], bundle);
+	expect_denied(r, "container_not_started",
+		      "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}");
+	expect_denied(r, "id_reused", OVERLAY);
+}
+
 static void agent_exec_signal_and_stdin(void **state)
 {
 	struct rig *r = *state;
@@ -876,6 +907,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(agent_denials_change_nothing, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_failed_effect_rolls_back, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_container_lifecycle, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(agent_shutdown_twice_then_id_retired, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_exec_signal_and_stdin, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_exec_external_and_unlisted, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_malformed_frames_keep_serving, rig_setup, rig_teardown),
