@@ -19,7 +19,8 @@
 #define LAYOUT_BOOT_DESC_MAX   0x00010000ull
 #define LAYOUT_LOW_RAM_END     0x0009fc00ull /* usable RAM below the EBDA */
 #define LAYOUT_ACPI            0x000e0000ull /* RSDP first, then the other tables */
-#define LAYOUT_ACPI_MAX        0x00020000ull
+#define LAYOUT_ACPI_MAX        0x0001f000ull /* up to 0xff000, below the reset vector */
+#define LAYOUT_RESET_VECTOR    0x000ffff0ull /* real-mode reset vector: resets via the i8042 */
 #define LAYOUT_HIGH_MEM        0x00100000ull /* 1 MiB: firmware, kernel, payload */
 
 /* The 32-bit hole: RAM stops at LAYOUT_MMIO_GAP; RAM beyond it continues at 4 GiB. */
