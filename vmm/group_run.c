@@ -838,6 +838,10 @@ int group_cli_run(int argc, char **argv)
 	char why_backend[256], why_tee[256];
 	int opt, ret, code = CLI_INTERNAL;
 
+	/* Each line (ours and the containers') reaches a pipe or file as it is printed, not in
+	 * bursts when stdio's buffer fills: whoever reads it follows the group live. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
 	/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec: boot that
 	 * kernel directly in the VMM (the same as `parma boot`). */
 	bool has_spec = false, has_kernel = false;
