@@ -27,7 +27,7 @@ sc_stage0_payload() { PARMA_BUILD_ROOT=$BUILD sh "$SRC/tests/kvm/firmware/test_f
 l2_boot() { # l2_boot WANT_RC VCPUS ACTION: the busybox guest; asserts parma boot's exit code
 	want=$1 vcpus=$2 action=$3
 	"$PARMA" boot --kernel "$KERNEL" --initrd "$L2_INITRD" --mem 256 --vcpus "$vcpus" \
-		--cmdline "console=ttyS0 panic=-1 $L2_QUIET nested.do=$action" \
+		--cmdline "console=ttyS0 panic=-1 pci=off $L2_QUIET nested.do=$action" \
 		--serial file:/tmp/$SC.console.log --debug-log none 2>/tmp/$SC.stderr.log
 	rc=$?
 	check "$action with $vcpus vCPU(s): parma boot exits $want (got $rc)" [ "$rc" = "$want" ]
@@ -45,7 +45,7 @@ sc_linux_2vcpu_panic() {
 agent_boot() { # agent_boot [--firmware FILE]
 	rm -f /tmp/agent.sock /tmp/$SC.console.log
 	"$PARMA" boot "$@" --kernel "$KERNEL" --initrd "$INITRD" --mem 512 \
-		--cmdline "console=ttyS0 panic=-1 quiet" --vsock "3,/tmp/agent.sock" \
+		--cmdline "console=ttyS0 panic=-1 pci=off $L2_QUIET" --vsock "3,/tmp/agent.sock" \
 		--serial file:/tmp/$SC.console.log --debug-log none 2>/tmp/$SC.stderr.log &
 	pid=$!
 	start=$(now)
@@ -78,7 +78,7 @@ sc_storage_2vcpu_mq() {
 	rm -f /tmp/scratch.img
 	truncate -s 64M /tmp/scratch.img
 	"$PARMA" boot --kernel "$KERNEL" --initrd "$PROBE_INITRD" --mem 512 --vcpus 2 \
-		--cmdline "console=ttyS0 panic=-1 quiet parma.root=$root parma.sboff=$sboff parma.root0=$root0" \
+		--cmdline "console=ttyS0 panic=-1 pci=off quiet parma.root=$root parma.sboff=$sboff parma.root0=$root0" \
 		--drive /nested/storage/layer.img,ro,queues=2 --drive /nested/storage/flipped.img,ro \
 		--drive /tmp/scratch.img --drive /nested/storage/busybox.img,ro \
 		--serial file:/tmp/$SC.console.log --debug-log none 2>/tmp/$SC.stderr.log

@@ -230,7 +230,7 @@ kill $tailpid 2>/dev/null
 tailpid=
 if grep -q "^NESTED-LOGS-END" "$log"; then
 	mkdir -p "$work/logs"
-	sed -n '/^NESTED-LOGS-BEGIN/,/^NESTED-LOGS-END/p' "$log" | sed '1d;$d' | base64 -d |
+	sed -n '/^NESTED-LOGS-BEGIN/,/^NESTED-LOGS-END/p' "$log" | sed '1d;$d' | tr -d "\r" | base64 -d |
 		tar xzf - -C "$work/logs" && echo "L1's logs: $work/logs"
 fi
 sed '/^NESTED-LOGS-BEGIN/,/^NESTED-LOGS-END/d' "$log" | grep -v "^NESTED" | tail -n 20 | sed 's/^/L1: /'

@@ -21,7 +21,7 @@ agent_once() { # agent_once parma|qemu
 	start=$(now)
 	if [ $side = parma ]; then
 		"$PARMA" boot --kernel "$KERNEL" --initrd "$INITRD" --mem 512 \
-			--cmdline "console=ttyS0 panic=-1 quiet" --vsock "3,$sock" \
+			--cmdline "console=ttyS0 panic=-1 pci=off quiet" --vsock "3,$sock" \
 			--serial file:/tmp/bench.console.log --debug-log none &
 		pid=$!
 		vsock=--vsock
@@ -29,7 +29,7 @@ agent_once() { # agent_once parma|qemu
 		$QEMU -M microvm,accel=kvm -cpu host -m 512 -smp 1 -nodefaults -no-user-config \
 			-no-reboot -display none -monitor none \
 			-object memory-backend-memfd,id=ram,size=512M -M memory-backend=ram \
-			-kernel "$KERNEL" -initrd "$INITRD" -append "console=ttyS0 panic=-1 quiet" \
+			-kernel "$KERNEL" -initrd "$INITRD" -append "console=ttyS0 panic=-1 pci=off quiet" \
 			-serial file:/tmp/bench.console.log -device virtio-serial-device \
 			-chardev socket,id=agent,path=$sock,server=on,wait=off \
 			-device virtserialport,chardev=agent,name=parma.agent &
@@ -64,13 +64,13 @@ blk_once() { # blk_once parma|qemu: the reader guest powers off when done
 	side=$1
 	if [ $side = parma ]; then
 		"$PARMA" boot --kernel "$KERNEL" --initrd /nested/reader-initrd.img --mem 512 \
-			--cmdline "console=ttyS0 panic=-1 quiet" --drive /tmp/bench-disk.img,ro \
+			--cmdline "console=ttyS0 panic=-1 pci=off quiet" --drive /tmp/bench-disk.img,ro \
 			--serial file:/tmp/bench.console.log --debug-log none
 	else
 		$QEMU -M microvm,accel=kvm -cpu host -m 512 -smp 1 -nodefaults -no-user-config \
 			-no-reboot -display none -monitor none \
 			-kernel "$KERNEL" -initrd /nested/reader-initrd.img \
-			-append "console=ttyS0 panic=-1 quiet" -serial file:/tmp/bench.console.log \
+			-append "console=ttyS0 panic=-1 pci=off quiet" -serial file:/tmp/bench.console.log \
 			-drive id=d0,file=/tmp/bench-disk.img,format=raw,if=none,aio=io_uring,readonly=on \
 			-device virtio-blk-device,drive=d0
 	fi
