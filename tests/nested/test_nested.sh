@@ -10,10 +10,11 @@
 # file defines); NESTED_EXTRA="path=source ..." adds files to L1 (/nested/extra.sh, if there,
 # is sourced by scenarios.sh: the benchmark's scenarios); NESTED_KEEP=1 keeps the work
 # directory; NESTED_L2_QUIET= shows the L2 kernel's boot messages in its logs;
-# NESTED_DEADLINE: seconds for the whole L1 run (default 3300).
+# NESTED_DEADLINE: seconds for the whole L1 run (default 3300); NESTED_LOCK_WAIT: seconds to
+# wait for another nested run to finish (default 900, then skip).
 # Exit: 0 every scenario printed PASS; 1 a FAIL, a missing scenario, or a hang (the vCPU
-# registers are dumped through the QEMU monitor first); 77 QEMU without SVM emulation, or no
-# kernel, busybox-static or kvm_amd module.
+# registers are dumped through the QEMU monitor first); 77 QEMU without SVM emulation, no
+# kernel, busybox-static or kvm_amd module, or the machine-wide nested lock stayed taken.
 set -u
 parma=$1 payload=$2 stage0=$3 initrd=$4 probe_initrd=$5 kernel=$6
 src=${PARMA_SOURCE_ROOT:?}
@@ -167,8 +168,10 @@ echo "L1 initramfs: $(( $(stat -c %s "$work/l1.cpio") >> 20 )) MiB; scenarios: $
 # ---- boot L1: one SVM-emulating QEMU machine-wide (it needs both cores) ----
 exec 9>/tmp/parma-nested.lock
 if ! flock -n 9; then
-	echo "waiting for /tmp/parma-nested.lock (another nested QEMU is running)"
-	flock 9
+	wait_s=${NESTED_LOCK_WAIT:-900}
+	echo "waiting up to ${wait_s}s for /tmp/parma-nested.lock (another nested QEMU is running)"
+	flock -w "$wait_s" 9 ||
+		skip "another SVM-emulating QEMU held /tmp/parma-nested.lock for ${wait_s}s (one runs machine-wide)"
 fi
 log=$work/l1.log
 : >"$log"
@@ -176,13 +179,14 @@ qemu-system-x86_64 -accel tcg,thread=multi -M q35 -cpu max,vendor=AuthenticAMD,+
 	-smp 2 -m 4G -nodefaults -no-reboot -display none -serial "file:$log" \
 	-monitor "unix:$work/monitor.sock,server=on,wait=off" \
 	-kernel "$kernel" -initrd "$work/l1.cpio" \
-	-append "console=ttyS0 rdinit=/init quiet panic=-1 no_timer_check" 2>"$work/qemu.err" &
+	-append "console=ttyS0 rdinit=/init panic=-1 no_timer_check" 2>"$work/qemu.err" &
 qpid=$!
 tail -n +1 -f "$log" 2>/dev/null | grep --line-buffered '^NESTED' &
 tailpid=$!
 
-# The deadline is the scenarios' sum plus boot; a frozen L1 prints nothing (L1 prints a line
-# at least every 30 s while a scenario runs), so 120 s of silence is a hang.
+# The deadline is the scenarios' sum plus boot; a frozen L1 prints nothing (its kernel logs
+# while it boots, L1 prints a line at least every ~30 s while a scenario runs), so 180 s of
+# silence is a hang.
 total=120
 while read -r _ limit; do total=$((total + limit)); done <"$root/nested/scenarios.list"
 (( total > ${NESTED_DEADLINE:-3300} )) && total=${NESTED_DEADLINE:-3300} # inside meson's timeout
@@ -192,7 +196,7 @@ while kill -0 $qpid 2>/dev/null; do
 	size=$(stat -c %s "$log")
 	if [ "$size" != "$last_size" ]; then last_size=$size last_change=$SECONDS; fi
 	if (( SECONDS - start > total )); then hang="no end after ${total}s"; break; fi
-	if (( SECONDS - last_change > 120 )); then hang="L1 silent for 120s"; break; fi
+	if (( SECONDS - last_change > 180 )); then hang="L1 silent for 180s"; break; fi
 done
 if [ -n "$hang" ]; then
 	echo "HANG: $hang; vCPU registers from the QEMU monitor:"
