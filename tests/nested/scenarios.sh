@@ -108,7 +108,7 @@ sc_run_hello_world() {
 	ln -s "$IMAGES" $w/ex/images
 	PARMA_STATE_DIR=$w/state PARMA_CACHE_DIR=$w/cache PARMA_DEV_CA=$w/ca \
 		PARMA_FIRMWARE=/nested/no-firmware-here \
-		"$PARMA" run --backend kvm $w/ex/hello-world/group.json >$w/out 2>&1
+		"$PARMA" run --backend kvm --boot-timeout 900 $w/ex/hello-world/group.json >$w/out 2>&1
 	rc=$?
 	check "parma run hello-world exits 0 (got $rc)" [ "$rc" = 0 ]
 	check "the container's output" has "hello | Hello from a confidential container!" $w/out
@@ -119,7 +119,7 @@ sc_run_e2e_stage0() {
 	# The e2e script as on QEMU: web-and-client; ps, exec allowed/denied, logs, attest +
 	# verify --policy, the main container's exit code; parma stop. stage0 is found next to
 	# parma (the build tree's layout), so every boot here is the measured firmware path.
-	PARMA_E2E_RUN_ARGS="--backend kvm" PARMA_E2E_IMAGES=$IMAGES PARMA_E2E_FIRMWARE=1 \
+	PARMA_E2E_RUN_ARGS="--backend kvm --boot-timeout 900" PARMA_E2E_IMAGES=$IMAGES PARMA_E2E_FIRMWARE=1 \
 		PARMA_SOURCE_ROOT=$SRC sh "$SRC/tests/e2e/run/test_run_e2e.sh" "$PARMA"
 }
 
@@ -133,38 +133,45 @@ if [ "${1:-}" = --one ]; then
 	exit $?
 fi
 
-while read -r name limit; do
-	start=$(now)
-	setsid sh /nested/scenarios.sh --one "$name" </dev/null >/tmp/$name.log 2>&1 &
-	pid=$!
-	verdict=
-	beat=0
-	while kill -0 $pid 2>/dev/null; do
-		beat=$((beat + 1))
-		[ $((beat % 50)) = 0 ] && echo "NESTED . $name running for $(awk "BEGIN{printf \"%d\", $(now) - $start}")s"
-		if [ "$(awk "BEGIN{print ($(now) - $start > $limit)}")" = 1 ]; then
-			verdict="timeout after ${limit}s (hang)"
-			kill -TERM -- -$pid 2>/dev/null
-			sleep 3
-			kill -KILL -- -$pid 2>/dev/null
-			break
+# The set runs $(cat /nested/repeat) times in this one L1 (the soak): "NESTED REP i/N PASS|FAIL".
+reps=$(cat /nested/repeat 2>/dev/null || echo 1)
+for rep in $(seq "$reps"); do
+	rep_ok=1
+	while read -r name limit; do
+		start=$(now)
+		setsid sh /nested/scenarios.sh --one "$name" </dev/null >/tmp/$name.log 2>&1 &
+		pid=$!
+		verdict=
+		beat=0
+		while kill -0 $pid 2>/dev/null; do
+			beat=$((beat + 1))
+			[ $((beat % 50)) = 0 ] && echo "NESTED . $name running for $(awk "BEGIN{printf \"%d\", $(now) - $start}")s"
+			if [ "$(awk "BEGIN{print ($(now) - $start > $limit)}")" = 1 ]; then
+				verdict="timeout after ${limit}s (hang)"
+				kill -TERM -- -$pid 2>/dev/null
+				sleep 3
+				kill -KILL -- -$pid 2>/dev/null
+				break
+			fi
+			sleep 0.5
+		done
+		wait $pid
+		rc=$?
+		secs=$(awk "BEGIN{printf \"%.1f\", $(now) - $start}")
+		if [ -z "$verdict" ] && [ $rc = 0 ]; then
+			echo "NESTED PASS $name ${secs}s"
+		else
+			rep_ok=0
+			echo "NESTED FAIL $name ${secs}s ${verdict:-exit $rc}"
+			sed 's/^/NESTED | /' /tmp/$name.log | tail -n 120
+			if [ -n "$verdict" ]; then # the consoles of the guests it was running
+				for f in /tmp/$name.*.log; do
+					[ -e "$f" ] || continue
+					echo "NESTED | --- $f (last lines)"
+					tail -n 40 "$f" | sed 's/^/NESTED | /'
+				done
+			fi
 		fi
-		sleep 0.5
-	done
-	wait $pid
-	rc=$?
-	secs=$(awk "BEGIN{printf \"%.1f\", $(now) - $start}")
-	if [ -z "$verdict" ] && [ $rc = 0 ]; then
-		echo "NESTED PASS $name ${secs}s"
-	else
-		echo "NESTED FAIL $name ${secs}s ${verdict:-exit $rc}"
-		sed 's/^/NESTED | /' /tmp/$name.log | tail -n 120
-		if [ -n "$verdict" ]; then # the consoles of the guests it was running
-			for f in /tmp/$name.*.log; do
-				[ -e "$f" ] || continue
-				echo "NESTED | --- $f (last lines)"
-				tail -n 40 "$f" | sed 's/^/NESTED | /'
-			done
-		fi
-	fi
-done < /nested/scenarios.list
+	done < /nested/scenarios.list
+	if [ $rep_ok = 1 ]; then echo "NESTED REP $rep/$reps PASS"; else echo "NESTED REP $rep/$reps FAIL"; fi
+done

@@ -9,7 +9,7 @@
 # Environment: NESTED_SCENARIOS="name ..." runs only those (NAME:SECONDS for one that an extra
 # file defines); NESTED_EXTRA="path=source ..." adds files to L1 (/nested/extra.sh, if there,
 # is sourced by scenarios.sh: the benchmark's scenarios); NESTED_KEEP=1 keeps the work
-# directory; NESTED_L2_QUIET= shows the L2 kernel's boot messages in its logs;
+# directory; NESTED_REPEAT=N runs the set N times in the one L1 (the soak); NESTED_L2_QUIET= shows the L2 kernel's boot messages in its logs;
 # NESTED_DEADLINE: seconds for the whole L1 run (default 3300); NESTED_LOCK_WAIT: seconds to
 # wait for another nested run to finish (default 900, then skip).
 # Exit: 0 every scenario printed PASS; 1 a FAIL, a missing scenario, or a hang (the vCPU
@@ -132,6 +132,8 @@ open(out + "/flipped.img", "wb").write(img)
 open(out + "/args", "w").write(f'{data["root_hash"]} {data["hash_offset"]} {base["root_hash"]}\n')
 PY
 
+repeat=${NESTED_REPEAT:-1}
+echo "$repeat" >"$root/nested/repeat"
 [ "$keep" = 1 ] && touch "$root/nested/export-logs"
 for extra in ${NESTED_EXTRA:-}; do
 	mkdir -p "$root/$(dirname "${extra%%=*}")"
@@ -187,8 +189,9 @@ tailpid=$!
 # The deadline is the scenarios' sum plus boot; a frozen L1 prints nothing (its kernel logs
 # while it boots, L1 prints a line at least every ~30 s while a scenario runs), so 180 s of
 # silence is a hang.
-total=120
+total=0
 while read -r _ limit; do total=$((total + limit)); done <"$root/nested/scenarios.list"
+total=$((120 + total * repeat))
 (( total > ${NESTED_DEADLINE:-3300} )) && total=${NESTED_DEADLINE:-3300} # inside meson's timeout
 start=$SECONDS last_size=0 last_change=$SECONDS hang=
 while kill -0 $qpid 2>/dev/null; do
@@ -246,7 +249,12 @@ grep -q "^NESTED SETUP-ERROR" "$log" && die "L1 setup failed: $(grep '^NESTED SE
 failed=0
 echo "scenario results (L1 clock):"
 while read -r name _; do
-	if line=$(grep -m1 "^NESTED PASS $name " "$log"); then
+	passes=$(grep -c "^NESTED PASS $name " "$log")
+	if [ "$repeat" -gt 1 ]; then
+		times=$(grep "^NESTED PASS $name " "$log" | awk '{print $4}' | tr '\n' ' ')
+		echo "  $([ "$passes" = "$repeat" ] && echo PASS || echo FAIL) $name: $passes/$repeat passed ($times)"
+		[ "$passes" = "$repeat" ] || failed=1
+	elif line=$(grep -m1 "^NESTED PASS $name " "$log"); then
 		echo "  PASS ${line#NESTED PASS }"
 	elif line=$(grep -m1 "^NESTED FAIL $name " "$log"); then
 		echo "  FAIL ${line#NESTED FAIL }"
@@ -256,6 +264,10 @@ while read -r name _; do
 		failed=1
 	fi
 done <"$root/nested/scenarios.list"
+if [ "$repeat" -gt 1 ]; then
+	grep "^NESTED REP " "$log" | sed 's/^NESTED /  /'
+	echo "  repetitions: $(grep -c "^NESTED REP .* PASS" "$log")/$repeat passed"
+fi
 grep -q "^NESTED DONE" "$log" || { echo "FAIL: L1 did not finish its scenarios"; failed=1; }
 [ -n "$hang" ] && echo "FAIL: hang ($hang)" && failed=1
 echo "wall time: $((SECONDS - start)) s"
