@@ -201,7 +201,9 @@ static void refuse(struct kbs_decision *d, const char *claim, const char *fmt, c
 {
 	d->release = false;
 	d->claim = claim;
-	snprintf(d->detail, sizeof(d->detail), fmt, a, b);
+	/* a long verifier message is cut, which is fine for a refusal's detail */
+	if (snprintf(d->detail, sizeof(d->detail), fmt, a, b) >= (int)sizeof(d->detail))
+		d->detail[sizeof(d->detail) - 1] = 0;
 }
 
 static bool in_set(const uint8_t *set, size_t n, size_t width, const uint8_t *v)

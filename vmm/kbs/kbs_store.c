@@ -64,8 +64,9 @@ int kbs_resource_id_parse(const char *s, struct kbs_resource_id *id, struct errb
 int kbs_store_open(struct kbs_store *s, const char *dir, bool create, struct errbuf *eb)
 {
 	struct stat st;
-	if (strlen(dir) + 3 * (KBS_ID_PART_MAX + 1) + 32 >= sizeof(s->dir))
-		return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", dir);
+	if (strlen(dir) >= sizeof(s->dir))
+		return errbuf_set(eb, ENAMETOOLONG, "store path longer than %d bytes",
+				  KBS_STORE_DIR_MAX - 1);
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
 	if (create && mkdir_p(dir, 0700) < 0)
 		return errbuf_set(eb, errno, "%s: cannot create: %s", dir, strerror(errno));

@@ -30,8 +30,10 @@ int kbs_resource_id_parse(const char *s, struct kbs_resource_id *id, struct errb
 int kbs_resource_id_set(struct kbs_resource_id *id, const char *repo, const char *type,
 			const char *tag, struct errbuf *eb);
 
+#define KBS_STORE_DIR_MAX 1024 /* so every path under it fits in PATH_MAX */
+
 struct kbs_store {
-	char dir[PATH_MAX];
+	char dir[KBS_STORE_DIR_MAX];
 };
 
 /* Open (and with `create`, make) the store directory. */
