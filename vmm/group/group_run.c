@@ -21,6 +21,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,20 +37,25 @@
 #include "policy/attest/snp_verify.h"
 #include "policy/image/group_spec.h"
 #include "policy/image/image_convert.h"
+#include "policy/cose/cose_sign1.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
+#include "vmm/group/group_log.h"
 #include "vmm/group/group_relay.h"
 #include "vmm/group/group_request.h"
 #include "vmm/group/group_state.h"
 #include "vmm/group/group_vmm.h"
+#include "vmm/seccomp_filter.h"
 #include "vmm/vmm_cli.h"
 
 #define RUN_MAX_LAYERS 64
 #define RUN_BOOT_TIMEOUT_MS 180000 /* first answer from the agent: TCG boots take a while */
 #define RUN_REQUEST_TIMEOUT_MS 120000
 #define RUN_SCRATCH_BYTES (1ull << 30) /* sparse; the guest formats it under dm-crypt */
+/* `parma run`'s exit status when the guest or its VM process died under the containers. */
+#define RUN_EXIT_GUEST_DIED 125
 
 struct run_layer {
 	char root_hash[65];
@@ -68,7 +74,7 @@ struct run_container {
 	uint32_t wait_id; /* the pending `wait` request */
 	bool started, exited;
 	int exit_code; /* 128+signal when killed */
-	FILE *log;
+	struct group_log *log;
 	bool at_line_start[3];
 };
 
@@ -98,7 +104,16 @@ struct run {
 	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
 	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
+	/* signed policy fragments (--fragment), loaded after the policy, before any container */
+	const char *fragment_paths[POLICY_MAX_FRAGMENTS];
+	uint8_t *fragments[POLICY_MAX_FRAGMENTS];
+	size_t fragment_len[POLICY_MAX_FRAGMENTS], n_fragments;
+	/* {"containers": [...]}: rules of containers that a fragment, not the policy, allows —
+	 * from the --fragment payloads, then generated from the spec — to build their requests
+	 * from (the guest decides; this is only the host's plan) */
+	struct json_object *fragment_rules;
 	bool quiet;
+	bool seccomp_off; /* kvm backend: the VMM runs without its seccomp filters (debugging) */
 };
 
 static volatile sig_atomic_t run_interrupted;
@@ -129,7 +144,7 @@ static void run_on_output(void *opaque, uint32_t pid, int stream, const uint8_t 
 		return;
 	FILE *out = stream == 1 ? stdout : stderr;
 	if (c->log)
-		fwrite(data, 1, len, c->log), fflush(c->log);
+		group_log_write(c->log, data, len);
 	for (size_t i = 0; i < len; i++) {
 		if (c->at_line_start[stream])
 			fprintf(out, "%s | ", c->name);
@@ -271,6 +286,8 @@ static int run_bind_policy(struct run *r, struct errbuf *eb)
 		for (size_t k = 0; k < 3; k++)
 			rc->at_line_start[k] = true;
 		rc->policy_entry = group_policy_container(r->policy_json, rc->name);
+		if (!rc->policy_entry && r->spec->containers[c].fragment && r->fragment_rules)
+			rc->policy_entry = group_policy_container(r->fragment_rules, rc->name);
 		if (!rc->policy_entry)
 			return errbuf_set(eb, ENOENT, "the policy has no container named '%s'",
 					  rc->name);
@@ -486,6 +503,36 @@ static int run_attest_summary(struct run *r)
 	return ret;
 }
 
+/* The agent's stream ended: say whether the VM process died (and how) or the agent went
+ * away inside a VM that still runs. */
+static void run_report_guest_gone(struct run *r)
+{
+	int status = 0, gone = 0;
+	const char *what = r->vm ? "QEMU" : "the VMM (parma boot)";
+	pid_t pid = r->vm ? qemu_vm_pid(r->vm) : r->vmm_pid;
+	for (int waited = 0; waited < 2000 && !gone; waited += 100) {
+		if (r->vm)
+			gone = qemu_vm_wait(r->vm, 100, &status) == 0;
+		else if (r->vmm_pid > 0 && waitpid(r->vmm_pid, &status, WNOHANG) == r->vmm_pid)
+			gone = 1, r->vmm_pid = 0;
+		else
+			usleep(100000);
+	}
+	if (gone && WIFSIGNALED(status))
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) was killed by signal %d (%s); "
+			"console: %s\n", r->prog, what, (int)pid, WTERMSIG(status),
+			strsignal(WTERMSIG(status)), r->paths.console);
+	else if (gone)
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d%s; "
+			"console: %s\n", r->prog, what, (int)pid, WEXITSTATUS(status),
+			!r->vm && WEXITSTATUS(status) == SECCOMP_FILTER_EXIT
+				? " (a seccomp filter violation)" : "", r->paths.console);
+	else
+		fprintf(stderr, "%s: the guest agent closed its connection while %s still runs: "
+			"the agent crashed or the guest kernel failed; console: %s\n", r->prog, what,
+			r->paths.console);
+}
+
 /* Pump until the main container exits (or the guest dies, or a signal). */
 static int run_supervise(struct run *r)
 {
@@ -494,8 +541,7 @@ static int run_supervise(struct run *r)
 	while (!run_interrupted) {
 		int ret = agent_client_pump(r->client, 200, &eb);
 		if (ret == -EPIPE || group_relay_agent_gone(r->relay)) {
-			fprintf(stderr, "%s: the guest stopped (console: %s)\n", r->prog,
-				r->paths.console);
+			run_report_guest_gone(r);
 			return -EPIPE;
 		}
 		for (size_t i = 0; i < r->n_containers; i++) {
@@ -558,7 +604,12 @@ static void run_usage(FILE *out)
 		"  --initrd FILE        guest initrd (default: the one built next to parma)\n"
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
+		"  --fragment F.cose    load this signed policy fragment right after the policy,\n"
+		"                       before any container starts (repeatable; see\n"
+		"                       parma policy fragment --help)\n"
 		"  -q, --quiet          only the containers' output and errors\n"
+		"  --seccomp=off        kvm backend: the VMM without its system-call filters\n"
+		"                       (debugging only; it says so loudly)\n"
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
 		"`parma boot` does (see parma boot --help).\n"
@@ -566,7 +617,46 @@ static void run_usage(FILE *out)
 		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
 		"parma attest GROUP, parma stop GROUP.\n"
 		"Exit codes: the main container's exit code; 1 a request was denied or failed;\n"
-		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 130 interrupted.\n");
+		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 125 the guest\n"
+		"or its VM process died under the containers (the message says which); 130 interrupted.\n");
+}
+
+static void add_fragment_rules(struct run *r, const uint8_t *payload, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *doc = tok ? json_tokener_parse_ex(tok, (const char *)payload, (int)len)
+				      : NULL, *cs, *all;
+	json_tokener_free(tok);
+	if (!r->fragment_rules) {
+		r->fragment_rules = json_object_new_object();
+		json_object_object_add(r->fragment_rules, "containers", json_object_new_array());
+	}
+	json_object_object_get_ex(r->fragment_rules, "containers", &all);
+	if (doc && json_object_object_get_ex(doc, "containers", &cs) &&
+	    json_object_is_type(cs, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(cs); i++)
+			json_object_array_add(all, json_object_get(json_object_array_get_idx(cs, i)));
+	json_object_put(doc);
+}
+
+/* Read each --fragment file and check that it is a well-formed COSE_Sign1 fragment; whether
+ * the policy accepts it is the agent's decision (load_fragment) once the policy is in. */
+static int run_read_fragments(struct run *r, struct errbuf *eb)
+{
+	for (size_t i = 0; i < r->n_fragments; i++) {
+		struct cose_fault f = { 0 };
+		struct cose_sign1 *m = NULL;
+		int ret = file_read_all(r->fragment_paths[i], COSE_MAX_DOCUMENT, &r->fragments[i],
+					&r->fragment_len[i], eb);
+		if (ret < 0)
+			return ret;
+		if ((ret = cose_sign1_decode(r->fragments[i], r->fragment_len[i], &m, &f)) < 0)
+			return errbuf_set(eb, -ret, "%s: not a signed policy fragment: %s",
+					  r->fragment_paths[i], errbuf_msg(&f.eb));
+		add_fragment_rules(r, m->payload, m->payload_len);
+		cose_sign1_free(m);
+	}
+	return 0;
 }
 
 static int run_prepare(struct run *r, const char *policy_file, bool debug, const char *cache_arg,
@@ -593,6 +683,25 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	if (ret == 0)
 		ret = run_collect_layers(r, &plan, eb);
 	policy_gen_plan_free(&plan);
+	/* the rules the spec expects its fragments to bring (after any --fragment's own) */
+	for (size_t i = 0; i < r->spec->n_containers && ret == 0; i++) {
+		const char *feed = r->spec->containers[i].fragment;
+		bool seen = false;
+		for (size_t j = 0; j < i && feed; j++)
+			seen |= r->spec->containers[j].fragment &&
+				!strcmp(r->spec->containers[j].fragment, feed);
+		if (!feed || seen)
+			continue;
+		struct policy_gen_opts fo = opts;
+		char *ftext = NULL;
+		size_t flen = 0;
+		bool fdebug;
+		fo.fragment_feed = feed;
+		ret = policy_gen(r->spec, &fo, &ftext, &flen, &fdebug, eb);
+		if (ret == 0)
+			add_fragment_rules(r, (const uint8_t *)ftext, flen);
+		free(ftext);
+	}
 	if (ret < 0) {
 		free(text);
 		return ret;
@@ -697,6 +806,7 @@ static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t 
 		.console = r->paths.console,
 		.snp = r->tee == GROUP_TEE_SNP,
 		.policy_file = r->paths.policy,
+		.seccomp_off = r->seccomp_off,
 	};
 	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
 		vc->drives[i] = disks[i].path;
@@ -795,6 +905,38 @@ static int run_install_policy(struct run *r)
 	return ret;
 }
 
+static int run_load_fragments(struct run *r)
+{
+	for (size_t i = 0; i < r->n_fragments; i++) {
+		char *b64 = malloc(base64_encoded_len(r->fragment_len[i]));
+		if (!b64)
+			return -ENOMEM;
+		base64_encode(r->fragments[i], r->fragment_len[i], b64);
+		struct json_object *req = group_req_new("load_fragment"), *resp = NULL;
+		req_str(req, "fragment_base64", b64);
+		free(b64);
+		int ret = run_call(r, "load_fragment", req, &resp);
+		json_object_put(req);
+		struct json_object *src;
+		if (ret == 0 && !r->quiet && json_object_object_get_ex(resp, "source", &src))
+			printf("== loaded %s: %s\n", r->fragment_paths[i], json_object_get_string(src));
+		json_object_put(resp);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int run_opt_fragment(const char *prog, char *value, void *dest)
+{
+	struct run *r = dest;
+	if (r->n_fragments == POLICY_MAX_FRAGMENTS)
+		return cli_usage_error(prog, "--fragment: at most %d fragments",
+				       POLICY_MAX_FRAGMENTS);
+	r->fragment_paths[r->n_fragments++] = value;
+	return CLI_OK;
+}
+
 static void run_free(struct run *r)
 {
 	agent_client_close(r->client);
@@ -805,14 +947,24 @@ static void run_free(struct run *r)
 	}
 	group_vmm_stop(r->vmm_pid, 3000);
 	for (size_t i = 0; i < r->n_containers; i++)
-		if (r->containers[i].log)
-			fclose(r->containers[i].log);
+		group_log_close(r->containers[i].log);
 	free(r->containers);
+	for (size_t i = 0; i < r->n_fragments; i++)
+		free(r->fragments[i]);
+	json_object_put(r->fragment_rules);
 	json_object_put(r->policy_json);
 	json_object_put(r->requests);
 	free(r->policy);
 	snp_dev_ca_free(r->dev_ca);
 	group_spec_free(r->spec);
+}
+
+static int run_opt_seccomp(const char *prog, char *value, void *dest)
+{
+	if (strcmp(value, "on") && strcmp(value, "off"))
+		return cli_usage_error(prog, "--seccomp: expected on or off");
+	*(bool *)dest = !strcmp(value, "off");
+	return 0;
 }
 
 int group_cli_run(int argc, char **argv)
@@ -848,6 +1000,8 @@ int group_cli_run(int argc, char **argv)
 		CLI_STRING("kernel", 0, &kernel),
 		CLI_STRING("cache-dir", 0, &cache),
 		CLI_FLAG("quiet", 'q', &r.quiet),
+		CLI_FUNC("seccomp", 0, run_opt_seccomp, &r.seccomp_off),
+		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
 		CLI_FLAG("help", 'h', &help),
 	};
 	int first;
@@ -866,7 +1020,7 @@ int group_cli_run(int argc, char **argv)
 
 	/* Everything that can be wrong with the input is checked before anything boots. */
 	if ((ret = group_spec_load(spec_path, &r.spec, &eb)) < 0 ||
-	    (ret = host_memory_check(r.spec, &eb)) < 0) {
+	    (ret = host_memory_check(r.spec, &eb)) < 0 || (ret = run_read_fragments(&r, &eb)) < 0) {
 		code = cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 		goto out;
 	}
@@ -904,7 +1058,9 @@ int group_cli_run(int argc, char **argv)
 	for (size_t i = 0; i < r.n_containers; i++) {
 		char path[GROUP_PATH_MAX + 80];
 		snprintf(path, sizeof(path), "%s/%s.log", r.paths.logs, r.containers[i].name);
-		r.containers[i].log = fopen(path, "we");
+		if (group_log_open(path, 0, &r.containers[i].log, &eb) < 0)
+			fprintf(stderr, "%s: warning: %s: container output is not logged\n", argv[0],
+				errbuf_msg(&eb));
 	}
 
 	if (!r.quiet) {
@@ -931,7 +1087,7 @@ int group_cli_run(int argc, char **argv)
 	if (!r.quiet)
 		printf("== guest up; installing the policy\n");
 	code = CLI_FAILED;
-	if (run_install_policy(&r) < 0 || run_mount_all(&r) < 0)
+	if (run_install_policy(&r) < 0 || run_load_fragments(&r) < 0 || run_mount_all(&r) < 0)
 		goto out_stop;
 	for (size_t i = 0; i < r.n_containers; i++) {
 		if (!r.quiet)
@@ -948,6 +1104,8 @@ int group_cli_run(int argc, char **argv)
 	ret = run_supervise(&r);
 	if (ret == 0)
 		code = r.containers[0].exit_code;
+	else if (ret == -EPIPE)
+		code = RUN_EXIT_GUEST_DIED;
 	else if (ret == -EINTR)
 		code = 128 + (int)run_interrupted;
 out_stop:
