@@ -62,7 +62,7 @@ struct run_layer {
 
 struct run_container {
 	const char *name;                /* = container id */
-	struct json_object *policy_entry; /* borrowed from run->policy_json */
+	size_t policy_idx; /* its entry in run->loaded */
 	size_t layer[RUN_MAX_LAYERS];     /* indices into run->layers, base first */
 	size_t n_layers;
 	uint32_t process_id;
@@ -81,7 +81,7 @@ struct run {
 	enum group_tee tee;
 	uint8_t *policy;
 	size_t policy_len;
-	struct json_object *policy_json;
+	struct policy *loaded; /* the policy, for typed queries */
 	struct policy_digest digest;
 	struct run_layer layers[RUN_MAX_LAYERS];
 	size_t n_layers;
@@ -195,9 +195,10 @@ static int run_call(struct run *r, const char *what, struct json_object *req,
 	struct errbuf eb = { 0 };
 	struct json_object *resp = NULL;
 
-	struct json_object *explained = group_req_for_explain(req);
-	if (explained) {
-		json_object_array_add(r->requests, explained);
+	/* the request as sent: `parma policy explain` reads the same form (install_policy is
+	 * explain's own first step) */
+	if (strcmp(what, "install_policy")) {
+		json_object_array_add(r->requests, json_object_get(req));
 		run_save_requests(r);
 	}
 	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
@@ -257,11 +258,6 @@ static int run_collect_layers(struct run *r, const struct policy_gen_plan *plan,
 /* Match the policy's containers to the spec's by name and their layers to disk images. */
 static int run_bind_policy(struct run *r, struct errbuf *eb)
 {
-	struct json_object *containers;
-	if (!json_object_object_get_ex(r->policy_json, "containers", &containers) ||
-	    !json_object_is_type(containers, json_type_array))
-		return errbuf_set(eb, EINVAL, "%s: the policy has no containers array",
-				  r->paths.policy);
 	r->n_containers = r->spec->n_containers;
 	r->containers = calloc(r->n_containers, sizeof(*r->containers));
 	if (!r->containers)
@@ -271,24 +267,25 @@ static int run_bind_policy(struct run *r, struct errbuf *eb)
 		rc->name = r->spec->containers[c].name;
 		for (size_t k = 0; k < 3; k++)
 			rc->at_line_start[k] = true;
-		rc->policy_entry = group_policy_container(r->policy_json, rc->name);
-		if (!rc->policy_entry)
+		long idx = policy_container_find(r->loaded, rc->name);
+		if (idx < 0)
 			return errbuf_set(eb, ENOENT, "the policy has no container named '%s'",
 					  rc->name);
-		struct json_object *layers;
-		if (!json_object_object_get_ex(rc->policy_entry, "layers", &layers))
-			return errbuf_set(eb, EINVAL, "policy container '%s' has no layers", rc->name);
-		for (size_t i = 0; i < json_object_array_length(layers); i++) {
-			const char *h = json_object_get_string(json_object_array_get_idx(layers, i));
-			int idx = h ? find_layer(r, h) : -1;
-			if (idx < 0)
+		rc->policy_idx = (size_t)idx;
+		const uint8_t(*layers)[POLICY_SHA256_LEN];
+		size_t n = policy_container_layers(r->loaded, rc->policy_idx, &layers);
+		for (size_t i = 0; i < n; i++) {
+			char h[65];
+			hex_encode(layers[i], POLICY_SHA256_LEN, h);
+			int li = find_layer(r, h);
+			if (li < 0)
 				return errbuf_set(eb, ENOENT,
 						  "policy container '%s' layers[%zu] = %s: no image in "
 						  "the spec has this layer",
-						  rc->name, i, h ? h : "?");
+						  rc->name, i, h);
 			if (rc->n_layers == RUN_MAX_LAYERS)
 				return errbuf_set(eb, E2BIG, "too many layers");
-			rc->layer[rc->n_layers++] = (size_t)idx;
+			rc->layer[rc->n_layers++] = (size_t)li;
 		}
 	}
 	return 0;
@@ -319,54 +316,56 @@ static int find_initrd(char *out, size_t size, struct errbuf *eb)
 
 /* ---- the group's life ---- */
 
+/* Send a typed request in the one request form. */
+static int run_send(struct run *r, const struct policy_request *q, struct json_object **resp)
+{
+	struct json_object *req = policy_request_to_json(q);
+	if (!req)
+		return -ENOMEM;
+	int ret = run_call(r, policy_request_type_name(q->type), req, resp);
+	json_object_put(req);
+	return ret;
+}
+
 static int run_mount_all(struct run *r)
 {
 	int ret;
 	for (size_t i = 0; i < r->n_layers; i++) {
 		struct run_layer *l = &r->layers[i];
-		struct json_object *req = group_req_new("mount_layer");
-		req_str(req, "device", l->device);
-		req_str(req, "target", l->target);
-		req_str(req, "root_hash", l->root_hash);
-		json_object_object_add(req, "hash_offset", json_object_new_int64((int64_t)l->hash_offset));
-		ret = run_call(r, "mount_layer", req, NULL);
-		json_object_put(req);
-		if (ret < 0)
+		struct policy_request q = {.type = POLICY_REQ_MOUNT_DEVICE};
+		q.u.mount_device = (struct policy_req_mount_device){
+			.target = l->target, .device = l->device, .hash_offset = l->hash_offset};
+		hex_decode(l->root_hash, q.u.mount_device.device_hash, POLICY_SHA256_LEN);
+		if ((ret = run_send(r, &q, NULL)) < 0)
 			return ret;
 	}
-	struct json_object *req = group_req_new("mount_scratch");
 	char dev[16];
 	snprintf(dev, sizeof(dev), "/dev/vd%c", (char)('a' + r->n_layers));
-	req_str(req, "device", dev);
-	req_str(req, "target", POLICY_MOUNT_ROOT "scratch");
-	json_object_object_add(req, "encrypted", json_object_new_boolean(1));
-	ret = run_call(r, "mount_scratch", req, NULL);
-	json_object_put(req);
-	return ret;
+	struct policy_request q = {.type = POLICY_REQ_MOUNT_SCRATCH};
+	q.u.mount_scratch = (struct policy_req_mount_scratch){
+		.target = POLICY_MOUNT_ROOT "scratch", .encrypted = true, .device = dev};
+	return run_send(r, &q, NULL);
 }
 
 static int run_start_container(struct run *r, struct run_container *c)
 {
 	char target[128];
+	const char *layers[RUN_MAX_LAYERS];
 	int ret;
 
-	struct json_object *req = group_req_new("mount_overlay"), *layers = json_object_new_array();
-	req_str(req, "container_id", c->name);
 	for (size_t i = 0; i < c->n_layers; i++)
-		json_object_array_add(layers, json_object_new_string(r->layers[c->layer[i]].target));
-	json_object_object_add(req, "layers", layers);
+		layers[i] = r->layers[c->layer[i]].target;
 	snprintf(target, sizeof(target), POLICY_MOUNT_ROOT "%s/rootfs", c->name);
-	req_str(req, "target", target);
-	req_str(req, "scratch", POLICY_MOUNT_ROOT "scratch");
-	ret = run_call(r, "mount_overlay", req, NULL);
-	json_object_put(req);
-	if (ret < 0)
+	struct policy_request q = {.type = POLICY_REQ_MOUNT_OVERLAY};
+	q.u.mount_overlay = (struct policy_req_mount_overlay){
+		.container_id = c->name, .target = target, .layer_targets = {layers, c->n_layers},
+		.scratch = POLICY_MOUNT_ROOT "scratch"};
+	if ((ret = run_send(r, &q, NULL)) < 0)
 		return ret;
 
-	struct json_object *pc = c->policy_entry, *resp = NULL, *v;
-	bool stdio = !json_object_object_get_ex(pc, "allow_stdio_access", &v) ||
-		     json_object_get_boolean(v);
-	req = group_req_create(pc, c->name, stdio);
+	struct json_object *resp = NULL, *v, *req = group_req_create(r->loaded, c->name);
+	if (!req)
+		return -ENOMEM;
 	ret = run_call(r, "create_container", req, &resp);
 	json_object_put(req);
 	if (ret < 0)
@@ -619,10 +618,7 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	if (policy_is_debug(p))
 		fprintf(stderr, "%s: WARNING: %s is the allow-all DEBUG policy\n", r->prog,
 			policy_file);
-	policy_free(p);
-	r->policy_json = json_tokener_parse((const char *)r->policy);
-	if (!r->policy_json)
-		return errbuf_set(eb, EINVAL, "policy is not JSON");
+	r->loaded = p;
 	return run_bind_policy(r, eb);
 }
 
@@ -789,7 +785,7 @@ static int run_install_policy(struct run *r)
 		return -ENOMEM;
 	base64_encode(r->policy, r->policy_len, b64);
 	struct json_object *req = group_req_new("install_policy");
-	req_str(req, "policy", b64);
+	req_str(req, "policy_base64", b64);
 	free(b64);
 	int ret = run_call(r, "install_policy", req, NULL);
 	json_object_put(req);
@@ -809,7 +805,7 @@ static void run_free(struct run *r)
 		if (r->containers[i].log)
 			fclose(r->containers[i].log);
 	free(r->containers);
-	json_object_put(r->policy_json);
+	policy_free(r->loaded);
 	json_object_put(r->requests);
 	free(r->policy);
 	snp_dev_ca_free(r->dev_ca);

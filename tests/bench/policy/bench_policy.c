@@ -178,7 +178,7 @@ int main(void)
 		}
 		snprintf(id, sizeof(id), "c%d", c);
 		snprintf(target, sizeof(target), "/run/parma/%s/rootfs", id);
-		struct policy_req_mount_overlay mo = {id, target, {lt, 3}};
+		struct policy_req_mount_overlay mo = {id, target, {lt, 3}, NULL};
 		if (policy_mount_overlay(e, &mo, &d))
 			return fprintf(stderr, "overlay: %s\n", d.reason.message), 5;
 	}
