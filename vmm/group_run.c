@@ -99,6 +99,7 @@ struct run {
 	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
 	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
+	struct json_object *decisions; /* the agent's decision for each of them */
 	bool quiet;
 };
 
@@ -176,6 +177,28 @@ static void run_save_requests(struct run *r)
 {
 	const char *text = json_object_to_json_string_ext(r->requests, JSON_C_TO_STRING_PRETTY);
 	file_write_atomic(r->paths.requests, text, strlen(text), 0600, NULL);
+	text = json_object_to_json_string_ext(r->decisions, JSON_C_TO_STRING_PRETTY);
+	file_write_atomic(r->paths.decisions, text, strlen(text), 0600, NULL);
+}
+
+/* What the agent decided for a recorded request, in explain's decision form ("request",
+ * "allowed", "reason": {"rule"}); "failed" when it was allowed but its effect failed. */
+static struct json_object *agent_decision(const char *type, int ret, struct json_object *resp)
+{
+	struct json_object *o = json_object_new_object(), *err, *reason, *rule;
+	json_object_object_add(o, "request", json_object_new_string(type));
+	bool denied = ret == -EACCES;
+	json_object_object_add(o, "allowed", json_object_new_boolean(!denied));
+	if (denied && json_object_object_get_ex(resp, "error", &err) &&
+	    json_object_object_get_ex(err, "reason", &reason) &&
+	    json_object_object_get_ex(reason, "rule", &rule)) {
+		struct json_object *ro = json_object_new_object();
+		json_object_object_add(ro, "rule", json_object_get(rule));
+		json_object_object_add(o, "reason", ro);
+	}
+	if (ret < 0 && !denied)
+		json_object_object_add(o, "failed", json_object_new_boolean(true));
+	return o;
 }
 
 static void print_denial(struct run *r, const char *what, struct json_object *resp,
@@ -195,13 +218,16 @@ static int run_call(struct run *r, const char *what, struct json_object *req,
 	struct errbuf eb = { 0 };
 	struct json_object *resp = NULL;
 
-	/* the request as sent: `parma policy explain` reads the same form (install_policy is
-	 * explain's own first step) */
+	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
+	/* the request as sent, and the agent's decision: `parma policy explain` reads the same
+	 * form and must reach the same decision (install_policy is explain's own first step) */
 	if (strcmp(what, "install_policy")) {
+		struct json_object *t = json_object_object_get(req, "type");
 		json_object_array_add(r->requests, json_object_get(req));
+		json_object_array_add(r->decisions,
+				      agent_decision(json_object_get_string(t), ret, resp));
 		run_save_requests(r);
 	}
-	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
 	if (ret == -EACCES)
 		print_denial(r, what, resp, &eb);
 	else if (ret < 0)
@@ -807,6 +833,7 @@ static void run_free(struct run *r)
 	free(r->containers);
 	policy_free(r->loaded);
 	json_object_put(r->requests);
+	json_object_put(r->decisions);
 	free(r->policy);
 	snp_dev_ca_free(r->dev_ca);
 	group_spec_free(r->spec);
@@ -881,6 +908,7 @@ int group_cli_run(int argc, char **argv)
 		goto out;
 	}
 	r.requests = json_object_new_array();
+	r.decisions = json_object_new_array();
 	if ((ret = run_prepare(&r, policy_file, debug, cache, &eb)) < 0) {
 		code = cli_error(argv[0], ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s",
 				 errbuf_msg(&eb));
