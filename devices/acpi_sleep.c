@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/layout.h"
+#include "common/guest_abi/layout.h"
 
 #define SLP_EN 0x20
 #define SLP_TYP(v) (((v) >> 2) & 7)

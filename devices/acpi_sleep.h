@@ -1,6 +1,6 @@
 /* acpi_sleep: the hardware-reduced ACPI sleep registers (ACPI 6.5, 4.8.3.7).
  * The FADT points SLEEP_CONTROL_REG at port 0x600 and SLEEP_STATUS_REG at 0x601
- * (vmm/layout.h); a guest powering off writes SLP_EN | (SLP_TYP << 2) with the
+ * (common/guest_abi/layout.h); a guest powering off writes SLP_EN | (SLP_TYP << 2) with the
  * \_S5 value, which ends the VM with "powered off". Other sleep states are not
  * offered (no wake sources); writes naming them are ignored. */
 #ifndef PARMA_DEVICES_ACPI_SLEEP_H

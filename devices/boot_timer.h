@@ -1,6 +1,6 @@
 /* boot_timer: a probe that timestamps guest boot milestones (Firecracker's boot
  * timer, on a port). The guest writes a 32-bit milestone id to port 0x440
- * (vmm/layout.h); the device records the id and the nanoseconds elapsed since
+ * (common/guest_abi/layout.h); the device records the id and the nanoseconds elapsed since
  * `t0_ns` (CLOCK_MONOTONIC, usually the VMM process start). Milestone ids are
  * the guest's choice; the test payload writes 1 as its very first instruction
  * ("first guest instruction") and Linux userspace may write any id via

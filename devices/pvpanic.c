@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmm/layout.h"
+#include "common/guest_abi/layout.h"
 
 #define PVPANIC_PANICKED 0x1
 

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 #define UART_FIFO 64
 enum { RBR = 0, IER = 1, IIR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };

@@ -12,7 +12,7 @@
 #include "common/byteorder.h"
 #include "devices/blk_backend.h"
 #include "devices/virtio_mmio.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 #define SECTOR 512u
 #define BLK_HDR_LEN 16u

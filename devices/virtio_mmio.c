@@ -7,7 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 /* Feature bits every device gets from the transport. */
 #define TRANSPORT_FEATURES                                                               \

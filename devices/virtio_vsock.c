@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "devices/virtio_mmio.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 enum { VSOCK_RXQ, VSOCK_TXQ, VSOCK_EVQ, VSOCK_NUM_QUEUES };
 

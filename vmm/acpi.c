@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "common/byteorder.h"
-#include "vmm/layout.h"
+#include "common/guest_abi/layout.h"
 
 #define ACPI_HDR_LEN 36
 #define FADT_LEN 276

@@ -14,7 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 #include "vmm/vm.h"
 
 #define API_MAX_BODY (64 * 1024)

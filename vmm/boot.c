@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmm/layout.h"
+#include "common/guest_abi/layout.h"
 
 #define BOOT_MAX_SEGMENTS 32
 #define BZ_MAGIC_HDRS 0x53726448u /* "HdrS" */

@@ -30,7 +30,7 @@ struct boot_e820 {
 	uint32_t type;
 };
 
-/* The e820 map of a machine with `mem_size` bytes of RAM (vmm/layout.h). */
+/* The e820 map of a machine with `mem_size` bytes of RAM (common/guest_abi/layout.h). */
 unsigned boot_e820_build(uint64_t mem_size, struct boot_e820 out[BOOT_E820_MAX]);
 
 /* Where an image landed. */

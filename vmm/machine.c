@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "vmm/cpuid.h"
-#include "vmm/event_loop.h"
-#include "vmm/layout.h"
+#include "devices/event_loop.h"
+#include "common/guest_abi/layout.h"
 
 #define KVM_API_VERSION_EXPECTED 12
 #define KVM_TSS_ADDR 0xfffbd000ul
@@ -797,6 +797,8 @@ const struct device_host *machine_device_host(struct machine *m) { return &m->ho
 uint64_t machine_mem_size(const struct machine *m) { return m->mem_size; }
 unsigned machine_vcpu_count(const struct machine *m) { return m->n_vcpus; }
 int machine_vm_fd(const struct machine *m) { return m->vm_fd; }
+
+int machine_sys_fd(const struct machine *m) { return m->sys_fd; }
 
 int machine_vcpu_fd(const struct machine *m, unsigned index)
 {

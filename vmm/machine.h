@@ -172,6 +172,8 @@ uint64_t machine_exit_count(const struct machine *m);
 
 /* Direct KVM access for the SNP work: the VM fd and the ops behind it. */
 int machine_vm_fd(const struct machine *m);
+/* The /dev/kvm fd (system ioctls such as KVM_GET_DEVICE_ATTR). */
+int machine_sys_fd(const struct machine *m);
 int machine_vcpu_fd(const struct machine *m, unsigned index);
 int machine_kvm_ioctl(struct machine *m, int fd, unsigned long request, void *arg);
 

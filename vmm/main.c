@@ -7,8 +7,8 @@
 #include "policy/image/image_cli.h"
 #include "policy/lang/policy_cli.h"
 #include "policy/measure/measure_cli.h"
-#include "guest/client/agent_cli.h"
-#include "vmm/group_cli.h"
+#include "vmm/group/agent_cli.h"
+#include "vmm/group/group_cli.h"
 #include "vmm/vmm_cli.h"
 
 static const struct cli_command policy_commands[] = {

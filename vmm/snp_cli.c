@@ -20,13 +20,17 @@ int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_
 	case SNP_OPT_SNP:
 		o->enabled = true;
 		return 1;
-	case SNP_OPT_POLICY_BITS:
+	case SNP_OPT_POLICY_BITS: {
+		struct errbuf eb = { 0 };
 		errno = 0;
 		o->cfg.launch.policy = strtoull(arg, &end, 0);
-		if (errno || *end || !*arg || !(o->cfg.launch.policy & (1ull << 17)))
-			return -cli_usage_error(prog, "--snp-policy: expected a number with bit 17 set "
-						"(e.g. 0x30000)");
+		if (errno || *end || !*arg || *arg == '-')
+			return -cli_usage_error(prog, "--snp-policy: expected a number (e.g. 0x30000)");
+		/* What no kernel accepts; the launch checks the host's own set. */
+		if (snp_policy_check(o->cfg.launch.policy, SNP_KVM_POLICY_ANY, &eb))
+			return -cli_usage_error(prog, "--snp-policy: %s", errbuf_msg(&eb));
 		return 1;
+	}
 	case SNP_OPT_HOST_DATA:
 		if (hex_decode(arg, o->cfg.launch.host_data, 32))
 			return -cli_usage_error(prog, "--host-data: expected 64 hex digits");

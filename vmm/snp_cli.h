@@ -4,7 +4,8 @@
  *   --snp-policy N       guest policy (default 0x30000)
  *   --policy FILE        HOST_DATA = SHA-256 of the execution policy file
  *   --host-data HEX      HOST_DATA given directly (64 hex digits)
- *   --snp-launch-dir DIR write boot-descriptor.dtb and acpi.bin as measured
+ *   --snp-launch-dir DIR create DIR; write boot-descriptor.dtb and acpi.bin as
+ *                        measured and cpuid-page.bin as launched
  *   --snp-predict        print the expected MEASUREMENT and exit (no hardware) */
 #ifndef PARMA_VMM_SNP_CLI_H
 #define PARMA_VMM_SNP_CLI_H
@@ -45,7 +46,8 @@
 	"  --snp-policy N     SNP guest policy (default 0x30000)\n"                        \
 	"  --policy FILE      HOST_DATA = SHA-256 of this execution policy\n"              \
 	"  --host-data HEX    HOST_DATA as 64 hex digits\n"                               \
-	"  --snp-launch-dir D write the measured descriptor and ACPI blobs to D\n"          \
+	"  --snp-launch-dir D create D; write the measured descriptor and ACPI blobs and\n"  \
+	"                     the CPUID page there\n"                                      \
 	"  --snp-predict      print the MEASUREMENT (and HOST_DATA) this --snp launch\n"   \
 	"                     would get, without SNP hardware or /dev/kvm; do not boot\n"  \
 	"  --id-key PEM       sign an ID block (ECDSA P-384) checked at LAUNCH_FINISH\n"   \

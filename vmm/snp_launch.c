@@ -3,19 +3,67 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "policy/attest/snp_report.h"
 #include "vmm/snp_kvm.h"
-#include "vmm/snp_layout.h"
+#include "common/guest_abi/snp_layout.h"
 
-/* Policy bits KVM accepts (facts §1.3/§3.1): ABI minor/major, SMT, MBO, MIGRATE_MA,
- * DEBUG, SINGLE_SOCKET and the newer 21..25; 63:26 must be zero. */
-#define POLICY_MBO (1ull << 17)
-#define POLICY_VALID_MASK ((1ull << 26) - 1)
+/* Guest policy bits (SNP ABI; facts §3.1) and what KVM does with them at
+ * LAUNCH_START: it refuses every bit outside its supported set. Kernels since
+ * 6.11 support ABI_MINOR/MAJOR, SMT, the must-be-one bit 17, DEBUG and
+ * SINGLE_SOCKET; newer ones report their set through the KVM_X86_SNP_POLICY_BITS
+ * device attribute and may add bits 21..25 (firmware permitting). MIGRATE_MA
+ * (18) is never supported: KVM has no migration agent. 63:26 are reserved. */
+static const char *const policy_bit_names[26] = {
+	[16] = "SMT", [17] = "RSVD_MBO", [18] = "MIGRATE_MA", [19] = "DEBUG",
+	[20] = "SINGLE_SOCKET", [21] = "CXL_ALLOW", [22] = "MEM_AES_256_XTS",
+	[23] = "RAPL_DIS", [24] = "CIPHERTEXT_HIDING_DRAM", [25] = "PAGE_SWAP_DISABLE",
+};
+
+int snp_policy_check(uint64_t policy, uint64_t kvm_bits, struct errbuf *eb)
+{
+	if (!kvm_bits)
+		kvm_bits = SNP_KVM_POLICY_BASE;
+	if (!(policy & SNP_POLICY_RESERVED_MBO))
+		return errbuf_set(eb, EINVAL, "guest policy 0x%llx: bit 17 (reserved, must be one) "
+				  "is clear", (unsigned long long)policy);
+	for (unsigned bit = 0; bit < 64; bit++) {
+		uint64_t b = 1ull << bit;
+		if (!(policy & b) || (kvm_bits & b))
+			continue;
+		if (b & SNP_POLICY_MBZ_MASK)
+			return errbuf_set(eb, EINVAL, "guest policy 0x%llx: bit %u is reserved "
+					  "(must be zero)", (unsigned long long)policy, bit);
+		if (b == SNP_POLICY_MIGRATE_MA)
+			return errbuf_set(eb, EINVAL, "guest policy 0x%llx: bit 18 (MIGRATE_MA) is "
+					  "not supported by KVM (no migration agent)",
+					  (unsigned long long)policy);
+		return errbuf_set(eb, EINVAL, "guest policy 0x%llx: bit %u (%s) needs a kernel "
+				  "that lists it in KVM_X86_SNP_POLICY_BITS (this one accepts "
+				  "0x%llx)", (unsigned long long)policy, bit,
+				  policy_bit_names[bit] ? policy_bit_names[bit] : "reserved",
+				  (unsigned long long)kvm_bits);
+	}
+	return 0;
+}
+
+uint64_t snp_host_policy_bits(const struct snp_kvm_io *io, int kvm_fd)
+{
+	uint64_t bits = 0;
+	struct kvm_device_attr a = { .group = SNP_KVM_X86_GRP_SEV,
+				     .attr = SNP_KVM_X86_SNP_POLICY_BITS,
+				     .addr = (uint64_t)(uintptr_t)&bits };
+	/* Kernels before the attribute answer ENXIO/ENOTTY: their fixed set. */
+	if (io->ioctl(io->ctx, kvm_fd, KVM_GET_DEVICE_ATTR, &a) < 0 || !bits)
+		return SNP_KVM_POLICY_BASE;
+	return bits & ~SNP_POLICY_MIGRATE_MA;
+}
 
 void snp_vm_setup(struct snp_vm *vm, const struct snp_kvm_io *io, int vm_fd, int sev_fd,
 		  const struct snp_launch_config *cfg)
@@ -257,9 +305,9 @@ int snp_vm_launch(struct snp_vm *vm, const struct snp_plan *plan, const uint8_t 
 
 	if (!vm->init2_done)
 		return errbuf_set(eb, EINVAL, "KVM_SEV_INIT2 was not issued");
-	if (!(vm->cfg.policy & POLICY_MBO) || (vm->cfg.policy & ~POLICY_VALID_MASK))
-		return errbuf_set(eb, EINVAL, "guest policy 0x%llx: bit 17 must be set and bits "
-				  "63:26 clear", (unsigned long long)vm->cfg.policy);
+	rc = snp_policy_check(vm->cfg.policy, vm->kvm_policy_bits, eb);
+	if (rc)
+		return rc;
 	/* The MEASUREMENT this launch must produce (and the ID block signs). */
 	rc = launch_digest_init(&d, NULL);
 	if (rc)

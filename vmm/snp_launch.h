@@ -67,6 +67,7 @@ struct snp_vm {
 	bool init2_done, started, finished;
 	uint8_t expected[SNP_LD_LEN]; /* MEASUREMENT the plan predicts */
 	uint64_t conversions;    /* private<->shared changes at run time */
+	uint64_t kvm_policy_bits; /* policy bits KVM accepts (0: SNP_KVM_POLICY_BASE) */
 };
 
 /* Reset `vm` for a VM fd (call before vCPUs exist). */
@@ -76,6 +77,24 @@ void snp_vm_setup(struct snp_vm *vm, const struct snp_kvm_io *io, int vm_fd, int
 /* Check the host's KVM offers what an SNP launch needs (on the /dev/kvm fd).
  * Error names the missing capability. */
 int snp_host_check(const struct snp_kvm_io *io, int kvm_fd, struct errbuf *eb);
+
+/* Guest policy bits every SNP-capable KVM accepts (Linux 6.11): ABI minor and
+ * major, SMT, the must-be-one bit 17, DEBUG, SINGLE_SOCKET. */
+#define SNP_KVM_POLICY_BASE (0xffffull | 1ull << 16 | 1ull << 17 | 1ull << 19 | 1ull << 20)
+/* Every policy bit some kernel may accept (all but MIGRATE_MA (18) below bit
+ * 26; bits 21..25 only on kernels that list them in KVM_X86_SNP_POLICY_BITS):
+ * for checks made before KVM is asked. */
+#define SNP_KVM_POLICY_ANY (((1ull << 26) - 1) & ~(1ull << 18))
+
+/* The policy bits the host's KVM accepts at LAUNCH_START (KVM_GET_DEVICE_ATTR
+ * KVM_X86_SNP_POLICY_BITS on the /dev/kvm fd; SNP_KVM_POLICY_BASE on kernels
+ * without the attribute). */
+uint64_t snp_host_policy_bits(const struct snp_kvm_io *io, int kvm_fd);
+
+/* Refuse a guest policy KVM would refuse, naming the bit: bit 17 clear,
+ * MIGRATE_MA (18), reserved bits 63:26, and bits outside `kvm_bits` (0:
+ * SNP_KVM_POLICY_BASE). snp_vm_launch() runs it with vm->kvm_policy_bits. */
+int snp_policy_check(uint64_t policy, uint64_t kvm_bits, struct errbuf *eb);
 
 int snp_vm_init2(struct snp_vm *vm, struct errbuf *eb);
 int snp_vm_add_memory(struct snp_vm *vm, uint32_t slot, uint64_t gpa, uint64_t size,
@@ -103,9 +122,12 @@ int snp_id_block_build(const struct snp_id_config *id, const uint8_t ld[SNP_LD_L
 		       uint64_t policy, uint8_t block[96], uint8_t auth[4096],
 		       struct errbuf *eb);
 
-/* SNP CPUID page from KVM's CPUID entries (at most 64; index-significant
- * leaves keep ECX in; leaf 0xD subleaves 0/1 get XCR0_IN = 1 and EBX = 0x240
- * for the legacy area, as QEMU does). */
+/* SNP CPUID page from KVM's CPUID entries, as QEMU builds it: at most 64
+ * (more is -E2BIG, never a cut list); index-significant leaves keep ECX in;
+ * leaf 0xD subleaves 0/1 get XCR0_IN = 1 and EBX = 0x240 for the legacy area;
+ * the features the secure processor refuses (TSC_DEADLINE, TSC_ADJUST,
+ * SPEC_CTRL, STIBP, FLUSH_L1D, ARCH_CAPABILITIES, CORE_CAPABILITY, SSBD,
+ * VIRT_SSBD; table in snp_cpuid.c) are cleared. */
 struct kvm_cpuid_entry2;
 int snp_cpuid_page_build(const struct kvm_cpuid_entry2 *e, unsigned n, uint8_t page[4096],
 			 struct errbuf *eb);

@@ -13,10 +13,9 @@
 #include "devices/guest_mem.h"
 #include "policy/measure/parma_launch.h"
 #include "vmm/snp_kvm.h"
-#include "vmm/snp_layout.h"
+#include "common/guest_abi/snp_layout.h"
 
 #define KVM_SYSTEM_EVENT_SEV_TERM_TYPE 6u
-#define CPUID_MAX 64u
 
 struct snp_machine {
 	struct snp_machine_config cfg;
@@ -45,6 +44,7 @@ static int on_vm_created(void *ctx, struct machine *m, struct errbuf *eb)
 	if (rc)
 		return rc;
 	snp_vm_setup(&sm->vm, &io, machine_vm_fd(m), sm->sev_fd, &sm->cfg.launch);
+	sm->vm.kvm_policy_bits = snp_host_policy_bits(&io, machine_sys_fd(m));
 	return snp_vm_init2(&sm->vm, eb);
 }
 
@@ -67,12 +67,12 @@ static uint64_t page_up(uint64_t a)
 }
 
 /* The CPUID page from the CPUID the machine gave vCPU 0 (hypervisor leaves
- * are left out: the secure processor checks the rest against the CPU). */
+ * are left out: the secure processor checks the rest against the CPU). More
+ * entries than the page holds is an error, never a shorter list. */
 static int build_cpuid(struct snp_machine *sm, struct errbuf *eb)
 {
 	unsigned cap = 256, n = 0;
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + cap * sizeof(c->entries[0]));
-	struct kvm_cpuid_entry2 keep[CPUID_MAX];
 	int rc;
 
 	if (!c)
@@ -83,11 +83,12 @@ static int build_cpuid(struct snp_machine *sm, struct errbuf *eb)
 		free(c);
 		return errbuf_set(eb, -rc, "KVM_GET_CPUID2: %s", strerror(-rc));
 	}
-	for (unsigned i = 0; i < c->nent && n < CPUID_MAX; i++)
+	for (unsigned i = 0; i < c->nent && i < cap; i++)
 		if ((c->entries[i].function & 0xf0000000u) != 0x40000000u)
-			keep[n++] = c->entries[i];
+			c->entries[n++] = c->entries[i];
+	rc = snp_cpuid_page_build(c->entries, n, sm->cpuid_page, eb);
 	free(c);
-	return snp_cpuid_page_build(keep, n, sm->cpuid_page, eb);
+	return rc;
 }
 
 /* Every vCPU gets the documented entry state, so that `parma measure` can
@@ -128,6 +129,11 @@ static int write_launch_blobs(struct snp_machine *sm, struct errbuf *eb)
 		{ "boot-descriptor", "boot-descriptor.dtb" }, { "acpi", "acpi.bin" },
 	};
 	char path[4096];
+	/* The CPUID page as handed to the secure processor (checked, not measured). */
+	snprintf(path, sizeof(path), "%s/cpuid-page.bin", sm->cfg.launch_dir);
+	int rc = file_write_atomic(path, sm->cpuid_page, sizeof(sm->cpuid_page), 0644, eb);
+	if (rc)
+		return rc;
 	for (unsigned i = 0; i < sm->plan.n_items; i++) {
 		for (unsigned k = 0; k < 2; k++) {
 			const struct snp_plan_item *it = &sm->plan.item[i];
@@ -230,6 +236,12 @@ int snp_machine_create(const struct snp_machine_config *cfg, struct snp_machine 
 	if (!sm)
 		return errbuf_set(eb, ENOMEM, "out of memory");
 	sm->cfg = *cfg;
+	int rc = cfg->launch_dir ? mkdir_p(cfg->launch_dir, 0755) : 0;
+	if (rc) {
+		free(sm);
+		return errbuf_set(eb, -rc, "--snp-launch-dir %s: %s", cfg->launch_dir,
+				  strerror(-rc));
+	}
 	sm->sev_fd = cfg->dry_run ? -1 : open(dev, O_RDWR | O_CLOEXEC);
 	if (sm->sev_fd < 0 && !cfg->dry_run) {
 		int e = errno;

@@ -12,8 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 #include "vmm/snp_kvm.h"
+#include "vmm/snp_launch.h"
 #include "vmm/snp_machine.h"
 #include "vmm/snp_predict.h"
 
@@ -65,6 +66,16 @@ static int dry_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 	case KVM_GET_CPUID2:
 		((struct kvm_cpuid2 *)arg)->nent = 0; /* the CPUID page is not measured */
 		return 0;
+	case KVM_GET_DEVICE_ATTR: {
+		/* Policy bits: the prediction does not depend on the policy, so
+		 * accept what any kernel may (the real launch asks its KVM). */
+		struct kvm_device_attr *a = arg;
+		if (a->group != SNP_KVM_X86_GRP_SEV || a->attr != SNP_KVM_X86_SNP_POLICY_BITS)
+			return -ENXIO;
+		uint64_t bits = SNP_KVM_POLICY_ANY;
+		memcpy((void *)(uintptr_t)a->addr, &bits, sizeof(bits));
+		return 0;
+	}
 	case KVM_SET_MSRS:
 		return (int)((struct kvm_msrs *)arg)->nmsrs;
 	case KVM_GET_REGS:

@@ -26,8 +26,8 @@
 #include "vmm/acpi.h"
 #include "vmm/boot.h"
 #include "vmm/boot_desc.h"
-#include "vmm/event_loop.h"
-#include "vmm/layout.h"
+#include "devices/event_loop.h"
+#include "common/guest_abi/layout.h"
 
 #define VM_MAX_KERNEL (512ull << 20)
 #define VM_MAX_INITRD (2048ull << 20)

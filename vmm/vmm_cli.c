@@ -16,7 +16,7 @@
 #include "devices/boot_timer.h"
 #include "devices/virtio_blk.h"
 #include "vmm/api.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 #include "vmm/snp_cli.h"
 #include "vmm/vm.h"
 

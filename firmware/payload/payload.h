@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/layout.h"
+#include "common/guest_abi/layout.h"
 
 /* What the payload learned at entry. */
 struct payload_info {

@@ -1,6 +1,6 @@
 /* virtio_drv: a minimal guest-side virtio-mmio (version 2) driver for the KVM
  * test payload — polling only, split rings, no interrupts. Devices are found
- * by probing the VMM's device MMIO windows (vmm/layout.h) for the virtio magic,
+ * by probing the VMM's device MMIO windows (common/guest_abi/layout.h) for the virtio magic,
  * the same windows the boot descriptor and ACPI list. Freestanding. */
 #ifndef PARMA_PAYLOAD_VIRTIO_DRV_H
 #define PARMA_PAYLOAD_VIRTIO_DRV_H

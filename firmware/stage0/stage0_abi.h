@@ -6,7 +6,7 @@
 /* Where the firmware is linked and loaded (stage0.ld). */
 #define STAGE0_LOAD_ADDR 0x400000
 
-/* Ports (vmm/layout.h): debug log bytes, and the debug-exit device that ends
+/* Ports (common/guest_abi/layout.h): debug log bytes, and the debug-exit device that ends
  * the VM with status 16 + code in Parma's VMM. Not used on SEV-SNP, where
  * port I/O would need a #VC handler: there the firmware halts through the
  * GHCB MSR protocol termination request with reason set STAGE0_GHCB_REASON_SET
@@ -25,7 +25,7 @@
 #define STAGE0_HALT_SNP 0x37              /* SEV-SNP setup failed (C-bit, PVALIDATE, PSC) */
 #define STAGE0_HALT_EXCEPTION 0x38        /* unexpected CPU exception */
 
-/* SNP pages (vmm/snp_layout.h), as 32-bit immediates for the assembly. */
+/* SNP pages (common/guest_abi/snp_layout.h), as 32-bit immediates for the assembly. */
 #define SNP_LAYOUT_SECRETS_LO 0x40000
 #define SNP_LAYOUT_CPUID_LO 0x41000
 

@@ -30,7 +30,7 @@
 #include "policy/measure/ovmf.h"
 #include "policy/measure/parma_launch.h"
 #include "policy/measure/vcpu_types.h"
-#include "vmm/snp_layout.h"
+#include "common/guest_abi/snp_layout.h"
 
 #define MAX_INPUT (1ull << 32)
 #define LAYOUT_BOOT_DESC_DEFAULT 0x00030000ull

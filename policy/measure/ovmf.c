@@ -159,12 +159,49 @@ static int section_pages(struct launch_digest *d, const struct ovmf_section *s,
 	return launch_digest_range(d, s->gpa, type, NULL, s->size, "ovmf-section");
 }
 
+/* Measured direct boot: the whole kernel-hashes section is launched as NORMAL
+ * pages, the SEV hashes table at its page offset in the first page and zeros
+ * elsewhere (QEMU's kernel-hashes launch update; sev-snp-measure handles only
+ * one-page sections). The table must lie in that first page, where OVMF reads
+ * it; otherwise the measured bytes would not be the ones the firmware checks. */
+static int kernel_hashes_pages(struct launch_digest *d, const struct ovmf_info *info,
+			       const struct ovmf_section *s, const struct ovmf_measure_input *in,
+			       struct errbuf *eb)
+{
+	uint8_t page[SNP_PAGE_SIZE];
+	uint32_t off = info->hashes_table_gpa & (SNP_PAGE_SIZE - 1);
+	int rc;
+
+	if (!info->has_hashes_table)
+		return errbuf_set(eb, EINVAL, "the OVMF image has an SNP_KERNEL_HASHES section but "
+				  "no SEV hash table entry in its footer table");
+	if (info->hashes_table_size < SEV_HASHES_TABLE_LEN ||
+	    off + SEV_HASHES_TABLE_LEN > SNP_PAGE_SIZE ||
+	    info->hashes_table_gpa - off != s->gpa)
+		return errbuf_set(eb, EINVAL,
+				  "the SEV hash table (gpa 0x%x size 0x%x) does not fit in the first "
+				  "page of the SNP_KERNEL_HASHES section (gpa 0x%x)",
+				  info->hashes_table_gpa, info->hashes_table_size, s->gpa);
+	memset(page, 0, sizeof(page));
+	sev_hashes_table_build(in->cmdline_sha256, in->initrd_sha256, in->kernel_sha256,
+			       page + off);
+	for (uint32_t at = 0; at < s->size; at += SNP_PAGE_SIZE) {
+		rc = launch_digest_page(d, s->gpa + at, SNP_PAGE_NORMAL, page, "kernel-hashes");
+		if (rc)
+			return errbuf_set(eb, -rc, "measuring the SNP_KERNEL_HASHES section failed");
+		if (at == 0)
+			memset(page, 0, sizeof(page)); /* the rest of the section is zero */
+	}
+	return 0;
+}
+
 int ovmf_measure(struct launch_digest *d, const struct ovmf_measure_input *in,
 		 struct errbuf *eb)
 {
 	const struct ovmf_info *info = in->info;
 	uint8_t page[SNP_PAGE_SIZE];
 	struct snp_vcpu_state st;
+	bool have_hashes = false;
 	int rc;
 
 	if (in->seed) {
@@ -195,18 +232,10 @@ int ovmf_measure(struct launch_digest *d, const struct ovmf_measure_input *in,
 				rc = section_pages(d, s, SNP_PAGE_ZERO);
 				break;
 			}
-			if (!info->has_hashes_table ||
-			    info->hashes_table_size < SEV_HASHES_TABLE_LEN ||
-			    (info->hashes_table_gpa & (SNP_PAGE_SIZE - 1)) + SEV_HASHES_TABLE_LEN >
-				    SNP_PAGE_SIZE)
-				return errbuf_set(eb, EINVAL,
-						  "the OVMF image has no usable SEV hash table for a "
-						  "kernel");
-			memset(page, 0, sizeof(page));
-			sev_hashes_table_build(in->cmdline_sha256, in->initrd_sha256,
-					       in->kernel_sha256,
-					       page + (info->hashes_table_gpa & (SNP_PAGE_SIZE - 1)));
-			rc = launch_digest_page(d, s->gpa, SNP_PAGE_NORMAL, page, "kernel-hashes");
+			rc = kernel_hashes_pages(d, info, s, in, eb);
+			if (rc)
+				return rc;
+			have_hashes = true;
 			break;
 		default:
 			return errbuf_set(eb, EINVAL, "SEV metadata section %u has unknown type 0x%x",
@@ -215,6 +244,13 @@ int ovmf_measure(struct launch_digest *d, const struct ovmf_measure_input *in,
 		if (rc)
 			return errbuf_set(eb, -rc, "measuring SEV metadata section %u failed", i);
 	}
+	/* A kernel the launch does not bind must not get a digest (QEMU and
+	 * sev-snp-measure refuse this too). */
+	if (in->has_kernel && !have_hashes)
+		return errbuf_set(eb, EINVAL,
+				  "a kernel was given but the OVMF SEV metadata has no "
+				  "SNP_KERNEL_HASHES section: the launch would not bind the kernel, "
+				  "initrd or command line");
 	if (in->vcpus == 0)
 		return errbuf_set(eb, EINVAL, "at least one vCPU is needed");
 	if (in->vcpus > 1 && !info->has_ap_eip)

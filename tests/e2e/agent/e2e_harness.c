@@ -14,8 +14,8 @@
 #include "common/digest.h"
 #include "common/errbuf.h"
 #include "common/fileio.h"
-#include "guest/client/agent_client.h"
-#include "guest/launch/qemu_launch.h"
+#include "vmm/group/agent_client.h"
+#include "vmm/group/qemu_launch.h"
 #include "policy/attest/snp_dev.h"
 
 #include "e2e_harness.h"

@@ -8,11 +8,11 @@ An OCI image layout at OUT_DIR/oci (tag "latest") with two gzip layers, base fir
 With --bench a third layer holds /bundle/config.json: `crun spec`'s default OCI config running
 /bin/true on the rootfs the benchmark mounts at /run/parma/cdirect/rootfs, so crun can be run
 directly in the guest on the same kind of rootfs the agent uses.
-Uses the image tests' builder (tests/unit/image/ocitool.py)."""
+Uses the image tests' builder (tests/unit/policy/image/ocitool.py)."""
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.environ.get("PARMA_SOURCE_ROOT", "."), "tests", "unit", "image"))
+sys.path.insert(0, os.path.join(os.environ.get("PARMA_SOURCE_ROOT", "."), "tests", "unit", "policy", "image"))
 import ocitool  # noqa: E402
 
 out = sys.argv[1]

@@ -25,8 +25,8 @@
 #include "common/digest.h"
 #include "common/encoding.h"
 #include "common/fileio.h"
-#include "guest/client/agent_client.h"
-#include "guest/launch/qemu_launch.h"
+#include "vmm/group/agent_client.h"
+#include "vmm/group/qemu_launch.h"
 
 #include "e2e_harness.h"
 

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
-#include "guest/launch/qemu_launch.h"
+#include "vmm/group/qemu_launch.h"
 
 #define MARKER "PARMA-SCRATCH-MARKER-7f3a9c"
 #define BIG_LINES 4096

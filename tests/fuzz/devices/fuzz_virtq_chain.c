@@ -19,7 +19,7 @@
 #include "devices/virtio_vsock.h"
 #include "devices/virtqueue.h"
 #include "sim_guest.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 #define RAM (256u * 1024u)
 #define BLK_BASE 0xd0000000ull

@@ -20,7 +20,7 @@
 #include "devices/virtio_blk.h"
 #include "devices/virtio_mmio.h"
 #include "sim_guest.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 #define BASE 0xd0000000ull
 #define DISK_SECTORS 2048u /* 1 MiB */

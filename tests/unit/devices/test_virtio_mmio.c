@@ -14,7 +14,7 @@
 
 #include "devices/virtio_mmio.h"
 #include "sim_guest.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 #define BASE 0xd0000000ull
 #define ALL_FEATURES (~0ull)

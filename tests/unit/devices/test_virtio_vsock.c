@@ -22,7 +22,7 @@
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_vsock.h"
 #include "sim_guest.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 
 #define BASE 0xd0001000ull
 #define CID 7u

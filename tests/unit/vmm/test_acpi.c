@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "vmm/acpi.h"
-#include "vmm/layout.h"
+#include "common/guest_abi/layout.h"
 
 #define BASE LAYOUT_ACPI
 

@@ -18,7 +18,7 @@
 
 #include "fake_kvm.h"
 #include "vmm/api.h"
-#include "vmm/event_loop.h"
+#include "devices/event_loop.h"
 #include "vmm/vm.h"
 
 struct server {

@@ -18,7 +18,7 @@
 #include "common/fileio.h"
 #include "vmm/boot.h"
 #include "vmm/boot_desc.h"
-#include "vmm/layout.h"
+#include "common/guest_abi/layout.h"
 
 #define RAM (64ull << 20)
 

@@ -20,8 +20,8 @@
 #include "devices/i8042.h"
 #include "devices/pvpanic.h"
 #include "devices/serial.h"
-#include "vmm/event_loop.h"
-#include "vmm/layout.h"
+#include "devices/event_loop.h"
+#include "common/guest_abi/layout.h"
 
 struct host {
 	struct bus pio, mmio;

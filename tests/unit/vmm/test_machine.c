@@ -13,8 +13,8 @@
 
 #include "fake_kvm.h"
 #include "vmm/cpuid.h"
-#include "vmm/event_loop.h"
-#include "vmm/layout.h"
+#include "devices/event_loop.h"
+#include "common/guest_abi/layout.h"
 #include "vmm/machine.h"
 
 struct fixture {

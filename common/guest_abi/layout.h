@@ -1,0 +1,56 @@
+/* layout: the guest-physical memory map and I/O ports of a Parma x86-64 machine.
+ *
+ * One table for every component that must agree on where things are: the VMM
+ * places them, the stage0 firmware and the test payload find them, the docs
+ * (docs/vmm.md, "Guest memory map") describe them. Plain constants only, so
+ * freestanding guest code may include this header too. */
+#ifndef PARMA_COMMON_GUEST_ABI_LAYOUT_H
+#define PARMA_COMMON_GUEST_ABI_LAYOUT_H
+
+/* Low memory (below 1 MiB). */
+#define LAYOUT_GDT             0x00000500ull /* boot GDT (4 entries) */
+#define LAYOUT_ZERO_PAGE       0x00007000ull /* Linux boot_params (4 KiB) */
+#define LAYOUT_AP_TRAMPOLINE   0x00008000ull /* free page for an INIT-SIPI trampoline */
+#define LAYOUT_PAGE_TABLES     0x00009000ull /* PML4, PDPT, 4 PDs: identity map of 4 GiB */
+#define LAYOUT_PAGE_TABLES_END 0x0000f000ull
+#define LAYOUT_CMDLINE         0x00020000ull /* kernel command line, NUL-terminated */
+#define LAYOUT_CMDLINE_MAX     0x00010000ull
+#define LAYOUT_BOOT_DESC       0x00030000ull /* boot descriptor (flattened device tree) */
+#define LAYOUT_BOOT_DESC_MAX   0x00010000ull
+#define LAYOUT_LOW_RAM_END     0x0009fc00ull /* usable RAM below the EBDA */
+#define LAYOUT_ACPI            0x000e0000ull /* RSDP first, then the other tables */
+#define LAYOUT_ACPI_MAX        0x00020000ull
+#define LAYOUT_HIGH_MEM        0x00100000ull /* 1 MiB: firmware, kernel, payload */
+
+/* The 32-bit hole: RAM stops at LAYOUT_MMIO_GAP; RAM beyond it continues at 4 GiB. */
+#define LAYOUT_MMIO_GAP        0xc0000000ull
+#define LAYOUT_MMIO_GAP_END    0x100000000ull
+#define LAYOUT_DEVICE_MMIO     0xd0000000ull /* virtio-mmio and other MMIO devices, 4 KiB each */
+#define LAYOUT_DEVICE_MMIO_END 0xfec00000ull
+#define LAYOUT_DEVICE_MMIO_STRIDE 0x1000ull
+#define LAYOUT_IOAPIC          0xfec00000ull
+#define LAYOUT_LAPIC           0xfee00000ull
+
+/* GSIs: 0-15 legacy ISA (serial 4), 16-23 the rest of the IOAPIC; devices get
+ * LAYOUT_FIRST_DEVICE_GSI.. in order of creation. */
+#define LAYOUT_SERIAL_GSI      4u
+#define LAYOUT_FIRST_DEVICE_GSI 5u
+#define LAYOUT_LAST_DEVICE_GSI 23u
+
+/* I/O ports of the small devices. */
+#define LAYOUT_PORT_I8042_DATA 0x60
+#define LAYOUT_PORT_I8042_CMD  0x64
+#define LAYOUT_PORT_DEBUGCON   0xe9  /* bytes written here go to the VMM's debug log */
+#define LAYOUT_PORT_DEBUG_EXIT 0xf4  /* a byte written here ends the VM with that status */
+#define LAYOUT_PORT_SERIAL     0x3f8 /* COM1, 8 ports */
+#define LAYOUT_PORT_BOOT_TIMER 0x440 /* 32-bit milestone id: the VMM timestamps it */
+#define LAYOUT_PORT_PVPANIC    0x505 /* pvpanic: the guest panicked */
+#define LAYOUT_PORT_ACPI_SLEEP_CTL 0x600 /* FADT SLEEP_CONTROL_REG (S5 = power off) */
+#define LAYOUT_PORT_ACPI_SLEEP_STS 0x601 /* FADT SLEEP_STATUS_REG */
+#define LAYOUT_ACPI_SLP_TYP_S5 5      /* the \_S5 value the DSDT declares */
+
+/* Boot GDT selectors (Linux boot protocol: __BOOT_CS / __BOOT_DS). */
+#define LAYOUT_BOOT_CS 0x10
+#define LAYOUT_BOOT_DS 0x18
+
+#endif

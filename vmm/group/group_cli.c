@@ -1,0 +1,487 @@
+/* `parma ps | exec | logs | stop | attest`: commands on a group that `parma run` owns.
+ * They find it through its state directory (vmm/group/group_state.h) and talk to its agent through
+ * the group's relay socket, so every request still goes through the guest's policy engine. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "common/cli.h"
+#include "common/encoding.h"
+#include "common/fileio.h"
+#include "policy/lang/policy.h"
+#include "vmm/group/agent_client.h"
+#include "vmm/group/group_cli.h"
+#include "vmm/group/group_request.h"
+#include "vmm/group/group_state.h"
+
+#define GROUP_CALL_TIMEOUT_MS 60000
+
+static int connect_group(const char *prog, const char *name, struct group_paths *p,
+			 struct agent_client **c)
+{
+	struct errbuf eb = { 0 };
+	if (group_find_running(name, p, &eb) < 0)
+		return cli_error(prog, CLI_FAILED, "%s", errbuf_msg(&eb));
+	if (agent_client_connect(p->relay_sock, AGENT_CONNECT_SERIAL, 5000, c, &eb) < 0)
+		return cli_error(prog, CLI_FAILED, "group '%s': %s", name, errbuf_msg(&eb));
+	return 0;
+}
+
+static struct json_object *load_json_file(const char *path, struct errbuf *eb)
+{
+	uint8_t *data;
+	size_t len;
+	if (file_read_all(path, 8u << 20, &data, &len, eb) < 0)
+		return NULL;
+	struct json_object *o = json_tokener_parse((char *)data);
+	free(data);
+	if (!o)
+		errbuf_set(eb, EINVAL, "%s: not valid JSON", path);
+	return o;
+}
+
+static struct policy *load_policy_file(const char *path, struct errbuf *eb)
+{
+	uint8_t *data;
+	size_t len;
+	struct policy *p = NULL;
+	if (file_read_all(path, POLICY_MAX_BYTES, &data, &len, eb) < 0)
+		return NULL;
+	if (policy_load(data, len, &p, eb) < 0)
+		errbuf_prefix(eb, "%s", path);
+	free(data);
+	return p;
+}
+
+/* Only options: -h/--help. Returns the index of the first operand, or -1 after printing help
+ * (exit 0) / a usage error (*code set). */
+static int simple_args(int argc, char **argv, const char *usage, int min, int max, int *code)
+{
+	if (cli_wants_help(argc, argv)) {
+		printf("%s", usage);
+		*code = CLI_OK;
+		return -1;
+	}
+	int first = 1;
+	if (first < argc && !strcmp(argv[first], "--"))
+		first++;
+	for (int i = first; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1]) {
+			*code = cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
+			return -1;
+		}
+	if (argc - first < min || argc - first > max) {
+		*code = cli_usage_error(argv[0], argc - first < min ? "missing argument"
+								    : "too many arguments");
+		return -1;
+	}
+	return first;
+}
+
+/* ---- ps ---- */
+
+int group_cli_ps(int argc, char **argv)
+{
+	int code, first = simple_args(argc, argv,
+				      "Usage: parma ps [GROUP]\n\nList running groups and their "
+				      "containers (from each group's state directory).\n",
+				      0, 1, &code);
+	if (first < 0)
+		return code;
+	char root[GROUP_PATH_MAX];
+	struct errbuf eb = { 0 };
+	if (group_state_root(root, sizeof(root), &eb) < 0)
+		return cli_error(argv[0], CLI_INTERNAL, "%s", errbuf_msg(&eb));
+	DIR *d = opendir(root);
+	struct dirent *e;
+	int shown = 0;
+	printf("%-20s %-10s %-8s %-5s %-8s %s\n", "GROUP", "CONTAINER", "STATE", "EXIT", "BACKEND",
+	       "POLICY SHA-256");
+	while (d && (e = readdir(d))) {
+		struct group_paths p;
+		if (e->d_name[0] == '.' || (first < argc && strcmp(e->d_name, argv[first])))
+			continue;
+		if (group_paths_get(e->d_name, &p, NULL) < 0 || !group_owner_pid(&p))
+			continue;
+		struct json_object *info = load_json_file(p.info, NULL), *cs, *v;
+		if (!info)
+			continue;
+		const char *backend = "", *digest = "";
+		if (json_object_object_get_ex(info, "backend", &v))
+			backend = json_object_get_string(v);
+		if (json_object_object_get_ex(info, "policy_sha256", &v))
+			digest = json_object_get_string(v);
+		if (json_object_object_get_ex(info, "containers", &cs))
+			for (size_t i = 0; i < json_object_array_length(cs); i++) {
+				struct json_object *c = json_object_array_get_idx(cs, i), *n, *s, *x;
+				json_object_object_get_ex(c, "name", &n);
+				json_object_object_get_ex(c, "state", &s);
+				char exit_code[16] = "-";
+				if (json_object_object_get_ex(c, "exit_code", &x))
+					snprintf(exit_code, sizeof(exit_code), "%d",
+						 json_object_get_int(x));
+				printf("%-20s %-10s %-8s %-5s %-8s %.16s…\n", e->d_name,
+				       json_object_get_string(n), json_object_get_string(s), exit_code,
+				       backend, digest);
+			}
+		json_object_put(info);
+		shown++;
+	}
+	if (d)
+		closedir(d);
+	if (first < argc && !shown)
+		return cli_error(argv[0], CLI_FAILED, "group '%s' is not running", argv[first]);
+	return CLI_OK;
+}
+
+/* ---- exec ---- */
+
+struct exec_state {
+	uint32_t pid;
+	bool eof[3];
+};
+
+static void exec_on_output(void *opaque, uint32_t pid, int stream, const uint8_t *data,
+			   size_t len, bool eof)
+{
+	struct exec_state *s = opaque;
+	if (pid != s->pid || stream < 1 || stream > 2)
+		return;
+	if (eof) {
+		s->eof[stream] = true;
+		return;
+	}
+	fwrite(data, 1, len, stream == 1 ? stdout : stderr);
+	fflush(stream == 1 ? stdout : stderr);
+}
+
+/* Keep a replayable record of a denied request next to the group's own history. */
+static void exec_explain_hint(const char *prog, const struct group_paths *p,
+			      struct json_object *req)
+{
+	struct json_object *history = load_json_file(p->requests, NULL);
+	if (!history || !json_object_is_type(history, json_type_array)) {
+		json_object_put(history);
+		history = json_object_new_array();
+	}
+	json_object_array_add(history, json_object_get(req));
+	char path[GROUP_PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/denied-exec.json", p->dir);
+	const char *text = json_object_to_json_string_ext(history, JSON_C_TO_STRING_PRETTY);
+	if (file_write_atomic(path, text, strlen(text), 0600, NULL) == 0)
+		fprintf(stderr, "  reproduce: parma policy explain %s %s\n", p->policy, path);
+	json_object_put(history);
+	(void)prog;
+}
+
+static const char exec_usage[] =
+	"Usage: parma exec GROUP CONTAINER [-i] -- COMMAND [ARG...]\n"
+	"\n"
+	"Run a command inside a running container. The guest's policy decides: only commands\n"
+	"listed in the container's exec_processes are allowed; a denial prints the rule.\n"
+	"  -i, --stdin   forward this command's standard input\n"
+	"Exit status: the command's exit code; 1 if denied or failed.\n";
+
+int group_cli_exec(int argc, char **argv)
+{
+	bool forward_stdin = false;
+	int i = 1;
+	if (cli_wants_help(argc, argv)) {
+		printf("%s", exec_usage);
+		return CLI_OK;
+	}
+	const char *operands[2] = { NULL, NULL };
+	int n_operands = 0;
+	for (; i < argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "--stdin"))
+			forward_stdin = true;
+		else if (argv[i][0] == '-')
+			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
+		else if (n_operands < 2)
+			operands[n_operands++] = argv[i];
+		else
+			return cli_usage_error(argv[0], "put the command after '--'");
+	}
+	if (n_operands < 2)
+		return cli_usage_error(argv[0], "GROUP and CONTAINER are required");
+	if (i >= argc - 1)
+		return cli_usage_error(argv[0], "missing '-- COMMAND'");
+	char **cmd = argv + i + 1;
+	size_t n_cmd = (size_t)(argc - i - 1);
+
+	struct group_paths p;
+	struct agent_client *c;
+	struct errbuf eb = { 0 };
+	int ret = connect_group(argv[0], operands[0], &p, &c);
+	if (ret)
+		return ret;
+	struct policy *policy = load_policy_file(p.policy, &eb);
+	struct json_object *req = policy ? group_req_exec(policy, operands[1], cmd, n_cmd) : NULL;
+	if (!req) {
+		policy_free(policy);
+		agent_client_close(c);
+		return cli_error(argv[0], CLI_FAILED, "group '%s' has no container '%s'%s%s",
+				 operands[0], operands[1], eb.code ? ": " : "",
+				 eb.code ? errbuf_msg(&eb) : "");
+	}
+	struct exec_state st = { 0 };
+	struct agent_client_callbacks cbs = { .on_output = exec_on_output, .opaque = &st };
+	agent_client_set_callbacks(c, &cbs);
+
+	struct json_object *resp = NULL, *v;
+	ret = agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, &eb);
+	int code = CLI_FAILED;
+	if (ret == -EACCES) {
+		fprintf(stderr, "%s: denied by the policy: %s\n", argv[0], errbuf_msg(&eb));
+		group_print_reason(stderr, resp);
+		exec_explain_hint(argv[0], &p, req);
+		goto out;
+	}
+	if (ret < 0) {
+		cli_error(argv[0], CLI_FAILED, "%s", errbuf_msg(&eb));
+		goto out;
+	}
+	if (json_object_object_get_ex(resp, "process_id", &v))
+		st.pid = (uint32_t)json_object_get_int64(v);
+	json_object_put(resp);
+	resp = NULL;
+
+	if (forward_stdin) {
+		uint8_t buf[16384];
+		for (;;) {
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			if (agent_client_write_stdin(c, st.pid, buf, (size_t)n, GROUP_CALL_TIMEOUT_MS,
+						     &eb) < 0)
+				break;
+		}
+	}
+	agent_client_close_stdin(c, st.pid, &eb);
+
+	struct json_object *wait = group_req_new("wait");
+	json_object_object_add(wait, "process_id", json_object_new_int64(st.pid));
+	ret = agent_client_call(c, wait, -1, &resp, &eb);
+	json_object_put(wait);
+	/* Output may trail the exit status: drain until both streams ended. */
+	for (int k = 0; k < 50 && !(st.eof[1] && st.eof[2]); k++)
+		if (agent_client_pump(c, 100, NULL) < 0)
+			break;
+	int status = ret == 0 ? group_wait_status(resp) : -1;
+	if (status >= 0)
+		code = status;
+	else
+		cli_error(argv[0], CLI_FAILED, "wait: %s", errbuf_msg(&eb));
+out:
+	json_object_put(resp);
+	json_object_put(req);
+	policy_free(policy);
+	agent_client_close(c);
+	return code;
+}
+
+/* ---- logs ---- */
+
+int group_cli_logs(int argc, char **argv)
+{
+	bool follow = false;
+	const char *operands[2] = { NULL, NULL };
+	int n = 0;
+	if (cli_wants_help(argc, argv)) {
+		printf("Usage: parma logs GROUP [CONTAINER] [-f]\n\nPrint a container's output "
+		       "(default: every container, prefixed with its name). -f follows it.\n");
+		return CLI_OK;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+			follow = true;
+		else if (argv[i][0] == '-')
+			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
+		else if (n < 2)
+			operands[n++] = argv[i];
+		else
+			return cli_usage_error(argv[0], "too many arguments");
+	}
+	if (!n)
+		return cli_usage_error(argv[0], "missing GROUP");
+	struct group_paths p;
+	struct errbuf eb = { 0 };
+	if (group_paths_get(operands[0], &p, &eb) < 0)
+		return cli_usage_error(argv[0], "%s", errbuf_msg(&eb));
+
+	FILE *files[64];
+	char names[64][64];
+	size_t nf = 0;
+	DIR *d = opendir(p.logs);
+	struct dirent *e;
+	while (d && (e = readdir(d)) && nf < 64) {
+		size_t len = strlen(e->d_name);
+		if (len < 5 || strcmp(e->d_name + len - 4, ".log") || len - 4 >= sizeof(names[0]))
+			continue;
+		snprintf(names[nf], sizeof(names[nf]), "%.*s", (int)(len - 4), e->d_name);
+		if (operands[1] && strcmp(names[nf], operands[1]))
+			continue;
+		char path[GROUP_PATH_MAX + 80];
+		snprintf(path, sizeof(path), "%s/%s", p.logs, e->d_name);
+		if ((files[nf] = fopen(path, "re")))
+			nf++;
+	}
+	if (d)
+		closedir(d);
+	if (!nf)
+		return cli_error(argv[0], CLI_FAILED, "no logs for %s%s%s in %s", operands[0],
+				 operands[1] ? "/" : "", operands[1] ? operands[1] : "", p.logs);
+	char line[8192];
+	for (;;) {
+		bool any = false;
+		for (size_t i = 0; i < nf; i++)
+			while (fgets(line, sizeof(line), files[i])) {
+				any = true;
+				if (operands[1])
+					fputs(line, stdout);
+				else
+					printf("%s | %s", names[i], line);
+			}
+		fflush(stdout);
+		if (!follow || (!any && !group_owner_pid(&p)))
+			break;
+		if (!any)
+			usleep(200000);
+		for (size_t i = 0; i < nf; i++)
+			clearerr(files[i]);
+	}
+	for (size_t i = 0; i < nf; i++)
+		fclose(files[i]);
+	return CLI_OK;
+}
+
+/* ---- stop ---- */
+
+int group_cli_stop(int argc, char **argv)
+{
+	int code, first = simple_args(argc, argv,
+				      "Usage: parma stop GROUP\n\nStop a running group cleanly: its "
+				      "containers are shut down and the VM stops.\n",
+				      1, 1, &code);
+	if (first < 0)
+		return code;
+	struct group_paths p;
+	struct errbuf eb = { 0 };
+	if (group_find_running(argv[first], &p, &eb) < 0)
+		return cli_error(argv[0], CLI_FAILED, "%s", errbuf_msg(&eb));
+	pid_t pid = group_owner_pid(&p);
+	if (kill(pid, SIGTERM) < 0)
+		return cli_error(argv[0], CLI_FAILED, "cannot signal parma run (pid %d): %s", (int)pid,
+				 strerror(errno));
+	for (int i = 0; i < 300 && group_owner_pid(&p); i++)
+		usleep(100000);
+	if (group_owner_pid(&p))
+		return cli_error(argv[0], CLI_FAILED, "group '%s' did not stop within 30 s (pid %d)",
+				 argv[first], (int)pid);
+	printf("stopped %s\n", argv[first]);
+	return CLI_OK;
+}
+
+/* ---- attest ---- */
+
+int group_cli_attest(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "report-data", required_argument, NULL, 'r' },
+		{ "certs-out", required_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *report_data = NULL, *certs_out = NULL;
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'r': report_data = optarg; break;
+		case 'c': certs_out = optarg; break;
+		case 'h':
+			printf("Usage: parma attest GROUP [--report-data HEX] [--certs-out DIR] "
+			       "> report.bin\n\n"
+			       "Fetch a fresh SEV-SNP attestation report from the group's agent and "
+			       "write its 1184 bytes to\nstandard output (refuses a terminal). "
+			       "--report-data binds up to 64 bytes (hex) of your own;\n"
+			       "--certs-out writes the chain that verifies it. Then: parma verify "
+			       "report.bin --certs DIR ...\n");
+			return CLI_OK;
+		default: return cli_usage_error(argv[0], "see --help");
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(argv[0], "exactly one GROUP expected");
+	uint8_t rd[64] = { 0 };
+	size_t rd_len = 0;
+	if (report_data && hex_decode_var(report_data, rd, sizeof(rd), &rd_len) < 0)
+		return cli_usage_error(argv[0], "--report-data: expected at most 128 hex digits");
+	if (isatty(STDOUT_FILENO))
+		return cli_usage_error(argv[0], "the report is binary: redirect standard output "
+					       "(parma attest %s > report.bin)", argv[optind]);
+
+	struct group_paths p;
+	struct agent_client *c;
+	struct errbuf eb = { 0 };
+	int ret = connect_group(argv[0], argv[optind], &p, &c);
+	if (ret)
+		return ret;
+	char hex[129];
+	hex_encode(rd, sizeof(rd), hex);
+	struct json_object *req = group_req_new("get_report"), *resp = NULL, *v, *certs;
+	json_object_object_add(req, "report_data", json_object_new_string(hex));
+	ret = agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, &eb);
+	json_object_put(req);
+	int code = CLI_FAILED;
+	uint8_t report[1184];
+	long n = -1;
+	if (ret < 0) {
+		cli_error(argv[0], CLI_FAILED, "get_report: %s", errbuf_msg(&eb));
+		goto out;
+	}
+	if (json_object_object_get_ex(resp, "report", &v))
+		n = base64_decode(json_object_get_string(v), report, sizeof(report));
+	if (n != (long)sizeof(report)) {
+		cli_error(argv[0], CLI_FAILED, "the agent's answer holds no 1184-byte report");
+		goto out;
+	}
+	if (certs_out && json_object_object_get_ex(resp, "certs", &certs)) {
+		if (mkdir_p(certs_out, 0755) < 0) {
+			cli_error(argv[0], CLI_FAILED, "%s: cannot create", certs_out);
+			goto out;
+		}
+		json_object_object_foreach(certs, key, pem)
+		{
+			char path[4096];
+			if (strspn(key, "abcdefghijklmnopqrstuvwxyz") != strlen(key) || strlen(key) > 8)
+				continue; /* names come from the guest: only plain ones */
+			snprintf(path, sizeof(path), "%s/%s.pem", certs_out, key);
+			const char *text = json_object_get_string(pem);
+			file_write_atomic(path, text, strlen(text), 0644, NULL);
+		}
+	}
+	if (write_full(STDOUT_FILENO, report, sizeof(report)) < 0) {
+		cli_error(argv[0], CLI_FAILED, "writing the report: %s", strerror(errno));
+		goto out;
+	}
+	if (json_object_object_get_ex(resp, "tee", &v) && strcmp(json_object_get_string(v), "snp"))
+		fprintf(stderr, "%s: WARNING: tee '%s': this report is development-signed; verify "
+			"it with --allow-dev and the chain in %s\n",
+			argv[0], json_object_get_string(v), p.certs);
+	code = CLI_OK;
+out:
+	json_object_put(resp);
+	agent_client_close(c);
+	return code;
+}

@@ -1,0 +1,60 @@
+#include "vmm/group/group_request.h"
+
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "policy/lang/policy.h"
+
+struct json_object *group_req_new(const char *type)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "type", json_object_new_string(type));
+	return o;
+}
+
+struct json_object *group_req_create(const struct policy *p, const char *name)
+{
+	struct policy_request q;
+	long idx = policy_container_find(p, name);
+	if (idx < 0 || policy_request_for_create(p, (size_t)idx, name, &q) < 0)
+		return NULL;
+	struct json_object *req = policy_request_to_json(&q);
+	policy_request_clear(&q);
+	return req;
+}
+
+struct json_object *group_req_exec(const struct policy *p, const char *name, char *const *argv,
+				   size_t argc)
+{
+	struct policy_request q;
+	long idx = policy_container_find(p, name);
+	if (idx < 0 || policy_request_for_exec(p, (size_t)idx, name, (const char *const *)argv,
+					       argc, &q) < 0)
+		return NULL;
+	struct json_object *req = policy_request_to_json(&q);
+	policy_request_clear(&q);
+	return req;
+}
+
+void group_print_reason(FILE *out, struct json_object *resp)
+{
+	static const char *const keys[] = { "rule", "field", "expected", "got" };
+	struct json_object *err, *reason, *v;
+	if (!resp || !json_object_object_get_ex(resp, "error", &err) ||
+	    !json_object_object_get_ex(err, "reason", &reason))
+		return;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_object_get_ex(reason, keys[i], &v) && json_object_get_string_len(v))
+			fprintf(out, "  %-9s %s\n", keys[i], json_object_get_string(v));
+}
+
+int group_wait_status(struct json_object *resp)
+{
+	struct json_object *v;
+	if (json_object_object_get_ex(resp, "exit_code", &v))
+		return json_object_get_int(v);
+	if (json_object_object_get_ex(resp, "signal", &v))
+		return 128 + json_object_get_int(v);
+	return -1;
+}

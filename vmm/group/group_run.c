@@ -1,0 +1,996 @@
+/* `parma run GROUP.json`: from a group spec to running confidential containers.
+ *
+ * 1. validate the spec (nothing boots on a bad spec);
+ * 2. convert the images' layers (cached by digest) and generate the policy, or take --policy;
+ * 3. HOST_DATA = SHA-256(policy bytes); pick the backend and the attestation mode;
+ * 4. boot the guest with one read-only disk per layer and an encrypted scratch disk;
+ * 5. share the agent stream through the relay (vmm/group/group_relay.h) so ps/exec/attest work;
+ * 6. install the policy, mount layers, scratch and overlays, create and start the containers
+ *    in spec order, streaming their output prefixed with their names;
+ * 7. print a verified attestation summary; exit with the main (first) container's exit code.
+ * Every request goes through the agent's policy engine; a denial prints the rule that failed
+ * and the `parma policy explain` command that replays it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "common/cli.h"
+#include "common/encoding.h"
+#include "common/fileio.h"
+#include "vmm/group/agent_client.h"
+#include "guest/proto/proto.h"
+#include "vmm/group/qemu_launch.h"
+#include "policy/attest/snp_dev.h"
+#include "policy/attest/snp_verify.h"
+#include "policy/image/group_spec.h"
+#include "policy/image/image_convert.h"
+#include "policy/image/policy_gen.h"
+#include "policy/lang/policy.h"
+#include "vmm/group/group_backend.h"
+#include "vmm/group/group_cli.h"
+#include "vmm/group/group_relay.h"
+#include "vmm/group/group_request.h"
+#include "vmm/group/group_state.h"
+#include "vmm/group/group_vmm.h"
+#include "vmm/vmm_cli.h"
+
+#define RUN_MAX_LAYERS 64
+#define RUN_BOOT_TIMEOUT_MS 180000 /* first answer from the agent: TCG boots take a while */
+#define RUN_REQUEST_TIMEOUT_MS 120000
+#define RUN_SCRATCH_BYTES (1ull << 30) /* sparse; the guest formats it under dm-crypt */
+
+struct run_layer {
+	char root_hash[65];
+	char image[PATH_MAX];
+	uint64_t hash_offset;
+	char device[16]; /* /dev/vdX in the guest */
+	char target[64]; /* where the agent mounts it */
+};
+
+struct run_container {
+	const char *name;                /* = container id */
+	size_t policy_idx; /* its entry in run->loaded */
+	size_t layer[RUN_MAX_LAYERS];     /* indices into run->layers, base first */
+	size_t n_layers;
+	uint32_t process_id;
+	uint32_t wait_id; /* the pending `wait` request */
+	bool started, exited;
+	int exit_code; /* 128+signal when killed */
+	FILE *log;
+	bool at_line_start[3];
+};
+
+struct run {
+	const char *prog;
+	struct group_spec *spec;
+	struct group_paths paths;
+	enum group_backend backend;
+	enum group_tee tee;
+	uint8_t *policy;
+	size_t policy_len;
+	struct policy *loaded; /* the policy, for typed queries */
+	struct policy_digest digest;
+	struct run_layer layers[RUN_MAX_LAYERS];
+	size_t n_layers;
+	struct run_container *containers;
+	size_t n_containers;
+	char scratch[PATH_MAX];
+	char initrd[PATH_MAX];
+	char kernel[PATH_MAX];
+	struct qemu_vm *vm;   /* qemu backend */
+	pid_t vmm_pid;        /* kvm backend: the `parma boot` child */
+	char firmware[PATH_MAX];
+	struct group_relay *relay;
+	struct agent_client *client;
+	struct snp_dev_ca *dev_ca;
+	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
+	bool have_measurement;
+	struct json_object *requests; /* every request sent, for `parma policy explain` */
+	struct json_object *decisions; /* the agent's decision for each of them */
+	bool quiet;
+};
+
+static volatile sig_atomic_t run_interrupted;
+
+static void run_on_signal(int sig)
+{
+	run_interrupted = sig;
+}
+
+/* ---- output ---- */
+
+static struct run_container *container_by_process(struct run *r, uint32_t pid)
+{
+	for (size_t i = 0; i < r->n_containers; i++)
+		if (r->containers[i].process_id == pid && r->containers[i].process_id)
+			return &r->containers[i];
+	return NULL;
+}
+
+/* Container output: to our stdout/stderr with a "name | " prefix at each line start, and to
+ * the container's log file unprefixed. */
+static void run_on_output(void *opaque, uint32_t pid, int stream, const uint8_t *data,
+			  size_t len, bool eof)
+{
+	struct run *r = opaque;
+	struct run_container *c = container_by_process(r, pid);
+	if (!c || eof || stream < 1 || stream > 2)
+		return;
+	FILE *out = stream == 1 ? stdout : stderr;
+	if (c->log)
+		fwrite(data, 1, len, c->log), fflush(c->log);
+	for (size_t i = 0; i < len; i++) {
+		if (c->at_line_start[stream])
+			fprintf(out, "%s | ", c->name);
+		fputc(data[i], out);
+		c->at_line_start[stream] = data[i] == '\n';
+	}
+	fflush(out);
+}
+
+/* Dev mode: the agent has no TEE and asks us for a report. We sign one with the local
+ * development key, binding HOST_DATA to the policy this group was launched with. */
+static int run_on_dev_report(void *opaque, const uint8_t report_data[AGENT_REPORT_DATA_SIZE],
+			     uint8_t report[AGENT_REPORT_SIZE], struct json_object **certs_json)
+{
+	struct run *r = opaque;
+	struct errbuf eb = { 0 };
+	if (r->tee != GROUP_TEE_DEV || !r->dev_ca)
+		return -EPERM;
+	int ret = snp_dev_make_report(r->dev_ca, r->measurement, r->digest.sha256, report_data,
+				      report, &eb);
+	if (ret < 0)
+		return ret;
+	const char *names[] = { "ark", "ask", "vcek" };
+	struct json_object *certs = json_object_new_object();
+	for (size_t i = 0; i < 3; i++) {
+		char path[GROUP_PATH_MAX + 16];
+		uint8_t *pem;
+		size_t len;
+		snprintf(path, sizeof(path), "%s/%s.pem", r->paths.certs, names[i]);
+		if (file_read_all(path, 1 << 20, &pem, &len, NULL) == 0) {
+			json_object_object_add(certs, names[i],
+					       json_object_new_string_len((char *)pem, (int)len));
+			free(pem);
+		}
+	}
+	*certs_json = certs;
+	return 0;
+}
+
+/* ---- requests ---- */
+
+static void run_save_requests(struct run *r)
+{
+	const char *text = json_object_to_json_string_ext(r->requests, JSON_C_TO_STRING_PRETTY);
+	file_write_atomic(r->paths.requests, text, strlen(text), 0600, NULL);
+	text = json_object_to_json_string_ext(r->decisions, JSON_C_TO_STRING_PRETTY);
+	file_write_atomic(r->paths.decisions, text, strlen(text), 0600, NULL);
+}
+
+/* What the agent decided for a recorded request, in explain's decision form ("request",
+ * "allowed", "reason": {"rule"}); "failed" when it was allowed but its effect failed. */
+static struct json_object *agent_decision(const char *type, int ret, struct json_object *resp)
+{
+	struct json_object *o = json_object_new_object(), *err, *reason, *rule;
+	json_object_object_add(o, "request", json_object_new_string(type));
+	bool denied = ret == -EACCES;
+	json_object_object_add(o, "allowed", json_object_new_boolean(!denied));
+	if (denied && json_object_object_get_ex(resp, "error", &err) &&
+	    json_object_object_get_ex(err, "reason", &reason) &&
+	    json_object_object_get_ex(reason, "rule", &rule)) {
+		struct json_object *ro = json_object_new_object();
+		json_object_object_add(ro, "rule", json_object_get(rule));
+		json_object_object_add(o, "reason", ro);
+	}
+	if (ret < 0 && !denied)
+		json_object_object_add(o, "failed", json_object_new_boolean(true));
+	return o;
+}
+
+static void print_denial(struct run *r, const char *what, struct json_object *resp,
+			 const struct errbuf *eb)
+{
+	fprintf(stderr, "%s: %s denied by the policy: %s\n", r->prog, what, errbuf_msg(eb));
+	group_print_reason(stderr, resp);
+	fprintf(stderr, "  reproduce: parma policy explain %s %s\n", r->paths.policy,
+		r->paths.requests);
+}
+
+/* Send one request (recorded for explain), wait for its answer. 0, -EACCES (denied: printed
+ * with its reason), or another negative errno (printed). */
+static int run_call(struct run *r, const char *what, struct json_object *req,
+		    struct json_object **resp_out)
+{
+	struct errbuf eb = { 0 };
+	struct json_object *resp = NULL;
+
+	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
+	/* the request as sent, and the agent's decision: `parma policy explain` reads the same
+	 * form and must reach the same decision (install_policy is explain's own first step) */
+	if (strcmp(what, "install_policy")) {
+		struct json_object *t = json_object_object_get(req, "type");
+		json_object_array_add(r->requests, json_object_get(req));
+		json_object_array_add(r->decisions,
+				      agent_decision(json_object_get_string(t), ret, resp));
+		run_save_requests(r);
+	}
+	if (ret == -EACCES)
+		print_denial(r, what, resp, &eb);
+	else if (ret < 0)
+		fprintf(stderr, "%s: %s failed: %s\n", r->prog, what, errbuf_msg(&eb));
+	if (resp_out && ret == 0)
+		*resp_out = resp;
+	else
+		json_object_put(resp);
+	return ret;
+}
+
+static void req_str(struct json_object *o, const char *k, const char *v)
+{
+	json_object_object_add(o, k, json_object_new_string(v));
+}
+
+/* ---- preparing: spec, images, policy, disks ---- */
+
+static int find_layer(struct run *r, const char *root_hash)
+{
+	for (size_t i = 0; i < r->n_layers; i++)
+		if (!strcmp(r->layers[i].root_hash, root_hash))
+			return (int)i;
+	return -1;
+}
+
+/* Index the plan's layer images by root hash, so that the policy's layers (generated or
+ * given) map to disk images. */
+static int run_collect_layers(struct run *r, const struct policy_gen_plan *plan,
+			      struct errbuf *eb)
+{
+	for (size_t c = 0; c < plan->n_containers; c++) {
+		const struct policy_gen_container *pc = &plan->containers[c];
+		for (size_t i = 0; i < pc->n_layers; i++) {
+			const struct policy_gen_layer *pl = &pc->layers[i];
+			char hex[65];
+			hex_encode(pl->info.root_hash, 32, hex);
+			if (find_layer(r, hex) >= 0)
+				continue;
+			if (r->n_layers == RUN_MAX_LAYERS)
+				return errbuf_set(eb, E2BIG, "more than %d distinct layers in the group",
+						  RUN_MAX_LAYERS);
+			struct run_layer *l = &r->layers[r->n_layers++];
+			memcpy(l->root_hash, hex, sizeof(hex));
+			l->hash_offset = pl->info.hash_offset;
+			if (snprintf(l->image, sizeof(l->image), "%s", pl->image_path) >=
+			    (int)sizeof(l->image))
+				return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", pl->image_path);
+		}
+	}
+	return 0;
+}
+
+/* Match the policy's containers to the spec's by name and their layers to disk images. */
+static int run_bind_policy(struct run *r, struct errbuf *eb)
+{
+	r->n_containers = r->spec->n_containers;
+	r->containers = calloc(r->n_containers, sizeof(*r->containers));
+	if (!r->containers)
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	for (size_t c = 0; c < r->n_containers; c++) {
+		struct run_container *rc = &r->containers[c];
+		rc->name = r->spec->containers[c].name;
+		for (size_t k = 0; k < 3; k++)
+			rc->at_line_start[k] = true;
+		long idx = policy_container_find(r->loaded, rc->name);
+		if (idx < 0)
+			return errbuf_set(eb, ENOENT, "the policy has no container named '%s'",
+					  rc->name);
+		rc->policy_idx = (size_t)idx;
+		const uint8_t(*layers)[POLICY_SHA256_LEN];
+		size_t n = policy_container_layers(r->loaded, rc->policy_idx, &layers);
+		for (size_t i = 0; i < n; i++) {
+			char h[65];
+			hex_encode(layers[i], POLICY_SHA256_LEN, h);
+			int li = find_layer(r, h);
+			if (li < 0)
+				return errbuf_set(eb, ENOENT,
+						  "policy container '%s' layers[%zu] = %s: no image in "
+						  "the spec has this layer",
+						  rc->name, i, h);
+			if (rc->n_layers == RUN_MAX_LAYERS)
+				return errbuf_set(eb, E2BIG, "too many layers");
+			rc->layer[rc->n_layers++] = (size_t)li;
+		}
+	}
+	return 0;
+}
+
+static int host_memory_check(const struct group_spec *spec, struct errbuf *eb)
+{
+	struct sysinfo si;
+	if (sysinfo(&si) == 0) {
+		uint64_t total_mib = (uint64_t)si.totalram * si.mem_unit >> 20;
+		if (spec->memory_mib > total_mib)
+			return errbuf_set(eb, ENOMEM,
+					  "memory_mib: %u MiB is more than this host has (%llu MiB)",
+					  spec->memory_mib, (unsigned long long)total_mib);
+	}
+	return 0;
+}
+
+/* The guest initrd: $PARMA_INITRD, the build tree's, or the installed one. */
+static int find_initrd(char *out, size_t size, struct errbuf *eb)
+{
+	if (group_find_guest_file("PARMA_INITRD", "guest/initrd/parma-initrd.img", out, size) < 0)
+		return errbuf_set(eb, ENOENT,
+				  "%s: guest initrd not found (build it with meson, or set PARMA_INITRD)",
+				  out);
+	return 0;
+}
+
+/* ---- the group's life ---- */
+
+/* Send a typed request in the one request form. */
+static int run_send(struct run *r, const struct policy_request *q, struct json_object **resp)
+{
+	struct json_object *req = policy_request_to_json(q);
+	if (!req)
+		return -ENOMEM;
+	int ret = run_call(r, policy_request_type_name(q->type), req, resp);
+	json_object_put(req);
+	return ret;
+}
+
+static int run_mount_all(struct run *r)
+{
+	int ret;
+	for (size_t i = 0; i < r->n_layers; i++) {
+		struct run_layer *l = &r->layers[i];
+		struct policy_request q = {.type = POLICY_REQ_MOUNT_DEVICE};
+		q.u.mount_device = (struct policy_req_mount_device){
+			.target = l->target, .device = l->device, .hash_offset = l->hash_offset};
+		hex_decode(l->root_hash, q.u.mount_device.device_hash, POLICY_SHA256_LEN);
+		if ((ret = run_send(r, &q, NULL)) < 0)
+			return ret;
+	}
+	char dev[16];
+	snprintf(dev, sizeof(dev), "/dev/vd%c", (char)('a' + r->n_layers));
+	struct policy_request q = {.type = POLICY_REQ_MOUNT_SCRATCH};
+	q.u.mount_scratch = (struct policy_req_mount_scratch){
+		.target = POLICY_MOUNT_ROOT "scratch", .encrypted = true, .device = dev};
+	return run_send(r, &q, NULL);
+}
+
+static int run_start_container(struct run *r, struct run_container *c)
+{
+	char target[128];
+	const char *layers[RUN_MAX_LAYERS];
+	int ret;
+
+	for (size_t i = 0; i < c->n_layers; i++)
+		layers[i] = r->layers[c->layer[i]].target;
+	snprintf(target, sizeof(target), POLICY_MOUNT_ROOT "%s/rootfs", c->name);
+	struct policy_request q = {.type = POLICY_REQ_MOUNT_OVERLAY};
+	q.u.mount_overlay = (struct policy_req_mount_overlay){
+		.container_id = c->name, .target = target, .layer_targets = {layers, c->n_layers},
+		.scratch = POLICY_MOUNT_ROOT "scratch"};
+	if ((ret = run_send(r, &q, NULL)) < 0)
+		return ret;
+
+	struct json_object *resp = NULL, *v, *req = group_req_create(r->loaded, c->name);
+	if (!req)
+		return -ENOMEM;
+	ret = run_call(r, "create_container", req, &resp);
+	json_object_put(req);
+	if (ret < 0)
+		return ret;
+	if (json_object_object_get_ex(resp, "process_id", &v))
+		c->process_id = (uint32_t)json_object_get_int64(v);
+	json_object_put(resp);
+
+	req = group_req_new("start_container");
+	req_str(req, "container_id", c->name);
+	ret = run_call(r, "start_container", req, NULL);
+	json_object_put(req);
+	if (ret < 0)
+		return ret;
+	c->started = true;
+
+	/* Ask now to be told when it ends; the answer arrives while we pump. */
+	struct errbuf eb = { 0 };
+	req = group_req_new("wait");
+	json_object_object_add(req, "process_id", json_object_new_int64(c->process_id));
+	ret = agent_client_send(r->client, req, &c->wait_id, &eb);
+	json_object_put(req);
+	if (ret < 0)
+		fprintf(stderr, "%s: wait for '%s': %s\n", r->prog, c->name, errbuf_msg(&eb));
+	return ret;
+}
+
+static void run_write_info(struct run *r, const char *state)
+{
+	struct json_object *o = json_object_new_object(), *cs = json_object_new_array();
+	req_str(o, "name", r->spec->name);
+	req_str(o, "state", state);
+	json_object_object_add(o, "pid", json_object_new_int(getpid()));
+	req_str(o, "backend", group_backend_name(r->backend));
+	req_str(o, "tee", group_tee_name(r->tee));
+	req_str(o, "policy_sha256", r->digest.hex);
+	for (size_t i = 0; i < r->n_containers; i++) {
+		struct run_container *c = &r->containers[i];
+		struct json_object *j = json_object_new_object();
+		req_str(j, "name", c->name);
+		json_object_object_add(j, "process_id", json_object_new_int64(c->process_id));
+		req_str(j, "state", c->exited ? "exited" : c->started ? "running" : "created");
+		if (c->exited)
+			json_object_object_add(j, "exit_code", json_object_new_int(c->exit_code));
+		json_object_array_add(cs, j);
+	}
+	json_object_object_add(o, "containers", cs);
+	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+	file_write_atomic(r->paths.info, text, strlen(text), 0600, NULL);
+	json_object_put(o);
+}
+
+/* Ask the agent for a fresh report bound to a random nonce and verify it: the summary a user
+ * (or a verifier) checks before trusting the group. */
+static int run_attest_summary(struct run *r)
+{
+	uint8_t nonce[64], report[1184];
+	char hex[129];
+	struct errbuf eb = { 0 };
+	struct json_object *resp = NULL, *v;
+	int ret;
+
+	if (getrandom(nonce, sizeof(nonce), 0) != sizeof(nonce))
+		return -EIO;
+	hex_encode(nonce, sizeof(nonce), hex);
+	struct json_object *req = group_req_new("get_report");
+	req_str(req, "report_data", hex);
+	ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
+	json_object_put(req);
+	if (ret < 0) {
+		fprintf(stderr, "%s: attestation report: %s\n", r->prog, errbuf_msg(&eb));
+		return ret;
+	}
+	long n = -1;
+	if (json_object_object_get_ex(resp, "report", &v))
+		n = base64_decode(json_object_get_string(v), report, sizeof(report));
+	json_object_put(resp);
+	if (n != (long)sizeof(report)) {
+		fprintf(stderr, "%s: attestation report: the agent's answer holds no 1184-byte report\n",
+			r->prog);
+		return -EINVAL;
+	}
+
+	struct snp_certs *certs = snp_certs_new();
+	struct snp_claims claims = { .allow_dev = r->tee == GROUP_TEE_DEV,
+				     .check_host_data = true,
+				     .host_data_source = r->paths.policy,
+				     .check_report_data = true };
+	memcpy(claims.host_data, r->digest.sha256, 32);
+	memcpy(claims.report_data, nonce, 64);
+	struct snp_verdict *verdict = calloc(1, sizeof(*verdict));
+	if (!certs || !verdict || snp_certs_add_dir(certs, r->paths.certs, &eb) < 0) {
+		fprintf(stderr, "%s: attestation: %s\n", r->prog, errbuf_msg(&eb));
+		snp_certs_free(certs);
+		free(verdict);
+		return -EIO;
+	}
+	ret = snp_verify_report(certs, report, sizeof(report), &claims, verdict, &eb);
+	char mhex[97];
+	hex_encode(verdict->report.measurement, 48, mhex);
+	printf("== attestation (%s): %s\n", group_tee_name(r->tee),
+	       ret == 0 ? "VERIFIED" : "NOT VERIFIED");
+	if (verdict->dev_chain)
+		printf("   WARNING: development signer, not AMD: this proves nothing about the host\n");
+	printf("   HOST_DATA   %s (policy %s)\n", r->digest.hex, r->paths.policy);
+	printf("   MEASUREMENT %s\n", mhex);
+	for (size_t i = 0; i < verdict->n_checks; i++)
+		printf("   %-4s %s%s%s\n", verdict->checks[i].held ? "ok" : "FAIL",
+		       verdict->checks[i].name, verdict->checks[i].detail[0] ? ": " : "",
+		       verdict->checks[i].detail);
+	printf("   check it yourself: parma attest %s > report.bin && parma verify report.bin "
+	       "--certs %s --policy %s%s\n",
+	       r->spec->name, r->paths.certs, r->paths.policy,
+	       r->tee == GROUP_TEE_DEV ? " --allow-dev" : "");
+	fflush(stdout);
+	snp_certs_free(certs);
+	free(verdict);
+	return ret;
+}
+
+/* Pump until the main container exits (or the guest dies, or a signal). */
+static int run_supervise(struct run *r)
+{
+	struct run_container *main_c = &r->containers[0];
+	struct errbuf eb = { 0 };
+	while (!run_interrupted) {
+		int ret = agent_client_pump(r->client, 200, &eb);
+		if (ret == -EPIPE || group_relay_agent_gone(r->relay)) {
+			fprintf(stderr, "%s: the guest stopped (console: %s)\n", r->prog,
+				r->paths.console);
+			return -EPIPE;
+		}
+		for (size_t i = 0; i < r->n_containers; i++) {
+			struct run_container *c = &r->containers[i];
+			struct json_object *resp = NULL;
+			if (!c->started || c->exited || !c->wait_id)
+				continue;
+			ret = agent_client_wait(r->client, c->wait_id, 0, &resp, &eb);
+			if (ret == -ETIMEDOUT) {
+				json_object_put(resp);
+				continue;
+			}
+			c->exited = true;
+			int status = ret == 0 ? group_wait_status(resp) : -1;
+			c->exit_code = status >= 0 ? status : 255;
+			json_object_put(resp);
+			if (!r->quiet)
+				fprintf(stderr, "%s: container '%s' exited with code %d\n", r->prog,
+					c->name, c->exit_code);
+			run_write_info(r, "running");
+		}
+		if (main_c->exited)
+			return 0;
+	}
+	return -EINTR;
+}
+
+static void run_shutdown(struct run *r)
+{
+	for (size_t i = r->n_containers; i-- > 0;) {
+		struct run_container *c = &r->containers[i];
+		if (!c->started || c->exited || !r->client)
+			continue;
+		struct json_object *req = group_req_new("shutdown_container"), *resp = NULL;
+		struct errbuf eb = { 0 };
+		req_str(req, "container_id", c->name);
+		json_object_object_add(req, "force", json_object_new_boolean(1));
+		agent_client_call(r->client, req, 10000, &resp, &eb);
+		json_object_put(req);
+		json_object_put(resp);
+	}
+}
+
+static void run_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: parma run GROUP.json [options]\n"
+		"       parma run --kernel FILE [--initrd FILE] [--cmdline TEXT] [parma boot options]\n"
+		"\n"
+		"Convert the group's images, generate its policy (unless --policy), boot the group's\n"
+		"confidential VM with HOST_DATA = SHA-256(policy), install the policy, start the\n"
+		"containers in order and stream their output. Exits with the first container's code.\n"
+		"\n"
+		"Options:\n"
+		"  --policy FILE        use this policy instead of generating one\n"
+		"  --tee snp|dev        attestation: SEV-SNP, or a local development signer (default:\n"
+		"                       snp where the host launches SNP guests, else dev)\n"
+		"  --backend kvm|qemu   hypervisor (default: kvm on bare metal, else QEMU TCG)\n"
+		"  --debug              generate the policy with the debug allowances (insecure)\n"
+		"  --initrd FILE        guest initrd (default: the one built next to parma)\n"
+		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
+		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
+		"  -q, --quiet          only the containers' output and errors\n"
+		"\n"
+		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
+		"`parma boot` does (see parma boot --help).\n"
+		"\n"
+		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
+		"parma attest GROUP, parma stop GROUP.\n"
+		"Exit codes: the main container's exit code; 1 a request was denied or failed;\n"
+		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 130 interrupted.\n");
+}
+
+static int run_prepare(struct run *r, const char *policy_file, bool debug, const char *cache_arg,
+		       struct errbuf *eb)
+{
+	char cache[PATH_MAX];
+	int ret;
+
+	if (cache_arg)
+		snprintf(cache, sizeof(cache), "%s", cache_arg);
+	else if ((ret = image_cache_dir(cache, sizeof(cache), eb)) < 0)
+		return ret;
+
+	/* The images are converted (or found in the cache) either way: the plan says which layer
+	 * image files hold the root hashes the policy names. */
+	char *text = NULL;
+	size_t len = 0;
+	bool debug_used = false;
+	struct policy_gen_opts opts = { .debug = debug, .cache_dir = cache };
+	struct policy_gen_plan plan = { 0 };
+	if (!r->quiet)
+		printf("== converting images%s\n", policy_file ? "" : " and generating the policy");
+	ret = policy_gen_with_plan(r->spec, &opts, &text, &len, &debug_used, &plan, eb);
+	if (ret == 0)
+		ret = run_collect_layers(r, &plan, eb);
+	policy_gen_plan_free(&plan);
+	if (ret < 0) {
+		free(text);
+		return ret;
+	}
+	if (policy_file) {
+		free(text);
+		if ((ret = file_read_all(policy_file, POLICY_MAX_BYTES, &r->policy, &r->policy_len,
+					 eb)) < 0)
+			return ret;
+	} else {
+		r->policy = (uint8_t *)text;
+		r->policy_len = len;
+		if (debug_used)
+			fprintf(stderr, "%s: WARNING: the policy carries debug allowances: the host can "
+				"look inside this group\n", r->prog);
+	}
+	struct policy *p = NULL;
+	if ((ret = policy_load(r->policy, r->policy_len, &p, eb)) < 0) {
+		errbuf_prefix(eb, "%s", policy_file ? policy_file : "generated policy");
+		return ret;
+	}
+	r->digest = *policy_get_digest(p);
+	if (policy_is_debug(p))
+		fprintf(stderr, "%s: WARNING: %s is the allow-all DEBUG policy\n", r->prog,
+			policy_file);
+	r->loaded = p;
+	return run_bind_policy(r, eb);
+}
+
+/* Disks: every distinct layer read-only (vda, vdb, ...), then the scratch disk. */
+static int run_disks(struct run *r, struct qemu_disk *disks, struct errbuf *eb)
+{
+	for (size_t i = 0; i < r->n_layers; i++) {
+		struct run_layer *l = &r->layers[i];
+		snprintf(l->device, sizeof(l->device), "/dev/vd%c", (char)('a' + i));
+		snprintf(l->target, sizeof(l->target), POLICY_MOUNT_ROOT "layers/%zu", i);
+		disks[i] = (struct qemu_disk){ l->image, 1 };
+	}
+	snprintf(r->scratch, sizeof(r->scratch), "%s/scratch.img", r->paths.vm);
+	int fd = open(r->scratch, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)RUN_SCRATCH_BYTES) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return errbuf_set(eb, e, "%s: %s", r->scratch, strerror(e));
+	}
+	close(fd);
+	disks[r->n_layers] = (struct qemu_disk){ r->scratch, 0 };
+	return 0;
+}
+
+static int run_dev_ca(struct run *r, struct errbuf *eb)
+{
+	char dir[PATH_MAX], cache[PATH_MAX];
+	const char *env = getenv("PARMA_DEV_CA");
+	int ret;
+	if (env && *env) {
+		snprintf(dir, sizeof(dir), "%s", env);
+	} else {
+		if ((ret = image_cache_dir(cache, sizeof(cache), eb)) < 0)
+			return ret;
+		if (snprintf(dir, sizeof(dir), "%s/../dev-ca", cache) >= (int)sizeof(dir))
+			return errbuf_set(eb, ENAMETOOLONG, "%s: path too long", cache);
+	}
+	if ((ret = snp_dev_ca_open(dir, true, NULL, &r->dev_ca, eb)) < 0)
+		return ret;
+	/* The group's certs/ directory holds the public chain that verifies its reports. */
+	const char *names[] = { "ark.pem", "ask.pem", "vcek.pem" };
+	for (size_t i = 0; i < 3; i++) {
+		char from[PATH_MAX + 16], to[GROUP_PATH_MAX + 16];
+		uint8_t *pem;
+		size_t len;
+		snprintf(from, sizeof(from), "%s/%s", dir, names[i]);
+		snprintf(to, sizeof(to), "%s/%s", r->paths.certs, names[i]);
+		if ((ret = file_read_all(from, 1 << 20, &pem, &len, eb)) < 0)
+			return ret;
+		ret = file_write_atomic(to, pem, len, 0644, eb);
+		free(pem);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+#define RUN_CMDLINE "console=ttyS0 panic=-1 quiet"
+
+/* The guest as our VMM would run it: also what an SNP launch of the group measures. */
+static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t n_disks,
+			   const char *vsock, struct group_vmm_config *vc)
+{
+	*vc = (struct group_vmm_config){
+		.firmware = r->firmware[0] ? r->firmware : NULL,
+		.kernel = r->kernel,
+		.initrd = r->initrd,
+		.cmdline = RUN_CMDLINE,
+		.mem_mib = r->spec->memory_mib,
+		.vcpus = r->spec->vcpus,
+		.vsock_uds = vsock,
+		.console = r->paths.console,
+		.snp = r->tee == GROUP_TEE_SNP,
+		.policy_file = r->paths.policy,
+	};
+	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
+		vc->drives[i] = disks[i].path;
+		vc->drive_ro[i] = disks[i].read_only;
+		vc->n_drives++;
+	}
+}
+
+static int run_boot(struct run *r, struct errbuf *eb)
+{
+	struct qemu_disk disks[RUN_MAX_LAYERS + 1];
+	char agent_port[GROUP_PATH_MAX + 32], vsock[GROUP_PATH_MAX + 32];
+	size_t n_disks = r->n_layers + 1;
+	struct group_vmm_config vc;
+	int fd, ret;
+
+	if ((ret = run_disks(r, disks, eb)) < 0)
+		return ret;
+	if (!r->kernel[0] && (ret = qemu_launch_default_kernel(r->kernel, sizeof(r->kernel), eb)) < 0)
+		return ret;
+	if (group_vmm_find_firmware(r->firmware, sizeof(r->firmware)) < 0)
+		r->firmware[0] = '\0';
+	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", r->paths.vm);
+	run_vmm_config(r, disks, n_disks, vsock, &vc);
+
+	if (r->tee == GROUP_TEE_DEV && vc.firmware && n_disks <= GROUP_VMM_MAX_DRIVES) {
+		/* Dev reports claim the MEASUREMENT an SNP launch of this exact guest would get. */
+		char predict[GROUP_PATH_MAX + 32];
+		struct errbuf peb = { 0 };
+		snprintf(predict, sizeof(predict), "%s/predict-vsock.sock", r->paths.vm);
+		vc.vsock_uds = predict;
+		r->have_measurement = group_vmm_measurement(&vc, r->measurement, &peb) == 0;
+		vc.vsock_uds = vsock;
+		unlink(predict);
+		if (!r->have_measurement)
+			fprintf(stderr, "%s: dev MEASUREMENT not computed: %s\n", r->prog,
+				errbuf_msg(&peb));
+	}
+
+	if (r->backend == GROUP_BACKEND_KVM) {
+		if (n_disks > GROUP_VMM_MAX_DRIVES)
+			return errbuf_set(eb, E2BIG, "the kvm backend takes at most %d disks (%zu layers "
+					  "+ scratch)", GROUP_VMM_MAX_DRIVES, r->n_layers);
+		if ((ret = group_vmm_start(&vc, &r->vmm_pid, eb)) < 0)
+			return ret;
+		fd = group_vmm_agent_connect(vsock, PROTO_VSOCK_PORT, r->vmm_pid, RUN_BOOT_TIMEOUT_MS,
+					     &run_interrupted, eb);
+	} else {
+		snprintf(agent_port, sizeof(agent_port), "%s/agent-port.sock", r->paths.vm);
+		struct qemu_launch_config cfg = {
+			.kernel = r->kernel,
+			.initrd = r->initrd,
+			.memory_mib = r->spec->memory_mib,
+			.vcpus = r->spec->vcpus,
+			.disks = disks,
+			.n_disks = n_disks,
+			.agent_socket = agent_port,
+			.console_log = r->paths.console,
+			.console_fd = -1,
+		};
+		if ((ret = qemu_launch_available(&cfg, eb)) < 0)
+			return ret;
+		if ((ret = qemu_vm_start(&cfg, &r->vm, eb)) < 0)
+			return ret;
+		fd = qemu_vm_agent_connect(r->vm, eb);
+	}
+	if (fd < 0)
+		return fd;
+	if ((ret = group_relay_start(fd, r->paths.relay_sock, &r->relay, eb)) < 0)
+		return ret;
+	if ((ret = agent_client_connect(r->paths.relay_sock, AGENT_CONNECT_SERIAL, 10000,
+					&r->client, eb)) < 0)
+		return ret;
+	struct agent_client_callbacks cbs = { run_on_output, run_on_dev_report, r };
+	agent_client_set_callbacks(r->client, &cbs);
+	struct json_object *resp = NULL;
+	ret = agent_client_call_text(r->client, "{\"type\":\"ping\"}", RUN_BOOT_TIMEOUT_MS, &resp,
+				     eb);
+	json_object_put(resp);
+	if (ret < 0)
+		errbuf_prefix(eb, "the agent did not answer (guest console: %s)", r->paths.console);
+	return ret;
+}
+
+static int run_install_policy(struct run *r)
+{
+	char *b64 = malloc(base64_encoded_len(r->policy_len));
+	if (!b64)
+		return -ENOMEM;
+	base64_encode(r->policy, r->policy_len, b64);
+	struct json_object *req = group_req_new("install_policy");
+	req_str(req, "policy_base64", b64);
+	free(b64);
+	int ret = run_call(r, "install_policy", req, NULL);
+	json_object_put(req);
+	return ret;
+}
+
+static void run_free(struct run *r)
+{
+	agent_client_close(r->client);
+	group_relay_stop(r->relay);
+	if (r->vm) {
+		qemu_vm_stop(r->vm, 3000);
+		qemu_vm_free(r->vm);
+	}
+	group_vmm_stop(r->vmm_pid, 3000);
+	for (size_t i = 0; i < r->n_containers; i++)
+		if (r->containers[i].log)
+			fclose(r->containers[i].log);
+	free(r->containers);
+	policy_free(r->loaded);
+	json_object_put(r->requests);
+	json_object_put(r->decisions);
+	free(r->policy);
+	snp_dev_ca_free(r->dev_ca);
+	group_spec_free(r->spec);
+}
+
+int group_cli_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "tee", required_argument, NULL, 't' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "cache-dir", required_argument, NULL, 'c' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *policy_file = NULL, *tee = NULL, *backend = NULL, *initrd = NULL;
+	const char *kernel = NULL, *cache = NULL;
+	bool debug = false;
+	struct run r = { .prog = argv[0] };
+	struct errbuf eb = { 0 };
+	char why_backend[256], why_tee[256];
+	int opt, ret, code = CLI_INTERNAL;
+
+	/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec: boot that
+	 * kernel directly in the VMM (the same as `parma boot`). */
+	bool has_spec = false, has_kernel = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--kernel") || !strcmp(argv[i], "--firmware"))
+			has_kernel = true;
+		size_t n = strlen(argv[i]);
+		if (argv[i][0] != '-' && n > 5 && !strcmp(argv[i] + n - 5, ".json"))
+			has_spec = true;
+	}
+	if (has_kernel && !has_spec)
+		return vmm_cli_boot(argc, argv);
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'p': policy_file = optarg; break;
+		case 't': tee = optarg; break;
+		case 'b': backend = optarg; break;
+		case 'd': debug = true; break;
+		case 'i': initrd = optarg; break;
+		case 'k': kernel = optarg; break;
+		case 'c': cache = optarg; break;
+		case 'q': r.quiet = true; break;
+		case 'h': run_usage(stdout); return CLI_OK;
+		default: return cli_usage_error(argv[0], "see the options above");
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error(argv[0], optind >= argc ? "missing GROUP.json"
+							       : "exactly one GROUP.json expected");
+	const char *spec_path = argv[optind];
+	if (policy_file && debug)
+		return cli_usage_error(argv[0], "--debug generates a policy; it cannot go with --policy");
+
+	/* Everything that can be wrong with the input is checked before anything boots. */
+	if ((ret = group_spec_load(spec_path, &r.spec, &eb)) < 0 ||
+	    (ret = host_memory_check(r.spec, &eb)) < 0) {
+		code = cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+		goto out;
+	}
+	if (group_paths_get(r.spec->name, &r.paths, &eb) < 0 ||
+	    group_state_claim(&r.paths, &eb) < 0) {
+		code = cli_error(argv[0], CLI_FAILED, "%s", errbuf_msg(&eb));
+		goto out;
+	}
+	r.requests = json_object_new_array();
+	r.decisions = json_object_new_array();
+	if ((ret = run_prepare(&r, policy_file, debug, cache, &eb)) < 0) {
+		code = cli_error(argv[0], ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s",
+				 errbuf_msg(&eb));
+		goto out_release;
+	}
+	if ((ret = group_backend_choose(backend, &r.backend, why_backend, sizeof(why_backend),
+					&eb)) < 0 ||
+	    (ret = group_tee_choose(tee, r.backend, &r.tee, why_tee, sizeof(why_tee), &eb)) < 0) {
+		code = cli_error(argv[0], ret == -EINVAL ? CLI_USAGE : CLI_UNAVAILABLE, "%s",
+				 errbuf_msg(&eb));
+		goto out_release;
+	}
+	if (initrd)
+		snprintf(r.initrd, sizeof(r.initrd), "%s", initrd);
+	if (kernel)
+		snprintf(r.kernel, sizeof(r.kernel), "%s", kernel);
+	if (!initrd && find_initrd(r.initrd, sizeof(r.initrd), &eb) < 0) {
+		code = cli_error(argv[0], CLI_UNAVAILABLE, "%s", errbuf_msg(&eb));
+		goto out_release;
+	}
+	file_write_atomic(r.paths.policy, r.policy, r.policy_len, 0644, NULL);
+	if (r.tee == GROUP_TEE_DEV && run_dev_ca(&r, &eb) < 0) {
+		code = cli_error(argv[0], CLI_INTERNAL, "development signer: %s", errbuf_msg(&eb));
+		goto out_release;
+	}
+	for (size_t i = 0; i < r.n_containers; i++) {
+		char path[GROUP_PATH_MAX + 80];
+		snprintf(path, sizeof(path), "%s/%s.log", r.paths.logs, r.containers[i].name);
+		r.containers[i].log = fopen(path, "we");
+	}
+
+	if (!r.quiet) {
+		printf("== group %s: %zu container(s), %u vCPU(s), %u MiB\n", r.spec->name,
+		       r.n_containers, r.spec->vcpus, r.spec->memory_mib);
+		printf("== %s\n== %s\n", why_backend, why_tee);
+		printf("== policy %s  HOST_DATA %s\n", r.paths.policy, r.digest.hex);
+		fflush(stdout);
+	}
+	if (r.tee == GROUP_TEE_DEV)
+		fprintf(stderr, "%s: WARNING: running WITHOUT a TEE (dev attestation)\n", argv[0]);
+
+	struct sigaction sa = { .sa_handler = run_on_signal };
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN); /* a vanished guest or client is an error return, not death */
+	run_write_info(&r, "booting");
+	if ((ret = run_boot(&r, &eb)) < 0) {
+		code = cli_error(argv[0], ret == -ENOTSUP || ret == -ENOENT ? CLI_UNAVAILABLE
+									     : CLI_FAILED,
+				 "boot: %s", errbuf_msg(&eb));
+		goto out_release;
+	}
+	if (!r.quiet)
+		printf("== guest up; installing the policy\n");
+	code = CLI_FAILED;
+	if (run_install_policy(&r) < 0 || run_mount_all(&r) < 0)
+		goto out_stop;
+	for (size_t i = 0; i < r.n_containers; i++) {
+		if (!r.quiet)
+			printf("== starting container %s\n", r.containers[i].name);
+		fflush(stdout);
+		if (run_start_container(&r, &r.containers[i]) < 0)
+			goto out_stop;
+		run_write_info(&r, "running");
+	}
+	if (!r.quiet && run_attest_summary(&r) < 0)
+		goto out_stop;
+	run_write_info(&r, "running");
+
+	ret = run_supervise(&r);
+	if (ret == 0)
+		code = r.containers[0].exit_code;
+	else if (ret == -EINTR)
+		code = 128 + (int)run_interrupted;
+out_stop:
+	if (run_interrupted && !r.quiet)
+		fprintf(stderr, "%s: stopping group %s\n", argv[0], r.spec->name);
+	run_shutdown(&r);
+	run_write_info(&r, "stopped");
+out_release:
+	group_state_release(&r.paths);
+out:
+	run_free(&r);
+	return code;
+}
