@@ -47,22 +47,24 @@ int policy_cli_check(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	if (argc != 2)
+	int first, code = cli_parse_options(argv[0], NULL, 0, 0, argc, argv, &first);
+	if (code)
+		return code;
+	if (first != argc - 1)
 		return cli_usage_error(argv[0], "expected exactly one policy FILE");
-	if (argv[1][0] == '-' && argv[1][1])
-		return cli_usage_error(argv[0], "unknown option '%s'", argv[1]);
+	const char *path = argv[first];
 	uint8_t *bytes;
 	size_t len;
 	struct policy *p;
-	int code = load_file(argv[0], argv[1], &bytes, &len, &p);
+	code = load_file(argv[0], path, &bytes, &len, &p);
 	if (code)
 		return code;
 	if (policy_is_debug(p)) {
-		fprintf(stderr, "%s: %s: %s\n", argv[0], argv[1], DEBUG_WARNING);
-		printf("%s: valid DEBUG allow-all policy (insecure), digest %s\n", argv[1],
+		fprintf(stderr, "%s: %s: %s\n", argv[0], path, DEBUG_WARNING);
+		printf("%s: valid DEBUG allow-all policy (insecure), digest %s\n", path,
 		       policy_get_digest(p)->hex);
 	} else {
-		printf("%s: valid policy, %zu container(s), digest %s\n", argv[1],
+		printf("%s: valid policy, %zu container(s), digest %s\n", path,
 		       policy_container_count(p), policy_get_digest(p)->hex);
 	}
 	policy_free(p);
@@ -81,28 +83,26 @@ int policy_cli_digest(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	const char *path = NULL;
 	bool only_hex = false, only_b64 = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--hex"))
-			only_hex = true;
-		else if (!strcmp(argv[i], "--base64"))
-			only_b64 = true;
-		else if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		else if (path)
-			return cli_usage_error(argv[0], "expected exactly one policy FILE");
-		else
-			path = argv[i];
-	}
-	if (!path)
+	const struct cli_opt opts[] = {
+		CLI_FLAG("hex", 0, &only_hex),
+		CLI_FLAG("base64", 0, &only_b64),
+	};
+	int first, code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					    &first);
+	if (code)
+		return code;
+	if (first == argc)
 		return cli_usage_error(argv[0], "expected a policy FILE");
+	if (first != argc - 1)
+		return cli_usage_error(argv[0], "expected exactly one policy FILE");
 	if (only_hex && only_b64)
 		return cli_usage_error(argv[0], "--hex and --base64 exclude each other");
+	const char *path = argv[first];
 	uint8_t *bytes;
 	size_t len;
 	struct policy *p;
-	int code = load_file(argv[0], path, &bytes, &len, &p);
+	code = load_file(argv[0], path, &bytes, &len, &p);
 	if (code)
 		return code;
 	const struct policy_digest *d = policy_get_digest(p);
@@ -190,21 +190,17 @@ int policy_cli_explain(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	const char *paths[2];
-	int n_paths = 0;
 	bool json = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		else if (n_paths == 2)
-			return cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
-		else
-			paths[n_paths++] = argv[i];
-	}
-	if (n_paths != 2)
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", 0, &json),
+	};
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					  &first);
+	if (rc)
+		return rc;
+	if (first != argc - 2)
 		return cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
+	const char *paths[2] = { argv[first], argv[first + 1] };
 	uint8_t *bytes = NULL, *rbytes = NULL;
 	size_t len, rlen;
 	struct policy *p;
@@ -408,18 +404,19 @@ int policy_cli_diff(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	if (argc != 3)
+	int first, code = cli_parse_options(argv[0], NULL, 0, 0, argc, argv, &first);
+	if (code)
+		return code;
+	if (first != argc - 2)
 		return cli_usage_error(argv[0], "expected two policy files A and B");
-	for (int i = 1; i < 3; i++)
-		if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
+	const char *path_a = argv[first], *path_b = argv[first + 1];
 	uint8_t *ba = NULL, *bb = NULL;
 	size_t la, lb;
 	struct policy *pa = NULL, *pb = NULL;
-	int code = load_file(argv[0], argv[1], &ba, &la, &pa);
+	code = load_file(argv[0], path_a, &ba, &la, &pa);
 	if (code)
 		return code;
-	code = load_file(argv[0], argv[2], &bb, &lb, &pb);
+	code = load_file(argv[0], path_b, &bb, &lb, &pb);
 	if (code) {
 		policy_free(pa);
 		free(ba);
@@ -430,8 +427,8 @@ int policy_cli_diff(int argc, char **argv)
 	struct json_object *jb = json_tokener_parse((const char *)bb);
 	if (policy_is_debug(pa) || policy_is_debug(pb))
 		fprintf(stderr, "%s: %s\n", argv[0], DEBUG_WARNING);
-	printf("--- %s (sha256 %s)\n+++ %s (sha256 %s)\n", argv[1], policy_get_digest(pa)->hex,
-	       argv[2], policy_get_digest(pb)->hex);
+	printf("--- %s (sha256 %s)\n+++ %s (sha256 %s)\n", path_a, policy_get_digest(pa)->hex,
+	       path_b, policy_get_digest(pb)->hex);
 	size_t n = diff_values("", ja, jb);
 	if (!n && memcmp(policy_get_digest(pa)->sha256, policy_get_digest(pb)->sha256, 32))
 		printf("same rules; the bytes (and so the digest / HOST_DATA) differ\n");

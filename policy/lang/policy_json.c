@@ -362,6 +362,18 @@ static uint64_t *cap_set(struct policy_caps *c, size_t i)
 	return sets[i];
 }
 
+/* Adds one named capability to a set; unknown and repeated names are errors. */
+static int cap_set_add(struct jctx *c, uint64_t *set, const char *name)
+{
+	int cap = policy_cap_from_name(name);
+	if (cap < 0)
+		return policy_jerr(c, EINVAL, "unknown capability '%s'", name);
+	if (*set & (1ull << cap))
+		return policy_jerr(c, EINVAL, "duplicate capability '%s'", name);
+	*set |= 1ull << cap;
+	return 0;
+}
+
 int policy_jfield_caps(struct jctx *c, struct json_object *obj, struct policy_caps *caps)
 {
 	struct json_object *co;
@@ -382,17 +394,11 @@ int policy_jfield_caps(struct jctx *c, struct json_object *obj, struct policy_ca
 		ret = policy_jfield_array(c, co, cap_set_names[s], false, 64, &arr, &n);
 		size_t o2 = policy_jctx_key(c, cap_set_names[s]);
 		for (size_t i = 0; i < n && !ret; i++) {
-			const char *name;
+			const char *name = NULL;
 			size_t o3 = policy_jctx_index(c, i);
 			ret = policy_jstring(c, json_object_array_get_idx(arr, i), 64, &name);
-			int cap = ret ? -1 : policy_cap_from_name(name);
-			if (!ret && cap < 0)
-				ret = policy_jerr(c, EINVAL, "unknown capability '%s'", name);
-			if (!ret && (*set & (1ull << cap)))
-				ret = policy_jerr(c, EINVAL, "duplicate capability '%s'",
-						  name);
 			if (!ret)
-				*set |= 1ull << cap;
+				ret = cap_set_add(c, set, name);
 			policy_jctx_pop(c, o3);
 		}
 		policy_jctx_pop(c, o2);
