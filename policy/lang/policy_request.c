@@ -512,14 +512,7 @@ static int p_none(struct rparser *rp, struct json_object *o, struct policy_reque
 static int p_fragment(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_load_fragment *r = &q->u.load_fragment;
-	int ret = policy_jfield_string(&rp->c, o, "issuer", true, 1024, &r->issuer);
-	if (!ret)
-		ret = policy_jfield_string(&rp->c, o, "feed", true, 1024, &r->feed);
-	if (!ret)
-		ret = policy_jfield_u64(&rp->c, o, "svn", true, UINT64_MAX, &r->svn);
-	if (!ret)
-		ret = r_bytes_b64(rp, o, "fragment_base64", true, &r->fragment, &r->len);
-	return ret;
+	return r_bytes_b64(rp, o, "fragment_base64", true, &r->fragment, &r->len);
 }
 
 static const struct req_form forms[POLICY_REQ_COUNT] = {
@@ -546,8 +539,7 @@ static const struct req_form forms[POLICY_REQ_COUNT] = {
 	[POLICY_REQ_GET_PROPERTIES] = {{"type"}, p_none},
 	[POLICY_REQ_DUMP_STACKS] = {{"type"}, p_none},
 	[POLICY_REQ_RUNTIME_LOGGING] = {{"type"}, p_none},
-	[POLICY_REQ_LOAD_FRAGMENT] = {{"type", "issuer", "feed", "svn", "fragment_base64"},
-				      p_fragment},
+	[POLICY_REQ_LOAD_FRAGMENT] = {{"type", "fragment_base64"}, p_fragment},
 	[POLICY_REQ_START_CONTAINER] = {{"type", "container_id"}, p_start},
 	[POLICY_REQ_WAIT] = {{"type", "process_id"}, p_process},
 	[POLICY_REQ_CLOSE_STDIN] = {{"type", "process_id"}, p_process},
@@ -740,6 +732,8 @@ struct json_object *policy_decision_to_json(const struct policy_decision *d,
 	json_object_object_add(o, "allowed", json_object_new_boolean(d->allowed));
 	if (d->debug)
 		json_object_object_add(o, "debug", json_object_new_boolean(true));
+	if (d->source[0])
+		json_object_object_add(o, "source", json_object_new_string(d->source));
 	if (!d->allowed) {
 		struct json_object *r = json_object_new_object();
 		json_object_object_add(r, "rule",
@@ -949,9 +943,6 @@ struct json_object *policy_request_to_json(const struct policy_request *q)
 			put_bool(o, "force", true);
 		break;
 	case POLICY_REQ_LOAD_FRAGMENT:
-		put_str(o, "issuer", q->u.load_fragment.issuer);
-		put_str(o, "feed", q->u.load_fragment.feed);
-		put_u64(o, "svn", q->u.load_fragment.svn);
 		put_b64(o, "fragment_base64", q->u.load_fragment.fragment, q->u.load_fragment.len);
 		break;
 	case POLICY_REQ_START_CONTAINER:
