@@ -580,9 +580,20 @@ static struct json_object *act_shutdown_container(struct agent_server *s, struct
 	return server_ok();
 }
 
+/* load_fragment: the engine verifies the signed fragment (chain, did:x509, signature, SVN)
+ * against the policy's imports; an accepted one is published in the security context. */
+static struct json_object *act_load_fragment(struct agent_server *s, struct req_ctx *c)
+{
+	const struct policy_req_load_fragment *r = &c->q.u.load_fragment;
+	if (server_security_context_add_fragment(s, r->fragment, r->len, &c->eb) < 0)
+		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
+	struct json_object *o = server_ok();
+	json_object_object_add(o, "source", json_object_new_string(c->d.source));
+	return o;
+}
+
 /* Every request type the agent serves. Types without an entry (runtime_logging is the
- * agent's own question; load_fragment needs a signature check the agent does not have) are
- * unknown on the wire. */
+ * agent's own question) are unknown on the wire. */
 static const struct {
 	act_fn act;
 	/* runs before the decision: fills in what the agent knows about the request (the signal
@@ -608,6 +619,7 @@ static const struct {
 	[POLICY_REQ_GET_PROPERTIES] = {act_get_properties, NULL, false},
 	[POLICY_REQ_DUMP_STACKS] = {act_dump_stacks, NULL, false},
 	[POLICY_REQ_SHUTDOWN_CONTAINER] = {act_shutdown_container, NULL, false},
+	[POLICY_REQ_LOAD_FRAGMENT] = {act_load_fragment, NULL, false},
 };
 
 /* parse → (resolve) → decide → act → revert when the act failed. */

@@ -100,6 +100,12 @@ void policy_free(struct policy *p);
 int policy_fragment_check(const uint8_t *bytes, size_t len, const char *issuer, const char *feed,
 			  uint64_t svn, struct errbuf *eb);
 
+/* A fragment payload's rules as a struct policy, for the typed queries below (a host planning
+ * the requests for containers a fragment brings). Validated as policy_fragment_check() does,
+ * without checking who signed it: that is the agent's load_fragment. Caller policy_free()s. */
+int policy_fragment_rules(const uint8_t *bytes, size_t len, struct policy **out,
+			  struct errbuf *eb);
+
 /* True for the allow-all debug form: never use one for a real deployment. */
 bool policy_is_debug(const struct policy *p);
 const struct policy_digest *policy_get_digest(const struct policy *p);

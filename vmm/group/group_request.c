@@ -39,7 +39,7 @@ struct json_object *group_req_exec(const struct policy *p, const char *name, cha
 
 void group_print_reason(FILE *out, struct json_object *resp)
 {
-	static const char *const keys[] = { "rule", "field", "expected", "got" };
+	static const char *const keys[] = { "rule", "field", "expected", "got", "source" };
 	struct json_object *err, *reason, *v;
 	if (!resp || !json_object_object_get_ex(resp, "error", &err) ||
 	    !json_object_object_get_ex(err, "reason", &reason))

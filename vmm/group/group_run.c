@@ -36,6 +36,7 @@
 #include "policy/attest/snp_verify.h"
 #include "policy/image/group_spec.h"
 #include "policy/image/image_convert.h"
+#include "policy/cose/cose_sign1.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
 #include "vmm/group/group_backend.h"
@@ -61,7 +62,8 @@ struct run_layer {
 
 struct run_container {
 	const char *name;                /* = container id */
-	size_t policy_idx; /* its entry in run->loaded */
+	const struct policy *rules; /* run->loaded, or the fragment rules that bring it */
+	size_t policy_idx;	    /* its entry there */
 	size_t layer[RUN_MAX_LAYERS];     /* indices into run->layers, base first */
 	size_t n_layers;
 	uint32_t process_id;
@@ -99,6 +101,15 @@ struct run {
 	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
 	struct json_object *decisions; /* the agent's decision for each of them */
+	/* signed policy fragments (--fragment), loaded after the policy, before any container */
+	const char *fragment_paths[POLICY_MAX_FRAGMENTS];
+	uint8_t *fragments[POLICY_MAX_FRAGMENTS];
+	size_t fragment_len[POLICY_MAX_FRAGMENTS], n_fragments;
+	/* rules of containers that a fragment, not the policy, allows — from the --fragment
+	 * payloads, then generated from the spec — to build their requests from through the same
+	 * typed queries (the guest decides; this is only the host's plan) */
+	struct policy *fragment_rules[2 * POLICY_MAX_FRAGMENTS];
+	size_t n_fragment_rules;
 	bool quiet;
 };
 
@@ -292,13 +303,22 @@ static int run_bind_policy(struct run *r, struct errbuf *eb)
 		rc->name = r->spec->containers[c].name;
 		for (size_t k = 0; k < 3; k++)
 			rc->at_line_start[k] = true;
-		long idx = policy_container_find(r->loaded, rc->name);
+		/* the policy's own entry, else (for a container a fragment brings) the fragment's */
+		const struct policy *src = r->loaded;
+		long idx = policy_container_find(src, rc->name);
+		for (size_t k = 0; idx < 0 && r->spec->containers[c].fragment; k++) {
+			if (k == r->n_fragment_rules)
+				break;
+			src = r->fragment_rules[k];
+			idx = policy_container_find(src, rc->name);
+		}
 		if (idx < 0)
 			return errbuf_set(eb, ENOENT, "the policy has no container named '%s'",
 					  rc->name);
+		rc->rules = src;
 		rc->policy_idx = (size_t)idx;
 		const uint8_t(*layers)[POLICY_SHA256_LEN];
-		size_t n = policy_container_layers(r->loaded, rc->policy_idx, &layers);
+		size_t n = policy_container_layers(src, rc->policy_idx, &layers);
 		for (size_t i = 0; i < n; i++) {
 			char h[65];
 			hex_encode(layers[i], POLICY_SHA256_LEN, h);
@@ -388,7 +408,7 @@ static int run_start_container(struct run *r, struct run_container *c)
 	if ((ret = run_send(r, &q, NULL)) < 0)
 		return ret;
 
-	struct json_object *resp = NULL, *v, *req = group_req_create(r->loaded, c->name);
+	struct json_object *resp = NULL, *v, *req = group_req_create(c->rules, c->name);
 	if (!req)
 		return -ENOMEM;
 	ret = run_call(r, "create_container", req, &resp);
@@ -583,6 +603,9 @@ static void run_usage(FILE *out)
 		"  --initrd FILE        guest initrd (default: the one built next to parma)\n"
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
+		"  --fragment F.cose    load this signed policy fragment right after the policy,\n"
+		"                       before any container starts (repeatable; see\n"
+		"                       parma policy fragment --help)\n"
 		"  -q, --quiet          only the containers' output and errors\n"
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
@@ -592,6 +615,36 @@ static void run_usage(FILE *out)
 		"parma attest GROUP, parma stop GROUP.\n"
 		"Exit codes: the main container's exit code; 1 a request was denied or failed;\n"
 		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 130 interrupted.\n");
+}
+
+/* Load a fragment payload's rules for typed queries; one that does not parse adds nothing
+ * (the agent will refuse it anyway). */
+static void add_fragment_rules(struct run *r, const uint8_t *payload, size_t len)
+{
+	struct policy *f = NULL;
+	if (r->n_fragment_rules < sizeof(r->fragment_rules) / sizeof(r->fragment_rules[0]) &&
+	    policy_fragment_rules(payload, len, &f, NULL) == 0)
+		r->fragment_rules[r->n_fragment_rules++] = f;
+}
+
+/* Read each --fragment file and check that it is a well-formed COSE_Sign1 fragment; whether
+ * the policy accepts it is the agent's decision (load_fragment) once the policy is in. */
+static int run_read_fragments(struct run *r, struct errbuf *eb)
+{
+	for (size_t i = 0; i < r->n_fragments; i++) {
+		struct cose_fault f = { 0 };
+		struct cose_sign1 *m = NULL;
+		int ret = file_read_all(r->fragment_paths[i], COSE_MAX_DOCUMENT, &r->fragments[i],
+					&r->fragment_len[i], eb);
+		if (ret < 0)
+			return ret;
+		if ((ret = cose_sign1_decode(r->fragments[i], r->fragment_len[i], &m, &f)) < 0)
+			return errbuf_set(eb, -ret, "%s: not a signed policy fragment: %s",
+					  r->fragment_paths[i], errbuf_msg(&f.eb));
+		add_fragment_rules(r, m->payload, m->payload_len);
+		cose_sign1_free(m);
+	}
+	return 0;
 }
 
 static int run_prepare(struct run *r, const char *policy_file, bool debug, const char *cache_arg,
@@ -618,6 +671,25 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	if (ret == 0)
 		ret = run_collect_layers(r, &plan, eb);
 	policy_gen_plan_free(&plan);
+	/* the rules the spec expects its fragments to bring (after any --fragment's own) */
+	for (size_t i = 0; i < r->spec->n_containers && ret == 0; i++) {
+		const char *feed = r->spec->containers[i].fragment;
+		bool seen = false;
+		for (size_t j = 0; j < i && feed; j++)
+			seen |= r->spec->containers[j].fragment &&
+				!strcmp(r->spec->containers[j].fragment, feed);
+		if (!feed || seen)
+			continue;
+		struct policy_gen_opts fo = opts;
+		char *ftext = NULL;
+		size_t flen = 0;
+		bool fdebug;
+		fo.fragment_feed = feed;
+		ret = policy_gen(r->spec, &fo, &ftext, &flen, &fdebug, eb);
+		if (ret == 0)
+			add_fragment_rules(r, (const uint8_t *)ftext, flen);
+		free(ftext);
+	}
 	if (ret < 0) {
 		free(text);
 		return ret;
@@ -817,6 +889,38 @@ static int run_install_policy(struct run *r)
 	return ret;
 }
 
+static int run_load_fragments(struct run *r)
+{
+	for (size_t i = 0; i < r->n_fragments; i++) {
+		char *b64 = malloc(base64_encoded_len(r->fragment_len[i]));
+		if (!b64)
+			return -ENOMEM;
+		base64_encode(r->fragments[i], r->fragment_len[i], b64);
+		struct json_object *req = group_req_new("load_fragment"), *resp = NULL;
+		req_str(req, "fragment_base64", b64);
+		free(b64);
+		int ret = run_call(r, "load_fragment", req, &resp);
+		json_object_put(req);
+		struct json_object *src;
+		if (ret == 0 && !r->quiet && json_object_object_get_ex(resp, "source", &src))
+			printf("== loaded %s: %s\n", r->fragment_paths[i], json_object_get_string(src));
+		json_object_put(resp);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static int run_opt_fragment(const char *prog, char *value, void *dest)
+{
+	struct run *r = dest;
+	if (r->n_fragments == POLICY_MAX_FRAGMENTS)
+		return cli_usage_error(prog, "--fragment: at most %d fragments",
+				       POLICY_MAX_FRAGMENTS);
+	r->fragment_paths[r->n_fragments++] = value;
+	return CLI_OK;
+}
+
 static void run_free(struct run *r)
 {
 	agent_client_close(r->client);
@@ -830,6 +934,10 @@ static void run_free(struct run *r)
 		if (r->containers[i].log)
 			fclose(r->containers[i].log);
 	free(r->containers);
+	for (size_t i = 0; i < r->n_fragments; i++)
+		free(r->fragments[i]);
+	for (size_t i = 0; i < r->n_fragment_rules; i++)
+		policy_free(r->fragment_rules[i]);
 	policy_free(r->loaded);
 	json_object_put(r->requests);
 	json_object_put(r->decisions);
@@ -871,6 +979,7 @@ int group_cli_run(int argc, char **argv)
 		CLI_STRING("kernel", 0, &kernel),
 		CLI_STRING("cache-dir", 0, &cache),
 		CLI_FLAG("quiet", 'q', &r.quiet),
+		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
 		CLI_FLAG("help", 'h', &help),
 	};
 	int first;
@@ -889,7 +998,7 @@ int group_cli_run(int argc, char **argv)
 
 	/* Everything that can be wrong with the input is checked before anything boots. */
 	if ((ret = group_spec_load(spec_path, &r.spec, &eb)) < 0 ||
-	    (ret = host_memory_check(r.spec, &eb)) < 0) {
+	    (ret = host_memory_check(r.spec, &eb)) < 0 || (ret = run_read_fragments(&r, &eb)) < 0) {
 		code = cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 		goto out;
 	}
@@ -955,7 +1064,7 @@ int group_cli_run(int argc, char **argv)
 	if (!r.quiet)
 		printf("== guest up; installing the policy\n");
 	code = CLI_FAILED;
-	if (run_install_policy(&r) < 0 || run_mount_all(&r) < 0)
+	if (run_install_policy(&r) < 0 || run_load_fragments(&r) < 0 || run_mount_all(&r) < 0)
 		goto out_stop;
 	for (size_t i = 0; i < r.n_containers; i++) {
 		if (!r.quiet)
