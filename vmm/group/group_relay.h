@@ -18,6 +18,10 @@
 
 struct group_relay;
 
+/* Clients connected at once; one more is refused with an error frame. Only the relay's own
+ * user (and root) may connect: the socket is mode 0600 and the peer's uid is checked. */
+#define GROUP_RELAY_MAX_CLIENTS 16
+
 /* Start relaying between agent_fd (a connected stream; the relay takes ownership) and a new
  * listening socket at sock_path, on a thread of its own. */
 int group_relay_start(int agent_fd, const char *sock_path, struct group_relay **out,
