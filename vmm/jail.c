@@ -183,9 +183,19 @@ static int build_root(const struct jail_config *c, struct errbuf *eb)
 	for (size_t i = 0; i < c->n_ro_files; i++)
 		if (bind(c->dir, c->ro_files[i], 0, 1, eb) < 0)
 			return -EPERM;
-	for (size_t i = 0; i < c->n_rw_files; i++)
+	for (size_t i = 0; i < c->n_rw_files; i++) {
+		/* writable drives and the console file: the jailed uid writes them */
+		int fd = open(c->rw_files[i], O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || fchown(fd, c->uid, c->gid) < 0) {
+			ret = errno;
+			if (fd >= 0)
+				close(fd);
+			return errbuf_set(eb, ret, "jail: %s: %s", c->rw_files[i], strerror(ret));
+		}
+		close(fd);
 		if (bind(c->dir, c->rw_files[i], 0, 0, eb) < 0)
 			return -EPERM;
+	}
 	for (size_t i = 0; i < c->n_rw_dirs; i++) {
 		if (chown(c->rw_dirs[i], c->uid, c->gid) < 0)
 			return errbuf_set(eb, errno, "jail: chown %s: %s", c->rw_dirs[i],

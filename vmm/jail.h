@@ -8,7 +8,8 @@
  *     parent only waits and passes the child's exit status and SIGTERM/SIGINT/SIGHUP on);
  *   - rooted (pivot_root) in a fresh tmpfs at DIR that holds only /dev/kvm, the files it
  *     is given (read-only bind mounts at their own absolute paths, or read-write for
- *     writable drives) and the directories it is given for sockets and logs (chowned to U);
+ *     writable drives and the console file: created if missing and chowned to U:G) and the
+ *     directories it is given for sockets (chowned to U:G);
  *   - without capabilities (bounding, ambient, permitted, effective, inheritable: libcap),
  *     with no_new_privs, running as U:G with no supplementary groups.
  * U:G must be able to open /dev/kvm (e.g. G = the kvm group). Returns 0 in the jailed child;
@@ -30,7 +31,7 @@ struct jail_config {
 	gid_t gid;
 	const char *ro_files[JAIL_MAX_PATHS]; /* kernel, initrd, firmware, read-only drives */
 	size_t n_ro_files;
-	const char *rw_files[JAIL_MAX_PATHS]; /* writable drives */
+	const char *rw_files[JAIL_MAX_PATHS]; /* writable drives, the console file */
 	size_t n_rw_files;
 	char rw_dirs[JAIL_MAX_PATHS][512];   /* where sockets and logs are created */
 	size_t n_rw_dirs;

@@ -223,11 +223,14 @@ static int jail_setup(const char *prog, const struct boot_args *a, const struct 
 	for (unsigned i = 0; i < cfg->n_drives && !rc; i++)
 		rc = cfg->drives[i].read_only ? jail_add_ro_file(j, cfg->drives[i].path)
 					      : jail_add_rw_file(j, cfg->drives[i].path);
+	/* Log files are bound one by one (not their directories, which may hold more). */
 	const char *serial = cfg->serial;
-	if (!rc && serial && (!strncmp(serial, "file:", 5) || !strncmp(serial, "unix:", 5)))
+	if (!rc && serial && !strncmp(serial, "file:", 5))
+		rc = jail_add_rw_file(j, serial + 5);
+	if (!rc && serial && !strncmp(serial, "unix:", 5))
 		rc = jail_add_dir_of(j, serial + 5);
 	if (!rc && cfg->debug_log && strcmp(cfg->debug_log, "none"))
-		rc = jail_add_dir_of(j, cfg->debug_log);
+		rc = jail_add_rw_file(j, cfg->debug_log);
 	if (!rc && cfg->vsock_uds)
 		rc = jail_add_dir_of(j, cfg->vsock_uds);
 	if (!rc && a->api_sock)

@@ -114,6 +114,8 @@ struct run {
 	struct json_object *fragment_rules;
 	bool quiet;
 	bool seccomp_off; /* kvm backend: the VMM runs without its seccomp filters (debugging) */
+	bool jail_off;    /* kvm backend as root: the VMM runs unjailed (debugging) */
+	char jail_dir[PATH_MAX];
 };
 
 static volatile sig_atomic_t run_interrupted;
@@ -610,6 +612,8 @@ static void run_usage(FILE *out)
 		"  -q, --quiet          only the containers' output and errors\n"
 		"  --seccomp=off        kvm backend: the VMM without its system-call filters\n"
 		"                       (debugging only; it says so loudly)\n"
+		"  --jail=off           kvm backend as root: the VMM without its jail (by default\n"
+		"                       it runs as nobody in its own namespaces: docs/security.md)\n"
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
 		"`parma boot` does (see parma boot --help).\n"
@@ -808,6 +812,12 @@ static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t 
 		.policy_file = r->paths.policy,
 		.seccomp_off = r->seccomp_off,
 	};
+	/* As root the VMM is jailed by default (SEV-SNP launches: not yet, /dev/sev is not
+	 * passed in). */
+	if (geteuid() == 0 && !r->jail_off && r->tee != GROUP_TEE_SNP &&
+	    snprintf(r->jail_dir, sizeof(r->jail_dir), "%s/jail", r->paths.vm) <
+		    (int)sizeof(r->jail_dir))
+		vc->jail_dir = r->jail_dir;
 	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
 		vc->drives[i] = disks[i].path;
 		vc->drive_ro[i] = disks[i].read_only;
@@ -959,10 +969,11 @@ static void run_free(struct run *r)
 	group_spec_free(r->spec);
 }
 
-static int run_opt_seccomp(const char *prog, char *value, void *dest)
+/* --seccomp=on|off, --jail=on|off: dest is the "off" flag. */
+static int run_opt_off(const char *prog, char *value, void *dest)
 {
 	if (strcmp(value, "on") && strcmp(value, "off"))
-		return cli_usage_error(prog, "--seccomp: expected on or off");
+		return cli_usage_error(prog, "--seccomp, --jail: expected on or off");
 	*(bool *)dest = !strcmp(value, "off");
 	return 0;
 }
@@ -1000,7 +1011,8 @@ int group_cli_run(int argc, char **argv)
 		CLI_STRING("kernel", 0, &kernel),
 		CLI_STRING("cache-dir", 0, &cache),
 		CLI_FLAG("quiet", 'q', &r.quiet),
-		CLI_FUNC("seccomp", 0, run_opt_seccomp, &r.seccomp_off),
+		CLI_FUNC("seccomp", 0, run_opt_off, &r.seccomp_off),
+		CLI_FUNC("jail", 0, run_opt_off, &r.jail_off),
 		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
 		CLI_FLAG("help", 'h', &help),
 	};
