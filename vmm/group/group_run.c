@@ -505,6 +505,23 @@ static int run_attest_summary(struct run *r)
 	return ret;
 }
 
+/* Why a VM process ended by itself. The agent is the guest's PID 1: if it dies, the guest
+ * kernel panics, and with panic=-1 the VM ends. */
+static const char *guest_end_reason(bool our_vmm, int code)
+{
+	if (!our_vmm) /* QEMU -no-reboot: 0 for a poweroff, a reset or a panic alike */
+		return "the guest powered off, reset or panicked: the agent (PID 1) died or the "
+		       "guest kernel failed";
+	switch (code) {
+	case 0: return "the guest powered off";
+	case 6: return "the guest reset";
+	case 7: return "the guest kernel panicked: the agent (PID 1) died or the kernel failed";
+	case 9: return "a vCPU failed";
+	case SECCOMP_FILTER_EXIT: return "a seccomp filter violation in the VMM";
+	default: return "the VMM failed";
+	}
+}
+
 /* The agent's stream ended: say whether the VM process died (and how) or the agent went
  * away inside a VM that still runs. */
 static void run_report_guest_gone(struct run *r)
@@ -525,10 +542,9 @@ static void run_report_guest_gone(struct run *r)
 			"console: %s\n", r->prog, what, (int)pid, WTERMSIG(status),
 			strsignal(WTERMSIG(status)), r->paths.console);
 	else if (gone)
-		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d%s; "
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d (%s); "
 			"console: %s\n", r->prog, what, (int)pid, WEXITSTATUS(status),
-			!r->vm && WEXITSTATUS(status) == SECCOMP_FILTER_EXIT
-				? " (a seccomp filter violation)" : "", r->paths.console);
+			guest_end_reason(!r->vm, WEXITSTATUS(status)), r->paths.console);
 	else
 		fprintf(stderr, "%s: the guest agent closed its connection while %s still runs: "
 			"the agent crashed or the guest kernel failed; console: %s\n", r->prog, what,
