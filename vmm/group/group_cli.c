@@ -17,6 +17,7 @@
 #include "common/cli.h"
 #include "common/encoding.h"
 #include "common/fileio.h"
+#include "policy/lang/policy.h"
 #include "vmm/group/agent_client.h"
 #include "vmm/group/group_cli.h"
 #include "vmm/group/group_request.h"
@@ -46,6 +47,19 @@ static struct json_object *load_json_file(const char *path, struct errbuf *eb)
 	if (!o)
 		errbuf_set(eb, EINVAL, "%s: not valid JSON", path);
 	return o;
+}
+
+static struct policy *load_policy_file(const char *path, struct errbuf *eb)
+{
+	uint8_t *data;
+	size_t len;
+	struct policy *p = NULL;
+	if (file_read_all(path, POLICY_MAX_BYTES, &data, &len, eb) < 0)
+		return NULL;
+	if (policy_load(data, len, &p, eb) < 0)
+		errbuf_prefix(eb, "%s", path);
+	free(data);
+	return p;
 }
 
 /* Only options: -h/--help. Returns the index of the first operand, or -1 after printing help
@@ -155,9 +169,7 @@ static void exec_explain_hint(const char *prog, const struct group_paths *p,
 		json_object_put(history);
 		history = json_object_new_array();
 	}
-	struct json_object *explained = group_req_for_explain(req);
-	if (explained)
-		json_object_array_add(history, explained);
+	json_object_array_add(history, json_object_get(req));
 	char path[GROUP_PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/denied-exec.json", p->dir);
 	const char *text = json_object_to_json_string_ext(history, JSON_C_TO_STRING_PRETTY);
@@ -209,10 +221,10 @@ int group_cli_exec(int argc, char **argv)
 	int ret = connect_group(argv[0], operands[0], &p, &c);
 	if (ret)
 		return ret;
-	struct json_object *policy = load_json_file(p.policy, &eb);
-	struct json_object *pc = policy ? group_policy_container(policy, operands[1]) : NULL;
-	if (!pc) {
-		json_object_put(policy);
+	struct policy *policy = load_policy_file(p.policy, &eb);
+	struct json_object *req = policy ? group_req_exec(policy, operands[1], cmd, n_cmd) : NULL;
+	if (!req) {
+		policy_free(policy);
 		agent_client_close(c);
 		return cli_error(argv[0], CLI_FAILED, "group '%s' has no container '%s'%s%s",
 				 operands[0], operands[1], eb.code ? ": " : "",
@@ -222,7 +234,7 @@ int group_cli_exec(int argc, char **argv)
 	struct agent_client_callbacks cbs = { .on_output = exec_on_output, .opaque = &st };
 	agent_client_set_callbacks(c, &cbs);
 
-	struct json_object *req = group_req_exec(pc, operands[1], cmd, n_cmd), *resp = NULL, *v;
+	struct json_object *resp = NULL, *v;
 	ret = agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, &eb);
 	int code = CLI_FAILED;
 	if (ret == -EACCES) {
@@ -269,7 +281,7 @@ int group_cli_exec(int argc, char **argv)
 out:
 	json_object_put(resp);
 	json_object_put(req);
-	json_object_put(policy);
+	policy_free(policy);
 	agent_client_close(c);
 	return code;
 }

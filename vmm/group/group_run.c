@@ -68,7 +68,8 @@ struct run_layer {
 
 struct run_container {
 	const char *name;                /* = container id */
-	struct json_object *policy_entry; /* borrowed from run->policy_json */
+	const struct policy *rules; /* run->loaded, or the fragment rules that bring it */
+	size_t policy_idx;	    /* its entry there */
 	size_t layer[RUN_MAX_LAYERS];     /* indices into run->layers, base first */
 	size_t n_layers;
 	uint32_t process_id;
@@ -88,7 +89,7 @@ struct run {
 	enum group_tee tee;
 	uint8_t *policy;
 	size_t policy_len;
-	struct json_object *policy_json;
+	struct policy *loaded; /* the policy, for typed queries */
 	struct policy_digest digest;
 	struct run_layer layers[RUN_MAX_LAYERS];
 	size_t n_layers;
@@ -106,16 +107,20 @@ struct run {
 	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
 	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
+	struct json_object *decisions; /* the agent's decision for each of them */
 	/* signed policy fragments (--fragment), loaded after the policy, before any container */
 	const char *fragment_paths[POLICY_MAX_FRAGMENTS];
 	uint8_t *fragments[POLICY_MAX_FRAGMENTS];
 	size_t fragment_len[POLICY_MAX_FRAGMENTS], n_fragments;
-	/* {"containers": [...]}: rules of containers that a fragment, not the policy, allows —
-	 * from the --fragment payloads, then generated from the spec — to build their requests
-	 * from (the guest decides; this is only the host's plan) */
-	struct json_object *fragment_rules;
+	/* rules of containers that a fragment, not the policy, allows — from the --fragment
+	 * payloads, then generated from the spec — to build their requests from through the same
+	 * typed queries (the guest decides; this is only the host's plan) */
+	struct policy *fragment_rules[2 * POLICY_MAX_FRAGMENTS];
+	size_t n_fragment_rules;
 	bool quiet;
 	bool seccomp_off; /* kvm backend: the VMM runs without its seccomp filters (debugging) */
+	bool jail_off;    /* kvm backend as root: the VMM runs unjailed (debugging) */
+	char jail_dir[PATH_MAX];
 };
 
 static volatile sig_atomic_t run_interrupted;
@@ -192,6 +197,28 @@ static void run_save_requests(struct run *r)
 {
 	const char *text = json_object_to_json_string_ext(r->requests, JSON_C_TO_STRING_PRETTY);
 	file_write_atomic(r->paths.requests, text, strlen(text), 0600, NULL);
+	text = json_object_to_json_string_ext(r->decisions, JSON_C_TO_STRING_PRETTY);
+	file_write_atomic(r->paths.decisions, text, strlen(text), 0600, NULL);
+}
+
+/* What the agent decided for a recorded request, in explain's decision form ("request",
+ * "allowed", "reason": {"rule"}); "failed" when it was allowed but its effect failed. */
+static struct json_object *agent_decision(const char *type, int ret, struct json_object *resp)
+{
+	struct json_object *o = json_object_new_object(), *err, *reason, *rule;
+	json_object_object_add(o, "request", json_object_new_string(type));
+	bool denied = ret == -EACCES;
+	json_object_object_add(o, "allowed", json_object_new_boolean(!denied));
+	if (denied && json_object_object_get_ex(resp, "error", &err) &&
+	    json_object_object_get_ex(err, "reason", &reason) &&
+	    json_object_object_get_ex(reason, "rule", &rule)) {
+		struct json_object *ro = json_object_new_object();
+		json_object_object_add(ro, "rule", json_object_get(rule));
+		json_object_object_add(o, "reason", ro);
+	}
+	if (ret < 0 && !denied)
+		json_object_object_add(o, "failed", json_object_new_boolean(true));
+	return o;
 }
 
 static void print_denial(struct run *r, const char *what, struct json_object *resp,
@@ -211,12 +238,16 @@ static int run_call(struct run *r, const char *what, struct json_object *req,
 	struct errbuf eb = { 0 };
 	struct json_object *resp = NULL;
 
-	struct json_object *explained = group_req_for_explain(req);
-	if (explained) {
-		json_object_array_add(r->requests, explained);
+	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
+	/* the request as sent, and the agent's decision: `parma policy explain` reads the same
+	 * form and must reach the same decision (install_policy is explain's own first step) */
+	if (strcmp(what, "install_policy")) {
+		struct json_object *t = json_object_object_get(req, "type");
+		json_object_array_add(r->requests, json_object_get(req));
+		json_object_array_add(r->decisions,
+				      agent_decision(json_object_get_string(t), ret, resp));
 		run_save_requests(r);
 	}
-	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
 	if (ret == -EACCES)
 		print_denial(r, what, resp, &eb);
 	else if (ret < 0)
@@ -273,11 +304,6 @@ static int run_collect_layers(struct run *r, const struct policy_gen_plan *plan,
 /* Match the policy's containers to the spec's by name and their layers to disk images. */
 static int run_bind_policy(struct run *r, struct errbuf *eb)
 {
-	struct json_object *containers;
-	if (!json_object_object_get_ex(r->policy_json, "containers", &containers) ||
-	    !json_object_is_type(containers, json_type_array))
-		return errbuf_set(eb, EINVAL, "%s: the policy has no containers array",
-				  r->paths.policy);
 	r->n_containers = r->spec->n_containers;
 	r->containers = calloc(r->n_containers, sizeof(*r->containers));
 	if (!r->containers)
@@ -287,26 +313,34 @@ static int run_bind_policy(struct run *r, struct errbuf *eb)
 		rc->name = r->spec->containers[c].name;
 		for (size_t k = 0; k < 3; k++)
 			rc->at_line_start[k] = true;
-		rc->policy_entry = group_policy_container(r->policy_json, rc->name);
-		if (!rc->policy_entry && r->spec->containers[c].fragment && r->fragment_rules)
-			rc->policy_entry = group_policy_container(r->fragment_rules, rc->name);
-		if (!rc->policy_entry)
+		/* the policy's own entry, else (for a container a fragment brings) the fragment's */
+		const struct policy *src = r->loaded;
+		long idx = policy_container_find(src, rc->name);
+		for (size_t k = 0; idx < 0 && r->spec->containers[c].fragment; k++) {
+			if (k == r->n_fragment_rules)
+				break;
+			src = r->fragment_rules[k];
+			idx = policy_container_find(src, rc->name);
+		}
+		if (idx < 0)
 			return errbuf_set(eb, ENOENT, "the policy has no container named '%s'",
 					  rc->name);
-		struct json_object *layers;
-		if (!json_object_object_get_ex(rc->policy_entry, "layers", &layers))
-			return errbuf_set(eb, EINVAL, "policy container '%s' has no layers", rc->name);
-		for (size_t i = 0; i < json_object_array_length(layers); i++) {
-			const char *h = json_object_get_string(json_object_array_get_idx(layers, i));
-			int idx = h ? find_layer(r, h) : -1;
-			if (idx < 0)
+		rc->rules = src;
+		rc->policy_idx = (size_t)idx;
+		const uint8_t(*layers)[POLICY_SHA256_LEN];
+		size_t n = policy_container_layers(src, rc->policy_idx, &layers);
+		for (size_t i = 0; i < n; i++) {
+			char h[65];
+			hex_encode(layers[i], POLICY_SHA256_LEN, h);
+			int li = find_layer(r, h);
+			if (li < 0)
 				return errbuf_set(eb, ENOENT,
 						  "policy container '%s' layers[%zu] = %s: no image in "
 						  "the spec has this layer",
-						  rc->name, i, h ? h : "?");
+						  rc->name, i, h);
 			if (rc->n_layers == RUN_MAX_LAYERS)
 				return errbuf_set(eb, E2BIG, "too many layers");
-			rc->layer[rc->n_layers++] = (size_t)idx;
+			rc->layer[rc->n_layers++] = (size_t)li;
 		}
 	}
 	return 0;
@@ -337,54 +371,56 @@ static int find_initrd(char *out, size_t size, struct errbuf *eb)
 
 /* ---- the group's life ---- */
 
+/* Send a typed request in the one request form. */
+static int run_send(struct run *r, const struct policy_request *q, struct json_object **resp)
+{
+	struct json_object *req = policy_request_to_json(q);
+	if (!req)
+		return -ENOMEM;
+	int ret = run_call(r, policy_request_type_name(q->type), req, resp);
+	json_object_put(req);
+	return ret;
+}
+
 static int run_mount_all(struct run *r)
 {
 	int ret;
 	for (size_t i = 0; i < r->n_layers; i++) {
 		struct run_layer *l = &r->layers[i];
-		struct json_object *req = group_req_new("mount_layer");
-		req_str(req, "device", l->device);
-		req_str(req, "target", l->target);
-		req_str(req, "root_hash", l->root_hash);
-		json_object_object_add(req, "hash_offset", json_object_new_int64((int64_t)l->hash_offset));
-		ret = run_call(r, "mount_layer", req, NULL);
-		json_object_put(req);
-		if (ret < 0)
+		struct policy_request q = {.type = POLICY_REQ_MOUNT_DEVICE};
+		q.u.mount_device = (struct policy_req_mount_device){
+			.target = l->target, .device = l->device, .hash_offset = l->hash_offset};
+		hex_decode(l->root_hash, q.u.mount_device.device_hash, POLICY_SHA256_LEN);
+		if ((ret = run_send(r, &q, NULL)) < 0)
 			return ret;
 	}
-	struct json_object *req = group_req_new("mount_scratch");
 	char dev[16];
 	snprintf(dev, sizeof(dev), "/dev/vd%c", (char)('a' + r->n_layers));
-	req_str(req, "device", dev);
-	req_str(req, "target", POLICY_MOUNT_ROOT "scratch");
-	json_object_object_add(req, "encrypted", json_object_new_boolean(1));
-	ret = run_call(r, "mount_scratch", req, NULL);
-	json_object_put(req);
-	return ret;
+	struct policy_request q = {.type = POLICY_REQ_MOUNT_SCRATCH};
+	q.u.mount_scratch = (struct policy_req_mount_scratch){
+		.target = POLICY_MOUNT_ROOT "scratch", .encrypted = true, .device = dev};
+	return run_send(r, &q, NULL);
 }
 
 static int run_start_container(struct run *r, struct run_container *c)
 {
 	char target[128];
+	const char *layers[RUN_MAX_LAYERS];
 	int ret;
 
-	struct json_object *req = group_req_new("mount_overlay"), *layers = json_object_new_array();
-	req_str(req, "container_id", c->name);
 	for (size_t i = 0; i < c->n_layers; i++)
-		json_object_array_add(layers, json_object_new_string(r->layers[c->layer[i]].target));
-	json_object_object_add(req, "layers", layers);
+		layers[i] = r->layers[c->layer[i]].target;
 	snprintf(target, sizeof(target), POLICY_MOUNT_ROOT "%s/rootfs", c->name);
-	req_str(req, "target", target);
-	req_str(req, "scratch", POLICY_MOUNT_ROOT "scratch");
-	ret = run_call(r, "mount_overlay", req, NULL);
-	json_object_put(req);
-	if (ret < 0)
+	struct policy_request q = {.type = POLICY_REQ_MOUNT_OVERLAY};
+	q.u.mount_overlay = (struct policy_req_mount_overlay){
+		.container_id = c->name, .target = target, .layer_targets = {layers, c->n_layers},
+		.scratch = POLICY_MOUNT_ROOT "scratch"};
+	if ((ret = run_send(r, &q, NULL)) < 0)
 		return ret;
 
-	struct json_object *pc = c->policy_entry, *resp = NULL, *v;
-	bool stdio = !json_object_object_get_ex(pc, "allow_stdio_access", &v) ||
-		     json_object_get_boolean(v);
-	req = group_req_create(pc, c->name, stdio);
+	struct json_object *resp = NULL, *v, *req = group_req_create(c->rules, c->name);
+	if (!req)
+		return -ENOMEM;
 	ret = run_call(r, "create_container", req, &resp);
 	json_object_put(req);
 	if (ret < 0)
@@ -505,6 +541,23 @@ static int run_attest_summary(struct run *r)
 	return ret;
 }
 
+/* Why a VM process ended by itself. The agent is the guest's PID 1: if it dies, the guest
+ * kernel panics, and with panic=-1 the VM ends. */
+static const char *guest_end_reason(bool our_vmm, int code)
+{
+	if (!our_vmm) /* QEMU -no-reboot: 0 for a poweroff, a reset or a panic alike */
+		return "the guest powered off, reset or panicked: the agent (PID 1) died or the "
+		       "guest kernel failed";
+	switch (code) {
+	case 0: return "the guest powered off";
+	case 6: return "the guest reset";
+	case 7: return "the guest kernel panicked: the agent (PID 1) died or the kernel failed";
+	case 9: return "a vCPU failed";
+	case SECCOMP_FILTER_EXIT: return "a seccomp filter violation in the VMM";
+	default: return "the VMM failed";
+	}
+}
+
 /* The agent's stream ended: say whether the VM process died (and how) or the agent went
  * away inside a VM that still runs. */
 static void run_report_guest_gone(struct run *r)
@@ -525,10 +578,9 @@ static void run_report_guest_gone(struct run *r)
 			"console: %s\n", r->prog, what, (int)pid, WTERMSIG(status),
 			strsignal(WTERMSIG(status)), r->paths.console);
 	else if (gone)
-		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d%s; "
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d (%s); "
 			"console: %s\n", r->prog, what, (int)pid, WEXITSTATUS(status),
-			!r->vm && WEXITSTATUS(status) == SECCOMP_FILTER_EXIT
-				? " (a seccomp filter violation)" : "", r->paths.console);
+			guest_end_reason(!r->vm, WEXITSTATUS(status)), r->paths.console);
 	else
 		fprintf(stderr, "%s: the guest agent closed its connection while %s still runs: "
 			"the agent crashed or the guest kernel failed; console: %s\n", r->prog, what,
@@ -614,6 +666,8 @@ static void run_usage(FILE *out)
 		"  -q, --quiet          only the containers' output and errors\n"
 		"  --seccomp=off        kvm backend: the VMM without its system-call filters\n"
 		"                       (debugging only; it says so loudly)\n"
+		"  --jail=off           kvm backend as root: the VMM without its jail (by default\n"
+		"                       it runs as nobody in its own namespaces: docs/security.md)\n"
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
 		"`parma boot` does (see parma boot --help).\n"
@@ -625,22 +679,14 @@ static void run_usage(FILE *out)
 		"or its VM process died under the containers (the message says which); 130 interrupted.\n");
 }
 
+/* Load a fragment payload's rules for typed queries; one that does not parse adds nothing
+ * (the agent will refuse it anyway). */
 static void add_fragment_rules(struct run *r, const uint8_t *payload, size_t len)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *doc = tok ? json_tokener_parse_ex(tok, (const char *)payload, (int)len)
-				      : NULL, *cs, *all;
-	json_tokener_free(tok);
-	if (!r->fragment_rules) {
-		r->fragment_rules = json_object_new_object();
-		json_object_object_add(r->fragment_rules, "containers", json_object_new_array());
-	}
-	json_object_object_get_ex(r->fragment_rules, "containers", &all);
-	if (doc && json_object_object_get_ex(doc, "containers", &cs) &&
-	    json_object_is_type(cs, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(cs); i++)
-			json_object_array_add(all, json_object_get(json_object_array_get_idx(cs, i)));
-	json_object_put(doc);
+	struct policy *f = NULL;
+	if (r->n_fragment_rules < sizeof(r->fragment_rules) / sizeof(r->fragment_rules[0]) &&
+	    policy_fragment_rules(payload, len, &f, NULL) == 0)
+		r->fragment_rules[r->n_fragment_rules++] = f;
 }
 
 /* Read each --fragment file and check that it is a well-formed COSE_Sign1 fragment; whether
@@ -731,10 +777,7 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	if (policy_is_debug(p))
 		fprintf(stderr, "%s: WARNING: %s is the allow-all DEBUG policy\n", r->prog,
 			policy_file);
-	policy_free(p);
-	r->policy_json = json_tokener_parse((const char *)r->policy);
-	if (!r->policy_json)
-		return errbuf_set(eb, EINVAL, "policy is not JSON");
+	r->loaded = p;
 	return run_bind_policy(r, eb);
 }
 
@@ -815,6 +858,12 @@ static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t 
 		.policy_file = r->paths.policy,
 		.seccomp_off = r->seccomp_off,
 	};
+	/* As root the VMM is jailed by default (SEV-SNP launches: not yet, /dev/sev is not
+	 * passed in). */
+	if (geteuid() == 0 && !r->jail_off && r->tee != GROUP_TEE_SNP &&
+	    snprintf(r->jail_dir, sizeof(r->jail_dir), "%s/jail", r->paths.vm) <
+		    (int)sizeof(r->jail_dir))
+		vc->jail_dir = r->jail_dir;
 	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
 		vc->drives[i] = disks[i].path;
 		vc->drive_ro[i] = disks[i].read_only;
@@ -905,7 +954,7 @@ static int run_install_policy(struct run *r)
 		return -ENOMEM;
 	base64_encode(r->policy, r->policy_len, b64);
 	struct json_object *req = group_req_new("install_policy");
-	req_str(req, "policy", b64);
+	req_str(req, "policy_base64", b64);
 	free(b64);
 	int ret = run_call(r, "install_policy", req, NULL);
 	json_object_put(req);
@@ -958,9 +1007,11 @@ static void run_free(struct run *r)
 	free(r->containers);
 	for (size_t i = 0; i < r->n_fragments; i++)
 		free(r->fragments[i]);
-	json_object_put(r->fragment_rules);
-	json_object_put(r->policy_json);
+	for (size_t i = 0; i < r->n_fragment_rules; i++)
+		policy_free(r->fragment_rules[i]);
+	policy_free(r->loaded);
 	json_object_put(r->requests);
+	json_object_put(r->decisions);
 	free(r->policy);
 	snp_dev_ca_free(r->dev_ca);
 	group_spec_free(r->spec);
@@ -978,10 +1029,11 @@ static int opt_boot_timeout(const char *prog, char *value, void *dest)
 	return 0;
 }
 
-static int run_opt_seccomp(const char *prog, char *value, void *dest)
+/* --seccomp=on|off, --jail=on|off: dest is the "off" flag. */
+static int run_opt_off(const char *prog, char *value, void *dest)
 {
 	if (strcmp(value, "on") && strcmp(value, "off"))
-		return cli_usage_error(prog, "--seccomp: expected on or off");
+		return cli_usage_error(prog, "--seccomp, --jail: expected on or off");
 	*(bool *)dest = !strcmp(value, "off");
 	return 0;
 }
@@ -1024,7 +1076,8 @@ int group_cli_run(int argc, char **argv)
 		CLI_STRING("cache-dir", 0, &cache),
 		CLI_FUNC("boot-timeout", 0, opt_boot_timeout, &r.boot_timeout_ms),
 		CLI_FLAG("quiet", 'q', &r.quiet),
-		CLI_FUNC("seccomp", 0, run_opt_seccomp, &r.seccomp_off),
+		CLI_FUNC("seccomp", 0, run_opt_off, &r.seccomp_off),
+		CLI_FUNC("jail", 0, run_opt_off, &r.jail_off),
 		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
 		CLI_FLAG("help", 'h', &help),
 	};
@@ -1054,6 +1107,7 @@ int group_cli_run(int argc, char **argv)
 		goto out;
 	}
 	r.requests = json_object_new_array();
+	r.decisions = json_object_new_array();
 	if ((ret = run_prepare(&r, policy_file, debug, cache, &eb)) < 0) {
 		code = cli_error(argv[0], ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s",
 				 errbuf_msg(&eb));
