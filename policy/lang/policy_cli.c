@@ -12,6 +12,7 @@
 #include "common/errbuf.h"
 #include "common/fileio.h"
 #include "policy/lang/policy.h"
+#include "policy/lang/policy_runenv.h"
 
 #define DEBUG_WARNING                                                                              \
 	"WARNING: this is the DEBUG allow-all policy (insecure_allow_all): it allows every "       \
@@ -179,41 +180,60 @@ static void print_decision(size_t i, const struct policy_decision *d,
 int policy_cli_explain(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--json] POLICY REQUESTS.json\n\n"
+		printf("Usage: %s [--json] [--env C:NAME=VALUE]... [--env-file FILE] POLICY "
+		       "REQUESTS.json\n\n"
 		       "Install POLICY in a fresh engine (as the guest agent does), replay the "
 		       "JSON\n"
 		       "array of requests in REQUESTS.json (format: docs/policy.md, \"Requests\") "
 		       "and\n"
 		       "print each decision with its reason. A denied request changes nothing and "
 		       "the\n"
-		       "replay goes on. Exit: 0 all allowed, 1 some denied, 3 invalid input.\n",
+		       "replay goes on. Run-time values recorded as NAME=<<redacted>> (parma run\n"
+		       "--env/--env-file) are given again with --env / --env-file, as for parma run.\n"
+		       "Exit: 0 all allowed, 1 some denied, 2 a redacted value was not given,\n"
+		       "3 invalid input.\n",
 		       argv[0]);
 		return CLI_OK;
 	}
 	const char *paths[2];
 	int n_paths = 0;
 	bool json = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		else if (n_paths == 2)
-			return cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
-		else
-			paths[n_paths++] = argv[i];
-	}
-	if (n_paths != 2)
-		return cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
 	uint8_t *bytes = NULL, *rbytes = NULL;
-	size_t len, rlen;
+	size_t len, rlen = 0;
 	struct policy *p;
 	struct errbuf eb = {0};
 	struct json_object *reqs = NULL, *out = NULL;
 	struct policy_engine *e = NULL;
-	int code = load_file(argv[0], paths[0], &bytes, &len, &p);
-	if (code)
+	struct policy_runenv *rv = policy_runenv_new();
+	int code = CLI_OK;
+	if (!rv)
+		return cli_error(argv[0], CLI_INTERNAL, "out of memory");
+	for (int i = 1; i < argc && code == CLI_OK; i++) {
+		bool env = !strcmp(argv[i], "--env"), env_file = !strcmp(argv[i], "--env-file");
+		if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if ((env || env_file) && i + 1 == argc)
+			code = cli_usage_error(argv[0], "%s needs a value", argv[i]);
+		else if ((env && policy_runenv_add_arg(rv, argv[++i], &eb) < 0) ||
+			 (env_file && policy_runenv_add_file(rv, argv[++i], &eb) < 0))
+			code = cli_usage_error(argv[0], "%s", errbuf_msg(&eb));
+		else if (env || env_file)
+			continue;
+		else if (argv[i][0] == '-' && argv[i][1])
+			code = cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
+		else if (n_paths == 2)
+			code = cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
+		else
+			paths[n_paths++] = argv[i];
+	}
+	if (code == CLI_OK && n_paths != 2)
+		code = cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
+	if (code == CLI_OK)
+		code = load_file(argv[0], paths[0], &bytes, &len, &p);
+	if (code) {
+		policy_runenv_free(rv);
 		return code;
+	}
 	bool debug = policy_is_debug(p);
 	policy_free(p);
 	if (file_read_all(paths[1], 64u << 20, &rbytes, &rlen, &eb)) {
@@ -226,6 +246,13 @@ int policy_cli_explain(int argc, char **argv)
 				 paths[1]);
 		goto out;
 	}
+	/* Values first, all of them: a replay with a missing value would decide something else. */
+	for (size_t i = 0; i < json_object_array_length(reqs); i++)
+		if (policy_runenv_restore(rv, json_object_array_get_idx(reqs, i), &eb) < 0) {
+			code = cli_usage_error(argv[0], "%s: request #%zu: %s", paths[1], i + 1,
+					       errbuf_msg(&eb));
+			goto out;
+		}
 	e = policy_engine_new();
 	if (!e) {
 		code = cli_error(argv[0], CLI_INTERNAL, "out of memory");
@@ -274,7 +301,10 @@ out:
 	json_object_put(out);
 	json_object_put(reqs);
 	policy_engine_free(e);
+	policy_runenv_free(rv);
 	free(bytes);
+	if (rbytes)
+		explicit_bzero(rbytes, rlen);
 	free(rbytes);
 	return code;
 }

@@ -1,5 +1,7 @@
 #include "vmm/group/group_request.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -35,21 +37,50 @@ static void copy_member(struct json_object *req, struct json_object *pc, const c
 		json_object_object_add(req, key, json_object_get(v));
 }
 
-/* Every exact (string) env rule. Regex rules describe values a user supplies at run time;
- * the spec gives none, so none are sent. */
-static struct json_object *policy_env(struct json_object *pc)
+static bool has_value_for(struct json_object *values, const char *var)
+{
+	const char *eq = strchr(var, '=');
+	if (!values || !eq)
+		return false;
+	json_object_object_foreach(values, name, value)
+	{
+		(void)value;
+		if (strlen(name) == (size_t)(eq - var) && !strncmp(name, var, (size_t)(eq - var)))
+			return true;
+	}
+	return false;
+}
+
+/* Every exact (string) env rule, except those the run-time values replace, then the run-time
+ * values ({"NAME": "VALUE"}, may be NULL): regex rules describe values the user supplies when
+ * the group runs. */
+static struct json_object *policy_env(struct json_object *pc, struct json_object *values)
 {
 	struct json_object *env = json_object_new_array(), *rules, *v;
-	if (!json_object_object_get_ex(pc, "env_rules", &rules))
-		return env;
-	for (size_t i = 0; i < json_object_array_length(rules); i++) {
-		struct json_object *rule = json_object_array_get_idx(rules, i);
-		const char *strategy = "string";
-		if (json_object_object_get_ex(rule, "strategy", &v))
-			strategy = json_object_get_string(v);
-		if (strcmp(strategy, "string") || !json_object_object_get_ex(rule, "pattern", &v))
-			continue;
-		json_object_array_add(env, json_object_get(v));
+	if (json_object_object_get_ex(pc, "env_rules", &rules))
+		for (size_t i = 0; i < json_object_array_length(rules); i++) {
+			struct json_object *rule = json_object_array_get_idx(rules, i);
+			const char *strategy = "string";
+			if (json_object_object_get_ex(rule, "strategy", &v))
+				strategy = json_object_get_string(v);
+			if (strcmp(strategy, "string") ||
+			    !json_object_object_get_ex(rule, "pattern", &v) ||
+			    has_value_for(values, json_object_get_string(v)))
+				continue;
+			json_object_array_add(env, json_object_get(v));
+		}
+	if (values) {
+		json_object_object_foreach(values, name, value)
+		{
+			size_t len = strlen(name) + 1 + (size_t)json_object_get_string_len(value) + 1;
+			char *var = malloc(len);
+			if (!var)
+				continue;
+			snprintf(var, len, "%s=%s", name, json_object_get_string(value));
+			json_object_array_add(env, json_object_new_string(var));
+			explicit_bzero(var, len);
+			free(var);
+		}
 	}
 	return env;
 }
@@ -79,11 +110,12 @@ static struct json_object *default_capabilities(void)
 	return obj;
 }
 
-static void add_process_fields(struct json_object *req, struct json_object *pc, const char *id)
+static void add_process_fields(struct json_object *req, struct json_object *pc, const char *id,
+			       struct json_object *values)
 {
 	struct json_object *v;
 	json_object_object_add(req, "container_id", json_object_new_string(id));
-	json_object_object_add(req, "env", policy_env(pc));
+	json_object_object_add(req, "env", policy_env(pc, values));
 	copy_member(req, pc, "user");
 	if (json_object_object_get_ex(pc, "capabilities", &v))
 		json_object_object_add(req, "capabilities", json_object_get(v));
@@ -92,10 +124,11 @@ static void add_process_fields(struct json_object *req, struct json_object *pc, 
 	copy_member(req, pc, "no_new_privileges");
 }
 
-struct json_object *group_req_create(struct json_object *pc, const char *id, bool stdio)
+struct json_object *group_req_create(struct json_object *pc, const char *id,
+				     struct json_object *values, bool stdio)
 {
 	struct json_object *req = group_req_new("create_container");
-	add_process_fields(req, pc, id);
+	add_process_fields(req, pc, id, values);
 	copy_member(req, pc, "command");
 	copy_member(req, pc, "working_dir");
 	copy_member(req, pc, "mounts");
@@ -115,11 +148,11 @@ static bool command_equal(struct json_object *cmd, char *const *argv, size_t arg
 	return true;
 }
 
-struct json_object *group_req_exec(struct json_object *pc, const char *id, char *const *argv,
-				   size_t argc)
+struct json_object *group_req_exec(struct json_object *pc, const char *id,
+				   struct json_object *values, char *const *argv, size_t argc)
 {
 	struct json_object *req = group_req_new("exec_in_container"), *cmd, *execs, *wd = NULL, *v;
-	add_process_fields(req, pc, id);
+	add_process_fields(req, pc, id, values);
 	cmd = json_object_new_array();
 	for (size_t i = 0; i < argc; i++)
 		json_object_array_add(cmd, json_object_new_string(argv[i]));

@@ -18,14 +18,17 @@ struct json_object *group_req_new(const char *type);
 /* The policy's container entry named `name` (borrowed), or NULL. */
 struct json_object *group_policy_container(struct json_object *policy, const char *name);
 
-/* create_container for the policy entry `pc`, as container id `id`. New reference. */
-struct json_object *group_req_create(struct json_object *pc, const char *id, bool stdio);
+/* create_container for the policy entry `pc`, as container id `id`. Its env: the policy's
+ * exact values, then the run-time values `values` ({"NAME": "VALUE"}, may be NULL; a name
+ * given there replaces the policy's exact value). New reference. */
+struct json_object *group_req_create(struct json_object *pc, const char *id,
+				     struct json_object *values, bool stdio);
 
 /* exec_in_container of argv[0..argc) in container `id` whose policy entry is `pc`: the
- * container's environment, user and capabilities, and the working directory of the matching
- * exec_processes entry (else the container's). New reference. */
-struct json_object *group_req_exec(struct json_object *pc, const char *id, char *const *argv,
-				   size_t argc);
+ * container's environment (as for create), user and capabilities, and the working directory
+ * of the matching exec_processes entry (else the container's). New reference. */
+struct json_object *group_req_exec(struct json_object *pc, const char *id,
+				   struct json_object *values, char *const *argv, size_t argc);
 
 /* The policy engine's JSON form (docs/policy.md, "Requests") of a request sent on the wire, so
  * `parma policy explain POLICY REQUESTS.json` can replay what the host sent. NULL for requests

@@ -1,8 +1,10 @@
 /* `parma run GROUP.json`: from a group spec to running confidential containers.
  *
- * 1. validate the spec (nothing boots on a bad spec);
+ * 1. validate the spec and the run-time environment values (nothing boots on a bad spec);
  * 2. convert the images' layers (cached by digest) and generate the policy, or take --policy;
- * 3. HOST_DATA = SHA-256(policy bytes); pick the backend and the attestation mode;
+ * 3. HOST_DATA = SHA-256(policy bytes); replay the whole request sequence in a policy engine
+ *    on the host, so a request the guest would deny (a run-time value its rule refuses) is
+ *    reported before anything boots; pick the backend and the attestation mode;
  * 4. boot the guest with one read-only disk per layer and an encrypted scratch disk;
  * 5. share the agent stream through the relay (vmm/group/group_relay.h) so ps/exec/attest work;
  * 6. install the policy, mount layers, scratch and overlays, create and start the containers
@@ -39,6 +41,7 @@
 #include "policy/image/image_convert.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
+#include "policy/lang/policy_runenv.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
 #include "vmm/group/group_relay.h"
@@ -99,6 +102,8 @@ struct run {
 	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
 	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
+	struct policy_runenv *env;    /* --env / --env-file values: memory only */
+	struct policy_engine *dry;    /* set while the sequence is checked on the host */
 	bool quiet;
 };
 
@@ -183,20 +188,118 @@ static void print_denial(struct run *r, const char *what, struct json_object *re
 {
 	fprintf(stderr, "%s: %s denied by the policy: %s\n", r->prog, what, errbuf_msg(eb));
 	group_print_reason(stderr, resp);
-	fprintf(stderr, "  reproduce: parma policy explain %s %s\n", r->paths.policy,
-		r->paths.requests);
+	fprintf(stderr, "  reproduce: parma policy explain %s %s%s\n", r->paths.policy,
+		r->paths.requests,
+		policy_runenv_empty(r->env) ? "" : " --env-file FILE (the run-time values)");
 }
 
-/* Send one request (recorded for explain), wait for its answer. 0, -EACCES (denied: printed
- * with its reason), or another negative errno (printed). */
+/* The run-time values of container `id` ({"NAME": "VALUE"}, borrowed) or NULL. */
+static struct json_object *run_values(struct run *r, const char *id)
+{
+	struct json_object *v;
+	if (!r->env || !json_object_object_get_ex(policy_runenv_json(r->env), id, &v))
+		return NULL;
+	return v;
+}
+
+static const char *req_member(struct json_object *req, const char *key)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(req, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* The policy's env rules that name variable `name` ("NAME=..."), for a pre-boot denial. */
+static void print_env_rules_for(struct run *r, const char *container, const char *name)
+{
+	struct json_object *pc = group_policy_container(r->policy_json, container), *rules;
+	size_t n = strlen(name), shown = 0;
+	if (!pc || !json_object_object_get_ex(pc, "env_rules", &rules))
+		return;
+	for (size_t i = 0; i < json_object_array_length(rules); i++) {
+		struct json_object *rule = json_object_array_get_idx(rules, i);
+		const char *pattern = req_member(rule, "pattern");
+		if (!pattern || strncmp(pattern, name, n) || pattern[n] != '=')
+			continue;
+		const char *strategy = req_member(rule, "strategy");
+		bool regex = strategy && !strcmp(strategy, "regex");
+		/* an exact rule's value is a value too: shown only when it is not a run-time one */
+		fprintf(stderr, "  policy    containers['%s'].env_rules[%zu]: %s %s%s\n", container, i,
+			regex ? "regex" : "exact value", regex ? pattern : name,
+			regex ? "" : "=...");
+		shown++;
+	}
+	if (!shown)
+		fprintf(stderr, "  policy    containers['%s'] has no env rule for %s\n", container, name);
+}
+
+/* The host's own engine decides a request of the sequence before boot. A denial is printed
+ * with the rule (never a value) and changes nothing. */
+static int run_dry_call(struct run *r, const char *what, struct json_object *req)
+{
+	struct json_object *explained = group_req_for_explain(req);
+	struct policy_decision d;
+	if (!explained)
+		return 0;
+	int ret = policy_decide_json(r->dry, explained, &d);
+	if (ret == 0 && d.allowed) {
+		json_object_put(explained);
+		return 0;
+	}
+	const char *id = req_member(req, "container_id");
+	fprintf(stderr, "%s: before boot: %s%s%s%s would be denied by the policy: %s\n", r->prog,
+		what, id ? " for '" : "", id ? id : "", id ? "'" : "", d.reason.message);
+	const char *const reason[][2] = { { "rule", policy_rule_name(d.reason.rule) },
+					  { "field", d.reason.field },
+					  { "expected", d.reason.expected },
+					  { "got", d.reason.got } };
+	for (size_t i = 0; i < sizeof(reason) / sizeof(reason[0]); i++)
+		if (reason[i][1] && reason[i][1][0])
+			fprintf(stderr, "  %-9s %s\n", reason[i][0], reason[i][1]);
+	/* Name the variable and its rule: env[i] of the request, or a required rule's index. */
+	struct json_object *env;
+	unsigned idx;
+	if (id && json_object_object_get_ex(req, "env", &env)) {
+		if (sscanf(d.reason.field, "env[%u]", &idx) == 1 &&
+		    idx < json_object_array_length(env)) {
+			const char *var = json_object_get_string(json_object_array_get_idx(env, idx));
+			char name[256];
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(var, "="), var);
+			fprintf(stderr, "  variable  %s%s\n", name,
+				policy_runenv_get(r->env, id, name) ? " (given with --env/--env-file)"
+								     : " (the policy's exact value)");
+			print_env_rules_for(r, id, name);
+		} else if (sscanf(d.reason.expected, "a variable matching required regex rule %u",
+				  &idx) == 1) {
+			struct json_object *pc = group_policy_container(r->policy_json, id), *rules;
+			if (pc && json_object_object_get_ex(pc, "env_rules", &rules) &&
+			    idx < json_object_array_length(rules)) {
+				const char *pattern =
+					req_member(json_object_array_get_idx(rules, idx), "pattern");
+				fprintf(stderr, "  policy    containers['%s'].env_rules[%u]: required "
+					"regex %s\n  give it with --env %s:%.*s=VALUE or --env-file\n",
+					id, idx, pattern ? pattern : "?", id,
+					pattern ? (int)strcspn(pattern, "=") : 4, pattern ? pattern : "NAME");
+			}
+		}
+	}
+	json_object_put(explained);
+	return -EACCES;
+}
+
+/* Send one request (recorded for explain, run-time values redacted), wait for its answer.
+ * 0, -EACCES (denied: printed with its reason), or another negative errno (printed). While
+ * r->dry is set the host's engine decides instead and nothing is sent or recorded. */
 static int run_call(struct run *r, const char *what, struct json_object *req,
 		    struct json_object **resp_out)
 {
 	struct errbuf eb = { 0 };
 	struct json_object *resp = NULL;
 
+	if (r->dry)
+		return run_dry_call(r, what, req);
 	struct json_object *explained = group_req_for_explain(req);
 	if (explained) {
+		policy_runenv_redact(r->env, req_member(req, "container_id"), explained);
 		json_object_array_add(r->requests, explained);
 		run_save_requests(r);
 	}
@@ -307,6 +410,47 @@ static int host_memory_check(const struct group_spec *spec, struct errbuf *eb)
 	return 0;
 }
 
+/* The run-time values against the spec: every container and variable they name exists, and
+ * every required regex variable has a value. The message names what is wrong, never a value. */
+static int run_check_env(struct run *r, struct errbuf *eb)
+{
+	struct json_object *all = r->env ? policy_runenv_json(r->env) : NULL;
+	if (all) {
+		json_object_object_foreach(all, cname, vars)
+		{
+			const struct group_container *gc = NULL;
+			for (size_t i = 0; i < r->spec->n_containers && !gc; i++)
+				if (!strcmp(r->spec->containers[i].name, cname))
+					gc = &r->spec->containers[i];
+			if (!gc)
+				return errbuf_set(eb, ENOENT, "--env/--env-file: the group has no "
+						  "container '%s'", cname);
+			json_object_object_foreach(vars, name, value)
+			{
+				(void)value;
+				bool known = false;
+				for (size_t k = 0; k < gc->n_env && !known; k++)
+					known = !strcmp(gc->env[k].name, name);
+				if (!known)
+					return errbuf_set(eb, ENOENT, "--env/--env-file: container '%s' "
+							  "has no variable %s in the spec's env",
+							  cname, name);
+			}
+		}
+	}
+	for (size_t i = 0; i < r->spec->n_containers; i++) {
+		const struct group_container *gc = &r->spec->containers[i];
+		for (size_t k = 0; k < gc->n_env; k++)
+			if (gc->env[k].required && gc->env[k].is_regex &&
+			    !policy_runenv_get(r->env, gc->name, gc->env[k].name))
+				return errbuf_set(eb, ENOENT, "container '%s' requires %s (a value "
+						  "matching %s): give it with --env %s:%s=VALUE or "
+						  "--env-file FILE", gc->name, gc->env[k].name,
+						  gc->env[k].value, gc->name, gc->env[k].name);
+	}
+	return 0;
+}
+
 /* The guest initrd: $PARMA_INITRD, the build tree's, or the installed one. */
 static int find_initrd(char *out, size_t size, struct errbuf *eb)
 {
@@ -366,10 +510,10 @@ static int run_start_container(struct run *r, struct run_container *c)
 	struct json_object *pc = c->policy_entry, *resp = NULL, *v;
 	bool stdio = !json_object_object_get_ex(pc, "allow_stdio_access", &v) ||
 		     json_object_get_boolean(v);
-	req = group_req_create(pc, c->name, stdio);
+	req = group_req_create(pc, c->name, run_values(r, c->name), stdio);
 	ret = run_call(r, "create_container", req, &resp);
 	json_object_put(req);
-	if (ret < 0)
+	if (ret < 0 || r->dry)
 		return ret;
 	if (json_object_object_get_ex(resp, "process_id", &v))
 		c->process_id = (uint32_t)json_object_get_int64(v);
@@ -391,6 +535,29 @@ static int run_start_container(struct run *r, struct run_container *c)
 	json_object_put(req);
 	if (ret < 0)
 		fprintf(stderr, "%s: wait for '%s': %s\n", r->prog, c->name, errbuf_msg(&eb));
+	return ret;
+}
+
+/* Replay the sequence `parma run` will send (mounts, overlays, creates with the run-time
+ * values) in a policy engine on the host: a request the guest's engine would deny is reported
+ * before boot, with its rule. Same policy bytes, same engine, same requests. */
+static int run_check_before_boot(struct run *r)
+{
+	struct policy_decision d;
+	struct policy_req_install_policy inst = { r->policy, r->policy_len, r->digest.sha256 };
+	r->dry = policy_engine_new();
+	if (!r->dry)
+		return -ENOMEM;
+	int ret = policy_engine_install(r->dry, &inst, &d);
+	if (ret < 0)
+		fprintf(stderr, "%s: before boot: the policy does not install: %s\n", r->prog,
+			d.reason.message);
+	if (ret == 0)
+		ret = run_mount_all(r);
+	for (size_t i = 0; i < r->n_containers && ret == 0; i++)
+		ret = run_start_container(r, &r->containers[i]);
+	policy_engine_free(r->dry);
+	r->dry = NULL;
 	return ret;
 }
 
@@ -556,6 +723,10 @@ static void run_usage(FILE *out)
 		"                       snp where the host launches SNP guests, else dev)\n"
 		"  --backend kvm|qemu   hypervisor (default: kvm on bare metal, else QEMU TCG)\n"
 		"  --debug              generate the policy with the debug allowances (insecure)\n"
+		"  --env C:NAME=VALUE   a run-time value for variable NAME of container C (repeatable);\n"
+		"                       C:NAME alone takes NAME's value from parma's environment, so\n"
+		"                       the value is not on the command line\n"
+		"  --env-file FILE      run-time values from a JSON file {\"C\": {\"NAME\": \"VALUE\"}}\n"
 		"  --initrd FILE        guest initrd (default: the one built next to parma)\n"
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
@@ -563,6 +734,10 @@ static void run_usage(FILE *out)
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
 		"`parma boot` does (see parma boot --help).\n"
+		"\n"
+		"Run-time values fill the spec's env entries (those with a regex are meant for them);\n"
+		"the guest's policy checks them like any value, and a value its rule refuses is\n"
+		"reported before boot. They stay in memory: records show them as NAME=<<redacted>>.\n"
 		"\n"
 		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
 		"parma attest GROUP, parma stop GROUP.\n"
@@ -626,15 +801,21 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	return run_bind_policy(r, eb);
 }
 
-/* Disks: every distinct layer read-only (vda, vdb, ...), then the scratch disk. */
-static int run_disks(struct run *r, struct qemu_disk *disks, struct errbuf *eb)
+/* Where each layer appears in the guest: vda, vdb, ... in order, mounted under layers/. */
+static void run_name_layers(struct run *r)
 {
 	for (size_t i = 0; i < r->n_layers; i++) {
 		struct run_layer *l = &r->layers[i];
 		snprintf(l->device, sizeof(l->device), "/dev/vd%c", (char)('a' + i));
 		snprintf(l->target, sizeof(l->target), POLICY_MOUNT_ROOT "layers/%zu", i);
-		disks[i] = (struct qemu_disk){ l->image, 1 };
 	}
+}
+
+/* Disks: every distinct layer read-only (vda, vdb, ...), then the scratch disk. */
+static int run_disks(struct run *r, struct qemu_disk *disks, struct errbuf *eb)
+{
+	for (size_t i = 0; i < r->n_layers; i++)
+		disks[i] = (struct qemu_disk){ r->layers[i].image, 1 };
 	snprintf(r->scratch, sizeof(r->scratch), "%s/scratch.img", r->paths.vm);
 	int fd = open(r->scratch, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)RUN_SCRATCH_BYTES) < 0) {
@@ -766,7 +947,8 @@ static int run_boot(struct run *r, struct errbuf *eb)
 	}
 	if (fd < 0)
 		return fd;
-	if ((ret = group_relay_start(fd, r->paths.relay_sock, &r->relay, eb)) < 0)
+	if ((ret = group_relay_start(fd, r->paths.relay_sock, policy_runenv_json(r->env), &r->relay,
+				     eb)) < 0)
 		return ret;
 	if ((ret = agent_client_connect(r->paths.relay_sock, AGENT_CONNECT_SERIAL, 10000,
 					&r->client, eb)) < 0)
@@ -811,6 +993,7 @@ static void run_free(struct run *r)
 	free(r->containers);
 	json_object_put(r->policy_json);
 	json_object_put(r->requests);
+	policy_runenv_free(r->env);
 	free(r->policy);
 	snp_dev_ca_free(r->dev_ca);
 	group_spec_free(r->spec);
@@ -827,6 +1010,8 @@ int group_cli_run(int argc, char **argv)
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "cache-dir", required_argument, NULL, 'c' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "env-file", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -851,6 +1036,9 @@ int group_cli_run(int argc, char **argv)
 	if (has_kernel && !has_spec)
 		return vmm_cli_boot(argc, argv);
 
+	r.env = policy_runenv_new();
+	if (!r.env)
+		return cli_error(argv[0], CLI_INTERNAL, "out of memory");
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -862,21 +1050,39 @@ int group_cli_run(int argc, char **argv)
 		case 'k': kernel = optarg; break;
 		case 'c': cache = optarg; break;
 		case 'q': r.quiet = true; break;
-		case 'h': run_usage(stdout); return CLI_OK;
-		default: return cli_usage_error(argv[0], "see the options above");
+		case 'e':
+		case 'E':
+			ret = opt == 'e' ? policy_runenv_add_arg(r.env, optarg, &eb)
+					 : policy_runenv_add_file(r.env, optarg, &eb);
+			if (ret < 0) {
+				code = cli_usage_error(argv[0], "%s", errbuf_msg(&eb));
+				goto out;
+			}
+			break;
+		case 'h': run_usage(stdout); code = CLI_OK; goto out;
+		default: code = cli_usage_error(argv[0], "see the options above"); goto out;
 		}
 	}
-	if (optind != argc - 1)
-		return cli_usage_error(argv[0], optind >= argc ? "missing GROUP.json"
+	if (optind != argc - 1) {
+		code = cli_usage_error(argv[0], optind >= argc ? "missing GROUP.json"
 							       : "exactly one GROUP.json expected");
+		goto out;
+	}
 	const char *spec_path = argv[optind];
-	if (policy_file && debug)
-		return cli_usage_error(argv[0], "--debug generates a policy; it cannot go with --policy");
+	if (policy_file && debug) {
+		code = cli_usage_error(argv[0], "--debug generates a policy; it cannot go with "
+				       "--policy");
+		goto out;
+	}
 
 	/* Everything that can be wrong with the input is checked before anything boots. */
 	if ((ret = group_spec_load(spec_path, &r.spec, &eb)) < 0 ||
 	    (ret = host_memory_check(r.spec, &eb)) < 0) {
 		code = cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+		goto out;
+	}
+	if (run_check_env(&r, &eb) < 0) {
+		code = cli_usage_error(argv[0], "%s", errbuf_msg(&eb));
 		goto out;
 	}
 	if (group_paths_get(r.spec->name, &r.paths, &eb) < 0 ||
@@ -888,6 +1094,13 @@ int group_cli_run(int argc, char **argv)
 	if ((ret = run_prepare(&r, policy_file, debug, cache, &eb)) < 0) {
 		code = cli_error(argv[0], ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s",
 				 errbuf_msg(&eb));
+		goto out_release;
+	}
+	run_name_layers(&r);
+	if ((ret = run_check_before_boot(&r)) < 0) {
+		code = ret == -EACCES ? CLI_FAILED : CLI_INTERNAL;
+		if (ret != -EACCES)
+			cli_error(argv[0], code, "before boot: %s", strerror(-ret));
 		goto out_release;
 	}
 	if ((ret = group_backend_choose(backend, &r.backend, why_backend, sizeof(why_backend),
