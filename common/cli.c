@@ -1,6 +1,9 @@
 #include "common/cli.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 int cli_usage_error(const char *prog, const char *fmt, ...)
@@ -68,4 +71,94 @@ int cli_dispatch(const char *prog, const char *description,
 	if (name[0] == '-')
 		return cli_usage_error(prog, "unknown option '%s'", name);
 	return cli_usage_error(prog, "unknown command '%s'", name);
+}
+
+/* getopt_long's value for option i: its short letter, or 256 + i for long-only options. */
+static int opt_val(const struct cli_opt *o, size_t i)
+{
+	return o->short_name ? (unsigned char)o->short_name : 256 + (int)i;
+}
+
+static bool opt_takes_value(const struct cli_opt *o)
+{
+	return o->kind == CLI_OPT_STRING || o->kind == CLI_OPT_FUNC;
+}
+
+int cli_parse_options(const char *prog, const struct cli_opt *opts, size_t n, unsigned flags,
+		      int argc, char **argv, int *first_operand)
+{
+	struct option longopts[CLI_MAX_OPTIONS + 1];
+	char shortopts[3 + 2 * CLI_MAX_OPTIONS + 1];
+	size_t nl = 0, ns = 0;
+	if (n > CLI_MAX_OPTIONS)
+		return cli_error(prog, CLI_INTERNAL, "too many options in the table (%zu)", n);
+	if (flags & CLI_PARSE_IN_ORDER)
+		shortopts[ns++] = '+';
+	shortopts[ns++] = ':'; /* a missing value returns ':', not '?' */
+	for (size_t i = 0; i < n; i++) {
+		const struct cli_opt *o = &opts[i];
+		int has_arg = opt_takes_value(o) ? required_argument : no_argument;
+		if (o->name)
+			longopts[nl++] = (struct option){ o->name, has_arg, NULL, opt_val(o, i) };
+		if (o->short_name) {
+			shortopts[ns++] = o->short_name;
+			if (has_arg == required_argument)
+				shortopts[ns++] = ':';
+		}
+	}
+	longopts[nl] = (struct option){ 0 };
+	shortopts[ns] = '\0';
+
+	optind = 0; /* full reset: this process may parse more than one command line */
+	opterr = 0;
+	for (int c; (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1;) {
+		if (c == '?' || c == ':') {
+			const char *arg = argv[optind - 1];
+			char text[4] = { '-', (char)optopt, 0 };
+			/* A bad letter inside a cluster (-qx) names just that letter. */
+			if (optopt > 0 && optopt < 256 && strncmp(arg, "--", 2))
+				arg = text;
+			if (c == ':')
+				return cli_usage_error(prog, "option '%s' needs a value", arg);
+			return cli_usage_error(prog, "unknown option '%s'", arg);
+		}
+		const struct cli_opt *o = NULL;
+		for (size_t i = 0; i < n && !o; i++)
+			if (opt_val(&opts[i], i) == c)
+				o = &opts[i];
+		if (!o)
+			return cli_error(prog, CLI_INTERNAL, "option table: no entry for %d", c);
+		int rc = 0;
+		switch (o->kind) {
+		case CLI_OPT_FLAG:
+			*(bool *)o->dest = true;
+			break;
+		case CLI_OPT_STRING:
+			*(const char **)o->dest = optarg;
+			break;
+		case CLI_OPT_FUNC:
+			rc = o->parse(prog, optarg, o->dest);
+			break;
+		case CLI_OPT_FUNC_FLAG:
+			rc = o->parse(prog, NULL, o->dest);
+			break;
+		}
+		if (rc)
+			return rc;
+	}
+	*first_operand = optind;
+	return CLI_OK;
+}
+
+int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
 }

@@ -9,6 +9,9 @@
 #ifndef PARMA_COMMON_CLI_H
 #define PARMA_COMMON_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum cli_exit {
@@ -46,5 +49,47 @@ int cli_error(const char *prog, int code, const char *fmt, ...)
 int cli_wants_help(int argc, char **argv);
 
 #define CLI_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Options: each subcommand describes its options in a table and calls cli_parse_options()
+ * once, instead of its own getopt loop. GNU rules hold (it is built on getopt_long):
+ * options and operands may mix, "--" ends the options, a long name may be abbreviated
+ * while unambiguous, "--name=value" and "--name value" both work. */
+enum cli_opt_kind {
+	CLI_OPT_FLAG,   /* no value: *(bool *)dest = true */
+	CLI_OPT_STRING, /* a value: *(const char **)dest = value (the last one wins) */
+	CLI_OPT_FUNC,   /* a value: parse(prog, value, dest) returns 0 or an exit code
+			 * (having printed why, e.g. through cli_usage_error) */
+	CLI_OPT_FUNC_FLAG, /* no value: parse(prog, NULL, dest), as CLI_OPT_FUNC */
+};
+
+struct cli_opt {
+	const char *name; /* long name without "--"; NULL: short only */
+	char short_name;  /* 'o' for -o; 0: long only */
+	enum cli_opt_kind kind;
+	void *dest;
+	int (*parse)(const char *prog, char *value, void *dest);
+};
+
+#define CLI_FLAG(name, sname, dest) { name, sname, CLI_OPT_FLAG, dest, NULL }
+#define CLI_STRING(name, sname, dest) { name, sname, CLI_OPT_STRING, dest, NULL }
+#define CLI_FUNC(name, sname, fn, dest) { name, sname, CLI_OPT_FUNC, dest, fn }
+#define CLI_FUNC_FLAG(name, sname, fn, dest) { name, sname, CLI_OPT_FUNC_FLAG, dest, fn }
+
+#define CLI_MAX_OPTIONS 64
+
+enum cli_parse_flags {
+	CLI_PARSE_IN_ORDER = 1, /* options end at the first operand (`parma agent CMD ARG`) */
+};
+
+/* Apply the options of argv[1..] by the table, in command-line order. On success return
+ * CLI_OK with *first_operand the index of the first operand (argv is permuted so that the
+ * operands come last). Otherwise print the problem and return the exit code: CLI_USAGE for
+ * an unknown option ("unknown option '--x'") or a missing value ("option '--x' needs a
+ * value"), or whatever a parse function returned. */
+int cli_parse_options(const char *prog, const struct cli_opt *opts, size_t n_opts,
+		      unsigned flags, int argc, char **argv, int *first_operand);
+
+/* Strict unsigned decimal (no sign, no spaces) in min..max: 0, or -1 if s is not one. */
+int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 #endif

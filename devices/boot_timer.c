@@ -6,7 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#define BOOT_TIMER_PORT 0x440
+#include "common/guest_abi/layout.h"
+
+#define BOOT_TIMER_PORT LAYOUT_PORT_BOOT_TIMER
 
 struct boot_timer {
 	uint64_t t0_ns;

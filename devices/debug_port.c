@@ -6,9 +6,10 @@
 #include <string.h>
 
 #include "common/fileio.h"
+#include "common/guest_abi/layout.h"
 
-#define DEBUG_PORT_CON 0xe9
-#define DEBUG_PORT_EXIT 0xf4
+#define DEBUG_PORT_CON LAYOUT_PORT_DEBUGCON
+#define DEBUG_PORT_EXIT LAYOUT_PORT_DEBUG_EXIT
 #define DEBUG_LINE_MAX 512
 
 struct debug_port {

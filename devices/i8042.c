@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define I8042_DATA 0x60
-#define I8042_CMD 0x64
+#include "common/guest_abi/layout.h"
+
+#define I8042_DATA LAYOUT_PORT_I8042_DATA
+#define I8042_CMD LAYOUT_PORT_I8042_CMD
 #define I8042_CMD_RESET 0xfe
 
 struct i8042 {

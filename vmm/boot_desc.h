@@ -1,19 +1,7 @@
-/* boot_desc: the boot descriptor — a flattened device tree (libfdt) that tells
- * the firmware (and the test payload) the memory map, the devices, and the
- * SHA-256 of the kernel, initrd and command line it must check before booting.
- * In an SNP launch it is a measured page, so these hashes are attested.
- * Schema (docs/vmm.md, "Boot descriptor"): version 1,
- *   /                 compatible = "parma,boot-descriptor"; parma,version = <1>
- *   /memory-map       entries = (be64 addr, be64 size, be32 e820 type) * n
- *   /cpus             count = <n>; ap-start = "sipi" | "direct"
- *   /boot             mode = "kernel" | "firmware"; cmdline = "...";
- *                     cmdline-sha256, kernel-sha256, initrd-sha256 = [32 bytes];
- *                     kernel-size, initrd-size = <be64>; and where staged (firmware
- *                     mode) kernel-addr, initrd-addr, cmdline-addr = <be64>;
- *                     acpi-rsdp = <be64> when ACPI tables were generated
- *   /devices/<name>@<hex base>  compatible = "virtio,mmio" (or the device's),
- *                     acpi-hid = "LNRO0005", reg = <be64 base, be64 size>,
- *                     interrupts = <gsi> (edge, active-high), virtio-id = <n> */
+/* boot_desc: the VMM's writer of the boot descriptor, a flattened device tree (libfdt) that
+ * tells the firmware (and the test payload) the memory map, the devices, and the SHA-256 of
+ * the kernel, initrd and command line it must check before booting. Its schema is part of the
+ * guest ABI: common/guest_abi/boot_desc.h. */
 #ifndef PARMA_VMM_BOOT_DESC_H
 #define PARMA_VMM_BOOT_DESC_H
 
@@ -22,9 +10,8 @@
 
 #include "common/digest.h"
 #include "common/errbuf.h"
+#include "common/guest_abi/boot_desc.h"
 #include "vmm/boot.h"
-
-#define BOOT_DESC_VERSION 1
 
 struct boot_desc_device {
 	const char *name;       /* "virtio-blk0" */

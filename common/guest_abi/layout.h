@@ -3,33 +3,42 @@
  * One table for every component that must agree on where things are: the VMM
  * places them, the stage0 firmware and the test payload find them, the docs
  * (docs/vmm.md, "Guest memory map") describe them. Plain constants only, so
- * freestanding guest code may include this header too. */
+ * freestanding guest code and assembly may include this header too. */
 #ifndef PARMA_COMMON_GUEST_ABI_LAYOUT_H
 #define PARMA_COMMON_GUEST_ABI_LAYOUT_H
 
+/* 64-bit constants: unsigned long long in C, a plain number in assembly. */
+#ifdef __ASSEMBLER__
+#define GUEST_ABI_U64(x) x
+#else
+#define GUEST_ABI_U64(x) x##ull
+#endif
+
 /* Low memory (below 1 MiB). */
-#define LAYOUT_GDT             0x00000500ull /* boot GDT (4 entries) */
-#define LAYOUT_ZERO_PAGE       0x00007000ull /* Linux boot_params (4 KiB) */
-#define LAYOUT_AP_TRAMPOLINE   0x00008000ull /* free page for an INIT-SIPI trampoline */
-#define LAYOUT_PAGE_TABLES     0x00009000ull /* PML4, PDPT, 4 PDs: identity map of 4 GiB */
-#define LAYOUT_PAGE_TABLES_END 0x0000f000ull
-#define LAYOUT_CMDLINE         0x00020000ull /* kernel command line, NUL-terminated */
-#define LAYOUT_CMDLINE_MAX     0x00010000ull
-#define LAYOUT_BOOT_DESC       0x00030000ull /* boot descriptor (flattened device tree) */
-#define LAYOUT_BOOT_DESC_MAX   0x00010000ull
-#define LAYOUT_LOW_RAM_END     0x0009fc00ull /* usable RAM below the EBDA */
-#define LAYOUT_ACPI            0x000e0000ull /* RSDP first, then the other tables */
-#define LAYOUT_ACPI_MAX        0x00020000ull
-#define LAYOUT_HIGH_MEM        0x00100000ull /* 1 MiB: firmware, kernel, payload */
+#define LAYOUT_GDT             GUEST_ABI_U64(0x00000500) /* boot GDT (4 entries) */
+#define LAYOUT_ZERO_PAGE       GUEST_ABI_U64(0x00007000) /* Linux boot_params (4 KiB) */
+#define LAYOUT_AP_TRAMPOLINE   GUEST_ABI_U64(0x00008000) /* free page for an INIT-SIPI trampoline */
+#define LAYOUT_PAGE_TABLES     GUEST_ABI_U64(0x00009000) /* PML4, PDPT, 4 PDs: identity map of 4 GiB */
+#define LAYOUT_PAGE_TABLES_END GUEST_ABI_U64(0x0000f000)
+#define LAYOUT_CMDLINE         GUEST_ABI_U64(0x00020000) /* kernel command line, NUL-terminated */
+#define LAYOUT_CMDLINE_MAX     GUEST_ABI_U64(0x00010000)
+#define LAYOUT_BOOT_DESC       GUEST_ABI_U64(0x00030000) /* boot descriptor (flattened device tree) */
+#define LAYOUT_BOOT_DESC_MAX   GUEST_ABI_U64(0x00010000)
+#define LAYOUT_LOW_RAM_END     GUEST_ABI_U64(0x0009fc00) /* usable RAM below the EBDA */
+#define LAYOUT_ACPI            GUEST_ABI_U64(0x000e0000) /* RSDP first, then the other tables */
+#define LAYOUT_ACPI_MAX        GUEST_ABI_U64(0x00020000)
+#define LAYOUT_HIGH_MEM        GUEST_ABI_U64(0x00100000) /* 1 MiB: firmware, kernel, payload */
+#define LAYOUT_PAYLOAD         LAYOUT_HIGH_MEM           /* the test payload's link address */
+#define LAYOUT_STAGE0          GUEST_ABI_U64(0x00400000) /* 4 MiB: the stage0 firmware image */
 
 /* The 32-bit hole: RAM stops at LAYOUT_MMIO_GAP; RAM beyond it continues at 4 GiB. */
-#define LAYOUT_MMIO_GAP        0xc0000000ull
-#define LAYOUT_MMIO_GAP_END    0x100000000ull
-#define LAYOUT_DEVICE_MMIO     0xd0000000ull /* virtio-mmio and other MMIO devices, 4 KiB each */
-#define LAYOUT_DEVICE_MMIO_END 0xfec00000ull
-#define LAYOUT_DEVICE_MMIO_STRIDE 0x1000ull
-#define LAYOUT_IOAPIC          0xfec00000ull
-#define LAYOUT_LAPIC           0xfee00000ull
+#define LAYOUT_MMIO_GAP        GUEST_ABI_U64(0xc0000000)
+#define LAYOUT_MMIO_GAP_END    GUEST_ABI_U64(0x100000000)
+#define LAYOUT_DEVICE_MMIO     GUEST_ABI_U64(0xd0000000) /* virtio-mmio and other MMIO devices, 4 KiB each */
+#define LAYOUT_DEVICE_MMIO_END GUEST_ABI_U64(0xfec00000)
+#define LAYOUT_DEVICE_MMIO_STRIDE GUEST_ABI_U64(0x1000)
+#define LAYOUT_IOAPIC          GUEST_ABI_U64(0xfec00000)
+#define LAYOUT_LAPIC           GUEST_ABI_U64(0xfee00000)
 
 /* GSIs: 0-15 legacy ISA (serial 4), 16-23 the rest of the IOAPIC; devices get
  * LAYOUT_FIRST_DEVICE_GSI.. in order of creation. */

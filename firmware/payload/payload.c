@@ -22,6 +22,8 @@
  * in a halt loop before exiting; `payload.reset` resets through the i8042. */
 #include "payload.h"
 
+#include "common/guest_abi/boot_desc.h"
+
 #define ZP_ACPI_RSDP 0x070
 #define ZP_EXT_RAMDISK_IMAGE 0x0c0
 #define ZP_EXT_RAMDISK_SIZE 0x0c4
@@ -158,8 +160,10 @@ static void report_fdt(const uint8_t *fdt)
 				return;
 			const uint8_t *val = fdt + pos;
 			const char *pname = (const char *)fdt + off_strings + nameoff;
-			if (!memcmp(path, "/cpus", 6) && !memcmp(pname, "ap-start", 9) && len == 7 &&
-			    !memcmp(val, "direct", 7))
+			if (!memcmp(path, "/" BOOT_DESC_NODE_CPUS, sizeof("/" BOOT_DESC_NODE_CPUS)) &&
+			    !memcmp(pname, BOOT_DESC_PROP_AP_START, sizeof(BOOT_DESC_PROP_AP_START)) &&
+			    len == sizeof(BOOT_DESC_AP_START_DIRECT) &&
+			    !memcmp(val, BOOT_DESC_AP_START_DIRECT, len))
 				ap_start_direct = 1;
 			pr("fdt %s %s ", plen ? path : "/", pname);
 			if (printable(val, len))

@@ -9,8 +9,14 @@
  *   map and switches to long mode.
  * Both first write milestone 1 to the boot-timer port ("first guest
  * instruction") — on machines without the probe the write is ignored. */
-#define BOOT_TIMER_PORT 0x440
+#include "common/guest_abi/layout.h"
+
+#define BOOT_TIMER_PORT LAYOUT_PORT_BOOT_TIMER
 #define STACK_SIZE 8192
+
+/* The guest ABI's load address as a symbol: payload.ld asserts it links the image there. */
+	.globl payload_abi_load_addr
+	.set payload_abi_load_addr, LAYOUT_PAYLOAD
 #define MAX_VCPUS 64
 
 	.section .note.pvh, "a"

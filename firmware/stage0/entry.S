@@ -13,6 +13,10 @@
  *   5. enters long mode and calls stage0_main(boot_desc, sev_status, c_bit). */
 #include "firmware/stage0/stage0_abi.h"
 
+/* The guest ABI's load address as a symbol: stage0.ld asserts it links the image there. */
+	.globl stage0_abi_load_addr
+	.set stage0_abi_load_addr, STAGE0_LOAD_ADDR
+
 #define MSR_SEV_STATUS 0xc0010131
 #define MSR_GHCB 0xc0010130
 #define MSR_EFER 0xc0000080
@@ -68,7 +72,7 @@ no_sev:
 	xor %esi, %esi                  /* C-bit position, 0 = none */
 	testl $4, sev_status
 	jz 6f
-	mov $SNP_LAYOUT_CPUID_LO, %edi
+	mov $SNP_LAYOUT_CPUID, %edi
 	mov (%edi), %ecx                /* entry count */
 	cmp $64, %ecx
 	ja no_cbit

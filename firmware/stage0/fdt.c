@@ -4,8 +4,11 @@
  * it is still parsed defensively: every offset and length is bounds-checked. */
 #include "firmware/stage0/stage0.h"
 
+#include "common/guest_abi/boot_desc.h"
+#include "common/guest_abi/layout.h"
+
 #define FDT_MAGIC 0xd00dfeed
-#define FDT_MAX_SIZE 0x10000
+#define FDT_MAX_SIZE LAYOUT_BOOT_DESC_MAX
 #define TOK_BEGIN 1
 #define TOK_END_NODE 2
 #define TOK_PROP 3
@@ -25,34 +28,34 @@ static int prop_u64(const uint8_t *v, uint32_t len, uint64_t *out)
 static int boot_prop(struct boot_info *bi, const char *name, const uint8_t *v, uint32_t len)
 {
 	static const struct { const char *name; size_t off; } u64s[] = {
-		{ "kernel-size", offsetof(struct boot_info, kernel_size) },
-		{ "initrd-size", offsetof(struct boot_info, initrd_size) },
-		{ "kernel-addr", offsetof(struct boot_info, kernel_addr) },
-		{ "initrd-addr", offsetof(struct boot_info, initrd_addr) },
-		{ "cmdline-addr", offsetof(struct boot_info, cmdline_addr) },
-		{ "acpi-rsdp", offsetof(struct boot_info, acpi_rsdp) },
+		{ BOOT_DESC_PROP_KERNEL_SIZE, offsetof(struct boot_info, kernel_size) },
+		{ BOOT_DESC_PROP_INITRD_SIZE, offsetof(struct boot_info, initrd_size) },
+		{ BOOT_DESC_PROP_KERNEL_ADDR, offsetof(struct boot_info, kernel_addr) },
+		{ BOOT_DESC_PROP_INITRD_ADDR, offsetof(struct boot_info, initrd_addr) },
+		{ BOOT_DESC_PROP_CMDLINE_ADDR, offsetof(struct boot_info, cmdline_addr) },
+		{ BOOT_DESC_PROP_ACPI_RSDP, offsetof(struct boot_info, acpi_rsdp) },
 	};
 	static const struct { const char *name; size_t off; } hashes[] = {
-		{ "cmdline-sha256", offsetof(struct boot_info, cmdline_sha256) },
-		{ "kernel-sha256", offsetof(struct boot_info, kernel_sha256) },
-		{ "initrd-sha256", offsetof(struct boot_info, initrd_sha256) },
+		{ BOOT_DESC_PROP_CMDLINE_SHA256, offsetof(struct boot_info, cmdline_sha256) },
+		{ BOOT_DESC_PROP_KERNEL_SHA256, offsetof(struct boot_info, kernel_sha256) },
+		{ BOOT_DESC_PROP_INITRD_SHA256, offsetof(struct boot_info, initrd_sha256) },
 	};
 	for (size_t i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++)
 		if (streq(name, u64s[i].name))
 			return prop_u64(v, len, (uint64_t *)((uint8_t *)bi + u64s[i].off));
 	for (size_t i = 0; i < sizeof(hashes) / sizeof(hashes[0]); i++) {
 		if (streq(name, hashes[i].name)) {
-			if (len != 32)
+			if (len != BOOT_DESC_SHA256_SIZE)
 				return -1;
 			*(const uint8_t **)((uint8_t *)bi + hashes[i].off) = v;
 			return 0;
 		}
 	}
-	if (streq(name, "mode")) {
+	if (streq(name, BOOT_DESC_PROP_MODE)) {
 		if (!len || v[len - 1])
 			return -1;
-		bi->firmware_mode = streq((const char *)v, "firmware");
-	} else if (streq(name, "cmdline")) {
+		bi->firmware_mode = streq((const char *)v, BOOT_DESC_MODE_FIRMWARE);
+	} else if (streq(name, BOOT_DESC_PROP_CMDLINE)) {
 		if (!len || v[len - 1])
 			return -1;
 		bi->cmdline = (const char *)v;
@@ -62,15 +65,15 @@ static int boot_prop(struct boot_info *bi, const char *name, const uint8_t *v, u
 
 static int memmap_prop(struct boot_info *bi, const char *name, const uint8_t *v, uint32_t len)
 {
-	if (!streq(name, "entries"))
+	if (!streq(name, BOOT_DESC_PROP_ENTRIES))
 		return 0;
-	if (len % 20 || len / 20 > DESC_MAX_E820)
+	if (len % BOOT_DESC_E820_ENTRY_SIZE || len / BOOT_DESC_E820_ENTRY_SIZE > DESC_MAX_E820)
 		return -1;
-	bi->n_e820 = len / 20;
+	bi->n_e820 = len / BOOT_DESC_E820_ENTRY_SIZE;
 	for (unsigned i = 0; i < bi->n_e820; i++) {
-		bi->e820[i].addr = be64(v + 20 * i);
-		bi->e820[i].size = be64(v + 20 * i + 8);
-		bi->e820[i].type = be32(v + 20 * i + 16);
+		bi->e820[i].addr = be64(v + BOOT_DESC_E820_ENTRY_SIZE * i);
+		bi->e820[i].size = be64(v + BOOT_DESC_E820_ENTRY_SIZE * i + 8);
+		bi->e820[i].type = be32(v + BOOT_DESC_E820_ENTRY_SIZE * i + 16);
 	}
 	return 0;
 }
@@ -103,8 +106,8 @@ int desc_parse(const uint8_t *fdt, struct boot_info *bi)
 			const char *name = (const char *)s + pos;
 			depth++;
 			cur = depth == 1 ? NODE_ROOT
-			      : depth == 2 && streq(name, "memory-map") ? NODE_MEMMAP
-			      : depth == 2 && streq(name, "boot") ? NODE_BOOT : NODE_OTHER;
+			      : depth == 2 && streq(name, BOOT_DESC_NODE_MEMORY_MAP) ? NODE_MEMMAP
+			      : depth == 2 && streq(name, BOOT_DESC_NODE_BOOT) ? NODE_BOOT : NODE_OTHER;
 			pos += (n + 1 + 3) & ~3u;
 		} else if (tok == TOK_END_NODE) {
 			if (!depth)

@@ -6,7 +6,7 @@
 
 #define ZERO_PAGE 0x7000ull
 #define CC_BLOB_PAGE 0x42000ull /* setup_data + cc_blob_sev_info, reserved in e820 */
-#define SNP_RESERVED_START SNP_LAYOUT_SECRETS_LO
+#define SNP_RESERVED_START SNP_LAYOUT_SECRETS
 #define SNP_RESERVED_END (CC_BLOB_PAGE + 0x1000)
 
 #define BP_ACPI_RSDP 0x070
@@ -76,9 +76,9 @@ static void write_cc_blob(uint8_t *bp)
 	put32(sd + 8, SETUP_CC_BLOB);
 	put32(sd + 12, 40);              /* sizeof(struct cc_blob_sev_info) */
 	put32(cc, CC_BLOB_MAGIC);        /* version 0 */
-	put64(cc + 8, SNP_LAYOUT_SECRETS_LO);
+	put64(cc + 8, SNP_LAYOUT_SECRETS);
 	put32(cc + 16, 4096);
-	put64(cc + 24, SNP_LAYOUT_CPUID_LO);
+	put64(cc + 24, SNP_LAYOUT_CPUID);
 	put32(cc + 32, 4096);
 	put64(bp + BP_SETUP_DATA, CC_BLOB_PAGE);
 	put32(bp + BP_CC_BLOB_ADDRESS, (uint32_t)(CC_BLOB_PAGE + 16));

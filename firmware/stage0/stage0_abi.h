@@ -1,18 +1,22 @@
 /* stage0_abi: the numbers the stage0 firmware shares with the VMM, the tests
- * and docs/firmware.md. Plain #defines (also included from assembly). */
+ * and docs/firmware.md. Plain #defines (also included from assembly); addresses
+ * and ports come from the guest ABI headers (common/guest_abi/). */
 #ifndef PARMA_FIRMWARE_STAGE0_ABI_H
 #define PARMA_FIRMWARE_STAGE0_ABI_H
 
-/* Where the firmware is linked and loaded (stage0.ld). */
-#define STAGE0_LOAD_ADDR 0x400000
+#include "common/guest_abi/layout.h"
+#include "common/guest_abi/snp_layout.h"
 
-/* Ports (common/guest_abi/layout.h): debug log bytes, and the debug-exit device that ends
+/* Where the firmware is linked and loaded (stage0.ld asserts it at link time). */
+#define STAGE0_LOAD_ADDR LAYOUT_STAGE0
+
+/* Ports: debug log bytes, and the debug-exit device that ends
  * the VM with status 16 + code in Parma's VMM. Not used on SEV-SNP, where
  * port I/O would need a #VC handler: there the firmware halts through the
  * GHCB MSR protocol termination request with reason set STAGE0_GHCB_REASON_SET
  * and the code as reason (KVM reports KVM_SYSTEM_EVENT_SEV_TERM). */
-#define STAGE0_DEBUGCON_PORT 0xe9
-#define STAGE0_DEBUG_EXIT_PORT 0xf4
+#define STAGE0_DEBUGCON_PORT LAYOUT_PORT_DEBUGCON
+#define STAGE0_DEBUG_EXIT_PORT LAYOUT_PORT_DEBUG_EXIT
 #define STAGE0_GHCB_REASON_SET 2
 
 /* Halt codes (the VM's exit status under `parma boot` is 16 + code). */
@@ -24,9 +28,5 @@
 #define STAGE0_HALT_LAYOUT 0x36           /* images do not fit in RAM / overlap */
 #define STAGE0_HALT_SNP 0x37              /* SEV-SNP setup failed (C-bit, PVALIDATE, PSC) */
 #define STAGE0_HALT_EXCEPTION 0x38        /* unexpected CPU exception */
-
-/* SNP pages (common/guest_abi/snp_layout.h), as 32-bit immediates for the assembly. */
-#define SNP_LAYOUT_SECRETS_LO 0x40000
-#define SNP_LAYOUT_CPUID_LO 0x41000
 
 #endif

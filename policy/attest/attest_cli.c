@@ -4,7 +4,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +91,45 @@ static int parse_u32(const char *s, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+/* Option parse functions (common/cli.h). */
+
+/* A hex option of a fixed size (or up to it, zero-padded); sets *given when present. */
+struct hex_opt {
+	const char *name; /* "--host-data" */
+	uint8_t *out;
+	size_t len;
+	bool up_to;
+	bool *given;
+};
+
+static int opt_hex(const char *prog, char *value, void *dest)
+{
+	const struct hex_opt *h = dest;
+	if (parse_hex_arg(prog, h->name, value, h->out, h->len, h->up_to))
+		return CLI_USAGE;
+	if (h->given)
+		*h->given = true;
+	return 0;
+}
+
+/* A 32-bit number up to max, with the message it fails with; sets *given when present. */
+struct u32_opt {
+	uint32_t *out;
+	uint32_t max;
+	const char *error;
+	bool *given;
+};
+
+static int opt_u32(const char *prog, char *value, void *dest)
+{
+	const struct u32_opt *u = dest;
+	if (parse_u32(value, u->max, u->out) < 0)
+		return cli_usage_error(prog, u->error, value);
+	if (u->given)
+		*u->given = true;
+	return 0;
+}
+
 static void print_json(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
@@ -148,140 +186,94 @@ static void verify_usage(const char *prog)
 	       prog);
 }
 
+static int opt_min_tcb(const char *prog, char *value, void *dest)
+{
+	struct errbuf eb = { 0 };
+	if (snp_claims_set_min_tcb(dest, value, &eb) < 0)
+		return cli_usage_error(prog, "--min-tcb: %s", errbuf_msg(&eb));
+	return 0;
+}
+
+static int opt_at(const char *prog, char *value, void *dest)
+{
+	struct snp_claims *claims = dest;
+	struct errbuf eb = { 0 };
+	if (snp_parse_rfc3339(value, &claims->time, &eb) < 0)
+		return cli_usage_error(prog, "--at: %s", errbuf_msg(&eb));
+	claims->have_time = true;
+	return 0;
+}
+
+static int opt_chain_product(const char *prog, char *value, void *dest)
+{
+	enum snp_product *product = dest;
+	*product = snp_product_from_name(value);
+	if (*product == SNP_PRODUCT_UNKNOWN || *product == SNP_PRODUCT_DEV)
+		return cli_usage_error(prog, "--product: expected milan, genoa or turin, got \"%s\"",
+				       value);
+	return 0;
+}
+
 int verify_cli_main(int argc, char **argv)
 {
 	const char *prog = argv[0];
-	enum { O_CERTS = 256, O_POLICY, O_HOST_DATA, O_MEAS, O_RDATA, O_MIN_TCB, O_VMPL, O_AT,
-	       O_DEBUG, O_DEV, O_PRODUCT, O_REQUIRE_CRL, O_FAMILY, O_IMAGE, O_IDKEY, O_SVN };
-	static const struct option opts[] = {
-		{ "certs", required_argument, NULL, O_CERTS },
-		{ "policy", required_argument, NULL, O_POLICY },
-		{ "host-data", required_argument, NULL, O_HOST_DATA },
-		{ "measurement", required_argument, NULL, O_MEAS },
-		{ "report-data", required_argument, NULL, O_RDATA },
-		{ "min-tcb", required_argument, NULL, O_MIN_TCB },
-		{ "vmpl", required_argument, NULL, O_VMPL },
-		{ "at", required_argument, NULL, O_AT },
-		{ "allow-debug", no_argument, NULL, O_DEBUG },
-		{ "allow-dev", no_argument, NULL, O_DEV },
-		{ "product", required_argument, NULL, O_PRODUCT },
-		{ "require-crl", no_argument, NULL, O_REQUIRE_CRL },
-		{ "family-id", required_argument, NULL, O_FAMILY },
-		{ "image-id", required_argument, NULL, O_IMAGE },
-		{ "id-key-digest", required_argument, NULL, O_IDKEY },
-		{ "min-guest-svn", required_argument, NULL, O_SVN },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct snp_claims claims;
 	struct errbuf eb = { 0 };
 	const char *certs_dir = NULL, *policy_file = NULL;
 	bool quiet = false;
-	int c, ret;
+	int ret;
 
-	memset(&claims, 0, sizeof(claims));
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
-		switch (c) {
-		case O_CERTS:
-			certs_dir = optarg;
-			break;
-		case O_POLICY:
-			policy_file = optarg;
-			break;
-		case O_HOST_DATA:
-			if (parse_hex_arg(prog, "--host-data", optarg, claims.host_data,
-					  SNP_HOST_DATA_SIZE, false))
-				return CLI_USAGE;
-			claims.check_host_data = true;
-			break;
-		case O_MEAS:
-			if (parse_hex_arg(prog, "--measurement", optarg, claims.measurement,
-					  SNP_MEASUREMENT_SIZE, false))
-				return CLI_USAGE;
-			claims.check_measurement = true;
-			break;
-		case O_RDATA:
-			if (parse_hex_arg(prog, "--report-data", optarg, claims.report_data,
-					  SNP_REPORT_DATA_SIZE, true))
-				return CLI_USAGE;
-			claims.check_report_data = true;
-			break;
-		case O_MIN_TCB:
-			if (snp_claims_set_min_tcb(&claims, optarg, &eb) < 0)
-				return cli_usage_error(prog, "--min-tcb: %s", errbuf_msg(&eb));
-			break;
-		case O_VMPL:
-			if (parse_u32(optarg, 3, &claims.vmpl) < 0)
-				return cli_usage_error(prog, "--vmpl: expected 0-3, got \"%s\"",
-						       optarg);
-			claims.check_vmpl = true;
-			break;
-		case O_AT:
-			if (snp_parse_rfc3339(optarg, &claims.time, &eb) < 0)
-				return cli_usage_error(prog, "--at: %s", errbuf_msg(&eb));
-			claims.have_time = true;
-			break;
-		case O_DEBUG:
-			claims.allow_debug = true;
-			break;
-		case O_DEV:
-			claims.allow_dev = true;
-			break;
-		case O_REQUIRE_CRL:
-			claims.require_crl = true;
-			break;
-		case O_FAMILY:
-			if (parse_hex_arg(prog, "--family-id", optarg, claims.family_id,
-					  SNP_FAMILY_ID_SIZE, false))
-				return CLI_USAGE;
-			claims.check_family_id = true;
-			break;
-		case O_IMAGE:
-			if (parse_hex_arg(prog, "--image-id", optarg, claims.image_id,
-					  SNP_FAMILY_ID_SIZE, false))
-				return CLI_USAGE;
-			claims.check_image_id = true;
-			break;
-		case O_IDKEY:
-			if (parse_hex_arg(prog, "--id-key-digest", optarg, claims.id_key_digest,
-					  SNP_ID_DIGEST_SIZE, false))
-				return CLI_USAGE;
-			claims.check_id_key_digest = true;
-			break;
-		case O_SVN:
-			if (parse_u32(optarg, UINT32_MAX, &claims.min_guest_svn) < 0)
-				return cli_usage_error(prog, "--min-guest-svn: expected a 32-bit number");
-			claims.check_min_guest_svn = true;
-			break;
-		case O_PRODUCT:
-			claims.product = snp_product_from_name(optarg);
-			if (claims.product == SNP_PRODUCT_UNKNOWN || claims.product == SNP_PRODUCT_DEV)
-				return cli_usage_error(prog,
-						       "--product: expected milan, genoa or turin, "
-						       "got \"%s\"",
-						       optarg);
-			break;
-		case 'q':
-			quiet = true;
-			break;
-		case 'h':
-			verify_usage(prog);
-			return CLI_OK;
-		default:
-			return cli_usage_error(prog, "unknown or incomplete option '%s'",
-					       argv[optind - 1]);
-		}
+	if (cli_wants_help(argc, argv)) {
+		verify_usage(prog);
+		return CLI_OK;
 	}
-	if (optind != argc - 1)
-		return cli_usage_error(prog, optind >= argc ? "missing REPORT" : "too many arguments");
+	memset(&claims, 0, sizeof(claims));
+	struct hex_opt host_data = { "--host-data", claims.host_data, SNP_HOST_DATA_SIZE, false,
+				     &claims.check_host_data },
+		measurement = { "--measurement", claims.measurement, SNP_MEASUREMENT_SIZE, false,
+				&claims.check_measurement },
+		report_data = { "--report-data", claims.report_data, SNP_REPORT_DATA_SIZE, true,
+				&claims.check_report_data },
+		family_id = { "--family-id", claims.family_id, SNP_FAMILY_ID_SIZE, false,
+			      &claims.check_family_id },
+		image_id = { "--image-id", claims.image_id, SNP_FAMILY_ID_SIZE, false,
+			     &claims.check_image_id },
+		id_key = { "--id-key-digest", claims.id_key_digest, SNP_ID_DIGEST_SIZE, false,
+			   &claims.check_id_key_digest };
+	struct u32_opt vmpl = { &claims.vmpl, 3, "--vmpl: expected 0-3, got \"%s\"",
+				&claims.check_vmpl },
+		svn = { &claims.min_guest_svn, UINT32_MAX, "--min-guest-svn: expected a 32-bit number",
+			&claims.check_min_guest_svn };
+	const struct cli_opt opts[] = {
+		CLI_STRING("certs", 0, &certs_dir),
+		CLI_STRING("policy", 0, &policy_file),
+		CLI_FUNC("host-data", 0, opt_hex, &host_data),
+		CLI_FUNC("measurement", 0, opt_hex, &measurement),
+		CLI_FUNC("report-data", 0, opt_hex, &report_data),
+		CLI_FUNC("min-tcb", 0, opt_min_tcb, &claims),
+		CLI_FUNC("vmpl", 0, opt_u32, &vmpl),
+		CLI_FUNC("at", 0, opt_at, &claims),
+		CLI_FLAG("allow-debug", 0, &claims.allow_debug),
+		CLI_FLAG("allow-dev", 0, &claims.allow_dev),
+		CLI_FUNC("product", 0, opt_chain_product, &claims.product),
+		CLI_FLAG("require-crl", 0, &claims.require_crl),
+		CLI_FUNC("family-id", 0, opt_hex, &family_id),
+		CLI_FUNC("image-id", 0, opt_hex, &image_id),
+		CLI_FUNC("id-key-digest", 0, opt_hex, &id_key),
+		CLI_FUNC("min-guest-svn", 0, opt_u32, &svn),
+		CLI_FLAG("quiet", 'q', &quiet),
+	};
+	int first;
+	ret = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (ret)
+		return ret;
+	if (first != argc - 1)
+		return cli_usage_error(prog, first >= argc ? "missing REPORT" : "too many arguments");
 	if (!certs_dir)
 		return cli_usage_error(prog, "--certs DIR is required");
 	if (policy_file && claims.check_host_data)
 		return cli_usage_error(prog, "--policy and --host-data are mutually exclusive");
-	const char *report_path = argv[optind];
+	const char *report_path = argv[first];
 
 	if (policy_file) {
 		uint8_t *pol;
@@ -343,56 +335,50 @@ int verify_cli_main(int argc, char **argv)
 
 /* ---- parma report show ---- */
 
+static int opt_report_product(const char *prog, char *value, void *dest)
+{
+	enum snp_product *product = dest;
+	*product = snp_product_from_name(value);
+	if (*product == SNP_PRODUCT_UNKNOWN)
+		return cli_usage_error(prog, "--product: unknown product \"%s\"", value);
+	return 0;
+}
+
 static int report_show_main(int argc, char **argv)
 {
 	const char *prog = argv[0];
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "product", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	enum snp_product product = SNP_PRODUCT_UNKNOWN;
 	bool json = false;
 	struct errbuf eb = { 0 };
-	int c;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'p':
-			product = snp_product_from_name(optarg);
-			if (product == SNP_PRODUCT_UNKNOWN)
-				return cli_usage_error(prog, "--product: unknown product \"%s\"",
-						       optarg);
-			break;
-		case 'h':
-			printf("Usage: %s REPORT [--json] [--product milan|genoa|turin]\n\n"
-			       "Print every field of an SEV-SNP report (raw or hex). Does NOT verify\n"
-			       "it: use `parma verify` for that. --product picks the TCB layout for\n"
-			       "version-2 reports, which do not name their product.\n",
-			       prog);
-			return CLI_OK;
-		default:
-			return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
-		}
+	if (cli_wants_help(argc, argv)) {
+		printf("Usage: %s REPORT [--json] [--product milan|genoa|turin]\n\n"
+		       "Print every field of an SEV-SNP report (raw or hex). Does NOT verify\n"
+		       "it: use `parma verify` for that. --product picks the TCB layout for\n"
+		       "version-2 reports, which do not name their product.\n",
+		       prog);
+		return CLI_OK;
 	}
-	if (optind != argc - 1)
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", 0, &json),
+		CLI_FUNC("product", 0, opt_report_product, &product),
+	};
+	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (first != argc - 1)
 		return cli_usage_error(prog, "expected one REPORT file");
+	const char *path = argv[first];
 
 	uint8_t *raw;
 	size_t len;
 	struct snp_report r;
-	if (read_report_file(argv[optind], &raw, &len, &eb) < 0)
+	if (read_report_file(path, &raw, &len, &eb) < 0)
 		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 	int ret = snp_report_parse(raw, len, &r, &eb);
 	free(raw);
 	if (ret < 0)
-		return cli_error(prog, CLI_BAD_INPUT, "%s: %s", argv[optind], errbuf_msg(&eb));
+		return cli_error(prog, CLI_BAD_INPUT, "%s: %s", path, errbuf_msg(&eb));
 	struct json_object *j = snp_report_to_json(&r, product);
 	if (!j)
 		return cli_error(prog, CLI_INTERNAL, "out of memory");
@@ -415,67 +401,57 @@ static int report_show_main(int argc, char **argv)
 static int report_dev_ca_main(int argc, char **argv)
 {
 	const char *prog = argv[0];
-	static const struct option opts[] = {
-		{ "rsa-bits", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	struct snp_dev_ca_options o = { 0 };
 	struct errbuf eb = { 0 };
 	struct snp_dev_ca *ca;
-	uint32_t bits;
-	int c;
+	uint32_t bits = 0;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b':
-			if (parse_u32(optarg, 16384, &bits) < 0 || bits < 2048)
-				return cli_usage_error(prog, "--rsa-bits: expected 2048-16384");
-			o.rsa_bits = bits;
-			break;
-		case 'h':
-			printf("Usage: %s DIR [--rsa-bits N]\n\n"
-			       "Create (or load, if present) a Parma DEVELOPMENT attestation CA in DIR:\n"
-			       "ark.pem, ask.pem, vcek.pem (pass DIR to `parma verify --certs`) and\n"
-			       "private/*.key. Reports it signs verify only with --allow-dev.\n",
-			       prog);
-			return CLI_OK;
-		default:
-			return cli_usage_error(prog, "unknown option '%s'", argv[optind - 1]);
-		}
+	if (cli_wants_help(argc, argv)) {
+		printf("Usage: %s DIR [--rsa-bits N]\n\n"
+		       "Create (or load, if present) a Parma DEVELOPMENT attestation CA in DIR:\n"
+		       "ark.pem, ask.pem, vcek.pem (pass DIR to `parma verify --certs`) and\n"
+		       "private/*.key. Reports it signs verify only with --allow-dev.\n",
+		       prog);
+		return CLI_OK;
 	}
-	if (optind != argc - 1)
+	bool have_bits = false;
+	struct u32_opt rsa_bits = { &bits, 16384, "--rsa-bits: expected 2048-16384", &have_bits };
+	const struct cli_opt opts[] = {
+		CLI_FUNC("rsa-bits", 0, opt_u32, &rsa_bits),
+	};
+	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (have_bits && bits < 2048)
+		return cli_usage_error(prog, "--rsa-bits: expected 2048-16384");
+	o.rsa_bits = bits;
+	if (first != argc - 1)
 		return cli_usage_error(prog, "expected one DIR");
-	if (snp_dev_ca_open(argv[optind], true, &o, &ca, &eb) < 0)
+	const char *dir = argv[first];
+	if (snp_dev_ca_open(dir, true, &o, &ca, &eb) < 0)
 		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 	char chip[2 * SNP_CHIP_ID_SIZE + 1];
 	hex_encode(snp_dev_ca_chip_id(ca), SNP_CHIP_ID_SIZE, chip);
 	printf("development CA: %s (certificates: ark.pem ask.pem vcek.pem)\nchip_id: %s\n",
-	       argv[optind], chip);
+	       dir, chip);
 	fprintf(stderr, "%s: this is a DEVELOPMENT CA, not AMD: its reports prove nothing\n", prog);
 	snp_dev_ca_free(ca);
 	return CLI_OK;
 }
 
+static int opt_guest_policy(const char *prog, char *value, void *dest)
+{
+	char *end;
+	errno = 0;
+	*(uint64_t *)dest = strtoull(value, &end, 0);
+	if (errno || *end || !*value)
+		return cli_usage_error(prog, "--guest-policy: not a number");
+	return 0;
+}
+
 static int report_dev_sign_main(int argc, char **argv)
 {
 	const char *prog = argv[0];
-	enum { O_CA = 256, O_MEAS, O_HOST, O_POLICY, O_RDATA, O_GPOL, O_VMPL, O_SVN, O_OUT };
-	static const struct option opts[] = {
-		{ "ca", required_argument, NULL, O_CA },
-		{ "measurement", required_argument, NULL, O_MEAS },
-		{ "host-data", required_argument, NULL, O_HOST },
-		{ "policy", required_argument, NULL, O_POLICY },
-		{ "report-data", required_argument, NULL, O_RDATA },
-		{ "guest-policy", required_argument, NULL, O_GPOL },
-		{ "vmpl", required_argument, NULL, O_VMPL },
-		{ "guest-svn", required_argument, NULL, O_SVN },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *ca_dir = NULL, *out = NULL, *policy_file = NULL;
 	struct snp_report r;
 	struct snp_dev_ca *ca = NULL;
@@ -485,67 +461,39 @@ static int report_dev_sign_main(int argc, char **argv)
 	bool have_host = false;
 	uint64_t gpol = SNP_POLICY_RESERVED_MBO | SNP_POLICY_SMT;
 	uint32_t vmpl = 0, svn = 0;
-	int c;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_CA:
-			ca_dir = optarg;
-			break;
-		case O_MEAS:
-			if (parse_hex_arg(prog, "--measurement", optarg, meas, sizeof(meas), false))
-				return CLI_USAGE;
-			break;
-		case O_HOST:
-			if (parse_hex_arg(prog, "--host-data", optarg, host, sizeof(host), false))
-				return CLI_USAGE;
-			have_host = true;
-			break;
-		case O_POLICY:
-			policy_file = optarg;
-			break;
-		case O_RDATA:
-			if (parse_hex_arg(prog, "--report-data", optarg, rdata, sizeof(rdata), true))
-				return CLI_USAGE;
-			break;
-		case O_GPOL: {
-			char *end;
-			errno = 0;
-			gpol = strtoull(optarg, &end, 0);
-			if (errno || *end || !*optarg)
-				return cli_usage_error(prog, "--guest-policy: not a number");
-			break;
-		}
-		case O_VMPL:
-			if (parse_u32(optarg, 3, &vmpl) < 0)
-				return cli_usage_error(prog, "--vmpl: expected 0-3");
-			break;
-		case O_SVN:
-			if (parse_u32(optarg, UINT32_MAX, &svn) < 0)
-				return cli_usage_error(prog, "--guest-svn: expected a 32-bit number");
-			break;
-		case 'o':
-			out = optarg;
-			break;
-		case 'h':
-			printf("Usage: %s --ca DIR -o OUT [--measurement HEX] [--host-data HEX | "
-			       "--policy FILE]\n"
-			       "        [--report-data HEX] [--guest-policy 0xN] [--vmpl N] "
-			       "[--guest-svn N]\n\n"
-			       "Sign an SNP-format report with the DEVELOPMENT CA in DIR (created if\n"
-			       "missing). --policy sets HOST_DATA to the SHA-256 of the file's bytes.\n"
-			       "The guest policy defaults to 0x30000 (debug off).\n",
-			       prog);
-			return CLI_OK;
-		default:
-			return cli_usage_error(prog, "unknown or incomplete option '%s'",
-					       argv[optind - 1]);
-		}
+	if (cli_wants_help(argc, argv)) {
+		printf("Usage: %s --ca DIR -o OUT [--measurement HEX] [--host-data HEX | "
+		       "--policy FILE]\n"
+		       "        [--report-data HEX] [--guest-policy 0xN] [--vmpl N] "
+		       "[--guest-svn N]\n\n"
+		       "Sign an SNP-format report with the DEVELOPMENT CA in DIR (created if\n"
+		       "missing). --policy sets HOST_DATA to the SHA-256 of the file's bytes.\n"
+		       "The guest policy defaults to 0x30000 (debug off).\n",
+		       prog);
+		return CLI_OK;
 	}
-	if (optind != argc)
-		return cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+	struct hex_opt meas_opt = { "--measurement", meas, sizeof(meas), false, NULL },
+		host_opt = { "--host-data", host, sizeof(host), false, &have_host },
+		rdata_opt = { "--report-data", rdata, sizeof(rdata), true, NULL };
+	struct u32_opt vmpl_opt = { &vmpl, 3, "--vmpl: expected 0-3", NULL },
+		svn_opt = { &svn, UINT32_MAX, "--guest-svn: expected a 32-bit number", NULL };
+	const struct cli_opt opts[] = {
+		CLI_STRING("ca", 0, &ca_dir),
+		CLI_FUNC("measurement", 0, opt_hex, &meas_opt),
+		CLI_FUNC("host-data", 0, opt_hex, &host_opt),
+		CLI_STRING("policy", 0, &policy_file),
+		CLI_FUNC("report-data", 0, opt_hex, &rdata_opt),
+		CLI_FUNC("guest-policy", 0, opt_guest_policy, &gpol),
+		CLI_FUNC("vmpl", 0, opt_u32, &vmpl_opt),
+		CLI_FUNC("guest-svn", 0, opt_u32, &svn_opt),
+		CLI_STRING("output", 'o', &out),
+	};
+	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (first != argc)
+		return cli_usage_error(prog, "unexpected argument '%s'", argv[first]);
 	if (!ca_dir || !out)
 		return cli_usage_error(prog, "--ca DIR and -o OUT are required");
 	if (have_host && policy_file)

@@ -2,7 +2,6 @@
 #include "policy/image/image_cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -27,46 +26,31 @@ struct image_args {
 	const char *ref;
 };
 
+int image_cli_parse_threads(const char *prog, char *value, void *dest)
+{
+	uint64_t v;
+	if (cli_parse_uint(value, 1, 64, &v))
+		return cli_usage_error(prog, "--threads: expected 1..64");
+	*(unsigned *)dest = (unsigned)v;
+	return 0;
+}
+
 static int args_parse(int argc, char **argv, bool with_threads, struct image_args *a)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "no-cache", no_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
 	memset(a, 0, sizeof(*a));
-	optind = 1;
-	opterr = 0;
-	for (int c; (c = getopt_long(argc, argv, "jo:t:n", longopts, NULL)) != -1;) {
-		switch (c) {
-		case 'j':
-			a->json = true;
-			break;
-		case 'o':
-			a->output = optarg;
-			break;
-		case 'n':
-			if (!with_threads)
-				return cli_usage_error(argv[0], "unknown option '--no-cache'");
-			a->no_cache = true;
-			break;
-		case 't': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (!with_threads || *end || !v || v > 64)
-				return cli_usage_error(argv[0], "--threads: expected 1..64");
-			a->threads = (unsigned)v;
-			break;
-		}
-		default:
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind != argc - 1)
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", 'j', &a->json),
+		CLI_STRING("output", 'o', &a->output),
+		CLI_FUNC("threads", 't', image_cli_parse_threads, &a->threads), /* convert only */
+		CLI_FLAG("no-cache", 'n', &a->no_cache),                       /* convert only */
+	};
+	int first, rc = cli_parse_options(argv[0], opts, with_threads ? 4 : 2, 0, argc, argv,
+					  &first);
+	if (rc)
+		return rc;
+	if (first != argc - 1)
 		return cli_usage_error(argv[0], "expected exactly one IMAGE (PATH or PATH:TAG)");
-	a->ref = argv[optind];
+	a->ref = argv[first];
 	return CLI_OK;
 }
 

@@ -1,6 +1,5 @@
 /* `parma policy gen GROUP.json`: group spec -> execution policy. */
 #include <errno.h>
-#include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <stdio.h>
@@ -78,15 +77,6 @@ static int plan_write(const char *path, const struct group_spec *g,
 
 int policy_gen_cli_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "debug", no_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "cache-dir", required_argument, NULL, 'c' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "no-cache", no_argument, NULL, 'n' },
-		{ "plan", required_argument, NULL, 'p' },
-		{ NULL, 0, NULL, 0 },
-	};
 	if (cli_wants_help(argc, argv)) {
 		printf("Usage: %s [--debug] [-o POLICY.json] [--plan PLAN.json] [--cache-dir DIR]\n"
 		       "       [--no-cache] [--threads N] GROUP.json\n\n"
@@ -103,40 +93,20 @@ int policy_gen_cli_main(int argc, char **argv)
 	}
 	const char *out_path = NULL, *cache = NULL, *plan_path = NULL;
 	struct policy_gen_opts o = { 0 };
-	optind = 1;
-	opterr = 0;
-	for (int c; (c = getopt_long(argc, argv, "do:c:t:np:", longopts, NULL)) != -1;) {
-		switch (c) {
-		case 'd':
-			o.debug = true;
-			break;
-		case 'o':
-			out_path = optarg;
-			break;
-		case 'c':
-			cache = optarg;
-			break;
-		case 'n':
-			o.no_cache = true;
-			break;
-		case 'p':
-			plan_path = optarg;
-			break;
-		case 't': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-			if (*end || !v || v > 64)
-				return cli_usage_error(argv[0], "--threads: expected 1..64");
-			o.threads = (unsigned)v;
-			break;
-		}
-		default:
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[optind - 1]);
-		}
-	}
-	if (optind != argc - 1)
+	const struct cli_opt opts[] = {
+		CLI_FLAG("debug", 'd', &o.debug),
+		CLI_STRING("output", 'o', &out_path),
+		CLI_STRING("cache-dir", 'c', &cache),
+		CLI_FUNC("threads", 't', image_cli_parse_threads, &o.threads),
+		CLI_FLAG("no-cache", 'n', &o.no_cache),
+		CLI_STRING("plan", 'p', &plan_path),
+	};
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (first != argc - 1)
 		return cli_usage_error(argv[0], "expected exactly one GROUP.json");
-	const char *spec_path = argv[optind];
+	const char *spec_path = argv[first];
 
 	struct errbuf eb = { 0 };
 	struct group_spec *g = NULL;

@@ -52,8 +52,9 @@ struct json_object;
 #define POLICY_MAX_GROUPS	    64 /* additional gids */
 #define POLICY_MAX_EXTERNAL	    256
 #define POLICY_MAX_FRAGMENTS	    64
-#define POLICY_MAX_STATE_DEVICES    1024 /* mounted devices + scratch at once */
-#define POLICY_MAX_STATE_CONTAINERS 1024 /* container ids with an overlay at once */
+#define POLICY_MAX_STATE_DEVICES    1024  /* mounted devices + scratch at once */
+#define POLICY_MAX_STATE_CONTAINERS 1024  /* container ids with an overlay at once */
+#define POLICY_MAX_RETIRED_IDS	    65536 /* ids shut down and unmounted, never used again */
 #define POLICY_MAX_REQUEST_BYTES    (1u << 20)
 
 /* Every guest mount target (layer devices, scratch, overlays) must be a
@@ -296,6 +297,8 @@ enum policy_rule {
 	POLICY_RULE_DUMP_STACKS,
 	POLICY_RULE_RUNTIME_LOGGING,
 	POLICY_RULE_FRAGMENT,
+	POLICY_RULE_ID_REUSED, /* container ids are single use */
+	POLICY_RULE_LIMIT,     /* a work limit stopped the decision */
 	POLICY_RULE_STATE_FULL,
 	POLICY_RULE_INTERNAL,
 	POLICY_RULE_COUNT,

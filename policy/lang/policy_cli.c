@@ -48,22 +48,24 @@ int policy_cli_check(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	if (argc != 2)
+	int first, code = cli_parse_options(argv[0], NULL, 0, 0, argc, argv, &first);
+	if (code)
+		return code;
+	if (first != argc - 1)
 		return cli_usage_error(argv[0], "expected exactly one policy FILE");
-	if (argv[1][0] == '-' && argv[1][1])
-		return cli_usage_error(argv[0], "unknown option '%s'", argv[1]);
+	const char *path = argv[first];
 	uint8_t *bytes;
 	size_t len;
 	struct policy *p;
-	int code = load_file(argv[0], argv[1], &bytes, &len, &p);
+	code = load_file(argv[0], path, &bytes, &len, &p);
 	if (code)
 		return code;
 	if (policy_is_debug(p)) {
-		fprintf(stderr, "%s: %s: %s\n", argv[0], argv[1], DEBUG_WARNING);
-		printf("%s: valid DEBUG allow-all policy (insecure), digest %s\n", argv[1],
+		fprintf(stderr, "%s: %s: %s\n", argv[0], path, DEBUG_WARNING);
+		printf("%s: valid DEBUG allow-all policy (insecure), digest %s\n", path,
 		       policy_get_digest(p)->hex);
 	} else {
-		printf("%s: valid policy, %zu container(s), digest %s\n", argv[1],
+		printf("%s: valid policy, %zu container(s), digest %s\n", path,
 		       policy_container_count(p), policy_get_digest(p)->hex);
 	}
 	policy_free(p);
@@ -82,28 +84,26 @@ int policy_cli_digest(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	const char *path = NULL;
 	bool only_hex = false, only_b64 = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--hex"))
-			only_hex = true;
-		else if (!strcmp(argv[i], "--base64"))
-			only_b64 = true;
-		else if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		else if (path)
-			return cli_usage_error(argv[0], "expected exactly one policy FILE");
-		else
-			path = argv[i];
-	}
-	if (!path)
+	const struct cli_opt opts[] = {
+		CLI_FLAG("hex", 0, &only_hex),
+		CLI_FLAG("base64", 0, &only_b64),
+	};
+	int first, code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					    &first);
+	if (code)
+		return code;
+	if (first == argc)
 		return cli_usage_error(argv[0], "expected a policy FILE");
+	if (first != argc - 1)
+		return cli_usage_error(argv[0], "expected exactly one policy FILE");
 	if (only_hex && only_b64)
 		return cli_usage_error(argv[0], "--hex and --base64 exclude each other");
+	const char *path = argv[first];
 	uint8_t *bytes;
 	size_t len;
 	struct policy *p;
-	int code = load_file(argv[0], path, &bytes, &len, &p);
+	code = load_file(argv[0], path, &bytes, &len, &p);
 	if (code)
 		return code;
 	const struct policy_digest *d = policy_get_digest(p);
@@ -177,6 +177,22 @@ static void print_decision(size_t i, const struct policy_decision *d,
 		printf("    got:      %s\n", r->got);
 }
 
+int policy_cli_opt_env(const char *prog, char *value, void *dest)
+{
+	struct errbuf eb = {0};
+	if (policy_runenv_add_arg(dest, value, &eb) < 0)
+		return cli_usage_error(prog, "%s", errbuf_msg(&eb));
+	return CLI_OK;
+}
+
+int policy_cli_opt_env_file(const char *prog, char *value, void *dest)
+{
+	struct errbuf eb = {0};
+	if (policy_runenv_add_file(dest, value, &eb) < 0)
+		return cli_usage_error(prog, "%s", errbuf_msg(&eb));
+	return CLI_OK;
+}
+
 int policy_cli_explain(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
@@ -195,8 +211,6 @@ int policy_cli_explain(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	const char *paths[2];
-	int n_paths = 0;
 	bool json = false;
 	uint8_t *bytes = NULL, *rbytes = NULL;
 	size_t len, rlen = 0;
@@ -205,29 +219,18 @@ int policy_cli_explain(int argc, char **argv)
 	struct json_object *reqs = NULL, *out = NULL;
 	struct policy_engine *e = NULL;
 	struct policy_runenv *rv = policy_runenv_new();
-	int code = CLI_OK;
 	if (!rv)
 		return cli_error(argv[0], CLI_INTERNAL, "out of memory");
-	for (int i = 1; i < argc && code == CLI_OK; i++) {
-		bool env = !strcmp(argv[i], "--env"), env_file = !strcmp(argv[i], "--env-file");
-		if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if ((env || env_file) && i + 1 == argc)
-			code = cli_usage_error(argv[0], "%s needs a value", argv[i]);
-		else if ((env && policy_runenv_add_arg(rv, argv[++i], &eb) < 0) ||
-			 (env_file && policy_runenv_add_file(rv, argv[++i], &eb) < 0))
-			code = cli_usage_error(argv[0], "%s", errbuf_msg(&eb));
-		else if (env || env_file)
-			continue;
-		else if (argv[i][0] == '-' && argv[i][1])
-			code = cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		else if (n_paths == 2)
-			code = cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
-		else
-			paths[n_paths++] = argv[i];
-	}
-	if (code == CLI_OK && n_paths != 2)
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", 0, &json),
+		CLI_FUNC("env", 0, policy_cli_opt_env, rv),
+		CLI_FUNC("env-file", 0, policy_cli_opt_env_file, rv),
+	};
+	int first, code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					    &first);
+	if (code == CLI_OK && first != argc - 2)
 		code = cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
+	const char *paths[2] = { argv[argc - 2], argv[argc - 1] };
 	if (code == CLI_OK)
 		code = load_file(argv[0], paths[0], &bytes, &len, &p);
 	if (code) {
@@ -438,18 +441,19 @@ int policy_cli_diff(int argc, char **argv)
 		       argv[0]);
 		return CLI_OK;
 	}
-	if (argc != 3)
+	int first, code = cli_parse_options(argv[0], NULL, 0, 0, argc, argv, &first);
+	if (code)
+		return code;
+	if (first != argc - 2)
 		return cli_usage_error(argv[0], "expected two policy files A and B");
-	for (int i = 1; i < 3; i++)
-		if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
+	const char *path_a = argv[first], *path_b = argv[first + 1];
 	uint8_t *ba = NULL, *bb = NULL;
 	size_t la, lb;
 	struct policy *pa = NULL, *pb = NULL;
-	int code = load_file(argv[0], argv[1], &ba, &la, &pa);
+	code = load_file(argv[0], path_a, &ba, &la, &pa);
 	if (code)
 		return code;
-	code = load_file(argv[0], argv[2], &bb, &lb, &pb);
+	code = load_file(argv[0], path_b, &bb, &lb, &pb);
 	if (code) {
 		policy_free(pa);
 		free(ba);
@@ -460,8 +464,8 @@ int policy_cli_diff(int argc, char **argv)
 	struct json_object *jb = json_tokener_parse((const char *)bb);
 	if (policy_is_debug(pa) || policy_is_debug(pb))
 		fprintf(stderr, "%s: %s\n", argv[0], DEBUG_WARNING);
-	printf("--- %s (sha256 %s)\n+++ %s (sha256 %s)\n", argv[1], policy_get_digest(pa)->hex,
-	       argv[2], policy_get_digest(pb)->hex);
+	printf("--- %s (sha256 %s)\n+++ %s (sha256 %s)\n", path_a, policy_get_digest(pa)->hex,
+	       path_b, policy_get_digest(pb)->hex);
 	size_t n = diff_values("", ja, jb);
 	if (!n && memcmp(policy_get_digest(pa)->sha256, policy_get_digest(pb)->sha256, 32))
 		printf("same rules; the bytes (and so the digest / HOST_DATA) differ\n");

@@ -139,6 +139,7 @@ static void undo_forget(struct policy_engine *e)
 			free(e->undo.old_externals);
 	}
 	e->undo.kind = UNDO_NONE;
+	e->undo.retired = false;
 }
 
 void engine_undo_clear(struct policy_engine *e)
@@ -196,6 +197,67 @@ static long ctr_find_target(const struct policy_engine *e, const char *target)
 	return -1;
 }
 
+/* ---- retired container ids (sorted) ---- */
+
+static size_t retired_pos(const struct policy_engine *e, const char *id, bool *found)
+{
+	size_t lo = 0, hi = e->n_retired;
+	*found = false;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(e->retired[mid], id);
+		if (!c) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool id_retired(const struct policy_engine *e, const char *id)
+{
+	bool found;
+	retired_pos(e, id, &found);
+	return found;
+}
+
+/* Add id (not yet retired): 0, or -ENOMEM with nothing changed. */
+static int retired_add(struct policy_engine *e, const char *id)
+{
+	bool found;
+	size_t pos = retired_pos(e, id, &found);
+	if (e->n_retired == e->cap_retired) {
+		size_t cap = e->cap_retired ? 2 * e->cap_retired : 64;
+		char **v = realloc(e->retired, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		e->retired = v;
+		e->cap_retired = cap;
+	}
+	char *copy = strdup(id);
+	if (!copy)
+		return -ENOMEM;
+	memmove(&e->retired[pos + 1], &e->retired[pos], (e->n_retired - pos) * sizeof(char *));
+	e->retired[pos] = copy;
+	e->n_retired++;
+	return 0;
+}
+
+static void retired_remove(struct policy_engine *e, const char *id)
+{
+	bool found;
+	size_t pos = retired_pos(e, id, &found);
+	if (!found)
+		return;
+	free(e->retired[pos]);
+	memmove(&e->retired[pos], &e->retired[pos + 1], (e->n_retired - pos - 1) * sizeof(char *));
+	e->n_retired--;
+}
+
 static long ctr_free_slot(const struct policy_engine *e)
 {
 	for (size_t i = 0; i < POLICY_MAX_STATE_CONTAINERS; i++)
@@ -232,6 +294,9 @@ void policy_engine_free(struct policy_engine *e)
 	policy_free(e->policy);
 	free(e->devs);
 	free(e->ctrs);
+	for (size_t i = 0; i < e->n_retired; i++)
+		free(e->retired[i]);
+	free(e->retired);
 	policy_regex_matcher_fini(&e->rm);
 	free(e);
 }
@@ -250,9 +315,7 @@ int engine_begin(struct policy_engine *e, struct policy_decision *d, enum policy
 	if (!e->policy)
 		return engine_deny(d, POLICY_RULE_CLOSED, NULL, "an installed policy", NULL,
 				   "no policy is installed: every request is denied");
-	e->rm.budget = REGEX_REQUEST_BUDGET;
-	e->rm.exhausted = false;
-	e->rm.limit_hits = 0;
+	policy_regex_matcher_reset(&e->rm);
 	*debug = e->policy->debug;
 	return 0;
 }
@@ -446,6 +509,10 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 	if (engine_ctr_find_id(e, r->container_id) >= 0)
 		return engine_deny(d, POLICY_RULE_OVERLAY_EXISTS, "container_id", NULL,
 				   r->container_id, "this container id already has an overlay");
+	if (id_retired(e, r->container_id))
+		return engine_deny(
+			d, POLICY_RULE_ID_REUSED, "container_id", "an unused id", r->container_id,
+			"container %s was shut down; a container id is used once", r->container_id);
 	if ((ret = check_target_free(e, d, "target", r->target)))
 		return ret;
 	uint16_t slots[POLICY_MAX_LAYERS];
@@ -522,7 +589,17 @@ int policy_unmount_overlay(struct policy_engine *e, const struct policy_req_unmo
 	if (e->ctrs[slot].started)
 		return engine_deny(d, POLICY_RULE_OVERLAY_IN_USE, "target", NULL, e->ctrs[slot].id,
 				   "container %s is running on this overlay", e->ctrs[slot].id);
+	/* a container that ran retires its id with its overlay */
+	bool retire = e->ctrs[slot].shut_down;
+	if (retire && e->n_retired >= POLICY_MAX_RETIRED_IDS)
+		return engine_deny(d, POLICY_RULE_STATE_FULL, "target", NULL, NULL,
+				   "more than %d container ids used", POLICY_MAX_RETIRED_IDS);
+	if (retire && retired_add(e, e->ctrs[slot].id)) {
+		engine_deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL, "out of memory");
+		return -ENOMEM;
+	}
 	engine_undo_save_ctr(e, (size_t)slot);
+	e->undo.retired = retire;
 	e->ctrs[slot].used = false;
 	return engine_allow(d);
 }
@@ -688,6 +765,8 @@ int policy_engine_revert(struct policy_engine *e)
 	case UNDO_CTR:
 		e->ctrs[u->slot] = u->old.ctr;
 		e->ctr_hw = u->old_hw;
+		if (u->retired)
+			retired_remove(e, u->old.ctr.id);
 		break;
 	case UNDO_FRAGMENT: {
 		struct loaded_fragment *lf = &e->frags[--e->n_frags];
@@ -712,6 +791,7 @@ int policy_engine_revert(struct policy_engine *e)
 		return -ENOENT;
 	}
 	u->kind = UNDO_NONE;
+	u->retired = false;
 	return 0;
 }
 
@@ -783,8 +863,9 @@ int policy_engine_state_json(const struct policy_engine *e, char **out)
 {
 	*out = NULL;
 	struct json_object *root = json_object_new_object(), *devs = json_object_new_array(),
-			   *ctrs = json_object_new_array(), *frags = json_object_new_array();
-	if (!root || !devs || !ctrs || !frags)
+			   *ctrs = json_object_new_array(), *frags = json_object_new_array(),
+			   *retired = json_object_new_array();
+	if (!root || !devs || !ctrs || !frags || !retired)
 		goto oom;
 	json_object_object_add(root, "installed", json_object_new_boolean(e->policy != NULL));
 	if (e->policy)
@@ -839,6 +920,9 @@ int policy_engine_state_json(const struct policy_engine *e, char **out)
 	json_object_object_add(root, "devices", devs);
 	json_object_object_add(root, "containers", ctrs);
 	json_object_object_add(root, "fragments", frags);
+	for (size_t i = 0; i < e->n_retired; i++)
+		json_object_array_add(retired, json_object_new_string(e->retired[i]));
+	json_object_object_add(root, "retired_ids", retired);
 	json_object_object_add(root, "n_container_rules", json_object_new_uint64(e->n_containers));
 	json_object_object_add(root, "n_external_rules", json_object_new_uint64(e->n_externals));
 	*out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
@@ -850,5 +934,6 @@ oom:
 	json_object_put(devs);
 	json_object_put(ctrs);
 	json_object_put(frags);
+	json_object_put(retired);
 	return -ENOMEM;
 }

@@ -53,6 +53,7 @@ struct undo {
 		struct ctr_entry ctr;
 	} old;
 	size_t old_hw;
+	bool retired; /* UNDO_CTR: the entry's id was retired */
 	/* fragments */
 	struct container_rule *old_containers;
 	size_t old_n_containers;
@@ -75,6 +76,10 @@ struct policy_engine {
 	size_t dev_hw; /* slots [0, dev_hw) may be used */
 	struct ctr_entry *ctrs;
 	size_t ctr_hw;
+	/* Ids of containers that were created, shut down and unmounted, sorted: such an
+	 * id never gets an overlay again (its container's files must never reappear). */
+	char **retired;
+	size_t n_retired, cap_retired;
 	struct regex_matcher rm;
 	struct undo undo;
 };

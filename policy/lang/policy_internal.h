@@ -25,30 +25,53 @@ void *policy_arena_alloc(struct arena *a, size_t size); /* zeroed; NULL on ENOME
 char *policy_arena_strdup(struct arena *a, const char *s);
 void policy_arena_free(struct arena *a);
 
-/* ---- regex: PCRE2, compiled once, full-string match through the DFA
- * matcher (no backtracking: time linear in the subject for a given pattern) */
+/* ---- regex: PCRE2, compiled once, full-string match with the interpreter.
+ * Work is counted in units: one PCRE2 match-limit step, or REGEX_BYTES_PER_UNIT
+ * bytes of subject (the scan a step may do without being counted). A match
+ * runs with a small step limit first and doubles it while PCRE2 stops at it,
+ * up to its ceiling of REGEX_STEPS_PER_BYTE x (length + 64) steps; each run
+ * charges its step limit plus the subject's length in units to the request's
+ * budget. So a request pays for the work its matches did (at most 4x), not
+ * the worst case, and anything a limit stops fails the whole request. */
 struct regex {
 	pcre2_code *code;
 };
-#define REGEX_STEPS_PER_BYTE 16
-/* The per-request regex work budget, in PCRE2 match-limit steps. */
-#define REGEX_REQUEST_BUDGET (1u << 24)
+#define REGEX_FIRST_STEPS    64 /* step limit of a match's first run */
+#define REGEX_STEPS_PER_BYTE 16 /* a match's ceiling: 16 x (length + 64) steps */
+#define REGEX_BYTES_PER_UNIT 64
+#define REGEX_REQUEST_BUDGET (1u << 24) /* units per request, over all its matches */
+#define REGEX_HEAP_LIMIT_KIB 8192	/* backtracking memory of one match */
+
+enum regex_stop {
+	REGEX_STOP_NONE,
+	REGEX_STOP_STEPS,  /* a match needed more than its ceiling */
+	REGEX_STOP_BUDGET, /* the request's budget could not pay for the next run */
+	REGEX_STOP_HEAP,   /* a match needed more than REGEX_HEAP_LIMIT_KIB */
+	REGEX_STOP_ERROR,  /* another PCRE2 error (out of memory) */
+};
+
 struct regex_matcher {
 	pcre2_match_context *mctx;
 	pcre2_match_data *mdata;
-	uint64_t budget;     /* steps left for this request */
-	bool exhausted;	     /* a match was refused for lack of budget */
-	unsigned limit_hits; /* matches stopped by a PCRE2 limit */
+	uint64_t budget; /* units left for this request */
+	uint64_t spent;	 /* units charged so far in this request */
+	/* the first stop of this request; once stopped, every match returns -1 */
+	enum regex_stop stop;
+	const char *stop_subject; /* the subject it stopped on (the caller's pointer) */
+	size_t stop_len;
+	uint64_t stop_steps; /* the step limit of the run that stopped */
 };
 int policy_regex_matcher_init(struct regex_matcher *m);
 void policy_regex_matcher_fini(struct regex_matcher *m);
-uint64_t policy_regex_step_limit(size_t len);
+/* A new request: full budget, no stop. */
+void policy_regex_matcher_reset(struct regex_matcher *m);
+uint64_t policy_regex_step_limit(size_t len); /* a match's ceiling */
 /* A compile context with the pattern limits; NULL on ENOMEM. */
 pcre2_compile_context *policy_regex_compile_context(void);
 int policy_regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *cc,
 			 struct errbuf *eb);
-/* 1 = the whole subject matches; 0 = no match; -1 = a limit or the budget
- * stopped the match (callers treat it as no match). */
+/* 1 = the whole subject matches; 0 = no match; -1 = a limit stopped this match
+ * (or an earlier one of the request): the caller must deny the request. */
 int policy_regex_full_match(const struct regex *re, const char *subject, size_t len,
 			    struct regex_matcher *m);
 void policy_regex_free(struct regex *re);

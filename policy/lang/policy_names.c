@@ -136,6 +136,8 @@ static const char *const rule_names[POLICY_RULE_COUNT] = {
 	[POLICY_RULE_DUMP_STACKS] = "dump_stacks",
 	[POLICY_RULE_RUNTIME_LOGGING] = "runtime_logging",
 	[POLICY_RULE_FRAGMENT] = "fragment",
+	[POLICY_RULE_ID_REUSED] = "id_reused",
+	[POLICY_RULE_LIMIT] = "limit",
 	[POLICY_RULE_STATE_FULL] = "state_full",
 	[POLICY_RULE_INTERNAL] = "internal",
 };

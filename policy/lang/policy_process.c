@@ -53,10 +53,7 @@ static bool envlist_ok(struct policy_engine *e, const struct env_rules *rules,
 			snprintf(field, sizeof(field), "env[%u]", keep[k]);
 			engine_render_env(got, sizeof(got), var);
 			engine_deny(d, POLICY_RULE_ENV, field, "a variable matching an env rule",
-				    got, "environment variable not allowed by the policy%s",
-				    e->rm.exhausted || e->rm.limit_hits
-					    ? " (regex work limit reached)"
-					    : "");
+				    got, "environment variable not allowed by the policy");
 		}
 		return false;
 	}
@@ -506,6 +503,55 @@ static const struct check exec_checks[] = {
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A regex match stopped by a work limit decides the request: denied with rule
+ * "limit", whichever candidate it was on and whatever the other checks said.
+ * Counting it as "no match" would let the host drop a candidate (and with it,
+ * say, an ambiguity) by making that candidate's check expensive. The field
+ * names the subject (env[i], mounts[i].source), never its value. */
+static int deny_limit(struct policy_engine *e, struct policy_decision *d,
+		      const struct policy_strv *env, const struct policy_mount *mounts,
+		      size_t n_mounts)
+{
+	const struct regex_matcher *m = &e->rm;
+	char field[48] = "", exp[POLICY_REASON_TEXT], got[POLICY_REASON_TEXT];
+	const char *what;
+	for (size_t i = 0; i < env->n && !field[0]; i++)
+		if (env->v[i] == m->stop_subject)
+			snprintf(field, sizeof(field), "env[%zu]", i);
+	for (size_t i = 0; i < n_mounts && !field[0]; i++)
+		if (mounts[i].source == m->stop_subject)
+			snprintf(field, sizeof(field), "mounts[%zu].source", i);
+	switch (m->stop) {
+	case REGEX_STOP_STEPS:
+		snprintf(exp, sizeof(exp), "a match within %llu steps (%d x (%zu + 64))",
+			 (unsigned long long)m->stop_steps, REGEX_STEPS_PER_BYTE, m->stop_len);
+		snprintf(got, sizeof(got), "more than %llu steps",
+			 (unsigned long long)m->stop_steps);
+		what = "a regex match needed more steps than its limit";
+		break;
+	case REGEX_STOP_BUDGET:
+		snprintf(exp, sizeof(exp), "at most %u units of regex work per request",
+			 REGEX_REQUEST_BUDGET);
+		snprintf(got, sizeof(got), "%llu units spent before this match",
+			 (unsigned long long)m->spent);
+		what = "the request's regex work budget is spent";
+		break;
+	case REGEX_STOP_HEAP:
+		snprintf(exp, sizeof(exp), "a match within %d KiB of backtracking memory",
+			 REGEX_HEAP_LIMIT_KIB);
+		snprintf(got, sizeof(got), "more");
+		what = "a regex match needed more memory than its limit";
+		break;
+	default:
+		snprintf(exp, sizeof(exp), "a completed match");
+		snprintf(got, sizeof(got), "a PCRE2 error");
+		what = "a regex match failed";
+		break;
+	}
+	return engine_deny(d, POLICY_RULE_LIMIT, field[0] ? field : NULL, exp, got,
+			   "%s: the request is denied whichever candidate it was on", what);
+}
+
 static int check_process_fields(struct policy_decision *d, const struct policy_strv *command,
 				const struct policy_strv *env, const char *working_dir)
 {
@@ -540,9 +586,8 @@ static int find_container(struct policy_engine *e, struct policy_decision *d, co
 		return engine_deny(d, POLICY_RULE_CONTAINER_STARTED, "container_id", NULL, id,
 				   "the container was already created");
 	if (!want_started && ce->shut_down)
-		return engine_deny(
-			d, POLICY_RULE_NO_OVERLAY, "container_id", NULL, id,
-			"the container was shut down; unmount and mount its overlay again");
+		return engine_deny(d, POLICY_RULE_ID_REUSED, "container_id", "an unused id", id,
+				   "container %s was shut down; a container id is used once", id);
 	return 0;
 }
 
@@ -615,13 +660,16 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 			      .n_mounts = r->n_mounts,
 			      .has_seccomp = r->has_seccomp_profile,
 			      .seccomp = r->seccomp_profile_sha256};
-	if ((ret = narrow(e, &c, create_checks, N_ELEMS(create_checks), &pr, d)))
-		return ret;
-	if ((ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d)))
-		return ret;
-	if ((ret = decide_caps(e, &c, e->n_containers, container_proc, r->caps, d)))
-		return ret;
-	if ((ret = decide_stdio(e, &c, e->n_containers, container_proc, d)))
+	ret = narrow(e, &c, create_checks, N_ELEMS(create_checks), &pr, d);
+	if (!ret)
+		ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d);
+	if (!ret)
+		ret = decide_caps(e, &c, e->n_containers, container_proc, r->caps, d);
+	if (!ret)
+		ret = decide_stdio(e, &c, e->n_containers, container_proc, d);
+	if (e->rm.stop)
+		return deny_limit(e, d, &r->env, r->mounts, r->n_mounts);
+	if (ret)
 		return ret;
 	engine_undo_save_ctr(e, (size_t)slot);
 	e->ctrs[slot].cands = c;
@@ -656,13 +704,16 @@ int policy_exec_in_container(struct policy_engine *e, const struct policy_req_ex
 			      .user = &r->user,
 			      .no_new_privileges = r->no_new_privileges,
 			      .exec = true};
-	if ((ret = narrow(e, &c, exec_checks, N_ELEMS(exec_checks), &pr, d)))
-		return ret;
-	if ((ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d)))
-		return ret;
-	if ((ret = decide_caps(e, &c, e->n_containers, container_proc, r->caps, d)))
-		return ret;
-	if ((ret = decide_stdio(e, &c, e->n_containers, container_proc, d)))
+	ret = narrow(e, &c, exec_checks, N_ELEMS(exec_checks), &pr, d);
+	if (!ret)
+		ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d);
+	if (!ret)
+		ret = decide_caps(e, &c, e->n_containers, container_proc, r->caps, d);
+	if (!ret)
+		ret = decide_stdio(e, &c, e->n_containers, container_proc, d);
+	if (e->rm.stop)
+		return deny_limit(e, d, &r->env, NULL, 0);
+	if (ret)
 		return ret;
 	engine_undo_save_ctr(e, (size_t)slot);
 	e->ctrs[slot].cands = c;
@@ -702,9 +753,12 @@ int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_e
 				   e->externals[cands_first(&c)].working_dir, r->working_dir,
 				   "working directory differs from the policy");
 	c = next;
-	if ((ret = decide_env(e, &c, e->n_externals, external_proc, &r->env, d)))
-		return ret;
-	if ((ret = decide_stdio(e, &c, e->n_externals, external_proc, d)))
+	ret = decide_env(e, &c, e->n_externals, external_proc, &r->env, d);
+	if (!ret)
+		ret = decide_stdio(e, &c, e->n_externals, external_proc, d);
+	if (e->rm.stop)
+		return deny_limit(e, d, &r->env, NULL, 0);
+	if (ret)
 		return ret;
 	engine_undo_clear(e);
 	return engine_allow(d);
@@ -769,6 +823,13 @@ int policy_shutdown_container(struct policy_engine *e,
 		return engine_allow_debug(d);
 	}
 	long slot;
+	/* Shutting down again is allowed until the overlay is unmounted: a container that
+	 * ignored SIGTERM must stay killable. It changes nothing in the engine. */
+	slot = engine_id_ok(r->container_id) ? engine_ctr_find_id(e, r->container_id) : -1;
+	if (slot >= 0 && e->ctrs[slot].shut_down) {
+		engine_undo_clear(e);
+		return engine_allow(d);
+	}
 	if ((ret = find_container(e, d, r->container_id, true, &slot)))
 		return ret;
 	engine_undo_save_ctr(e, (size_t)slot);

@@ -30,11 +30,13 @@
 #include "policy/measure/ovmf.h"
 #include "policy/measure/parma_launch.h"
 #include "policy/measure/vcpu_types.h"
+#include "common/guest_abi/layout.h"
 #include "common/guest_abi/snp_layout.h"
 
 #define MAX_INPUT (1ull << 32)
-#define LAYOUT_BOOT_DESC_DEFAULT 0x00030000ull
-#define LAYOUT_ACPI_DEFAULT 0x000e0000ull
+/* The help text states these defaults. */
+_Static_assert(LAYOUT_BOOT_DESC == 0x30000, "update --boot-descriptor-gpa's default in usage");
+_Static_assert(LAYOUT_ACPI == 0xe0000, "update --acpi-gpa's default in usage");
 
 static const char usage[] =
 	"Usage: parma measure [options]\n"
@@ -307,8 +309,8 @@ static int parse_args(const char *prog, int argc, char **argv, struct measure_ar
 	memset(a, 0, sizeof(*a));
 	a->vcpus = 1;
 	a->guest_features = SNP_SEV_FEAT_SNP_ACTIVE;
-	a->boot_desc_gpa = LAYOUT_BOOT_DESC_DEFAULT;
-	a->acpi_gpa = LAYOUT_ACPI_DEFAULT;
+	a->boot_desc_gpa = LAYOUT_BOOT_DESC;
+	a->acpi_gpa = LAYOUT_ACPI;
 	a->vcpu_family = a->vcpu_model = a->vcpu_stepping = -1;
 	optind = 1;
 	opterr = 0;

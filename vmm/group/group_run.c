@@ -41,6 +41,7 @@
 #include "policy/image/image_convert.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
+#include "policy/lang/policy_cli.h"
 #include "policy/lang/policy_runenv.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
@@ -1052,17 +1053,17 @@ int group_cli_run(int argc, char **argv)
 		case 'q': r.quiet = true; break;
 		case 'e':
 		case 'E':
-			ret = opt == 'e' ? policy_runenv_add_arg(r.env, optarg, &eb)
-					 : policy_runenv_add_file(r.env, optarg, &eb);
-			if (ret < 0) {
-				code = cli_usage_error(argv[0], "%s", errbuf_msg(&eb));
+			code = (opt == 'e' ? policy_cli_opt_env : policy_cli_opt_env_file)(argv[0],
+											    optarg,
+											    r.env);
+			if (code != CLI_OK)
 				goto out;
-			}
 			break;
 		case 'h': run_usage(stdout); code = CLI_OK; goto out;
 		default: code = cli_usage_error(argv[0], "see the options above"); goto out;
 		}
 	}
+	code = CLI_INTERNAL;
 	if (optind != argc - 1) {
 		code = cli_usage_error(argv[0], optind >= argc ? "missing GROUP.json"
 							       : "exactly one GROUP.json expected");

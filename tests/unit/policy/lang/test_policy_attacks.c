@@ -1,7 +1,12 @@
 /* The adversarial corpus (tests/data/policy/attacks/): every file is a
  * request sequence a malicious host might send. All requests but the last
  * must be allowed; the last must be denied by the expected rule, leave the
- * engine state byte-for-byte unchanged, and never echo a secret value. */
+ * engine state byte-for-byte unchanged, and never echo a secret value.
+ *
+ * Large values are written compactly: an object {"$fill": "a", "len": N,
+ * "prefix": P, "suffix": S} stands for the string P + N copies of the
+ * character + S, and an array element {"$repeat": X, "times": N} for N
+ * copies of X, where "%i" in a prefix becomes the copy's index. */
 #include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
@@ -19,6 +24,72 @@
 #include "policy/lang/policy.h"
 
 static char dir[4096];
+
+/* "%i" in s replaced by index (when index >= 0); caller frees. */
+static char *subst_index(const char *s, int index)
+{
+	const char *at = index >= 0 ? strstr(s, "%i") : NULL;
+	char *out;
+	if (!at)
+		return strdup(s);
+	if (asprintf(&out, "%.*s%d%s", (int)(at - s), s, index, at + 2) < 0)
+		return NULL;
+	return out;
+}
+
+static struct json_object *expand(struct json_object *v, int index);
+
+static struct json_object *expand_fill(struct json_object *v, int index)
+{
+	struct json_object *c, *n, *p, *sfx;
+	if (!json_object_object_get_ex(v, "$fill", &c) || !json_object_object_get_ex(v, "len", &n))
+		return NULL;
+	const char *prefix =
+		json_object_object_get_ex(v, "prefix", &p) ? json_object_get_string(p) : "";
+	const char *suffix =
+		json_object_object_get_ex(v, "suffix", &sfx) ? json_object_get_string(sfx) : "";
+	char *pre = subst_index(prefix, index);
+	size_t len = (size_t)json_object_get_int(n), lp = pre ? strlen(pre) : 0;
+	char *s = malloc(lp + len + strlen(suffix) + 1);
+	struct json_object *out = NULL;
+	if (pre && s) {
+		memcpy(s, pre, lp);
+		memset(s + lp, json_object_get_string(c)[0], len);
+		strcpy(s + lp + len, suffix);
+		out = json_object_new_string(s);
+	}
+	free(pre);
+	free(s);
+	return out;
+}
+
+static struct json_object *expand(struct json_object *v, int index)
+{
+	struct json_object *out, *x, *t;
+	if (json_object_is_type(v, json_type_object)) {
+		if (json_object_object_get_ex(v, "$fill", &x))
+			return expand_fill(v, index);
+		out = json_object_new_object();
+		json_object_object_foreach(v, key, val)
+			json_object_object_add(out, key, expand(val, index));
+		return out;
+	}
+	if (!json_object_is_type(v, json_type_array))
+		return json_object_get(v);
+	out = json_object_new_array();
+	for (size_t i = 0; i < json_object_array_length(v); i++) {
+		struct json_object *el = json_object_array_get_idx(v, i);
+		if (json_object_is_type(el, json_type_object) &&
+		    json_object_object_get_ex(el, "$repeat", &x) &&
+		    json_object_object_get_ex(el, "times", &t)) {
+			for (int k = 0; k < json_object_get_int(t); k++)
+				json_object_array_add(out, expand(x, k));
+		} else {
+			json_object_array_add(out, expand(el, index));
+		}
+	}
+	return out;
+}
 
 static int cmp_names(const void *a, const void *b)
 {
@@ -52,9 +123,11 @@ static char *run_attack(const char *path)
 	if (json_object_object_get_ex(doc, "install", &v))
 		install = json_object_get_boolean(v);
 	if (json_object_object_get_ex(doc, "policy_inline", &v)) {
-		const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+		struct json_object *pol = expand(v, -1);
+		const char *s = json_object_to_json_string_ext(pol, JSON_C_TO_STRING_PLAIN);
 		plen = strlen(s);
 		pbytes = (uint8_t *)strdup(s);
+		json_object_put(pol);
 	} else {
 		char ppath[8192];
 		json_object_object_get_ex(doc, "policy", &v);
@@ -77,11 +150,14 @@ static char *run_attack(const char *path)
 	}
 	size_t n = json_object_array_length(reqs);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *rq = json_object_array_get_idx(reqs, i);
+		struct json_object *rq = expand(json_object_array_get_idx(reqs, i), -1);
 		bool last = i + 1 == n;
-		if (last && policy_engine_state_json(e, &before))
+		if (last && policy_engine_state_json(e, &before)) {
+			json_object_put(rq);
 			goto out;
+		}
 		int ret = policy_decide_json(e, rq, &d);
+		json_object_put(rq);
 		if (!last && ret != 0) {
 			if (asprintf(&msg, "setup request %zu denied by %s: %s", i,
 				     policy_rule_name(d.reason.rule), d.reason.message) < 0)

@@ -589,11 +589,22 @@ static void policy_full_lifecycle(void **state)
 	assert_denied(f, "overlay_in_use",
 		      req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
 	assert_allowed(f, req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
-	assert_denied(f, "container_not_started",
-		      req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
-	assert_denied(f, "no_overlay", req(f, CREATE_API("c1", "\"PATH=/bin\"")));
+	/* a second shutdown (the host forcing a container that ignored SIGTERM) is allowed
+	 * and changes nothing; exec and create are not */
+	char *down = snap(f);
+	assert_allowed(f, req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
+	char *down2 = snap(f);
+	assert_string_equal(down, down2);
+	assert_int_equal(policy_engine_revert(f->e), -ENOENT);
+	assert_denied(
+		f, "container_not_started",
+		req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
+	assert_denied(f, "id_reused", req(f, CREATE_API("c1", "\"PATH=/bin\"")));
 	assert_allowed(
 		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+	/* once unmounted, the container is gone: no shutdown, and the id is retired */
+	assert_denied(f, "container_not_started",
+		      req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
 	assert_allowed(
 		f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch/c1\"}"));
 	assert_allowed(f,
@@ -601,12 +612,86 @@ static void policy_full_lifecycle(void **state)
 	assert_allowed(f,
 		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
 	char *end = snap(f);
-	assert_string_equal(empty, end); /* everything undone, nothing left behind */
-	/* and the same id can start again from scratch */
-	setup_overlay(f, "c1");
-	assert_allowed(f, req(f, CREATE_API("c1", "\"PATH=/bin\"")));
+	/* everything undone, nothing left behind but the retired id */
+	assert_non_null(strstr(end, "\"devices\":[],\"containers\":[]"));
+	assert_non_null(strstr(end, "\"retired_ids\":[\"c1\"]"));
+	assert_non_null(strstr(empty, "\"retired_ids\":[]"));
+	/* the id can never get an overlay again, on these layers or any others */
+	assert_allowed(f, req(f, MOUNT("a", HA)));
+	assert_allowed(f, req(f, MOUNT("b", HB)));
+	assert_allowed(f, req(f, MOUNT("c", HC)));
+	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("a") "," LT("b"))));
+	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("a") "," LT("c"))));
+	/* a new id starts from scratch */
+	assert_allowed(f, req(f, OVERLAY("c2", LT("a") "," LT("b"))));
+	assert_allowed(f, req(f, CREATE_API("c2", "\"PATH=/bin\"")));
 	free(empty);
 	free(end);
+	free(down);
+	free(down2);
+	fx_free(f);
+}
+
+/* An overlay unmounted before its container was created does not retire the id (the host
+ * may retry a failed setup); unmounting a shut-down container's overlay does, and reverting
+ * that unmount un-retires it. */
+static void policy_ids_retire_with_their_container(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new("");
+	setup_overlay(f, "c1");
+	assert_allowed(
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+	assert_allowed(f, req(f, OVERLAY("c1", LT("a") "," LT("b"))));
+	assert_allowed(f, req(f, CREATE_API("c1", "\"PATH=/bin\"")));
+	assert_allowed(f, req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
+	char *before = snap(f);
+	assert_allowed(
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+	assert_int_equal(policy_engine_revert(f->e), 0); /* the unmount failed in the guest */
+	char *after = snap(f);
+	assert_string_equal(before, after);
+	assert_allowed(
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("a") "," LT("b"))));
+	/* many retired ids stay sorted and each one found */
+	char id[32];
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof(id), "x%d", (i * 7919) % 1000);
+		char *o;
+		assert_true(asprintf(&o,
+				     "{\"type\":\"mount_overlay\",\"container_id\":\"%s\","
+				     "\"target\":\"/run/parma/%s/rootfs\",\"layer_targets\":[" LT(
+					     "a") "," LT("b") "]}",
+				     id, id) > 0);
+		assert_allowed(f, req(f, "%s", o));
+		assert_allowed(f, req(f,
+				      "{\"type\":\"create_container\",\"container_id\":\"%s\","
+				      "\"command\":[\"/api\",\"serve\"],\"env\":[\"PATH=/bin\"],"
+				      "\"working_dir\":\"/app\"," USER100 "," CAPKILL "}",
+				      id));
+		assert_allowed(f, req(f,
+				      "{\"type\":\"shutdown_container\",\"container_id\":"
+				      "\"%s\"}",
+				      id));
+		assert_allowed(f, req(f,
+				      "{\"type\":\"unmount_overlay\",\"target\":"
+				      "\"/run/parma/%s/rootfs\"}",
+				      id));
+		assert_denied(f, "id_reused", req(f, "%s", o));
+		free(o);
+	}
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof(id), "x%d", (i * 7919) % 1000);
+		assert_denied(f, "id_reused",
+			      req(f,
+				  "{\"type\":\"mount_overlay\",\"container_id\":\"%s\","
+				  "\"target\":\"/run/parma/%s/rootfs\",\"layer_targets\":[" LT(
+					  "a") "," LT("b") "]}",
+				  id, id));
+	}
+	free(before);
+	free(after);
 	fx_free(f);
 }
 
@@ -746,53 +831,110 @@ static void policy_debug_form_allows_and_says_so(void **state)
 	policy_engine_free(e);
 }
 
+/* An engine with `pol` installed and container id "c" on one layer (hash HA). */
+static struct policy_engine *engine_with(const char *pol)
+{
+	struct policy_engine *e = policy_engine_new();
+	struct policy_decision d;
+	struct policy_digest dg;
+	assert_non_null(e);
+	policy_digest((const uint8_t *)pol, strlen(pol), &dg);
+	struct policy_req_install_policy in = {(const uint8_t *)pol, strlen(pol), dg.sha256};
+	if (policy_engine_install(e, &in, &d))
+		fail_msg("install: %s", d.reason.message);
+	struct policy_req_mount_device md = {.target = "/run/parma/l"};
+	memset(md.device_hash, 0xaa, 32);
+	assert_int_equal(policy_mount_device(e, &md, &d), 0);
+	const char *lt[] = {"/run/parma/l"};
+	struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}};
+	assert_int_equal(policy_mount_overlay(e, &mo, &d), 0);
+	return e;
+}
+
+/* A policy of containers on layer HA running /r; each entry of `containers` is the rest of a
+ * container object ("\"name\":\"a\",..."). Caller frees. */
+static char *policy_of(const char *const *containers, size_t n)
+{
+	size_t size = 64;
+	for (size_t i = 0; i < n; i++)
+		size += strlen(containers[i]) + 128;
+	char *p = malloc(size);
+	assert_non_null(p);
+	size_t len = (size_t)snprintf(p, size, "{\"version\":1,\"containers\":[");
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(p + len, size - len,
+					"%s{\"layers\":[\"" HA "\"],\"command\":[\"/r\"],%s}",
+					i ? "," : "", containers[i]);
+	snprintf(p + len, size - len, "]}");
+	return p;
+}
+
+static int create_with_env(struct policy_engine *e, const char *const *env, size_t n,
+			   struct policy_decision *d)
+{
+	const char *cmd[] = {"/r"};
+	struct policy_req_create_container cc = {.container_id = "c",
+						 .command = {cmd, 1},
+						 .env = {env, n},
+						 .working_dir = "/",
+						 .user = {.umask = 022}};
+	policy_caps_default(&cc.caps);
+	return policy_create_container(e, &cc, d);
+}
+
+/* "NAME=" then n copies of c then suffix (caller frees). */
+static char *fill(const char *name, char c, size_t n, const char *suffix)
+{
+	size_t ln = strlen(name), ls = strlen(suffix);
+	char *s = malloc(ln + n + ls + 1);
+	assert_non_null(s);
+	memcpy(s, name, ln);
+	memset(s + ln, c, n);
+	memcpy(s + ln + n, suffix, ls + 1);
+	return s;
+}
+
 static void policy_regex_is_bounded_on_hostile_subjects(void **state)
 {
 	(void)state;
-	/* catastrophic patterns: the match gives up (no match → denied) instead of
-	 * running for an exponential time; the test's timeout would catch a hang */
-	const char *pats[] = {"X=(a+)+$", "X=(a|a)*b", "X=(a|aa)+$", "X=(.*a){12}", "X=((a+)+)+b"};
-	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
-		char *pol, *env;
-		assert_true(
-			asprintf(&pol,
-				 "{\"version\":1,\"containers\":[{\"name\":\"r\",\"layers\":[\"" HA
-				 "\"],\"command\":[\"/"
-				 "r\"],\"env_rules\":[{\"pattern\":\"%s\",\"strategy\":\"regex\"}]}"
-				 "]}",
-				 pats[i]) > 0);
-		struct policy_engine *e = policy_engine_new();
+	/* catastrophic patterns: the match stops at its step limit and the request is
+	 * denied by "limit", instead of running for an exponential time (the test's
+	 * timeout would catch a hang); where PCRE2 sees at once that a required
+	 * character is missing, it is a plain no match ("env") */
+	const struct {
+		const char *pattern, *rule;
+	} cases[] = {
+		{"X=(a+)+$", "limit"},	  {"X=(a|a)*b", "env"},	  {"X=(a|aa)+$", "limit"},
+		{"X=(.*a){12}", "limit"}, {"X=((a+)+)+b", "env"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *c, *pol;
+		assert_true(asprintf(&c,
+				     "\"name\":\"r\",\"env_rules\":[{\"pattern\":\"%s\","
+				     "\"strategy\":\"regex\"}]",
+				     cases[i].pattern) > 0);
+		const char *cs[] = {c};
+		pol = policy_of(cs, 1);
+		struct policy_engine *e = engine_with(pol);
 		struct policy_decision d;
-		struct policy_digest dg;
-		policy_digest((uint8_t *)pol, strlen(pol), &dg);
-		struct policy_req_install_policy in = {(uint8_t *)pol, strlen(pol), dg.sha256};
-		assert_int_equal(policy_engine_install(e, &in, &d), 0);
-		size_t n = 4000;
-		env = malloc(n + 8);
-		memcpy(env, "X=", 2);
-		memset(env + 2, 'a', n);
-		memcpy(env + 2 + n, "!", 2);
-		struct policy_req_mount_device md = {.target = "/run/parma/l"};
-		memset(md.device_hash, 0xaa, 32);
-		assert_int_equal(policy_mount_device(e, &md, &d), 0);
-		const char *lt[] = {"/run/parma/l"};
-		struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}};
-		assert_int_equal(policy_mount_overlay(e, &mo, &d), 0);
-		const char *cmd[] = {"/r"};
+		char *env = fill("X=", 'a', 4000, "!");
 		const char *envs[POLICY_MAX_ENV];
 		for (size_t k = 0; k < POLICY_MAX_ENV; k++)
 			envs[k] = env;
-		struct policy_req_create_container cc = {.container_id = "c",
-							 .command = {cmd, 1},
-							 .env = {envs, POLICY_MAX_ENV},
-							 .working_dir = "/",
-							 .user = {.umask = 022}};
-		cc.caps.bounding = cc.caps.effective = cc.caps.permitted = 0xa80425fbull;
-		assert_int_equal(policy_create_container(e, &cc, &d), -EACCES);
-		assert_int_equal(d.reason.rule, POLICY_RULE_ENV);
+		char *before, *after;
+		assert_int_equal(policy_engine_state_json(e, &before), 0);
+		assert_int_equal(create_with_env(e, envs, POLICY_MAX_ENV, &d), -EACCES);
+		if (strcmp(policy_rule_name(d.reason.rule), cases[i].rule))
+			fail_msg("%s: denied by %s (%s), expected %s", cases[i].pattern,
+				 policy_rule_name(d.reason.rule), d.reason.message, cases[i].rule);
+		if (d.reason.rule == POLICY_RULE_LIMIT) {
+			assert_string_equal(d.reason.field, "env[0]"); /* stopped on the first */
+			assert_non_null(strstr(d.reason.message, "more steps than its limit"));
+		}
+		assert_int_equal(policy_engine_state_json(e, &after), 0);
+		assert_string_equal(before, after);
 		policy_engine_free(e);
-		free(env);
-		free(pol);
+		free(before), free(after), free(env), free(pol), free(c);
 	}
 	/* the limits must not refuse an honest long match */
 	struct fx *f = fx_new("");
@@ -802,6 +944,140 @@ static void policy_regex_is_bounded_on_hostile_subjects(void **state)
 	big[sizeof(big) - 1] = '\0';
 	assert_allowed(f, req(f, CREATE_API("c1", "\"PATH=/bin\",\"SECRET=%s\""), big));
 	fx_free(f);
+}
+
+/* Two candidates that differ only in stdio access: whichever of them a match stops on,
+ * the request is denied by "limit" (never narrowed to the other one, which would then
+ * decide stdio access by policy order). */
+static void policy_limit_denies_whichever_candidate_it_stops_on(void **state)
+{
+	(void)state;
+	const char *cheap = "\"env_rules\":[{\"pattern\":\"E=a*\",\"strategy\":\"regex\"}]";
+	const char *costly =
+		"\"env_rules\":[{\"pattern\":\"E=(a|aa)+[bc]|E=a{1,8}\",\"strategy\":\"regex\"}]";
+	for (int order = 0; order < 2; order++) {
+		char *c0, *c1;
+		assert_true(asprintf(&c0, "\"name\":\"v0\",\"allow_stdio_access\":%s,%s",
+				     order ? "true" : "false", order ? cheap : costly) > 0);
+		assert_true(asprintf(&c1, "\"name\":\"v1\",\"allow_stdio_access\":%s,%s",
+				     order ? "false" : "true", order ? costly : cheap) > 0);
+		const char *cs[] = {c0, c1};
+		char *pol = policy_of(cs, 2);
+		struct policy_engine *e = engine_with(pol);
+		struct policy_decision d;
+		char *env = fill("E=", 'a', 4000, "");
+		const char *envs[] = {env};
+		char *before, *after;
+		assert_int_equal(policy_engine_state_json(e, &before), 0);
+		assert_int_equal(create_with_env(e, envs, 1, &d), -EACCES);
+		assert_int_equal(d.reason.rule, POLICY_RULE_LIMIT);
+		assert_string_equal(d.reason.field, "env[0]");
+		assert_null(strstr(d.reason.got, "aaaa")); /* never the value */
+		assert_int_equal(policy_engine_state_json(e, &after), 0);
+		assert_string_equal(before, after);
+		/* a short value both accept is decided on its merits: ambiguous */
+		const char *small[] = {"E=aaaa"};
+		assert_int_equal(create_with_env(e, small, 1, &d), -EACCES);
+		assert_int_equal(d.reason.rule, POLICY_RULE_STDIO_AMBIGUOUS);
+		policy_engine_free(e);
+		free(before), free(after), free(env), free(pol), free(c0), free(c1);
+	}
+}
+
+/* The request's budget pays for the work done: 256 values each needing ~12,000 steps
+ * (under a match's limit of 65,000; charged 33,271 units in nine runs) exhaust it
+ * within the second candidate, and the request is denied by "limit", not narrowed to
+ * the first candidate. */
+static void policy_limit_budget_is_per_request(void **state)
+{
+	(void)state;
+	const char *cs[] = {
+		"\"name\":\"v0\",\"allow_stdio_access\":true,\"env_rules\":[{\"pattern\":"
+		"\"E[0-9]+=(?:(a)|b)*\",\"strategy\":\"regex\"}]",
+		"\"name\":\"v1\",\"allow_stdio_access\":false,\"env_rules\":[{\"pattern\":"
+		"\"E[0-9]+=(?:(a)|b)*\",\"strategy\":\"regex\"}]",
+	};
+	char *pol = policy_of(cs, 2);
+	struct policy_engine *e = engine_with(pol);
+	struct policy_decision d;
+	char *vals[POLICY_MAX_ENV];
+	const char *envs[POLICY_MAX_ENV];
+	for (size_t i = 0; i < POLICY_MAX_ENV; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "E%zu=", i);
+		envs[i] = vals[i] = fill(name, i % 2 ? 'a' : 'b', 4000, "");
+	}
+	assert_int_equal(create_with_env(e, envs, POLICY_MAX_ENV, &d), -EACCES);
+	assert_int_equal(d.reason.rule, POLICY_RULE_LIMIT);
+	assert_non_null(strstr(d.reason.message, "budget"));
+	/* a quarter of it is decided (ambiguous), and each request has its own budget */
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(create_with_env(e, envs, POLICY_MAX_ENV / 4, &d), -EACCES);
+		assert_int_equal(d.reason.rule, POLICY_RULE_STDIO_AMBIGUOUS);
+	}
+	for (size_t i = 0; i < POLICY_MAX_ENV; i++)
+		free(vals[i]);
+	policy_engine_free(e);
+	free(pol);
+}
+
+/* Realistic large requests are decided on their merits: 64 regex rules x 256 values of
+ * 4 KiB, each value accepted only by the last rule it is tried against (the most matching
+ * work), and the 21-rule, 16 x 4,000-byte create that the up-front charging used to deny. */
+static void policy_limit_allows_realistic_large_requests(void **state)
+{
+	(void)state;
+	size_t size = 64 * 96 + 256;
+	char *rules = malloc(size);
+	size_t len = (size_t)snprintf(rules, size, "\"name\":\"big\",\"env_rules\":[");
+	for (int i = 0; i < 64; i++)
+		len += (size_t)snprintf(rules + len, size - len,
+					"%s{\"pattern\":\"V%02d_[0-9]+=[A-Za-z0-9+/=._-]*\","
+					"\"strategy\":\"regex\",\"required\":%s}",
+					i ? "," : "", i, i < 8 ? "true" : "false");
+	snprintf(rules + len, size - len, "]");
+	const char *cs[] = {rules};
+	char *pol = policy_of(cs, 1);
+	struct policy_engine *e = engine_with(pol);
+	struct policy_decision d;
+	char *vals[POLICY_MAX_ENV];
+	const char *envs[POLICY_MAX_ENV];
+	for (size_t i = 0; i < POLICY_MAX_ENV; i++) {
+		char name[24];
+		/* rules are tried in order: values of V63 go through all 64 */
+		snprintf(name, sizeof(name), "V%02zu_%zu=", i < 8 ? i : 63, i);
+		envs[i] = vals[i] = fill(name, "aZ9+/=._-"[i % 9], 4096 - strlen(name), "");
+	}
+	if (create_with_env(e, envs, POLICY_MAX_ENV, &d))
+		fail_msg("denied by %s: %s", policy_rule_name(d.reason.rule), d.reason.message);
+	assert_int_equal(d.n_env_keep, POLICY_MAX_ENV);
+	for (size_t i = 0; i < POLICY_MAX_ENV; i++)
+		free(vals[i]);
+	policy_engine_free(e);
+	free(pol);
+
+	/* 21 regex rules, 16 values of 4,000 bytes */
+	size = 21 * 64 + 64;
+	len = (size_t)snprintf(rules, size, "\"name\":\"mid\",\"env_rules\":[");
+	for (int i = 0; i < 21; i++)
+		len += (size_t)snprintf(rules + len, size - len,
+					"%s{\"pattern\":\"R%02d=.*\",\"strategy\":\"regex\"}",
+					i ? "," : "", i);
+	snprintf(rules + len, size - len, "]");
+	pol = policy_of(cs, 1);
+	e = engine_with(pol);
+	for (size_t i = 0; i < 16; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "R%02zu=", 20 - i % 21);
+		envs[i] = vals[i] = fill(name, 'v', 4000 - strlen(name), "");
+	}
+	if (create_with_env(e, envs, 16, &d))
+		fail_msg("denied by %s: %s", policy_rule_name(d.reason.rule), d.reason.message);
+	for (size_t i = 0; i < 16; i++)
+		free(vals[i]);
+	policy_engine_free(e);
+	free(pol);
+	free(rules);
 }
 
 static void policy_request_json_is_strict(void **state)
@@ -865,11 +1141,15 @@ int main(void)
 		cmocka_unit_test(policy_signal_narrows_candidates),
 		cmocka_unit_test(policy_flag_points_follow_flags),
 		cmocka_unit_test(policy_full_lifecycle),
+		cmocka_unit_test(policy_ids_retire_with_their_container),
 		cmocka_unit_test(policy_revert_restores_state_before_last_allowed),
 		cmocka_unit_test(policy_fragment_load_extends_rules_and_reverts),
 		cmocka_unit_test(policy_fragment_totals_stay_within_limits),
 		cmocka_unit_test(policy_debug_form_allows_and_says_so),
 		cmocka_unit_test(policy_regex_is_bounded_on_hostile_subjects),
+		cmocka_unit_test(policy_limit_denies_whichever_candidate_it_stops_on),
+		cmocka_unit_test(policy_limit_budget_is_per_request),
+		cmocka_unit_test(policy_limit_allows_realistic_large_requests),
 		cmocka_unit_test(policy_request_json_is_strict),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
