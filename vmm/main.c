@@ -4,6 +4,7 @@
 
 #include "common/cli.h"
 #include "policy/attest/attest_cli.h"
+#include "policy/fragment/fragment_cli.h"
 #include "policy/image/image_cli.h"
 #include "policy/lang/policy_cli.h"
 #include "policy/measure/measure_cli.h"
@@ -17,6 +18,7 @@ static const struct cli_command policy_commands[] = {
 	{ "explain", "replay a request sequence and print each decision and reason", policy_cli_explain },
 	{ "diff", "show what differs between two policies", policy_cli_diff },
 	{ "gen", "generate a policy from a group spec", policy_gen_cli_main },
+	{ "fragment", "sign, verify and inspect signed policy fragments", fragment_cli_main },
 };
 
 static int policy_main(int argc, char **argv)
@@ -33,7 +35,7 @@ static const struct cli_command parma_commands[] = {
 	{ "stop", "stop a running group cleanly", group_cli_stop },
 	{ "attest", "fetch a fresh attestation report from a running group", group_cli_attest },
 	{ "boot", "boot a kernel or firmware directly in the KVM VMM", vmm_cli_boot },
-	{ "policy", "check, digest, explain, diff and generate execution policies", policy_main },
+	{ "policy", "check, digest, explain, diff and generate execution policies; signed fragments", policy_main },
 	{ "image", "convert OCI images to dm-verity protected layer images", image_cli_main },
 	{ "measure", "compute the expected SEV-SNP launch MEASUREMENT", measure_cli_main },
 	{ "verify", "verify an SEV-SNP attestation report and its claims", verify_cli_main },

@@ -13,61 +13,65 @@
 #include <openssl/pem.h>
 #include "vmm/snp_predict.h"
 
-int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_opts *o)
+int snp_opt_policy(const char *prog, char *arg, void *dest)
 {
+	struct snp_boot_opts *o = dest;
+	struct errbuf eb = { 0 };
 	char *end;
-	switch (opt) {
-	case SNP_OPT_SNP:
-		o->enabled = true;
-		return 1;
-	case SNP_OPT_POLICY_BITS: {
-		struct errbuf eb = { 0 };
-		errno = 0;
-		o->cfg.launch.policy = strtoull(arg, &end, 0);
-		if (errno || *end || !*arg || *arg == '-')
-			return -cli_usage_error(prog, "--snp-policy: expected a number (e.g. 0x30000)");
-		/* What no kernel accepts; the launch checks the host's own set. */
-		if (snp_policy_check(o->cfg.launch.policy, SNP_KVM_POLICY_ANY, &eb))
-			return -cli_usage_error(prog, "--snp-policy: %s", errbuf_msg(&eb));
-		return 1;
-	}
-	case SNP_OPT_HOST_DATA:
-		if (hex_decode(arg, o->cfg.launch.host_data, 32))
-			return -cli_usage_error(prog, "--host-data: expected 64 hex digits");
-		o->have_host_data = true;
-		return 1;
-	case SNP_OPT_POLICY_FILE:
-		o->policy_file = arg;
-		return 1;
-	case SNP_OPT_PREDICT:
-		o->predict = o->enabled = true;
-		return 1;
-	case SNP_OPT_ID_KEY:
-		o->id_key_path = arg;
-		return 1;
-	case SNP_OPT_AUTHOR_KEY:
-		o->author_key_path = arg;
-		return 1;
-	case SNP_OPT_FAMILY_ID:
-	case SNP_OPT_IMAGE_ID:
-		if (hex_decode(arg, opt == SNP_OPT_FAMILY_ID ? o->cfg.launch.id.family_id
-							     : o->cfg.launch.id.image_id, 16))
-			return -cli_usage_error(prog, "%s: expected 32 hex digits",
-						opt == SNP_OPT_FAMILY_ID ? "--family-id" : "--image-id");
-		return 1;
-	case SNP_OPT_GUEST_SVN:
-		errno = 0;
-		unsigned long svn = strtoul(arg, &end, 0);
-		if (errno || *end || !*arg || svn > UINT32_MAX)
-			return -cli_usage_error(prog, "--guest-svn: expected a 32-bit number");
-		o->cfg.launch.id.guest_svn = (uint32_t)svn;
-		return 1;
-	case SNP_OPT_LAUNCH_DIR:
-		o->cfg.launch_dir = arg;
-		return 1;
-	default:
-		return 0;
-	}
+	errno = 0;
+	o->cfg.launch.policy = strtoull(arg, &end, 0);
+	if (errno || *end || !*arg || *arg == '-')
+		return cli_usage_error(prog, "--snp-policy: expected a number (e.g. 0x30000)");
+	/* What no kernel accepts; the launch checks the host's own set. */
+	if (snp_policy_check(o->cfg.launch.policy, SNP_KVM_POLICY_ANY, &eb))
+		return cli_usage_error(prog, "--snp-policy: %s", errbuf_msg(&eb));
+	return 0;
+}
+
+int snp_opt_host_data(const char *prog, char *arg, void *dest)
+{
+	struct snp_boot_opts *o = dest;
+	if (hex_decode(arg, o->cfg.launch.host_data, 32))
+		return cli_usage_error(prog, "--host-data: expected 64 hex digits");
+	o->have_host_data = true;
+	return 0;
+}
+
+int snp_opt_predict(const char *prog, char *arg, void *dest)
+{
+	struct snp_boot_opts *o = dest;
+	(void)prog;
+	(void)arg;
+	o->predict = o->enabled = true;
+	return 0;
+}
+
+int snp_opt_family_id(const char *prog, char *arg, void *dest)
+{
+	struct snp_boot_opts *o = dest;
+	if (hex_decode(arg, o->cfg.launch.id.family_id, 16))
+		return cli_usage_error(prog, "--family-id: expected 32 hex digits");
+	return 0;
+}
+
+int snp_opt_image_id(const char *prog, char *arg, void *dest)
+{
+	struct snp_boot_opts *o = dest;
+	if (hex_decode(arg, o->cfg.launch.id.image_id, 16))
+		return cli_usage_error(prog, "--image-id: expected 32 hex digits");
+	return 0;
+}
+
+int snp_opt_guest_svn(const char *prog, char *arg, void *dest)
+{
+	struct snp_boot_opts *o = dest;
+	char *end;
+	errno = 0;
+	unsigned long svn = strtoul(arg, &end, 0);
+	if (errno || *end || !*arg || svn > UINT32_MAX)
+		return cli_usage_error(prog, "--guest-svn: expected a 32-bit number");
+	o->cfg.launch.id.guest_svn = (uint32_t)svn;
+	return 0;
 }
 
 static EVP_PKEY *load_key(const char *path)

@@ -10,36 +10,11 @@
 #ifndef PARMA_VMM_SNP_CLI_H
 #define PARMA_VMM_SNP_CLI_H
 
-#include <getopt.h>
 #include <stdbool.h>
 
+#include "common/cli.h"
 #include "vmm/snp_machine.h"
 #include "vmm/vm.h"
-
-#define SNP_OPT_SNP 0x5301
-#define SNP_OPT_POLICY_BITS 0x5302
-#define SNP_OPT_HOST_DATA 0x5303
-#define SNP_OPT_POLICY_FILE 0x5304
-#define SNP_OPT_LAUNCH_DIR 0x5305
-#define SNP_OPT_PREDICT 0x5306
-#define SNP_OPT_ID_KEY 0x5307
-#define SNP_OPT_AUTHOR_KEY 0x5308
-#define SNP_OPT_FAMILY_ID 0x5309
-#define SNP_OPT_IMAGE_ID 0x530a
-#define SNP_OPT_GUEST_SVN 0x530b
-
-#define SNP_BOOT_OPTIONS                                                   \
-	{ "snp", no_argument, NULL, SNP_OPT_SNP },                         \
-	{ "snp-policy", required_argument, NULL, SNP_OPT_POLICY_BITS },    \
-	{ "host-data", required_argument, NULL, SNP_OPT_HOST_DATA },       \
-	{ "policy", required_argument, NULL, SNP_OPT_POLICY_FILE },        \
-	{ "snp-launch-dir", required_argument, NULL, SNP_OPT_LAUNCH_DIR }, \
-	{ "snp-predict", no_argument, NULL, SNP_OPT_PREDICT },            \
-	{ "id-key", required_argument, NULL, SNP_OPT_ID_KEY },             \
-	{ "author-key", required_argument, NULL, SNP_OPT_AUTHOR_KEY },     \
-	{ "family-id", required_argument, NULL, SNP_OPT_FAMILY_ID },       \
-	{ "image-id", required_argument, NULL, SNP_OPT_IMAGE_ID },         \
-	{ "guest-svn", required_argument, NULL, SNP_OPT_GUEST_SVN }
 
 #define SNP_BOOT_USAGE                                                                  \
 	"  --snp              launch as an AMD SEV-SNP guest (with --firmware stage0)\n"   \
@@ -64,9 +39,26 @@ struct snp_boot_opts {
 	struct snp_machine *sm;
 };
 
-/* One getopt result: 1 if it was an SNP option (ok), 0 if not ours, or
- * -(exit code) after printing a usage error. */
-int snp_boot_option(const char *prog, int opt, const char *arg, struct snp_boot_opts *o);
+/* The SNP options' rows of `parma boot`'s option table (common/cli.h), writing into the
+ * struct snp_boot_opts at o; the parse functions below take that struct as dest. */
+#define SNP_BOOT_OPTIONS(o)                                               \
+	CLI_FLAG("snp", 0, &(o)->enabled),                                \
+	CLI_FUNC("snp-policy", 0, snp_opt_policy, (o)),                   \
+	CLI_FUNC("host-data", 0, snp_opt_host_data, (o)),                 \
+	CLI_STRING("policy", 0, &(o)->policy_file),                       \
+	CLI_STRING("snp-launch-dir", 0, &(o)->cfg.launch_dir),            \
+	CLI_FUNC_FLAG("snp-predict", 0, snp_opt_predict, (o)),            \
+	CLI_STRING("id-key", 0, &(o)->id_key_path),                       \
+	CLI_STRING("author-key", 0, &(o)->author_key_path),               \
+	CLI_FUNC("family-id", 0, snp_opt_family_id, (o)),                 \
+	CLI_FUNC("image-id", 0, snp_opt_image_id, (o)),                   \
+	CLI_FUNC("guest-svn", 0, snp_opt_guest_svn, (o))
+int snp_opt_policy(const char *prog, char *arg, void *o);
+int snp_opt_host_data(const char *prog, char *arg, void *o);
+int snp_opt_predict(const char *prog, char *arg, void *o);
+int snp_opt_family_id(const char *prog, char *arg, void *o);
+int snp_opt_image_id(const char *prog, char *arg, void *o);
+int snp_opt_guest_svn(const char *prog, char *arg, void *o);
 /* After parsing: set up the SNP hooks in cfg (if --snp). 0: boot; 1: done
  * (--snp-predict printed its answer), exit 0; or -(exit code). */
 int snp_boot_prepare(const char *prog, struct snp_boot_opts *o, struct vm_config *cfg);

@@ -129,11 +129,14 @@ static int write_launch_blobs(struct snp_machine *sm, struct errbuf *eb)
 		{ "boot-descriptor", "boot-descriptor.dtb" }, { "acpi", "acpi.bin" },
 	};
 	char path[4096];
-	/* The CPUID page as handed to the secure processor (checked, not measured). */
-	snprintf(path, sizeof(path), "%s/cpuid-page.bin", sm->cfg.launch_dir);
-	int rc = file_write_atomic(path, sm->cpuid_page, sizeof(sm->cpuid_page), 0644, eb);
-	if (rc)
-		return rc;
+	/* The CPUID page as handed to the secure processor (checked, not measured;
+	 * a prediction has no host CPUID, so it writes none). */
+	if (!sm->cfg.dry_run) {
+		snprintf(path, sizeof(path), "%s/cpuid-page.bin", sm->cfg.launch_dir);
+		int rc = file_write_atomic(path, sm->cpuid_page, sizeof(sm->cpuid_page), 0644, eb);
+		if (rc)
+			return rc;
+	}
 	for (unsigned i = 0; i < sm->plan.n_items; i++) {
 		for (unsigned k = 0; k < 2; k++) {
 			const struct snp_plan_item *it = &sm->plan.item[i];

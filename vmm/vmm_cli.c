@@ -2,7 +2,6 @@
 #include "vmm/vmm_cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -81,13 +80,79 @@ static void on_signal(void *ctx, uint32_t events)
 static int parse_uint(const char *prog, const char *opt, const char *s, uint64_t max,
 		      uint64_t *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || !*s || *end || v > max || s[0] == '-')
+	if (cli_parse_uint(s, 0, max, out))
 		return cli_usage_error(prog, "%s %s: expected a number up to %llu", opt, s,
 				       (unsigned long long)max);
-	*out = v;
+	return 0;
+}
+
+/* What the options fill in: the VM configuration and `parma boot`'s own settings. */
+struct boot_args {
+	struct vm_config cfg;
+	struct vm_drive drives[VM_MAX_DRIVES];
+	const char *api_sock;
+	bool boot_times;
+};
+
+static int opt_mem(const char *prog, char *value, void *dest)
+{
+	struct boot_args *a = dest;
+	return parse_uint(prog, "--mem", value, 1u << 20, &a->cfg.mem_mib);
+}
+
+static int opt_vcpus(const char *prog, char *value, void *dest)
+{
+	struct boot_args *a = dest;
+	uint64_t v;
+	int rc = parse_uint(prog, "--vcpus", value, MACHINE_MAX_VCPUS, &v);
+	if (rc)
+		return rc;
+	if (!v)
+		return cli_usage_error(prog, "--vcpus: at least 1");
+	a->cfg.vcpus = (unsigned)v;
+	return 0;
+}
+
+/* --drive PATH[,ro][,queues=N]: options are peeled off the end, so a path may hold commas
+ * (argv strings are ours to modify). */
+static int opt_drive(const char *prog, char *value, void *dest)
+{
+	struct boot_args *a = dest;
+	if (a->cfg.n_drives == VM_MAX_DRIVES)
+		return cli_usage_error(prog, "--drive: at most %d", VM_MAX_DRIVES);
+	bool ro = false;
+	unsigned long queues = 0;
+	for (char *comma; (comma = strrchr(value, ','));) {
+		char *opt = comma + 1, *end;
+		if (!strcmp(opt, "ro")) {
+			ro = true;
+		} else if (!strncmp(opt, "queues=", 7)) {
+			queues = strtoul(opt + 7, &end, 10);
+			if (*end || queues < 1 || queues > VIRTIO_BLK_MAX_QUEUES)
+				return cli_usage_error(prog, "--drive: queues=%s: expected 1 to %u",
+						       opt + 7, VIRTIO_BLK_MAX_QUEUES);
+		} else {
+			break;
+		}
+		*comma = '\0';
+	}
+	a->drives[a->cfg.n_drives++] = (struct vm_drive){ value, ro, (unsigned)queues };
+	a->cfg.drives = a->drives;
+	return 0;
+}
+
+/* --vsock CID,PATH */
+static int opt_vsock(const char *prog, char *value, void *dest)
+{
+	struct boot_args *a = dest;
+	char *comma = strchr(value, ',');
+	if (!comma || !comma[1])
+		return cli_usage_error(prog, "--vsock: expected CID,PATH");
+	*comma = 0;
+	int rc = parse_uint(prog, "--vsock CID", value, UINT32_MAX - 1, &a->cfg.vsock_cid);
+	if (rc)
+		return rc;
+	a->cfg.vsock_uds = comma + 1;
 	return 0;
 }
 
@@ -99,108 +164,33 @@ int vmm_cli_boot(int argc, char **argv)
 		fputs(boot_usage, stdout);
 		return CLI_OK;
 	}
-	static const struct option opts[] = {
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "cmdline", required_argument, NULL, 'c' },
-		{ "firmware", required_argument, NULL, 'f' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "vcpus", required_argument, NULL, 'n' },
-		{ "hugepages", no_argument, NULL, 'H' },
-		{ "serial", required_argument, NULL, 's' },
-		{ "debug-log", required_argument, NULL, 'd' },
-		{ "ap-direct", no_argument, NULL, 'a' },
-		{ "boot-times", no_argument, NULL, 't' },
-		{ "api-sock", required_argument, NULL, 'A' },
-		{ "drive", required_argument, NULL, 'D' },
-		{ "vsock", required_argument, NULL, 'V' },
-		SNP_BOOT_OPTIONS,
-		{ 0 },
-	};
-	struct vm_config cfg = { .t0_ns = t0 };
+	struct boot_args a = { .cfg = { .t0_ns = t0 } };
 	struct snp_boot_opts snp_opts = { 0 };
-	struct vm_drive drives[VM_MAX_DRIVES];
-	const char *api_sock = NULL;
-	bool boot_times = false;
-	uint64_t v = 0;
-	int c;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k': cfg.kernel = optarg; break;
-		case 'i': cfg.initrd = optarg; break;
-		case 'c': cfg.cmdline = optarg; break;
-		case 'f': cfg.firmware = optarg; break;
-		case 'm':
-			if (parse_uint(prog, "--mem", optarg, 1u << 20, &v))
-				return CLI_USAGE;
-			cfg.mem_mib = v;
-			break;
-		case 'n':
-			if (parse_uint(prog, "--vcpus", optarg, MACHINE_MAX_VCPUS, &v))
-				return CLI_USAGE;
-			if (!v)
-				return cli_usage_error(prog, "--vcpus: at least 1");
-			cfg.vcpus = (unsigned)v;
-			break;
-		case 'H': cfg.hugepages = true; break;
-		case 's': cfg.serial = optarg; break;
-		case 'd': cfg.debug_log = optarg; break;
-		case 'a': cfg.ap_direct = true; break;
-		case 't': boot_times = true; break;
-		case 'A': api_sock = optarg; break;
-		case 'D': {
-			if (cfg.n_drives == VM_MAX_DRIVES)
-				return cli_usage_error(prog, "--drive: at most %d", VM_MAX_DRIVES);
-			/* PATH[,ro][,queues=N]: options are peeled off the end, so a path may
-			 * hold commas (argv strings are ours to modify) */
-			bool ro = false;
-			unsigned long queues = 0;
-			for (char *comma; (comma = strrchr(optarg, ','));) {
-				char *opt = comma + 1, *end;
-				if (!strcmp(opt, "ro")) {
-					ro = true;
-				} else if (!strncmp(opt, "queues=", 7)) {
-					queues = strtoul(opt + 7, &end, 10);
-					if (*end || queues < 1 || queues > VIRTIO_BLK_MAX_QUEUES)
-						return cli_usage_error(prog, "--drive: queues=%s: expected "
-								       "1 to %u", opt + 7,
-								       VIRTIO_BLK_MAX_QUEUES);
-				} else {
-					break;
-				}
-				*comma = '\0';
-			}
-			drives[cfg.n_drives] = (struct vm_drive){ optarg, ro, (unsigned)queues };
-			cfg.n_drives++;
-			cfg.drives = drives;
-			break;
-		}
-		case 'V': {
-			char *comma = strchr(optarg, ',');
-			if (!comma || !comma[1])
-				return cli_usage_error(prog, "--vsock: expected CID,PATH");
-			*comma = 0;
-			if (parse_uint(prog, "--vsock CID", optarg, UINT32_MAX - 1, &v))
-				return CLI_USAGE;
-			cfg.vsock_cid = v;
-			cfg.vsock_uds = comma + 1;
-			break;
-		}
-		default: {
-			int snp_rc = snp_boot_option(prog, c, optarg, &snp_opts);
-			if (snp_rc < 0)
-				return -snp_rc;
-			if (snp_rc)
-				break;
-			return cli_usage_error(prog, "unknown or incomplete option '%s'",
-					       argv[optind - 1]);
-		}
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+	const struct cli_opt opts[] = {
+		CLI_STRING("kernel", 0, &a.cfg.kernel),
+		CLI_STRING("initrd", 0, &a.cfg.initrd),
+		CLI_STRING("cmdline", 0, &a.cfg.cmdline),
+		CLI_STRING("firmware", 0, &a.cfg.firmware),
+		CLI_FUNC("mem", 0, opt_mem, &a),
+		CLI_FUNC("vcpus", 0, opt_vcpus, &a),
+		CLI_FLAG("hugepages", 0, &a.cfg.hugepages),
+		CLI_STRING("serial", 0, &a.cfg.serial),
+		CLI_STRING("debug-log", 0, &a.cfg.debug_log),
+		CLI_FLAG("ap-direct", 0, &a.cfg.ap_direct),
+		CLI_FLAG("boot-times", 0, &a.boot_times),
+		CLI_STRING("api-sock", 0, &a.api_sock),
+		CLI_FUNC("drive", 0, opt_drive, &a),
+		CLI_FUNC("vsock", 0, opt_vsock, &a),
+		SNP_BOOT_OPTIONS(&snp_opts),
+	};
+	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (first < argc)
+		return cli_usage_error(prog, "unexpected argument '%s'", argv[first]);
+	struct vm_config cfg = a.cfg; /* its drives stay in a.drives */
+	const char *api_sock = a.api_sock;
+	bool boot_times = a.boot_times;
 	if (!api_sock && !cfg.kernel && !cfg.firmware)
 		return cli_usage_error(prog, "give --kernel, --firmware or --api-sock");
 	if (cfg.initrd && !cfg.kernel)

@@ -95,6 +95,14 @@ echo "$binaries" | while read -r src dst; do
 	done
 done
 
+# a static agent needs nothing; one built against shared libraries (libcbor) brings them
+for prog in "$init" $preinit; do
+	ldd "$prog" 2>/dev/null | awk '/=>/ { if ($3 ~ /^\//) print $3; next } $1 ~ /^\// { print $1 }' |
+	while read -r lib; do
+		echo "file $lib $(readlink -f "$lib") 0755" >> "$work/entries"
+	done
+done
+
 if [ -n "$preinit" ]; then
 	echo "file /init $preinit 0755" >> "$work/entries"
 	echo "file /sbin/parma-agent $init 0755" >> "$work/entries"

@@ -489,7 +489,7 @@ static int parse_container(struct spath *p, struct json_object *o, const struct 
 	static const char *const keys[] = {
 		"name", "image", "command", "args", "env", "working_dir", "user", "mounts",
 		"resources", "no_new_privileges", "allow_stdio_access", "signals",
-		"exec_processes", NULL,
+		"exec_processes", "fragment", NULL,
 	};
 	int ret;
 	if (!json_object_is_type(o, json_type_object))
@@ -514,7 +514,8 @@ static int parse_container(struct spath *p, struct json_object *o, const struct 
 	    (ret = get_bool(p, o, "no_new_privileges", false, &c->no_new_privileges)) ||
 	    (ret = get_bool(p, o, "allow_stdio_access", true, &c->allow_stdio_access)) ||
 	    (ret = get_signals(p, o, 1ull << (15 - 1) /* SIGTERM */, &c->signals)) ||
-	    (ret = parse_execs(p, o, c)))
+	    (ret = parse_execs(p, o, c)) ||
+	    (ret = get_string(p, o, "fragment", false, 1024, &c->fragment)))
 		return ret;
 	if (c->working_dir && !abs_path_ok(c->working_dir)) {
 		size_t old = sp_key(p, "working_dir");
@@ -528,6 +529,56 @@ static int parse_container(struct spath *p, struct json_object *o, const struct 
 		ret = sp_err(p, EINVAL, "expected \"user\", \"uid\", \"user:group\" or \"uid:gid\"");
 		sp_pop(p, old);
 	}
+	return ret;
+}
+
+static int parse_fragment_import(struct spath *p, struct json_object *o,
+				 struct group_fragment_import *f)
+{
+	static const char *const keys[] = { "issuer", "feed", "minimum_svn", "includes",
+					    "allow_stdio_access", "allow_elevated", NULL };
+	bool has_includes = false;
+	if (!json_object_is_type(o, json_type_object))
+		return sp_err(p, EINVAL, "expected an object");
+	int ret;
+	if ((ret = keys_check(p, o, keys)) ||
+	    (ret = get_string(p, o, "issuer", true, 1024, &f->issuer)) ||
+	    (ret = get_string(p, o, "feed", true, 1024, &f->feed)) ||
+	    (ret = get_u32(p, o, "minimum_svn", 0, UINT32_MAX, 0, &f->minimum_svn)) ||
+	    (ret = get_strv(p, o, "includes", 1, &f->includes, &f->n_includes, &has_includes)) ||
+	    (ret = get_bool(p, o, "allow_stdio_access", false, &f->allow_stdio_access)) ||
+	    (ret = get_bool(p, o, "allow_elevated", false, &f->allow_elevated)))
+		return ret;
+	if (!has_includes) {
+		f->includes = calloc(1, sizeof(char *));
+		if (!f->includes || !(f->includes[0] = strdup("containers")))
+			return sp_err(p, ENOMEM, "out of memory");
+		f->n_includes = 1;
+	}
+	return 0;
+}
+
+/* "fragments": the feeds the policy imports; every container's "fragment" names one. */
+static int parse_fragment_imports(struct spath *p, struct json_object *o, struct group_spec *g)
+{
+	struct json_object *v = field(o, "fragments");
+	if (!v)
+		return 0;
+	size_t old = sp_key(p, "fragments");
+	size_t n = json_object_is_type(v, json_type_array) ? json_object_array_length(v) : 0;
+	int ret = 0;
+	if (!json_object_is_type(v, json_type_array) || n > GROUP_MAX_FRAGMENTS)
+		ret = sp_err(p, EINVAL, "expected an array of at most %d imports",
+			     GROUP_MAX_FRAGMENTS);
+	else if (n && !(g->fragments = calloc(n, sizeof(*g->fragments))))
+		ret = sp_err(p, ENOMEM, "out of memory");
+	for (size_t i = 0; i < n && !ret; i++) {
+		size_t o2 = sp_index(p, i);
+		g->n_fragments++;
+		ret = parse_fragment_import(p, json_object_array_get_idx(v, i), &g->fragments[i]);
+		sp_pop(p, o2);
+	}
+	sp_pop(p, old);
 	return ret;
 }
 
@@ -562,7 +613,7 @@ int group_spec_parse(const char *text, size_t len, const char *what, const char 
 {
 	static const char *const keys[] = { "name", "vcpus", "memory_mib",
 					    "allow_unencrypted_scratch", "debug", "containers",
-					    NULL };
+					    "fragments", NULL };
 	struct spath p = { .what = what, .eb = eb };
 	struct group_spec *g = calloc(1, sizeof(*g));
 	struct json_tokener *tok = json_tokener_new_ex(32);
@@ -599,7 +650,7 @@ int group_spec_parse(const char *text, size_t len, const char *what, const char 
 	    (ret = get_u32(&p, o, "memory_mib", 64, 1u << 20, 512, &g->memory_mib)) ||
 	    (ret = get_bool(&p, o, "allow_unencrypted_scratch", false,
 			    &g->allow_unencrypted_scratch)) ||
-	    (ret = parse_debug(&p, o, &g->debug)))
+	    (ret = parse_debug(&p, o, &g->debug)) || (ret = parse_fragment_imports(&p, o, g)))
 		goto out;
 	cs = field(o, "containers");
 	size_t old = sp_key(&p, "containers");
@@ -625,6 +676,15 @@ int group_spec_parse(const char *text, size_t len, const char *what, const char 
 					     g->containers[i].name);
 				sp_pop(&p, o3);
 			}
+		}
+		bool imported = !g->containers[i].fragment;
+		for (size_t f = 0; f < g->n_fragments && !imported; f++)
+			imported = !strcmp(g->fragments[f].feed, g->containers[i].fragment);
+		if (!ret && !imported) {
+			size_t o3 = sp_key(&p, "fragment");
+			ret = sp_err(&p, EINVAL, "feed '%s' is not in the spec's fragments",
+				     g->containers[i].fragment);
+			sp_pop(&p, o3);
 		}
 		sp_pop(&p, o2);
 	}
@@ -694,8 +754,15 @@ void group_spec_free(struct group_spec *g)
 		for (size_t x = 0; x < c->n_execs; x++)
 			strv_free(c->execs[x].command, c->execs[x].n_command);
 		free(c->execs);
+		free(c->fragment);
 	}
 	free(g->containers);
+	for (size_t i = 0; i < g->n_fragments; i++) {
+		free(g->fragments[i].issuer);
+		free(g->fragments[i].feed);
+		strv_free(g->fragments[i].includes, g->fragments[i].n_includes);
+	}
+	free(g->fragments);
 	free(g->name);
 	free(g);
 }

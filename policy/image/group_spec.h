@@ -65,7 +65,20 @@ struct group_container {
 	uint64_t signals;
 	struct group_exec *execs;
 	size_t n_execs;
+	char *fragment; /* the feed whose signed fragment allows this container; NULL: the policy */
 };
+
+/* A feed of signed policy fragments the group's policy imports (docs/policy.md, "Fragments"). */
+struct group_fragment_import {
+	char *issuer; /* did:x509 */
+	char *feed;
+	uint32_t minimum_svn;
+	char **includes; /* default: containers */
+	size_t n_includes;
+	bool allow_stdio_access, allow_elevated;
+};
+
+#define GROUP_MAX_FRAGMENTS 64
 
 struct group_debug {
 	bool shell, stdio, properties, dump_stacks, logging;
@@ -79,6 +92,8 @@ struct group_spec {
 	struct group_debug debug;
 	struct group_container *containers;
 	size_t n_containers;
+	struct group_fragment_import *fragments;
+	size_t n_fragments;
 };
 
 /* Parse a spec document; `what` names it in errors, relative image paths are resolved

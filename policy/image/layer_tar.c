@@ -459,6 +459,169 @@ static int opaque_set(struct layer_node *dir, struct errbuf *eb)
 	return 0;
 }
 
+/* What every entry carries besides its path and content. */
+struct entry_meta {
+	const char *orig; /* the entry's path as the archive spells it (for messages) */
+	uint32_t uid, gid;
+	int64_t mtime;
+	uint32_t mtime_nsec;
+};
+
+static void inode_set_meta(struct layer_inode *ino, const struct entry_meta *m)
+{
+	ino->uid = m->uid;
+	ino->gid = m->gid;
+	ino->mtime = m->mtime;
+	ino->mtime_nsec = m->mtime_nsec;
+}
+
+/* "./": the root directory's own metadata. */
+static int entry_set_root(struct layer_fs *fs, struct archive_entry *e,
+			  const struct entry_meta *m, struct errbuf *eb)
+{
+	if (archive_entry_filetype(e) != AE_IFDIR || archive_entry_hardlink(e))
+		return errbuf_set(eb, EINVAL, "%s: the layer root must be a directory", m->orig);
+	struct layer_inode *r = fs->root->inode;
+	r->mode = S_IFDIR | (archive_entry_perm(e) & 07777);
+	inode_set_meta(r, m);
+	/* a repeated "./" replaces the xattrs, but an opaque marker stays */
+	bool opaque = false;
+	for (size_t i = 0; i < r->n_xattrs; i++) {
+		opaque |= r->xattrs[i].index == 4 && !strcmp(r->xattrs[i].name, "overlay.opaque");
+		free(r->xattrs[i].name);
+		free(r->xattrs[i].value);
+	}
+	free(r->xattrs);
+	r->xattrs = NULL;
+	r->n_xattrs = 0;
+	int ret = xattrs_read(e, r, eb, m->orig);
+	if (!ret && opaque)
+		ret = opaque_set(fs->root, eb);
+	return ret;
+}
+
+/* An OCI whiteout ".wh.NAME" (a 0/0 character device in the erofs image), ".wh..wh..opq"
+ * (the directory is opaque), or aufs bookkeeping (".wh..wh.*", dropped). */
+static int entry_add_whiteout(struct layer_fs *fs, struct layer_node *dir, const char *name,
+			      size_t len, const struct entry_meta *m, struct errbuf *eb)
+{
+	if (len == strlen(WH_OPAQUE) && !memcmp(name, WH_OPAQUE, len))
+		return opaque_set(dir, eb);
+	if (len >= 8 && !memcmp(name, WH_META_PREFIX, 8))
+		return 0;
+	name += 4;
+	len -= 4;
+	if (!len || (len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
+		return errbuf_set(eb, EINVAL, "%s: malformed whiteout", m->orig);
+	struct layer_inode *ino = inode_new(fs, S_IFCHR);
+	if (!ino)
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	inode_set_meta(ino, m);
+	ino->rdev = 0;
+	return node_place(fs, dir, name, len, ino, eb);
+}
+
+/* A hard link: another name for an inode earlier in the layer (never a directory). */
+static int entry_add_hardlink(struct layer_fs *fs, struct layer_node *dir, const char *name,
+			      size_t len, const char *hardlink, const struct entry_meta *m,
+			      struct errbuf *eb)
+{
+	char *t = strdup(hardlink);
+	struct path_parts tp_buf;
+	struct path_parts *tp = &tp_buf;
+	struct layer_node *target = NULL;
+	if (!t)
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	int ret = path_split(t, tp, eb, m->orig);
+	if (!ret && tp->n == 0)
+		ret = errbuf_set(eb, EINVAL, "%s: hardlink to the layer root", m->orig);
+	if (!ret) {
+		/* the target must already exist: never create directories for it */
+		target = fs->root;
+		for (size_t i = 0; i < tp->n && target; i++)
+			target = is_dir(target) ? node_lookup(fs, target, tp->comp[i], tp->len[i])
+						: NULL;
+		if (!target)
+			ret = errbuf_set(eb, ENOENT, "%s: hardlink target %s is not earlier in the "
+					 "layer", m->orig, hardlink);
+		else if (is_dir(target))
+			ret = errbuf_set(eb, EPERM, "%s: hardlink to a directory", m->orig);
+	}
+	free(t);
+	if (ret)
+		return ret;
+	if (target->inode->nlink >= UINT32_MAX - 1)
+		return errbuf_set(eb, EMLINK, "%s: too many links", m->orig);
+	if (node_lookup(fs, dir, name, len) == target)
+		return 0; /* link to itself: nothing to do */
+	return node_place(fs, dir, name, len, target->inode, eb);
+}
+
+/* libarchive's entry types and the inode types they become. */
+static const struct {
+	mode_t archive_type;
+	uint32_t mode;
+} entry_types[] = {
+	{ AE_IFREG, S_IFREG }, { AE_IFDIR, S_IFDIR }, { AE_IFLNK, S_IFLNK }, { AE_IFCHR, S_IFCHR },
+	{ AE_IFBLK, S_IFBLK }, { AE_IFIFO, S_IFIFO }, { AE_IFSOCK, S_IFSOCK },
+};
+
+/* What a new inode holds: a device number, a symlink target, or a regular file's data. */
+static int inode_read_content(struct layer_fs *fs, struct archive *a, struct archive_entry *e,
+			      struct layer_inode *ino, const char *orig, struct errbuf *eb)
+{
+	if (S_ISCHR(ino->mode) || S_ISBLK(ino->mode)) {
+		ino->rdev = rdev_encode((unsigned)archive_entry_rdevmajor(e),
+					(unsigned)archive_entry_rdevminor(e));
+	} else if (S_ISLNK(ino->mode)) {
+		const char *target = archive_entry_symlink(e);
+		if (!target)
+			target = archive_entry_symlink_utf8(e);
+		size_t tl = target ? strlen(target) : 0;
+		if (!tl || tl >= LAYER_FS_BLOCK)
+			return errbuf_set(eb, EINVAL, "%s: symlink target empty or over %u bytes",
+					  orig, LAYER_FS_BLOCK - 1);
+		ino->size = tl;
+		ino->content = malloc(tl);
+		if (!ino->content)
+			return errbuf_set(eb, ENOMEM, "out of memory");
+		memcpy(ino->content, target, tl);
+	} else if (S_ISREG(ino->mode)) {
+		int64_t size = archive_entry_size(e);
+		if (size < 0)
+			return errbuf_set(eb, EINVAL, "%s: negative size", orig);
+		ino->size = (uint64_t)size;
+		return data_read(fs, a, ino, eb, orig);
+	}
+	return 0;
+}
+
+/* Any other entry: a new inode with its metadata, xattrs and content. */
+static int entry_add_inode(struct layer_fs *fs, struct archive *a, struct archive_entry *e,
+			   struct layer_node *dir, const char *name, size_t len,
+			   const struct entry_meta *m, struct errbuf *eb)
+{
+	mode_t type = archive_entry_filetype(e);
+	size_t t = 0;
+	while (t < sizeof(entry_types) / sizeof(entry_types[0]) &&
+	       entry_types[t].archive_type != type)
+		t++;
+	if (t == sizeof(entry_types) / sizeof(entry_types[0]))
+		return errbuf_set(eb, EINVAL, "%s: unsupported entry type", m->orig);
+	struct layer_inode *ino = inode_new(fs, entry_types[t].mode |
+						(archive_entry_perm(e) & 07777));
+	if (!ino)
+		return errbuf_set(eb, ENOMEM, "out of memory");
+	inode_set_meta(ino, m);
+	int ret = xattrs_read(e, ino, eb, m->orig);
+	if (!ret)
+		ret = inode_read_content(fs, a, e, ino, m->orig, eb);
+	if (!ret)
+		ret = node_place(fs, dir, name, len, ino, eb);
+	return ret;
+}
+
+/* One tar entry into the tree: checks its path and ids, then adds it by kind. */
 static int entry_add(struct layer_fs *fs, struct archive *a, struct archive_entry *e,
 		     struct errbuf *eb)
 {
@@ -471,7 +634,6 @@ static int entry_add(struct layer_fs *fs, struct archive *a, struct archive_entr
 		return errbuf_set(eb, EINVAL, "entry %llu: no usable path name",
 				  (unsigned long long)fs->entries);
 	char *orig = strdup(p), *path = strdup(p);
-	struct layer_inode *ino = NULL;
 	int ret;
 	if (!orig || !path) {
 		ret = errbuf_set(eb, ENOMEM, "out of memory");
@@ -482,178 +644,34 @@ static int entry_add(struct layer_fs *fs, struct archive *a, struct archive_entr
 				 LAYER_FS_MAX_ENTRIES);
 		goto out;
 	}
-	ret = path_split(path, pp, eb, orig);
-	if (ret)
+	if ((ret = path_split(path, pp, eb, orig)))
 		goto out;
-
-	mode_t type = archive_entry_filetype(e);
-	const char *hardlink = archive_entry_hardlink(e);
 	int64_t uid = archive_entry_uid(e), gid = archive_entry_gid(e);
 	if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX) {
 		ret = errbuf_set(eb, ERANGE, "%s: uid or gid out of range", orig);
 		goto out;
 	}
-
-	if (pp->n == 0) { /* "./": the root directory's own metadata */
-		if (type != AE_IFDIR || hardlink) {
-			ret = errbuf_set(eb, EINVAL, "%s: the layer root must be a directory", orig);
-			goto out;
-		}
-		struct layer_inode *r = fs->root->inode;
-		r->mode = S_IFDIR | (archive_entry_perm(e) & 07777);
-		r->uid = (uint32_t)uid;
-		r->gid = (uint32_t)gid;
-		r->mtime = archive_entry_mtime(e);
-		r->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(e);
-		/* a repeated "./" replaces the xattrs, but an opaque marker stays */
-		bool opaque = false;
-		for (size_t i = 0; i < r->n_xattrs; i++) {
-			opaque |= r->xattrs[i].index == 4 &&
-				  !strcmp(r->xattrs[i].name, "overlay.opaque");
-			free(r->xattrs[i].name);
-			free(r->xattrs[i].value);
-		}
-		free(r->xattrs);
-		r->xattrs = NULL;
-		r->n_xattrs = 0;
-		ret = xattrs_read(e, r, eb, orig);
-		if (!ret && opaque)
-			ret = opaque_set(fs->root, eb);
+	const struct entry_meta m = {
+		.orig = orig, .uid = (uint32_t)uid, .gid = (uint32_t)gid,
+		.mtime = archive_entry_mtime(e),
+		.mtime_nsec = (uint32_t)archive_entry_mtime_nsec(e),
+	};
+	if (pp->n == 0) {
+		ret = entry_set_root(fs, e, &m, eb);
 		goto out;
 	}
-
 	struct layer_node *dir = NULL;
-	ret = walk_parent(fs, pp, pp->n - 1, &dir, eb, orig);
-	if (ret)
+	if ((ret = walk_parent(fs, pp, pp->n - 1, &dir, eb, orig)))
 		goto out;
 	const char *name = pp->comp[pp->n - 1];
 	size_t len = pp->len[pp->n - 1];
-
-	/* OCI whiteouts */
-	if (len >= 4 && !memcmp(name, WH_PREFIX, 4)) {
-		if (len == strlen(WH_OPAQUE) && !memcmp(name, WH_OPAQUE, len)) {
-			ret = opaque_set(dir, eb);
-			goto out;
-		}
-		if (len >= 8 && !memcmp(name, WH_META_PREFIX, 8))
-			goto out; /* aufs bookkeeping: dropped */
-		name += 4;
-		len -= 4;
-		if (!len || (len == 1 && name[0] == '.') ||
-		    (len == 2 && name[0] == '.' && name[1] == '.')) {
-			ret = errbuf_set(eb, EINVAL, "%s: malformed whiteout", orig);
-			goto out;
-		}
-		ino = inode_new(fs, S_IFCHR);
-		if (!ino) {
-			ret = errbuf_set(eb, ENOMEM, "out of memory");
-			goto out;
-		}
-		ino->uid = (uint32_t)uid;
-		ino->gid = (uint32_t)gid;
-		ino->mtime = archive_entry_mtime(e);
-		ino->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(e);
-		ino->rdev = 0;
-		ret = node_place(fs, dir, name, len, ino, eb);
-		goto out;
-	}
-
-	if (hardlink) {
-		char *t = strdup(hardlink);
-		struct path_parts tp_buf;
-		struct path_parts *tp = &tp_buf;
-		struct layer_node *target = NULL;
-		if (!t) {
-			ret = errbuf_set(eb, ENOMEM, "out of memory");
-			goto out;
-		}
-		ret = path_split(t, tp, eb, orig);
-		if (!ret && tp->n == 0)
-			ret = errbuf_set(eb, EINVAL, "%s: hardlink to the layer root", orig);
-		if (!ret) {
-			/* the target must already exist: never create directories for it */
-			target = fs->root;
-			for (size_t i = 0; i < tp->n && target; i++)
-				target = is_dir(target) ? node_lookup(fs, target, tp->comp[i],
-								      tp->len[i])
-							: NULL;
-			if (!target)
-				ret = errbuf_set(eb, ENOENT,
-						 "%s: hardlink target %s is not earlier in the layer",
-						 orig, hardlink);
-			else if (is_dir(target))
-				ret = errbuf_set(eb, EPERM, "%s: hardlink to a directory", orig);
-		}
-		free(t);
-		if (ret)
-			goto out;
-		if (target->inode->nlink >= UINT32_MAX - 1) {
-			ret = errbuf_set(eb, EMLINK, "%s: too many links", orig);
-			goto out;
-		}
-		if (node_lookup(fs, dir, name, len) == target)
-			goto out; /* link to itself: nothing to do */
-		ret = node_place(fs, dir, name, len, target->inode, eb);
-		goto out;
-	}
-
-	uint32_t mode;
-	switch (type) {
-	case AE_IFREG: mode = S_IFREG; break;
-	case AE_IFDIR: mode = S_IFDIR; break;
-	case AE_IFLNK: mode = S_IFLNK; break;
-	case AE_IFCHR: mode = S_IFCHR; break;
-	case AE_IFBLK: mode = S_IFBLK; break;
-	case AE_IFIFO: mode = S_IFIFO; break;
-	case AE_IFSOCK: mode = S_IFSOCK; break;
-	default:
-		ret = errbuf_set(eb, EINVAL, "%s: unsupported entry type", orig);
-		goto out;
-	}
-	ino = inode_new(fs, mode | (archive_entry_perm(e) & 07777));
-	if (!ino) {
-		ret = errbuf_set(eb, ENOMEM, "out of memory");
-		goto out;
-	}
-	ino->uid = (uint32_t)uid;
-	ino->gid = (uint32_t)gid;
-	ino->mtime = archive_entry_mtime(e);
-	ino->mtime_nsec = (uint32_t)archive_entry_mtime_nsec(e);
-	ret = xattrs_read(e, ino, eb, orig);
-	if (ret)
-		goto out;
-	if (S_ISCHR(mode) || S_ISBLK(mode)) {
-		ino->rdev = rdev_encode((unsigned)archive_entry_rdevmajor(e),
-					(unsigned)archive_entry_rdevminor(e));
-	} else if (S_ISLNK(mode)) {
-		const char *target = archive_entry_symlink(e);
-		if (!target)
-			target = archive_entry_symlink_utf8(e);
-		size_t tl = target ? strlen(target) : 0;
-		if (!tl || tl >= LAYER_FS_BLOCK) {
-			ret = errbuf_set(eb, EINVAL, "%s: symlink target empty or over %u bytes",
-					 orig, LAYER_FS_BLOCK - 1);
-			goto out;
-		}
-		ino->size = tl;
-		ino->content = malloc(tl);
-		if (!ino->content) {
-			ret = errbuf_set(eb, ENOMEM, "out of memory");
-			goto out;
-		}
-		memcpy(ino->content, target, tl);
-	} else if (S_ISREG(mode)) {
-		int64_t size = archive_entry_size(e);
-		if (size < 0) {
-			ret = errbuf_set(eb, EINVAL, "%s: negative size", orig);
-			goto out;
-		}
-		ino->size = (uint64_t)size;
-		ret = data_read(fs, a, ino, eb, orig);
-		if (ret)
-			goto out;
-	}
-	ret = node_place(fs, dir, name, len, ino, eb);
+	const char *hardlink = archive_entry_hardlink(e);
+	if (len >= 4 && !memcmp(name, WH_PREFIX, 4))
+		ret = entry_add_whiteout(fs, dir, name, len, &m, eb);
+	else if (hardlink)
+		ret = entry_add_hardlink(fs, dir, name, len, hardlink, &m, eb);
+	else
+		ret = entry_add_inode(fs, a, e, dir, name, len, &m, eb);
 out:
 	free(orig);
 	free(path);

@@ -522,19 +522,15 @@ static bool name_digest(const char *name, char out[LAYER_DIGEST_STR_MAX])
 	return ok;
 }
 
-static int archive_open_image(struct oci_image *img, const char *work_dir, struct errbuf *eb)
+/* docker-save pass 1: the bytes of manifest.json (*text, malloc'd, NUL not added). */
+static int archive_read_manifest(const struct oci_image *img, uint8_t **text, size_t *len,
+				 struct errbuf *eb)
 {
-	struct archive *a = NULL;
+	struct archive *a = archive_open_file(img->path, eb);
 	struct archive_entry *e;
 	uint8_t *mtext = NULL;
-	size_t mlen = 0;
-	struct json_object *mf = NULL, *sel = NULL;
-	struct wanted *want = NULL;
-	size_t n_want = 0;
-	int ret = 0;
-
-	/* pass 1: manifest.json */
-	if (!(a = archive_open_file(img->path, eb)))
+	int ret;
+	if (!a)
 		return -EINVAL;
 	while ((ret = archive_read_next_header(a, &e)) == ARCHIVE_OK || ret == ARCHIVE_WARN) {
 		const char *n = member_name(e);
@@ -550,7 +546,7 @@ static int archive_open_image(struct oci_image *img, const char *work_dir, struc
 			ret = errbuf_set(eb, EBADMSG, "%s: manifest.json: cannot read", img->path);
 			goto out;
 		}
-		mlen = (size_t)sz;
+		*len = (size_t)sz;
 		break;
 	}
 	if (ret != ARCHIVE_OK && ret != ARCHIVE_WARN && ret != ARCHIVE_EOF) {
@@ -558,20 +554,26 @@ static int archive_open_image(struct oci_image *img, const char *work_dir, struc
 		goto out;
 	}
 	ret = 0;
-	if (!mtext) {
+	if (!mtext)
 		ret = errbuf_set(eb, ENOENT, "%s: no manifest.json (not a docker save archive)",
 				 img->path);
-		goto out;
-	}
-	struct json_tokener *tok = json_tokener_new_ex(64);
-	mf = tok ? json_tokener_parse_ex(tok, (const char *)mtext, (int)mlen) : NULL;
-	json_tokener_free(tok);
-	if (!mf || !json_object_is_type(mf, json_type_array) || !json_object_array_length(mf)) {
-		ret = errbuf_set(eb, EINVAL, "%s: manifest.json: expected a non-empty array",
-				 img->path);
-		goto out;
-	}
-	size_t n = json_object_array_length(mf), found = 0, sel_i = 0;
+out:
+	archive_read_free(a);
+	if (ret)
+		free(mtext);
+	else
+		*text = mtext;
+	return ret;
+}
+
+/* The manifest entry img->tag names (any, if the archive holds exactly one image). */
+static int manifest_select(const struct oci_image *img, struct json_object *mf,
+			   struct json_object **sel, size_t *sel_i, struct errbuf *eb)
+{
+	if (!mf || !json_object_is_type(mf, json_type_array) || !json_object_array_length(mf))
+		return errbuf_set(eb, EINVAL, "%s: manifest.json: expected a non-empty array",
+				  img->path);
+	size_t n = json_object_array_length(mf), found = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *m = json_object_array_get_idx(mf, i);
 		bool match = !img->tag;
@@ -587,176 +589,201 @@ static int archive_open_image(struct oci_image *img, const char *work_dir, struc
 				  !strcmp(ts + tl, ":latest"));
 		}
 		if (match && !found++) {
-			sel = m;
-			sel_i = i;
+			*sel = m;
+			*sel_i = i;
 		}
 	}
-	if (!found) {
-		ret = errbuf_set(eb, ENOENT, "%s: manifest.json: no image tagged \"%s\"",
-				 img->path, img->tag);
-		goto out;
-	}
-	if (found > 1 && !img->tag) {
-		ret = errbuf_set(eb, EINVAL, "%s: manifest.json: %zu images; name one as PATH:TAG",
-				 img->path, found);
-		goto out;
-	}
+	if (!found)
+		return errbuf_set(eb, ENOENT, "%s: manifest.json: no image tagged \"%s\"",
+				  img->path, img->tag);
+	if (found > 1 && !img->tag)
+		return errbuf_set(eb, EINVAL, "%s: manifest.json: %zu images; name one as PATH:TAG",
+				  img->path, found);
+	return 0;
+}
+
+/* The members the selected manifest entry names: want[0] its config, want[1..] its layers
+ * (base first); sets img->n_layers. */
+static int manifest_members(struct oci_image *img, struct json_object *sel, size_t sel_i,
+			    struct wanted **out, size_t *n_out, struct errbuf *eb)
+{
 	const char *cfg = jstr(sel, "Config");
 	struct json_object *layers = jget(sel, "Layers", json_type_array);
-	if (!cfg || !layers) {
-		ret = errbuf_set(eb, EINVAL, "%s: manifest.json[%zu]: Config or Layers missing",
-				 img->path, sel_i);
-		goto out;
-	}
-	img->n_layers = json_object_array_length(layers);
-	if (img->n_layers > OCI_MAX_LAYERS) {
-		ret = errbuf_set(eb, E2BIG, "%s: more than %d layers", img->path, OCI_MAX_LAYERS);
-		img->n_layers = 0;
-		goto out;
-	}
-	n_want = img->n_layers + 1;
-	want = calloc(n_want, sizeof(*want));
-	if (!want) {
-		ret = errbuf_set(eb, ENOMEM, "out of memory");
-		goto out;
-	}
+	if (!cfg || !layers)
+		return errbuf_set(eb, EINVAL, "%s: manifest.json[%zu]: Config or Layers missing",
+				  img->path, sel_i);
+	size_t n_layers = json_object_array_length(layers);
+	if (n_layers > OCI_MAX_LAYERS)
+		return errbuf_set(eb, E2BIG, "%s: more than %d layers", img->path, OCI_MAX_LAYERS);
+	struct wanted *want = calloc(n_layers + 1, sizeof(*want));
+	if (!want)
+		return errbuf_set(eb, ENOMEM, "out of memory");
 	snprintf(want[0].name, sizeof(want[0].name), "%s", cfg);
-	for (size_t i = 0; i < img->n_layers; i++) {
+	for (size_t i = 0; i < n_layers; i++) {
 		struct json_object *s = json_object_array_get_idx(layers, i);
 		if (!json_object_is_type(s, json_type_string)) {
-			ret = errbuf_set(eb, EINVAL, "%s: manifest.json[%zu].Layers[%zu]: expected "
-					 "a string", img->path, sel_i, i);
-			goto out;
+			free(want);
+			return errbuf_set(eb, EINVAL, "%s: manifest.json[%zu].Layers[%zu]: expected "
+					  "a string", img->path, sel_i, i);
 		}
 		const char *ln = json_object_get_string(s);
 		while (ln[0] == '.' && ln[1] == '/')
 			ln += 2;
 		snprintf(want[i + 1].name, sizeof(want[i + 1].name), "%s", ln);
 	}
-	archive_read_free(a);
+	img->n_layers = n_layers;
+	*out = want;
+	*n_out = n_layers + 1;
+	return 0;
+}
 
-	/* pass 2: copy the members we need (following member symlinks inside the archive) */
+/* A wanted member that is a link: point w at its target (inside the archive) instead. */
+static int member_follow_link(const struct oci_image *img, struct archive_entry *e,
+			      const char *name, struct wanted *w, struct errbuf *eb)
+{
+	const char *t = archive_entry_hardlink(e);
+	while (t && t[0] == '.' && t[1] == '/')
+		t += 2;
+	char res[PATH_MAX];
+	int lr = t ? (snprintf(res, sizeof(res), "%s", t), 0)
+		   : link_resolve(name, archive_entry_symlink(e), res, sizeof(res));
+	if (lr)
+		return errbuf_set(eb, EINVAL, "%s: %s: link leaves the archive", img->path, name);
+	snprintf(w->name, sizeof(w->name), "%s", res);
+	return 0;
+}
+
+/* One read of the archive: copy every wanted member seen; *pending if a link was followed. */
+static int archive_copy_round(struct oci_image *img, struct wanted *want, size_t n_want,
+			      bool *pending, struct errbuf *eb)
+{
+	struct archive *a = archive_open_file(img->path, eb);
+	struct archive_entry *e;
+	int ret;
+	if (!a)
+		return -EINVAL;
+	while ((ret = archive_read_next_header(a, &e)) == ARCHIVE_OK || ret == ARCHIVE_WARN) {
+		const char *name = member_name(e);
+		for (size_t i = 0; name && i < n_want; i++) {
+			if (want[i].done || strcmp(want[i].name, name))
+				continue;
+			if (archive_entry_filetype(e) == AE_IFLNK || archive_entry_hardlink(e)) {
+				if ((ret = member_follow_link(img, e, name, &want[i], eb)))
+					goto out;
+				*pending = true;
+				continue;
+			}
+			if (archive_entry_filetype(e) != AE_IFREG) {
+				ret = errbuf_set(eb, EINVAL, "%s: %s: not a regular file", img->path,
+						 name);
+				goto out;
+			}
+			char dest[PATH_MAX];
+			snprintf(dest, sizeof(dest), "%s/%zu", img->scratch_dir, i);
+			if ((ret = member_copy(a, dest, &want[i], eb)))
+				goto out;
+		}
+	}
+	ret = ret == ARCHIVE_EOF ? 0
+				 : errbuf_set(eb, EBADMSG, "%s: %s", img->path, archive_error_string(a));
+out:
+	archive_read_free(a);
+	return ret;
+}
+
+/* docker-save pass 2: copy the wanted members into a scratch directory under work_dir,
+ * following member links inside the archive (a few rounds: a link may point backwards). */
+static int archive_copy_members(struct oci_image *img, const char *work_dir,
+				struct wanted *want, size_t n_want, struct errbuf *eb)
+{
 	size_t plen = strlen(work_dir) + 32;
 	img->scratch_dir = malloc(plen);
-	if (!img->scratch_dir) {
-		ret = errbuf_set(eb, ENOMEM, "out of memory");
-		a = NULL;
-		goto out;
-	}
+	if (!img->scratch_dir)
+		return errbuf_set(eb, ENOMEM, "out of memory");
 	snprintf(img->scratch_dir, plen, "%s/.docker-XXXXXX", work_dir);
 	if (mkdir_p(work_dir, 0755) || !mkdtemp(img->scratch_dir)) {
-		ret = errbuf_set(eb, errno, "%s: %s", work_dir, strerror(errno));
+		int ret = errbuf_set(eb, errno, "%s: %s", work_dir, strerror(errno));
 		free(img->scratch_dir);
 		img->scratch_dir = NULL;
-		a = NULL;
-		goto out;
+		return ret;
 	}
 	for (int round = 0; round < 4; round++) {
 		bool pending = false;
-		if (!(a = archive_open_file(img->path, eb))) {
-			ret = -EINVAL;
-			goto out;
-		}
-		while ((ret = archive_read_next_header(a, &e)) == ARCHIVE_OK ||
-		       ret == ARCHIVE_WARN) {
-			const char *name = member_name(e);
-			for (size_t i = 0; name && i < n_want; i++) {
-				if (want[i].done || strcmp(want[i].name, name))
-					continue;
-				if (archive_entry_filetype(e) == AE_IFLNK ||
-				    archive_entry_hardlink(e)) {
-					const char *t = archive_entry_hardlink(e);
-					while (t && t[0] == '.' && t[1] == '/')
-						t += 2;
-					char res[PATH_MAX];
-					int lr = t ? (snprintf(res, sizeof(res), "%s", t), 0)
-						   : link_resolve(name, archive_entry_symlink(e),
-								  res, sizeof(res));
-					if (lr) {
-						ret = errbuf_set(eb, EINVAL, "%s: %s: link leaves "
-								 "the archive", img->path, name);
-						goto out;
-					}
-					snprintf(want[i].name, sizeof(want[i].name), "%s", res);
-					pending = true;
-					continue;
-				}
-				if (archive_entry_filetype(e) != AE_IFREG) {
-					ret = errbuf_set(eb, EINVAL, "%s: %s: not a regular file",
-							 img->path, name);
-					goto out;
-				}
-				char dest[PATH_MAX];
-				snprintf(dest, sizeof(dest), "%s/%zu", img->scratch_dir, i);
-				if ((ret = member_copy(a, dest, &want[i], eb)))
-					goto out;
-			}
-		}
-		if (ret != ARCHIVE_EOF) {
-			ret = errbuf_set(eb, EBADMSG, "%s: %s", img->path, archive_error_string(a));
-			goto out;
-		}
-		ret = 0;
-		archive_read_free(a);
-		a = NULL;
+		int ret = archive_copy_round(img, want, n_want, &pending, eb);
+		if (ret)
+			return ret;
 		/* members that point at a member already copied */
 		for (size_t i = 0; i < n_want; i++)
 			for (size_t j = 0; !want[i].done && j < n_want; j++)
-				if (want[j].done && !strcmp(want[i].name, want[j].name)) {
+				if (want[j].done && !strcmp(want[i].name, want[j].name))
 					want[i] = want[j];
-				}
 		if (!pending)
 			break;
 	}
-	for (size_t i = 0; i < n_want; i++) {
-		if (!want[i].done) {
-			ret = errbuf_set(eb, ENOENT, "%s: member %s missing", img->path, want[i].name);
-			goto out;
-		}
-	}
+	for (size_t i = 0; i < n_want; i++)
+		if (!want[i].done)
+			return errbuf_set(eb, ENOENT, "%s: member %s missing", img->path,
+					  want[i].name);
+	return 0;
+}
 
-	/* config: its name is its digest */
+/* Check the copied members against the digests that name them (the config by its file
+ * name, each layer by the config's rootfs.diff_ids), then fill in img's config and layers. */
+static int archive_check_members(struct oci_image *img, const struct wanted *want,
+				 struct errbuf *eb)
+{
 	char cdig[LAYER_DIGEST_STR_MAX];
-	if (!name_digest(want[0].name, cdig)) {
-		ret = errbuf_set(eb, EINVAL, "%s: config %s: name carries no digest to check",
-				 img->path, want[0].name);
-		goto out;
-	}
-	if (strcmp(cdig, want[0].digest)) {
-		ret = errbuf_set(eb, EBADMSG, "%s: config %s: digest mismatch (content is %s)",
-				 img->path, want[0].name, want[0].digest);
-		goto out;
-	}
+	if (!name_digest(want[0].name, cdig))
+		return errbuf_set(eb, EINVAL, "%s: config %s: name carries no digest to check",
+				  img->path, want[0].name);
+	if (strcmp(cdig, want[0].digest))
+		return errbuf_set(eb, EBADMSG, "%s: config %s: digest mismatch (content is %s)",
+				  img->path, want[0].name, want[0].digest);
 	snprintf(img->config_digest, sizeof(img->config_digest), "%s", cdig);
 	uint8_t *ctext = NULL;
 	size_t clen;
-	if ((ret = file_read_all(want[0].file, JSON_DOC_MAX, &ctext, &clen, eb)))
-		goto out;
+	int ret = file_read_all(want[0].file, JSON_DOC_MAX, &ctext, &clen, eb);
+	if (ret)
+		return ret;
 	ret = config_parse(img, ctext, clen, "config", eb);
 	free(ctext);
 	if (ret)
-		goto out;
+		return ret;
 	for (size_t i = 0; i < img->n_layers; i++) {
 		struct oci_layer *ol = &img->layers[i];
-		struct wanted *w = &want[i + 1];
-		if (strcmp(w->digest, ol->diff_id)) {
-			ret = errbuf_set(eb, EBADMSG, "%s: layer %s: digest mismatch: content is %s, "
-					 "config rootfs.diff_ids[%zu] says %s", img->path, w->name,
-					 w->digest, i, ol->diff_id);
-			goto out;
-		}
+		const struct wanted *w = &want[i + 1];
+		if (strcmp(w->digest, ol->diff_id))
+			return errbuf_set(eb, EBADMSG, "%s: layer %s: digest mismatch: content is "
+					  "%s, config rootfs.diff_ids[%zu] says %s", img->path,
+					  w->name, w->digest, i, ol->diff_id);
 		snprintf(ol->digest, sizeof(ol->digest), "%s", w->digest);
 		ol->size = w->size;
 		ol->media_type = strdup(MEDIA_DOCKER_LAYER);
 		ol->blob_path = strdup(w->file);
-		if (!ol->media_type || !ol->blob_path) {
-			ret = errbuf_set(eb, ENOMEM, "out of memory");
-			goto out;
-		}
+		if (!ol->media_type || !ol->blob_path)
+			return errbuf_set(eb, ENOMEM, "out of memory");
 	}
-out:
-	if (a)
-		archive_read_free(a);
+	return 0;
+}
+
+/* A `docker save` archive: read its manifest, pick the image, copy the config and layers
+ * out, and check each against its digest. */
+static int archive_open_image(struct oci_image *img, const char *work_dir, struct errbuf *eb)
+{
+	uint8_t *mtext = NULL;
+	size_t mlen = 0, sel_i = 0, n_want = 0;
+	struct json_object *mf = NULL, *sel = NULL;
+	struct wanted *want = NULL;
+	int ret = archive_read_manifest(img, &mtext, &mlen, eb);
+	if (ret)
+		return ret;
+	struct json_tokener *tok = json_tokener_new_ex(64);
+	mf = tok ? json_tokener_parse_ex(tok, (const char *)mtext, (int)mlen) : NULL;
+	json_tokener_free(tok);
+	if (!(ret = manifest_select(img, mf, &sel, &sel_i, eb)) &&
+	    !(ret = manifest_members(img, sel, sel_i, &want, &n_want, eb)) &&
+	    !(ret = archive_copy_members(img, work_dir, want, n_want, eb)))
+		ret = archive_check_members(img, want, eb);
 	free(mtext);
 	free(want);
 	json_object_put(mf);

@@ -403,6 +403,35 @@ out:
 	return ret;
 }
 
+static struct json_object *imports_json(const struct group_spec *g)
+{
+	struct json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < g->n_fragments; i++) {
+		const struct group_fragment_import *f = &g->fragments[i];
+		struct json_object *x = json_object_new_object();
+		json_object_object_add(x, "issuer", json_object_new_string(f->issuer));
+		json_object_object_add(x, "feed", json_object_new_string(f->feed));
+		json_object_object_add(x, "minimum_svn", json_object_new_int64(f->minimum_svn));
+		json_object_object_add(x, "includes", strv_json(f->includes, f->n_includes));
+		if (f->allow_stdio_access)
+			json_object_object_add(x, "allow_stdio_access", json_object_new_boolean(true));
+		if (f->allow_elevated)
+			json_object_object_add(x, "allow_elevated", json_object_new_boolean(true));
+		json_object_array_add(arr, x);
+	}
+	return arr;
+}
+
+/* The import of o->fragment_feed, or NULL. */
+static const struct group_fragment_import *feed_import(const struct group_spec *g,
+						       const char *feed)
+{
+	for (size_t i = 0; feed && i < g->n_fragments; i++)
+		if (!strcmp(g->fragments[i].feed, feed))
+			return &g->fragments[i];
+	return NULL;
+}
+
 int policy_gen(const struct group_spec *g, const struct policy_gen_opts *o, char **policy,
 	       size_t *len, bool *debug_used, struct errbuf *eb)
 {
@@ -454,8 +483,13 @@ int policy_gen_with_plan(const struct group_spec *g, const struct policy_gen_opt
 		if (plan)
 			plan->n_containers = i + 1;
 		ret = container_gen(g, i, o, &dbg, &layer_base, pc, &c, eb);
-		if (!ret)
+		/* a policy holds the containers no fragment supplies; a fragment those of its feed */
+		const char *feed = g->containers[i].fragment;
+		bool wanted = o->fragment_feed ? feed && !strcmp(feed, o->fragment_feed) : !feed;
+		if (!ret && wanted)
 			json_object_array_add(cs, c);
+		else if (!ret)
+			json_object_put(c);
 	}
 	if (!ret && dbg.shell) {
 		/* a shell in the guest itself, outside every container */
@@ -469,6 +503,31 @@ int policy_gen_with_plan(const struct group_spec *g, const struct policy_gen_opt
 		json_object_object_add(x, "allow_stdio_access", json_object_new_boolean(true));
 		json_object_array_add(ext, x);
 		json_object_object_add(root, "external_processes", ext);
+	}
+	if (!ret && g->n_fragments && !o->fragment_feed)
+		json_object_object_add(root, "fragments", imports_json(g));
+	if (!ret && o->fragment_feed) {
+		/* the fragment form: version, fragment{issuer,feed,svn} and its containers only */
+		const struct group_fragment_import *imp = feed_import(g, o->fragment_feed);
+		if (!imp) {
+			ret = errbuf_set(eb, EINVAL, "the spec imports no feed '%s' (fragments)",
+					 o->fragment_feed);
+			goto out;
+		}
+		struct json_object *frag = json_object_new_object(), *meta = json_object_new_object();
+		json_object_object_add(meta, "issuer", json_object_new_string(imp->issuer));
+		json_object_object_add(meta, "feed", json_object_new_string(imp->feed));
+		json_object_object_add(meta, "svn", json_object_new_uint64(o->fragment_svn));
+		json_object_object_add(frag, "version", json_object_new_int(POLICY_VERSION));
+		json_object_object_add(frag, "fragment", meta);
+		json_object_object_add(frag, "containers", json_object_get(cs));
+		if (!imp->allow_stdio_access) /* a fragment may not grant what its import does not */
+			for (size_t i = 0; i < json_object_array_length(cs); i++)
+				json_object_object_add(json_object_array_get_idx(cs, i),
+						       "allow_stdio_access",
+						       json_object_new_boolean(false));
+		json_object_put(root);
+		root = frag;
 	}
 	if (ret)
 		goto out;
@@ -487,11 +546,17 @@ int policy_gen_with_plan(const struct group_spec *g, const struct policy_gen_opt
 	(*policy)[n + 1] = 0;
 	*len = n + 1;
 
-	/* never hand out a policy the engine would refuse */
+	/* never hand out a policy (or fragment) the engine would refuse */
 	struct policy *p = NULL;
 	struct errbuf peb = { 0 };
-	ret = policy_load((const uint8_t *)*policy, *len, &p, &peb);
-	policy_free(p);
+	if (o->fragment_feed) {
+		const struct group_fragment_import *imp = feed_import(g, o->fragment_feed);
+		ret = policy_fragment_check((const uint8_t *)*policy, *len, imp->issuer, imp->feed,
+					    o->fragment_svn, &peb);
+	} else {
+		ret = policy_load((const uint8_t *)*policy, *len, &p, &peb);
+		policy_free(p);
+	}
 	if (ret) {
 		ret = errbuf_set(eb, EINVAL, "the generated policy does not load: %s",
 				 errbuf_msg(&peb));

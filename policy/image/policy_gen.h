@@ -17,6 +17,11 @@ struct policy_gen_opts {
 	bool no_cache;             /* re-convert layers even if cached */
 	image_progress_fn progress; /* may be NULL; `index` counts layers over all containers */
 	void *progress_ctx;
+	/* Non-NULL: generate the signed fragment's payload for this feed instead of the policy:
+	 * the spec's containers whose "fragment" is this feed, declaring the issuer the spec
+	 * imports the feed from and fragment_svn (docs/group-spec.md, "Fragments"). */
+	const char *fragment_feed;
+	uint64_t fragment_svn;
 };
 
 /* User and group as the container will run: from the spec's "user", else the image's

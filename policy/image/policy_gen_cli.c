@@ -75,24 +75,44 @@ static int plan_write(const char *path, const struct group_spec *g,
 	return ret;
 }
 
+struct svn_opt {
+	uint64_t value;
+	bool set;
+};
+
+static int parse_svn(const char *prog, char *value, void *dest)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = value[0] == '-' ? 0 : strtoull(value, &end, 10);
+	if (value[0] == '-' || errno || !value[0] || *end)
+		return cli_usage_error(prog, "--svn: expected an unsigned integer");
+	*(struct svn_opt *)dest = (struct svn_opt){v, true};
+	return 0;
+}
+
 int policy_gen_cli_main(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
 		printf("Usage: %s [--debug] [-o POLICY.json] [--plan PLAN.json] [--cache-dir DIR]\n"
-		       "       [--no-cache] [--threads N] GROUP.json\n\n"
+		       "       [--no-cache] [--threads N] [--fragment FEED --svn N] GROUP.json\n\n"
 		       "Validate a group spec (docs/group-spec.md), convert its images' layers into\n"
 		       "the layer cache, and write the execution policy (docs/policy.md) to\n"
 		       "POLICY.json or stdout. --debug adds the debug allowances (shell exec, stdio,\n"
 		       "properties, dump stacks, logging) and prints a warning. --no-cache converts\n"
 		       "every layer again instead of trusting the cache's root hashes. --plan writes,\n"
 		       "per container, the layer image files (base first) with their dm-verity\n"
-		       "parameters: what the host attaches to the guest.\n"
+		       "parameters: what the host attaches to the guest. --fragment FEED --svn N\n"
+		       "writes instead the payload of a signed fragment for FEED (a feed the spec\n"
+		       "imports): the containers whose \"fragment\" is FEED, ready for\n"
+		       "'parma policy fragment sign'; the policy then leaves them out.\n"
 		       "Exit: 0 written, 3 invalid spec or image, 5 internal error.\n",
 		       argv[0]);
 		return CLI_OK;
 	}
 	const char *out_path = NULL, *cache = NULL, *plan_path = NULL;
 	struct policy_gen_opts o = { 0 };
+	struct svn_opt svn = { 0 };
 	const struct cli_opt opts[] = {
 		CLI_FLAG("debug", 'd', &o.debug),
 		CLI_STRING("output", 'o', &out_path),
@@ -100,12 +120,17 @@ int policy_gen_cli_main(int argc, char **argv)
 		CLI_FUNC("threads", 't', image_cli_parse_threads, &o.threads),
 		CLI_FLAG("no-cache", 'n', &o.no_cache),
 		CLI_STRING("plan", 'p', &plan_path),
+		CLI_STRING("fragment", 'f', &o.fragment_feed),
+		CLI_FUNC("svn", 's', parse_svn, &svn),
 	};
 	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
 	if (rc)
 		return rc;
 	if (first != argc - 1)
 		return cli_usage_error(argv[0], "expected exactly one GROUP.json");
+	if (!o.fragment_feed != !svn.set)
+		return cli_usage_error(argv[0], "--fragment and --svn go together");
+	o.fragment_svn = svn.value;
 	const char *spec_path = argv[first];
 
 	struct errbuf eb = { 0 };
@@ -156,8 +181,15 @@ int policy_gen_cli_main(int argc, char **argv)
 		} else if (policy_digest((const uint8_t *)policy, len, &d)) {
 			code = cli_error(argv[0], CLI_INTERNAL, "SHA-256 failed");
 		} else {
-			printf("%s: policy for group %s, %zu container(s)%s, digest (HOST_DATA) %s\n",
-			       out_path, g->name, g->n_containers, debug_used ? ", DEBUG" : "",
+			size_t n = 0; /* the containers this document holds */
+			for (size_t i = 0; i < g->n_containers; i++)
+				n += o.fragment_feed ? g->containers[i].fragment &&
+							       !strcmp(g->containers[i].fragment,
+								       o.fragment_feed)
+						     : !g->containers[i].fragment;
+			printf("%s: %s for group %s, %zu container(s)%s, digest %s%s\n", out_path,
+			       o.fragment_feed ? "fragment payload" : "policy", g->name, n,
+			       debug_used ? ", DEBUG" : "", o.fragment_feed ? "" : "(HOST_DATA) ",
 			       d.hex);
 		}
 	} else if (fwrite(policy, 1, len, stdout) != len) {

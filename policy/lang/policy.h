@@ -94,6 +94,12 @@ int policy_digest(const uint8_t *bytes, size_t len, struct policy_digest *out);
 int policy_load(const uint8_t *bytes, size_t len, struct policy **out, struct errbuf *eb);
 void policy_free(struct policy *p);
 
+/* Validate a fragment payload (docs/policy.md, "Fragments") and check that it declares this
+ * issuer, feed and svn (the values its signature will carry). Returns 0, -EINVAL naming the
+ * JSON path or the mismatch, -E2BIG, -ENOMEM. */
+int policy_fragment_check(const uint8_t *bytes, size_t len, const char *issuer, const char *feed,
+			  uint64_t svn, struct errbuf *eb);
+
 /* True for the allow-all debug form: never use one for a real deployment. */
 bool policy_is_debug(const struct policy *p);
 const struct policy_digest *policy_get_digest(const struct policy *p);
@@ -227,12 +233,11 @@ struct policy_req_shutdown_container {
 	const char *container_id;
 };
 
-/* load_fragment: a policy fragment whose COSE signature the CALLER has
- * verified; issuer/feed/svn come from that signature's protected header. */
+/* load_fragment: a signed policy fragment, the COSE_Sign1 document exactly as the host sent
+ * it. The engine verifies it (chain, did:x509 issuer, signature, headers) against the
+ * policy's fragment imports before anything of it is used. */
 struct policy_req_load_fragment {
-	const char *issuer, *feed;
-	uint64_t svn;
-	const uint8_t *fragment; /* the fragment document (JSON) */
+	const uint8_t *fragment;
 	size_t len;
 };
 
@@ -333,6 +338,10 @@ struct policy_decision {
 	size_t n_env_keep;
 	struct policy_caps caps;
 	bool allow_stdio_access;
+	/* Where the rules behind the decision came from: "policy", or "fragment ISSUER feed F
+	 * svn N" for rules a signed fragment added (for a denial: the rule compared against).
+	 * Empty when no rule was involved. */
+	char source[POLICY_REASON_TEXT];
 };
 
 const char *policy_rule_name(enum policy_rule rule);

@@ -9,6 +9,7 @@
 #include "common/digest.h"
 #include "common/encoding.h"
 #include "policy/lang/policy.h"
+#include "policy/cose/did_x509.h"
 #include "policy/lang/policy_internal.h"
 #include "policy/lang/policy_json.h"
 
@@ -573,37 +574,61 @@ static int parse_external(struct parser *ps, struct json_object *obj, void *out)
 
 static int parse_fragment_import(struct parser *ps, struct json_object *obj, void *out)
 {
-	static const char *const keys[] = {"issuer", "feed", "minimum_svn", "includes", NULL};
+	static const char *const keys[] = {"issuer",		 "feed",	   "minimum_svn",
+					   "includes",		 "allow_stdio_access", "allow_elevated",
+					   NULL};
+	static const char *const include_names[] = {"containers", "external_processes",
+						    "fragments"};
 	struct fragment_import *f = out;
+	bool *include_flags[] = {&f->include_containers, &f->include_external,
+				 &f->include_fragments};
 	const char *issuer, *feed;
 	struct strlist inc = {0};
 	int ret = policy_jobject(&ps->c, obj, keys);
 	if (!ret)
 		ret = policy_jfield_string(&ps->c, obj, "issuer", true, 1024, &issuer);
+	if (!ret) {
+		struct errbuf deb = {0};
+		if (did_x509_check_syntax(issuer, &deb)) {
+			size_t old = policy_jctx_key(&ps->c, "issuer");
+			ret = policy_jerr(&ps->c, EINVAL, "not a did:x509 issuer: %s",
+					  errbuf_msg(&deb));
+			policy_jctx_pop(&ps->c, old);
+		}
+	}
 	if (!ret)
 		ret = policy_jfield_string(&ps->c, obj, "feed", true, 1024, &feed);
 	if (!ret)
 		ret = policy_jfield_u64(&ps->c, obj, "minimum_svn", true, UINT64_MAX,
 					&f->minimum_svn);
 	if (!ret)
-		ret = parse_strlist(ps, obj, "includes", true, 1, 2, &inc);
+		ret = parse_strlist(ps, obj, "includes", true, 1, 3, &inc);
 	for (size_t i = 0; i < inc.n && !ret; i++) {
-		bool *flag = !strcmp(inc.v[i], "containers")	       ? &f->include_containers
-			     : !strcmp(inc.v[i], "external_processes") ? &f->include_external
-								       : NULL;
+		bool *flag = NULL;
+		for (size_t k = 0; k < sizeof(include_names) / sizeof(include_names[0]); k++)
+			if (!strcmp(inc.v[i], include_names[k]))
+				flag = include_flags[k];
 		size_t old = policy_jctx_key(&ps->c, "includes");
 		policy_jctx_index(&ps->c, i);
 		if (!flag)
 			ret = policy_jerr(&ps->c, EINVAL,
-					  "expected \"containers\" or \"external_processes\"");
+					  "expected \"containers\", \"external_processes\" or "
+					  "\"fragments\"");
 		else if (*flag)
 			ret = policy_jerr(&ps->c, EINVAL, "listed twice");
 		else
 			*flag = true;
 		policy_jctx_pop(&ps->c, old);
 	}
-	if (!ret && (!issuer[0] || !feed[0]))
-		ret = policy_jerr(&ps->c, EINVAL, "issuer and feed must not be empty");
+	if (!ret)
+		ret = policy_jfield_bool(&ps->c, obj, "allow_stdio_access", &f->allow_stdio_access);
+	if (!ret)
+		ret = policy_jfield_bool(&ps->c, obj, "allow_elevated", &f->allow_elevated);
+	if (!ret && !feed[0]) {
+		size_t old = policy_jctx_key(&ps->c, "feed");
+		ret = policy_jerr(&ps->c, EINVAL, "must not be empty");
+		policy_jctx_pop(&ps->c, old);
+	}
 	if (!ret) {
 		f->issuer = policy_arena_strdup(&ps->p->arena, issuer);
 		f->feed = policy_arena_strdup(&ps->p->arena, feed);
@@ -791,22 +816,32 @@ fail:
 	return ret;
 }
 
+/* Top-level keys of a policy that a fragment may never carry: it joins a policy, it cannot
+ * change what the policy allows globally. */
+static const char *const policy_only_keys[] = {
+	"insecure_allow_all",	     "allow_properties_access",
+	"allow_dump_stacks",	     "allow_runtime_logging",
+	"allow_environment_variable_dropping", "allow_capability_dropping",
+	"allow_unencrypted_scratch",
+};
+
 int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct container_rule *existing,
-			  size_t n_existing, struct policy **out, struct fragment_meta *meta,
+			  size_t n_existing, struct policy **out, struct rule_source **src,
 			  struct errbuf *eb)
 {
 	static const char *const keys[] = {"version", "fragment", "containers",
-					   "external_processes", NULL};
+					   "external_processes", "fragments", NULL};
 	static const char *const fkeys[] = {"issuer", "feed", "svn", NULL};
 	struct json_object *root = NULL, *fo;
 	const char *issuer, *feed;
 	*out = NULL;
-	memset(meta, 0, sizeof(*meta));
+	*src = NULL;
 	if (len > POLICY_MAX_BYTES)
 		return errbuf_set(eb, E2BIG, "fragment is larger than %u bytes", POLICY_MAX_BYTES);
 	struct policy *f = calloc(1, sizeof(*f));
 	if (!f)
 		return errbuf_set(eb, ENOMEM, "out of memory");
+	struct rule_source *rs = NULL;
 	int ret = policy_json_parse((const char *)bytes, len, &root, eb);
 	if (ret)
 		goto out;
@@ -814,12 +849,22 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 	policy_jctx_init(&ps.c, eb);
 	if (!json_object_is_type(root, json_type_object))
 		ret = policy_jerr(&ps.c, EINVAL, "a fragment is a JSON object");
+	for (size_t i = 0; !ret && i < sizeof(policy_only_keys) / sizeof(policy_only_keys[0]); i++)
+		if (json_object_object_get_ex(root, policy_only_keys[i], NULL)) {
+			size_t old = policy_jctx_key(&ps.c, policy_only_keys[i]);
+			ret = policy_jerr(&ps.c, EINVAL,
+					  "a fragment cannot set policy flags: only the policy "
+					  "decides them");
+			policy_jctx_pop(&ps.c, old);
+		}
 	if (!ret)
 		ret = check_version(&ps, root);
 	if (!ret)
 		ret = policy_jobject(&ps.c, root, keys);
 	if (!ret)
 		ret = policy_jfield_object(&ps.c, root, "fragment", true, &fo);
+	if (!ret && !(rs = policy_arena_alloc(&f->arena, sizeof(*rs))))
+		ret = oom(&ps);
 	if (!ret) {
 		size_t old = policy_jctx_key(&ps.c, "fragment");
 		ret = policy_jobject(&ps.c, fo, fkeys);
@@ -828,9 +873,9 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 		if (!ret)
 			ret = policy_jfield_string(&ps.c, fo, "feed", true, 1024, &feed);
 		if (!ret)
-			ret = policy_jfield_u64(&ps.c, fo, "svn", true, UINT64_MAX, &meta->svn);
-		if (!ret && (!(meta->issuer = policy_arena_strdup(&f->arena, issuer)) ||
-			     !(meta->feed = policy_arena_strdup(&f->arena, feed))))
+			ret = policy_jfield_u64(&ps.c, fo, "svn", true, UINT64_MAX, &rs->svn);
+		if (!ret && (!(rs->issuer = policy_arena_strdup(&f->arena, issuer)) ||
+			     !(rs->feed = policy_arena_strdup(&f->arena, feed))))
 			ret = oom(&ps);
 		policy_jctx_pop(&ps.c, old);
 	}
@@ -844,16 +889,41 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 		ret = parse_objects(&ps, root, "external_processes", POLICY_MAX_EXTERNAL,
 				    sizeof(struct external_rule), (void **)&f->externals,
 				    &f->n_externals, parse_external);
+	if (!ret)
+		ret = parse_objects(&ps, root, "fragments", POLICY_MAX_FRAGMENTS,
+				    sizeof(struct fragment_import), (void **)&f->fragments,
+				    &f->n_fragments, parse_fragment_import);
 	parser_fini(&ps);
 out:
 	json_object_put(root);
 	if (ret) {
-		memset(meta, 0, sizeof(*meta));
 		policy_free(f);
 		return ret;
 	}
 	*out = f;
+	*src = rs;
 	return 0;
+}
+
+int policy_fragment_check(const uint8_t *bytes, size_t len, const char *issuer, const char *feed,
+			  uint64_t svn, struct errbuf *eb)
+{
+	struct policy *f;
+	struct rule_source *rs;
+	int ret = policy_parse_fragment(bytes, len, NULL, 0, &f, &rs, eb);
+	if (ret)
+		return ret;
+	if (strcmp(rs->issuer, issuer))
+		ret = errbuf_set(eb, EINVAL, "fragment.issuer: '%s' differs from the signing issuer",
+				 rs->issuer);
+	else if (strcmp(rs->feed, feed))
+		ret = errbuf_set(eb, EINVAL, "fragment.feed: '%s' differs from the signing feed",
+				 rs->feed);
+	else if (rs->svn != svn)
+		ret = errbuf_set(eb, EINVAL, "fragment.svn: %llu differs from the signing SVN %llu",
+				 (unsigned long long)rs->svn, (unsigned long long)svn);
+	policy_free(f);
+	return ret;
 }
 
 bool policy_is_debug(const struct policy *p)

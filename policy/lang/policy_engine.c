@@ -18,6 +18,7 @@
 
 #include "common/digest.h"
 #include "common/encoding.h"
+#include "policy/cose/cose_sign1.h"
 #include "policy/lang/policy.h"
 #include "policy/lang/policy_engine_internal.h"
 #include "policy/lang/policy_internal.h"
@@ -369,6 +370,8 @@ int policy_engine_install(struct policy_engine *e, const struct policy_req_insta
 	e->n_containers = p->n_containers;
 	e->externals = p->externals;
 	e->n_externals = p->n_externals;
+	for (size_t i = 0; i < p->n_fragments; i++)
+		e->imports[e->n_imports++] = (struct import_ref){&p->fragments[i], -1};
 	engine_undo_clear(e);
 	d->debug = p->debug;
 	return engine_allow(d);
@@ -379,7 +382,7 @@ int policy_engine_install(struct policy_engine *e, const struct policy_req_insta
 static bool hash_in_policy(const struct policy_engine *e, const uint8_t h[POLICY_SHA256_LEN])
 {
 	for (size_t i = 0; i < e->n_containers; i++)
-		for (size_t j = 0; j < e->containers[i].n_layers; j++)
+		for (size_t j = 0; !e->containers[i].retired && j < e->containers[i].n_layers; j++)
 			if (!memcmp(e->containers[i].layers[j], h, POLICY_SHA256_LEN))
 				return true;
 	return false;
@@ -533,7 +536,7 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 	struct cands c = {0};
 	for (size_t i = 0; i < e->n_containers; i++) {
 		const struct container_rule *cr = &e->containers[i];
-		bool eq = cr->n_layers == r->layer_targets.n;
+		bool eq = !cr->retired && cr->n_layers == r->layer_targets.n;
 		for (size_t j = 0; eq && j < cr->n_layers; j++)
 			eq = !memcmp(cr->layers[j], e->devs[slots[j]].hash, POLICY_SHA256_LEN);
 		if (eq)
@@ -568,6 +571,7 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 	ce->cands = c;
 	if ((size_t)slot >= e->ctr_hw)
 		e->ctr_hw = (size_t)slot + 1;
+	engine_note_source(e, d, &c, false);
 	return engine_allow(d);
 }
 
@@ -655,6 +659,140 @@ static void *concat(const void *a, size_t na, const void *b, size_t nb, size_t s
 	return v;
 }
 
+static bool import_in_force(const struct policy_engine *e, const struct import_ref *ir)
+{
+	return ir->from < 0 || !e->frags[ir->from].superseded;
+}
+
+/* The loaded, not superseded fragment of this issuer and feed, or -1. */
+static long frag_current(const struct policy_engine *e, const char *issuer, const char *feed)
+{
+	for (size_t i = 0; i < e->n_frags; i++)
+		if (!e->frags[i].superseded && !strcmp(e->frags[i].src->issuer, issuer) &&
+		    !strcmp(e->frags[i].src->feed, feed))
+			return (long)i;
+	return -1;
+}
+
+static int frag_deny(struct policy_decision *d, const char *field, const char *expected,
+		     const char *got, const char *msg)
+{
+	return engine_deny(d, POLICY_RULE_FRAGMENT, field, expected, got, "%s", msg);
+}
+
+/* Which rule of the fragment would widen what the import allows, or NULL. */
+static const char *fragment_widens(const struct policy *f, const struct fragment_import *imp,
+				   char *field, size_t size)
+{
+	for (size_t i = 0; i < f->n_containers; i++) {
+		if (f->containers[i].allow_stdio_access && !imp->allow_stdio_access) {
+			snprintf(field, size, "containers[%zu].allow_stdio_access", i);
+			return "stdio access";
+		}
+		if (f->containers[i].allow_elevated && !imp->allow_elevated) {
+			snprintf(field, size, "containers[%zu].allow_elevated", i);
+			return "privileged containers";
+		}
+	}
+	for (size_t i = 0; i < f->n_externals; i++)
+		if (f->externals[i].allow_stdio_access && !imp->allow_stdio_access) {
+			snprintf(field, size, "external_processes[%zu].allow_stdio_access", i);
+			return "stdio access";
+		}
+	return NULL;
+}
+
+/* The payload names the issuer, feed and SVN the signed headers carry, and holds only what
+ * the import includes. Returns the field at fault (*why says how), or NULL. */
+static const char *fragment_mismatch(const struct policy *f, const struct rule_source *rs,
+				     const struct cose_sign1 *m, const struct fragment_import *imp,
+				     const char **why)
+{
+	static const char *const differs = "differs from the signed header";
+	static const char *const excluded = "not in the import's includes";
+	const struct {
+		bool bad;
+		const char *field, *why;
+	} checks[] = {
+		{strcmp(rs->issuer, m->issuer) != 0, "fragment.issuer", differs},
+		{strcmp(rs->feed, m->feed) != 0, "fragment.feed", differs},
+		{rs->svn != m->svn, "fragment.svn", differs},
+		{f->n_containers && !imp->include_containers, "containers", excluded},
+		{f->n_externals && !imp->include_external, "external_processes", excluded},
+		{f->n_fragments && !imp->include_fragments, "fragments", excluded},
+	};
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++)
+		if (checks[i].bad) {
+			*why = checks[i].why;
+			return checks[i].field;
+		}
+	return NULL;
+}
+
+/* Every verification step, in order; 0 with *mp, *impp set, or a denial. */
+static int fragment_verify(struct policy_engine *e, const struct policy_req_load_fragment *r,
+			   struct policy_decision *d, struct cose_sign1 **mp,
+			   const struct fragment_import **impp)
+{
+	struct cose_fault f = {0};
+	struct cose_sign1 *m = NULL;
+	int ret = cose_sign1_decode(r->fragment, r->len, &m, &f);
+	if (ret == -ENOMEM)
+		return engine_deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL, "out of memory"),
+		       ret;
+	if (ret)
+		return frag_deny(d, f.field, "a well-formed COSE_Sign1 fragment", NULL,
+				 errbuf_msg(&f.eb));
+	const struct fragment_import *imp = NULL;
+	for (size_t i = 0; i < e->n_imports && !imp; i++)
+		if (import_in_force(e, &e->imports[i]) &&
+		    !strcmp(e->imports[i].imp->issuer, m->issuer) &&
+		    !strcmp(e->imports[i].imp->feed, m->feed))
+			imp = e->imports[i].imp;
+	if (!imp) {
+		char got[POLICY_REASON_TEXT];
+		snprintf(got, sizeof(got), "%s feed %s", m->issuer, m->feed);
+		cose_sign1_free(m);
+		return frag_deny(d, "iss", "an issuer and feed listed in fragments", got,
+				 "the policy imports no fragment from this issuer and feed");
+	}
+	ret = cose_sign1_verify(m, imp->issuer, 0, &f);
+	if (ret) {
+		cose_sign1_free(m);
+		if (ret == -ENOMEM)
+			return engine_deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL,
+					   "out of memory"),
+			       ret;
+		return frag_deny(d, f.field, NULL, NULL, errbuf_msg(&f.eb));
+	}
+	if (m->svn < imp->minimum_svn) {
+		char exp[32], got[32];
+		snprintf(exp, sizeof(exp), ">= %llu", (unsigned long long)imp->minimum_svn);
+		snprintf(got, sizeof(got), "%llu", (unsigned long long)m->svn);
+		cose_sign1_free(m);
+		return frag_deny(d, "svn", exp, got, "fragment SVN is below the policy's minimum_svn");
+	}
+	*mp = m;
+	*impp = imp;
+	return 0;
+}
+
+/* The active container rules other than those of fragment `skip` (for the name check). */
+static struct container_rule *active_rules(const struct policy_engine *e, long skip, size_t *n)
+{
+	struct container_rule *v = malloc((e->n_containers + 1) * sizeof(*v));
+	*n = 0;
+	if (!v)
+		return NULL;
+	for (size_t i = 0; i < e->n_containers; i++) {
+		bool skipped = skip >= 0 && i >= e->frags[skip].first_ctr &&
+			       i < e->frags[skip].first_ctr + e->frags[skip].n_ctr;
+		if (!e->containers[i].retired && !skipped)
+			v[(*n)++] = e->containers[i];
+	}
+	return v;
+}
+
 int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_fragment *r,
 			 struct policy_decision *d)
 {
@@ -663,68 +801,94 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 	int ret = engine_begin(e, d, POLICY_REQ_LOAD_FRAGMENT, &debug);
 	if (ret)
 		return ret;
-	if (!engine_str_ok(r->issuer, 1024) || !engine_str_ok(r->feed, 1024))
-		return engine_malformed(d, "issuer",
-					"issuer and feed are strings of at most 1024 bytes");
-	if (!r->fragment || r->len > POLICY_MAX_BYTES)
-		return engine_malformed(d, "fragment",
-					"missing or larger than the policy size limit");
+	if (!r->fragment || !r->len || r->len > COSE_MAX_DOCUMENT)
+		return engine_malformed(d, "fragment", "missing or larger than the fragment limit");
 	if (debug)
 		return engine_allow_debug(d);
-	const struct fragment_import *imp = NULL;
-	for (size_t i = 0; i < e->policy->n_fragments && !imp; i++)
-		if (!strcmp(e->policy->fragments[i].issuer, r->issuer) &&
-		    !strcmp(e->policy->fragments[i].feed, r->feed))
-			imp = &e->policy->fragments[i];
-	if (!imp)
-		return engine_deny(d, POLICY_RULE_FRAGMENT, "feed",
-				   "an issuer and feed listed in fragments", r->feed,
-				   "the policy imports no fragment from this issuer and feed");
-	if (r->svn < imp->minimum_svn) {
-		char exp[32], got[32];
-		snprintf(exp, sizeof(exp), ">= %llu", (unsigned long long)imp->minimum_svn);
-		snprintf(got, sizeof(got), "%llu", (unsigned long long)r->svn);
-		return engine_deny(d, POLICY_RULE_FRAGMENT, "svn", exp, got,
-				   "fragment SVN is below the policy's minimum_svn");
-	}
-	for (size_t i = 0; i < e->n_frags; i++)
-		if (!strcmp(e->frags[i].issuer, r->issuer) && !strcmp(e->frags[i].feed, r->feed))
-			return engine_deny(
-				d, POLICY_RULE_FRAGMENT, "feed", NULL, r->feed,
-				"a fragment from this issuer and feed is already loaded");
-	if (e->n_frags == POLICY_MAX_FRAGMENTS)
-		return engine_deny(d, POLICY_RULE_STATE_FULL, NULL, NULL, NULL,
-				   "too many fragments");
-	struct policy *f;
-	struct fragment_meta meta;
-	ret = policy_parse_fragment(r->fragment, r->len, e->containers, e->n_containers, &f, &meta,
-				    &eb);
-	if (ret == -ENOMEM) {
-		engine_deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL, "out of memory");
+	struct cose_sign1 *m;
+	const struct fragment_import *imp;
+	if ((ret = fragment_verify(e, r, d, &m, &imp)))
 		return ret;
+	uint8_t digest[POLICY_SHA256_LEN];
+	if (digest_sha256(m->payload, m->payload_len, digest)) {
+		cose_sign1_free(m);
+		engine_deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL, "SHA-256 failed");
+		return -EIO;
 	}
-	if (ret)
-		return engine_deny(d, POLICY_RULE_FRAGMENT, "fragment", NULL, NULL, "%s",
-				   errbuf_msg(&eb));
-	const char *bad = strcmp(meta.issuer, r->issuer)		? "issuer"
-			  : strcmp(meta.feed, r->feed)			? "feed"
-			  : meta.svn != r->svn				? "svn"
-			  : f->n_containers && !imp->include_containers ? "containers"
-			  : f->n_externals && !imp->include_external	? "external_processes"
-									: NULL;
-	if (bad) {
+	long prev = frag_current(e, m->issuer, m->feed);
+	if (prev >= 0) {
+		const struct loaded_fragment *pf = &e->frags[prev];
+		char exp[48], got[32];
+		snprintf(exp, sizeof(exp), ">= %llu", (unsigned long long)pf->src->svn);
+		snprintf(got, sizeof(got), "%llu", (unsigned long long)m->svn);
+		bool same = !memcmp(pf->payload_sha256, digest, sizeof(digest));
+		if (m->svn == pf->src->svn && same) {
+			/* loading the same fragment again changes nothing */
+			cose_sign1_free(m);
+			engine_undo_clear(e);
+			return engine_allow(d);
+		}
+		ret = m->svn < pf->src->svn
+			      ? frag_deny(d, "svn", exp, got,
+					  "a fragment with a higher SVN from this issuer and feed "
+					  "is loaded: an older one never replaces it")
+		      : m->svn == pf->src->svn
+			      ? frag_deny(d, "svn", NULL, got,
+					  "a different fragment with the same SVN from this issuer "
+					  "and feed is already loaded")
+			      : 0;
+		if (ret) {
+			cose_sign1_free(m);
+			return ret;
+		}
+	}
+	if (e->n_frags == POLICY_MAX_FRAGMENTS) {
+		cose_sign1_free(m);
+		return engine_deny(d, POLICY_RULE_STATE_FULL, NULL, NULL, NULL,
+				   "more than %d fragments loaded", POLICY_MAX_FRAGMENTS);
+	}
+	size_t n_active;
+	struct container_rule *active = active_rules(e, prev, &n_active);
+	if (!active) {
+		cose_sign1_free(m);
+		engine_deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	struct policy *f;
+	struct rule_source *rs;
+	ret = policy_parse_fragment(m->payload, m->payload_len, active, n_active, &f, &rs, &eb);
+	free(active);
+	if (ret) {
+		cose_sign1_free(m);
+		if (ret == -ENOMEM) {
+			engine_deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL, "out of memory");
+			return ret;
+		}
+		return frag_deny(d, "payload", "a valid policy fragment", NULL, errbuf_msg(&eb));
+	}
+	char field[64];
+	const char *why = NULL;
+	const char *bad = fragment_mismatch(f, rs, m, imp, &why);
+	const char *widens = bad ? NULL : fragment_widens(f, imp, field, sizeof(field));
+	cose_sign1_free(m);
+	if (bad || widens) {
 		policy_free(f);
-		return engine_deny(
-			d, POLICY_RULE_FRAGMENT, bad, NULL, NULL,
-			"fragment %s does not match the signature or the import's includes", bad);
+		if (bad)
+			return engine_deny(d, POLICY_RULE_FRAGMENT, bad, NULL, NULL, "%s: %s", bad,
+					   why);
+		return engine_deny(d, POLICY_RULE_FRAGMENT, field, "false", "true",
+				   "the policy does not let fragments from this feed grant %s",
+				   widens);
 	}
 	/* the totals stay within the policy limits (candidate sets are sized by them) */
 	if (e->n_containers + f->n_containers > POLICY_MAX_CONTAINERS ||
-	    e->n_externals + f->n_externals > POLICY_MAX_EXTERNAL) {
+	    e->n_externals + f->n_externals > POLICY_MAX_EXTERNAL ||
+	    e->n_imports + f->n_fragments > POLICY_MAX_FRAGMENTS) {
 		policy_free(f);
-		return engine_deny(d, POLICY_RULE_FRAGMENT, "fragment", NULL, NULL,
-				   "more than %d containers or %d external processes in force",
-				   POLICY_MAX_CONTAINERS, POLICY_MAX_EXTERNAL);
+		return engine_deny(d, POLICY_RULE_STATE_FULL, "fragment", NULL, NULL,
+				   "more than %d containers, %d external processes or %d fragment "
+				   "imports in force",
+				   POLICY_MAX_CONTAINERS, POLICY_MAX_EXTERNAL, POLICY_MAX_FRAGMENTS);
 	}
 	struct container_rule *mc =
 		concat(e->containers, e->n_containers, f->containers, f->n_containers, sizeof(*mc));
@@ -737,6 +901,25 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 		engine_deny(d, POLICY_RULE_INTERNAL, NULL, NULL, NULL, "out of memory");
 		return -ENOMEM;
 	}
+	struct loaded_fragment *lf = &e->frags[e->n_frags];
+	*lf = (struct loaded_fragment){.doc = f,
+				       .src = rs,
+				       .first_ctr = e->n_containers,
+				       .n_ctr = f->n_containers,
+				       .first_ext = e->n_externals,
+				       .n_ext = f->n_externals};
+	memcpy(lf->payload_sha256, digest, sizeof(digest));
+	for (size_t i = 0; i < f->n_containers; i++)
+		mc[lf->first_ctr + i].source = rs;
+	for (size_t i = 0; i < f->n_externals; i++)
+		mx[lf->first_ext + i].source = rs;
+	if (prev >= 0) {
+		const struct loaded_fragment *pf = &e->frags[prev];
+		for (size_t i = 0; i < pf->n_ctr; i++)
+			mc[pf->first_ctr + i].retired = true;
+		for (size_t i = 0; i < pf->n_ext; i++)
+			mx[pf->first_ext + i].retired = true;
+	}
 	/* the previous arrays stay with the undo record until it is forgotten */
 	undo_forget(e);
 	e->undo.kind = UNDO_FRAGMENT;
@@ -744,13 +927,21 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 	e->undo.old_n_containers = e->n_containers;
 	e->undo.old_externals = (struct external_rule *)e->externals;
 	e->undo.old_n_externals = e->n_externals;
+	e->undo.old_n_imports = e->n_imports;
+	e->undo.superseded = prev;
 	e->merged_containers = mc;
 	e->merged_externals = mx;
 	e->containers = mc;
 	e->n_containers += f->n_containers;
 	e->externals = mx;
 	e->n_externals += f->n_externals;
-	e->frags[e->n_frags++] = (struct loaded_fragment){f, meta.issuer, meta.feed, meta.svn};
+	for (size_t i = 0; i < f->n_fragments; i++)
+		e->imports[e->n_imports++] = (struct import_ref){&f->fragments[i], (long)e->n_frags};
+	if (prev >= 0)
+		e->frags[prev].superseded = true;
+	e->n_frags++;
+	snprintf(d->source, sizeof(d->source), "fragment %s feed %s svn %llu", rs->issuer,
+		 rs->feed, (unsigned long long)rs->svn);
 	return engine_allow(d);
 }
 
@@ -778,6 +969,9 @@ int policy_engine_revert(struct policy_engine *e)
 		e->n_containers = u->old_n_containers;
 		e->externals = u->old_externals;
 		e->n_externals = u->old_n_externals;
+		e->n_imports = u->old_n_imports;
+		if (u->superseded >= 0)
+			e->frags[u->superseded].superseded = false;
 		/* the restored arrays are the merged ones of an earlier fragment, or the policy's
 		 */
 		e->merged_containers =
@@ -912,9 +1106,14 @@ int policy_engine_state_json(const struct policy_engine *e, char **out)
 	sort_by_key(ctrs);
 	for (size_t i = 0; i < e->n_frags; i++) {
 		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "issuer", json_object_new_string(e->frags[i].issuer));
-		json_object_object_add(o, "feed", json_object_new_string(e->frags[i].feed));
-		json_object_object_add(o, "svn", json_object_new_uint64(e->frags[i].svn));
+		const struct loaded_fragment *lf = &e->frags[i];
+		char h[65];
+		engine_render_hash(h, sizeof(h), lf->payload_sha256);
+		json_object_object_add(o, "issuer", json_object_new_string(lf->src->issuer));
+		json_object_object_add(o, "feed", json_object_new_string(lf->src->feed));
+		json_object_object_add(o, "svn", json_object_new_uint64(lf->src->svn));
+		json_object_object_add(o, "payload_sha256", json_object_new_string(h));
+		json_object_object_add(o, "superseded", json_object_new_boolean(lf->superseded));
 		json_object_array_add(frags, o);
 	}
 	json_object_object_add(root, "devices", devs);
@@ -925,6 +1124,7 @@ int policy_engine_state_json(const struct policy_engine *e, char **out)
 	json_object_object_add(root, "retired_ids", retired);
 	json_object_object_add(root, "n_container_rules", json_object_new_uint64(e->n_containers));
 	json_object_object_add(root, "n_external_rules", json_object_new_uint64(e->n_externals));
+	json_object_object_add(root, "n_fragment_imports", json_object_new_uint64(e->n_imports));
 	*out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
 								   JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(root);

@@ -39,8 +39,16 @@ struct ctr_entry {
 
 struct loaded_fragment {
 	struct policy *doc;
-	char *issuer, *feed;
-	uint64_t svn;
+	const struct rule_source *src; /* in doc's arena */
+	uint8_t payload_sha256[POLICY_SHA256_LEN];
+	bool superseded; /* a higher SVN of the same issuer and feed was loaded */
+	size_t first_ctr, n_ctr, first_ext, n_ext; /* its rules in the merged arrays */
+};
+
+/* A fragment import in force: the policy's, or one a loaded fragment added. */
+struct import_ref {
+	const struct fragment_import *imp;
+	long from; /* index into frags, -1 = the policy */
 };
 
 enum undo_kind { UNDO_NONE, UNDO_DEV, UNDO_CTR, UNDO_FRAGMENT };
@@ -59,6 +67,8 @@ struct undo {
 	size_t old_n_containers;
 	struct external_rule *old_externals;
 	size_t old_n_externals;
+	size_t old_n_imports;
+	long superseded; /* frags index the load superseded, -1 none */
 };
 
 struct policy_engine {
@@ -72,6 +82,8 @@ struct policy_engine {
 	struct external_rule *merged_externals;
 	struct loaded_fragment frags[POLICY_MAX_FRAGMENTS];
 	size_t n_frags;
+	struct import_ref imports[POLICY_MAX_FRAGMENTS];
+	size_t n_imports;
 	struct dev_entry *devs;
 	size_t dev_hw; /* slots [0, dev_hw) may be used */
 	struct ctr_entry *ctrs;
@@ -151,6 +163,10 @@ long engine_ctr_find_id(const struct policy_engine *e, const char *id);
 int engine_begin(struct policy_engine *e, struct policy_decision *d, enum policy_request_type t,
 		 bool *debug);
 int engine_allow_debug(struct policy_decision *d);
+/* Say in d->source where the rules of candidate set c came from ("policy", "fragment ISSUER
+ * feed F svn N"); externals selects the external process rules. */
+void engine_note_source(const struct policy_engine *e, struct policy_decision *d,
+			const struct cands *c, bool externals);
 bool engine_strv_equal(const struct strlist *a, const struct policy_strv *b);
 
 #endif

@@ -114,8 +114,17 @@ struct user_rule {
 	size_t n_gids;
 };
 
+/* Where a rule came from: a loaded fragment's verified issuer, feed and SVN. Rules of the
+ * policy itself have no source (NULL). */
+struct rule_source {
+	const char *issuer, *feed;
+	uint64_t svn;
+};
+
 struct container_rule {
 	char *name;
+	const struct rule_source *source; /* NULL: the policy */
+	bool retired; /* its fragment was superseded: no new overlay may match it */
 	uint8_t (*layers)[POLICY_SHA256_LEN];
 	size_t n_layers;
 	struct strlist command;
@@ -134,6 +143,8 @@ struct container_rule {
 };
 
 struct external_rule {
+	const struct rule_source *source; /* NULL: the policy */
+	bool retired;
 	struct strlist command;
 	struct env_rules env;
 	char *working_dir;
@@ -141,9 +152,11 @@ struct external_rule {
 };
 
 struct fragment_import {
-	char *issuer, *feed;
+	char *issuer, *feed; /* issuer: a did:x509 DID */
 	uint64_t minimum_svn;
-	bool include_containers, include_external;
+	bool include_containers, include_external, include_fragments;
+	/* what the fragment's rules may grant beyond the default (false: never) */
+	bool allow_stdio_access, allow_elevated;
 };
 
 struct policy {
@@ -161,16 +174,12 @@ struct policy {
 	size_t n_regexes, cap_regexes;
 };
 
-/* Parse a fragment document (docs/policy.md, "Fragments") into a new
- * struct policy holding its containers and external processes (its own
- * arena), plus the issuer/feed/svn it declares. Container names must not
- * clash with `existing`. Caller policy_free()s *out. */
-struct fragment_meta {
-	char *issuer, *feed;
-	uint64_t svn;
-};
+/* Parse a fragment payload (docs/policy.md, "Fragments") into a new struct policy holding its
+ * containers, external processes and fragment imports (its own arena), and the issuer, feed
+ * and svn it declares (*src, in that arena). Container names must not clash with
+ * `existing`. Caller policy_free()s *out. */
 int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct container_rule *existing,
-			  size_t n_existing, struct policy **out, struct fragment_meta *meta,
+			  size_t n_existing, struct policy **out, struct rule_source **src,
 			  struct errbuf *eb);
 
 /* Parse text into a json-c tree with the depth limit, strict syntax and

@@ -476,7 +476,10 @@ static int narrow(struct policy_engine *e, struct cands *c, const struct check *
 		if (checks[k].ok(e, &e->containers[i], r, NULL))
 			cands_set(&next, i);
 		if (cands_empty(&next)) {
+			struct cands first = {0};
+			cands_set(&first, cands_first(c));
 			checks[k].ok(e, &e->containers[cands_first(c)], r, d);
+			engine_note_source(e, d, &first, false);
 			return -EACCES;
 		}
 		*c = next;
@@ -661,6 +664,7 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 			      .has_seccomp = r->has_seccomp_profile,
 			      .seccomp = r->seccomp_profile_sha256};
 	ret = narrow(e, &c, create_checks, N_ELEMS(create_checks), &pr, d);
+	bool narrowed = !ret; /* narrow() names the source of a denial itself */
 	if (!ret)
 		ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d);
 	if (!ret)
@@ -669,8 +673,12 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 		ret = decide_stdio(e, &c, e->n_containers, container_proc, d);
 	if (e->rm.stop)
 		return deny_limit(e, d, &r->env, r->mounts, r->n_mounts);
-	if (ret)
+	if (ret) {
+		if (narrowed)
+			engine_note_source(e, d, &c, false);
 		return ret;
+	}
+	engine_note_source(e, d, &c, false);
 	engine_undo_save_ctr(e, (size_t)slot);
 	e->ctrs[slot].cands = c;
 	e->ctrs[slot].started = true;
@@ -705,6 +713,7 @@ int policy_exec_in_container(struct policy_engine *e, const struct policy_req_ex
 			      .no_new_privileges = r->no_new_privileges,
 			      .exec = true};
 	ret = narrow(e, &c, exec_checks, N_ELEMS(exec_checks), &pr, d);
+	bool narrowed = !ret; /* narrow() names the source of a denial itself */
 	if (!ret)
 		ret = decide_env(e, &c, e->n_containers, container_proc, &r->env, d);
 	if (!ret)
@@ -713,8 +722,12 @@ int policy_exec_in_container(struct policy_engine *e, const struct policy_req_ex
 		ret = decide_stdio(e, &c, e->n_containers, container_proc, d);
 	if (e->rm.stop)
 		return deny_limit(e, d, &r->env, NULL, 0);
-	if (ret)
+	if (ret) {
+		if (narrowed)
+			engine_note_source(e, d, &c, false);
 		return ret;
+	}
+	engine_note_source(e, d, &c, false);
 	engine_undo_save_ctr(e, (size_t)slot);
 	e->ctrs[slot].cands = c;
 	return engine_allow(d);
@@ -736,7 +749,8 @@ int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_e
 	struct cands c = {0};
 	char got[POLICY_REASON_TEXT];
 	for (size_t i = 0; i < e->n_externals; i++)
-		if (engine_strv_equal(&e->externals[i].command, &r->command))
+		if (!e->externals[i].retired &&
+		    engine_strv_equal(&e->externals[i].command, &r->command))
 			cands_set(&c, i);
 	if (cands_empty(&c)) {
 		engine_render_strv(got, sizeof(got), r->command.v, r->command.n);
@@ -758,8 +772,11 @@ int policy_exec_external(struct policy_engine *e, const struct policy_req_exec_e
 		ret = decide_stdio(e, &c, e->n_externals, external_proc, d);
 	if (e->rm.stop)
 		return deny_limit(e, d, &r->env, NULL, 0);
-	if (ret)
+	if (ret) {
+		engine_note_source(e, d, &c, true);
 		return ret;
+	}
+	engine_note_source(e, d, &c, true);
 	engine_undo_clear(e);
 	return engine_allow(d);
 }

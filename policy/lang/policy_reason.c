@@ -20,6 +20,7 @@ void engine_decision_init(struct policy_decision *d, enum policy_request_type ty
 	d->n_env_keep = 0;
 	memset(&d->caps, 0, sizeof(d->caps));
 	d->allow_stdio_access = false;
+	d->source[0] = '\0';
 }
 
 int engine_allow(struct policy_decision *d)
@@ -115,4 +116,36 @@ void engine_render_hash(char *buf, size_t size, const uint8_t h[POLICY_SHA256_LE
 	char hex[2 * POLICY_SHA256_LEN + 1];
 	hex_encode(h, POLICY_SHA256_LEN, hex);
 	snprintf(buf, size, "%s", hex);
+}
+
+void engine_note_source(const struct policy_engine *e, struct policy_decision *d,
+			const struct cands *c, bool externals)
+{
+	const struct rule_source *seen[8];
+	size_t n_seen = 0, n = externals ? e->n_externals : e->n_containers;
+	struct text t = {d->source, sizeof(d->source), 0};
+	d->source[0] = '\0';
+	CANDS_FOREACH(c, i, n)
+	{
+		const struct rule_source *rs =
+			externals ? e->externals[i].source : e->containers[i].source;
+		bool dup = false;
+		for (size_t k = 0; k < n_seen && !dup; k++)
+			dup = seen[k] == rs;
+		if (dup || n_seen == sizeof(seen) / sizeof(seen[0]))
+			continue;
+		seen[n_seen++] = rs;
+		engine_text_str(&t, t.len ? "; " : "");
+		if (!rs) {
+			engine_text_str(&t, "policy");
+			continue;
+		}
+		char svn[32];
+		snprintf(svn, sizeof(svn), " svn %llu", (unsigned long long)rs->svn);
+		engine_text_str(&t, "fragment ");
+		engine_text_str(&t, rs->issuer);
+		engine_text_str(&t, " feed ");
+		engine_text_str(&t, rs->feed);
+		engine_text_str(&t, svn);
+	}
 }

@@ -368,14 +368,7 @@ static int p_none(struct rparser *rp, struct json_object *o, struct policy_reque
 static int p_fragment(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_load_fragment *r = &q->u.load_fragment;
-	int ret = policy_jfield_string(&rp->c, o, "issuer", true, 1024, &r->issuer);
-	if (!ret)
-		ret = policy_jfield_string(&rp->c, o, "feed", true, 1024, &r->feed);
-	if (!ret)
-		ret = policy_jfield_u64(&rp->c, o, "svn", true, UINT64_MAX, &r->svn);
-	if (!ret)
-		ret = r_bytes_b64(rp, o, "fragment_base64", &r->fragment, &r->len);
-	return ret;
+	return r_bytes_b64(rp, o, "fragment_base64", &r->fragment, &r->len);
 }
 
 static const struct req_form forms[POLICY_REQ_COUNT] = {
@@ -401,8 +394,7 @@ static const struct req_form forms[POLICY_REQ_COUNT] = {
 	[POLICY_REQ_GET_PROPERTIES] = {{"type"}, p_none},
 	[POLICY_REQ_DUMP_STACKS] = {{"type"}, p_none},
 	[POLICY_REQ_RUNTIME_LOGGING] = {{"type"}, p_none},
-	[POLICY_REQ_LOAD_FRAGMENT] = {{"type", "issuer", "feed", "svn", "fragment_base64"},
-				      p_fragment},
+	[POLICY_REQ_LOAD_FRAGMENT] = {{"type", "fragment_base64"}, p_fragment},
 };
 
 void policy_request_clear(struct policy_request *req)
@@ -550,6 +542,8 @@ struct json_object *policy_decision_to_json(const struct policy_decision *d,
 	json_object_object_add(o, "allowed", json_object_new_boolean(d->allowed));
 	if (d->debug)
 		json_object_object_add(o, "debug", json_object_new_boolean(true));
+	if (d->source[0])
+		json_object_object_add(o, "source", json_object_new_string(d->source));
 	if (!d->allowed) {
 		struct json_object *r = json_object_new_object();
 		json_object_object_add(r, "rule",

@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,7 +49,8 @@ static const char usage[] =
 	"OVMF launch (sev-snp-measure semantics):\n"
 	"  --ovmf FILE              OVMF image (its footer table is always read)\n"
 	"  --ovmf-hash HEX          digest of the OVMF pages: start the chain there\n"
-	"  --kernel FILE --initrd FILE --append STR   measured direct boot (hashes page)\n"
+	"  --kernel FILE --initrd FILE --append STR   measured direct boot (the firmware must\n"
+	"                           have an SNP_KERNEL_HASHES section; otherwise an error)\n"
 	"  --vcpu-type NAME | --vcpu-sig N | --vcpu-family F --vcpu-model M --vcpu-stepping S\n"
 	"Common:\n"
 	"  --vcpus N                number of vCPUs (default 1)\n"
@@ -63,39 +63,6 @@ static const char usage[] =
 	"The descriptor and ACPI blobs are what `parma boot --snp --snp-launch-dir DIR` writes;\n"
 	"`parma boot --snp-predict <boot options>` computes the same MEASUREMENT straight from\n"
 	"a kernel, initrd and command line, without SNP hardware.\n";
-
-enum {
-	OPT_FIRMWARE = 256, OPT_BOOT_DESC, OPT_ACPI, OPT_BOOT_DESC_GPA, OPT_ACPI_GPA, OPT_OVMF,
-	OPT_OVMF_HASH, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_VCPU_TYPE, OPT_VCPU_SIG,
-	OPT_VCPU_FAMILY, OPT_VCPU_MODEL, OPT_VCPU_STEPPING, OPT_VCPUS, OPT_FEATURES, OPT_POLICY,
-	OPT_HOST_DATA, OPT_FORMAT, OPT_JSON, OPT_HELP,
-};
-
-static const struct option options[] = {
-	{ "firmware", required_argument, NULL, OPT_FIRMWARE },
-	{ "boot-descriptor", required_argument, NULL, OPT_BOOT_DESC },
-	{ "acpi", required_argument, NULL, OPT_ACPI },
-	{ "boot-descriptor-gpa", required_argument, NULL, OPT_BOOT_DESC_GPA },
-	{ "acpi-gpa", required_argument, NULL, OPT_ACPI_GPA },
-	{ "ovmf", required_argument, NULL, OPT_OVMF },
-	{ "ovmf-hash", required_argument, NULL, OPT_OVMF_HASH },
-	{ "kernel", required_argument, NULL, OPT_KERNEL },
-	{ "initrd", required_argument, NULL, OPT_INITRD },
-	{ "append", required_argument, NULL, OPT_APPEND },
-	{ "vcpu-type", required_argument, NULL, OPT_VCPU_TYPE },
-	{ "vcpu-sig", required_argument, NULL, OPT_VCPU_SIG },
-	{ "vcpu-family", required_argument, NULL, OPT_VCPU_FAMILY },
-	{ "vcpu-model", required_argument, NULL, OPT_VCPU_MODEL },
-	{ "vcpu-stepping", required_argument, NULL, OPT_VCPU_STEPPING },
-	{ "vcpus", required_argument, NULL, OPT_VCPUS },
-	{ "guest-features", required_argument, NULL, OPT_FEATURES },
-	{ "policy", required_argument, NULL, OPT_POLICY },
-	{ "host-data", required_argument, NULL, OPT_HOST_DATA },
-	{ "output-format", required_argument, NULL, OPT_FORMAT },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
-};
 
 struct measure_args {
 	const char *firmware, *boot_desc, *acpi, *ovmf, *ovmf_hash, *kernel, *initrd, *append;
@@ -301,79 +268,120 @@ out:
 	return rc;
 }
 
+/* Option parse functions (common/cli.h). */
+
+static int opt_format(const char *prog, char *value, void *dest)
+{
+	if (strcmp(value, "hex") && strcmp(value, "base64"))
+		return cli_usage_error(prog, "--output-format: expected hex or base64");
+	*(bool *)dest = !strcmp(value, "base64");
+	return 0;
+}
+
+static int page_gpa(const char *prog, const char *name, const char *value, uint64_t *out)
+{
+	uint64_t v;
+	if (parse_u64(value, 0xffffffffull, &v) || (v & (SNP_PAGE_SIZE - 1)))
+		return cli_usage_error(prog, "%s: expected a page-aligned address", name);
+	*out = v;
+	return 0;
+}
+
+static int opt_boot_desc_gpa(const char *prog, char *value, void *dest)
+{
+	return page_gpa(prog, "--boot-descriptor-gpa", value, dest);
+}
+
+static int opt_acpi_gpa(const char *prog, char *value, void *dest)
+{
+	return page_gpa(prog, "--acpi-gpa", value, dest);
+}
+
+static int opt_vcpus(const char *prog, char *value, void *dest)
+{
+	uint64_t v;
+	if (parse_u64(value, SNP_PLAN_MAX_VCPUS, &v) || v == 0)
+		return cli_usage_error(prog, "--vcpus: expected 1..%u", SNP_PLAN_MAX_VCPUS);
+	*(unsigned *)dest = (unsigned)v;
+	return 0;
+}
+
+static int opt_features(const char *prog, char *value, void *dest)
+{
+	if (parse_u64(value, UINT64_MAX, dest))
+		return cli_usage_error(prog, "--guest-features: expected a number");
+	return 0;
+}
+
+static int opt_vcpu_sig(const char *prog, char *value, void *dest)
+{
+	struct measure_args *a = dest;
+	if (parse_u64(value, 0xffffffffull, &a->vcpu_sig))
+		return cli_usage_error(prog, "--vcpu-sig: expected a 32-bit number");
+	a->have_sig = true;
+	return 0;
+}
+
+static int vcpu_byte(const char *prog, const char *name, const char *value, long *out)
+{
+	uint64_t v;
+	if (parse_u64(value, 255, &v))
+		return cli_usage_error(prog, "%s: expected 0..255", name);
+	*out = (long)v;
+	return 0;
+}
+
+static int opt_vcpu_family(const char *prog, char *value, void *dest)
+{
+	return vcpu_byte(prog, "--vcpu-family", value, dest);
+}
+
+static int opt_vcpu_model(const char *prog, char *value, void *dest)
+{
+	return vcpu_byte(prog, "--vcpu-model", value, dest);
+}
+
+static int opt_vcpu_stepping(const char *prog, char *value, void *dest)
+{
+	return vcpu_byte(prog, "--vcpu-stepping", value, dest);
+}
+
 static int parse_args(const char *prog, int argc, char **argv, struct measure_args *a)
 {
-	int c;
-	uint64_t v;
-
 	memset(a, 0, sizeof(*a));
 	a->vcpus = 1;
 	a->guest_features = SNP_SEV_FEAT_SNP_ACTIVE;
 	a->boot_desc_gpa = LAYOUT_BOOT_DESC;
 	a->acpi_gpa = LAYOUT_ACPI;
 	a->vcpu_family = a->vcpu_model = a->vcpu_stepping = -1;
-	optind = 1;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
-		const char *o = optarg;
-		switch (c) {
-		case OPT_FIRMWARE: a->firmware = o; break;
-		case OPT_BOOT_DESC: a->boot_desc = o; break;
-		case OPT_ACPI: a->acpi = o; break;
-		case OPT_OVMF: a->ovmf = o; break;
-		case OPT_OVMF_HASH: a->ovmf_hash = o; break;
-		case OPT_KERNEL: a->kernel = o; break;
-		case OPT_INITRD: a->initrd = o; break;
-		case OPT_APPEND: a->append = o; break;
-		case OPT_VCPU_TYPE: a->vcpu_type = o; break;
-		case OPT_POLICY: a->policy = o; break;
-		case OPT_HOST_DATA: a->host_data = o; break;
-		case OPT_JSON: a->json = true; break;
-		case OPT_FORMAT:
-			if (strcmp(o, "hex") && strcmp(o, "base64"))
-				return cli_usage_error(prog, "--output-format: expected hex or base64");
-			a->base64 = !strcmp(o, "base64");
-			break;
-		case OPT_BOOT_DESC_GPA:
-		case OPT_ACPI_GPA:
-			if (parse_u64(o, 0xffffffffull, &v) || (v & (SNP_PAGE_SIZE - 1)))
-				return cli_usage_error(prog, "%s: expected a page-aligned address",
-						       argv[optind - 1]);
-			*(c == OPT_ACPI_GPA ? &a->acpi_gpa : &a->boot_desc_gpa) = v;
-			break;
-		case OPT_VCPUS:
-			if (parse_u64(o, SNP_PLAN_MAX_VCPUS, &v) || v == 0)
-				return cli_usage_error(prog, "--vcpus: expected 1..%u",
-						       SNP_PLAN_MAX_VCPUS);
-			a->vcpus = (unsigned)v;
-			break;
-		case OPT_FEATURES:
-			if (parse_u64(o, UINT64_MAX, &a->guest_features))
-				return cli_usage_error(prog, "--guest-features: expected a number");
-			break;
-		case OPT_VCPU_SIG:
-			if (parse_u64(o, 0xffffffffull, &a->vcpu_sig))
-				return cli_usage_error(prog, "--vcpu-sig: expected a 32-bit number");
-			a->have_sig = true;
-			break;
-		case OPT_VCPU_FAMILY:
-		case OPT_VCPU_MODEL:
-		case OPT_VCPU_STEPPING:
-			if (parse_u64(o, 255, &v))
-				return cli_usage_error(prog, "%s: expected 0..255", argv[optind - 1]);
-			*(c == OPT_VCPU_FAMILY ? &a->vcpu_family
-			  : c == OPT_VCPU_MODEL ? &a->vcpu_model : &a->vcpu_stepping) = (long)v;
-			break;
-		case OPT_HELP:
-			fputs(usage, stdout);
-			exit(CLI_OK);
-		default:
-			return cli_usage_error(prog, "unknown or incomplete option '%s'",
-					       argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		return cli_usage_error(prog, "unexpected argument '%s'", argv[optind]);
+	const struct cli_opt opts[] = {
+		CLI_STRING("firmware", 0, &a->firmware),
+		CLI_STRING("boot-descriptor", 0, &a->boot_desc),
+		CLI_STRING("acpi", 0, &a->acpi),
+		CLI_FUNC("boot-descriptor-gpa", 0, opt_boot_desc_gpa, &a->boot_desc_gpa),
+		CLI_FUNC("acpi-gpa", 0, opt_acpi_gpa, &a->acpi_gpa),
+		CLI_STRING("ovmf", 0, &a->ovmf),
+		CLI_STRING("ovmf-hash", 0, &a->ovmf_hash),
+		CLI_STRING("kernel", 0, &a->kernel),
+		CLI_STRING("initrd", 0, &a->initrd),
+		CLI_STRING("append", 0, &a->append),
+		CLI_STRING("vcpu-type", 0, &a->vcpu_type),
+		CLI_FUNC("vcpu-sig", 0, opt_vcpu_sig, a),
+		CLI_FUNC("vcpu-family", 0, opt_vcpu_family, &a->vcpu_family),
+		CLI_FUNC("vcpu-model", 0, opt_vcpu_model, &a->vcpu_model),
+		CLI_FUNC("vcpu-stepping", 0, opt_vcpu_stepping, &a->vcpu_stepping),
+		CLI_FUNC("vcpus", 0, opt_vcpus, &a->vcpus),
+		CLI_FUNC("guest-features", 0, opt_features, &a->guest_features),
+		CLI_STRING("policy", 0, &a->policy),
+		CLI_STRING("host-data", 0, &a->host_data),
+		CLI_FUNC("output-format", 0, opt_format, &a->base64),
+		CLI_FLAG("json", 0, &a->json),
+	};
+	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (rc)
+		return rc;
+	if (first < argc)
+		return cli_usage_error(prog, "unexpected argument '%s'", argv[first]);
 	if (!a->ovmf == !a->firmware)
 		return cli_usage_error(prog, "give exactly one of --firmware (Parma) or --ovmf");
 	if (a->policy && a->host_data)

@@ -25,7 +25,10 @@ ALLOWED = {
     "common/guest_abi": [],
     "firmware/stage0": ["common/guest_abi/"],
     "firmware/payload": ["common/guest_abi/"],
-    "policy/lang": ["common/"],
+    "policy/cose": ["common/"],
+    "policy/lang": ["policy/cose/", "common/"],
+    # Host-only fragment tools: the signer and `parma policy fragment`.
+    "policy/fragment": ["policy/cose/", "policy/lang/", "common/"],
     "policy/attest": ["common/"],
     "policy/measure": ["common/"],
     "policy/image": ["policy/lang/", "common/"],
@@ -50,7 +53,7 @@ FREESTANDING_SYSTEM = {"stdint.h", "stddef.h", "stdbool.h", "stdarg.h"}
 
 # Where the guest's trusted base may come from: guest code and the guest-side parts of
 # policy/ and common/.
-TRUSTED_PLACES = ["guest/agent/", "guest/proto/", "guest/storage/", "policy/lang/",
+TRUSTED_PLACES = ["guest/agent/", "guest/proto/", "guest/storage/", "policy/lang/", "policy/cose/",
                   "policy/attest/snp_report.c", "common/"]
 HOST_ONLY = ["common/cli.c"]
 

@@ -2,7 +2,6 @@
 #include "vmm/group/agent_cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
@@ -126,56 +125,46 @@ static int cmd_attach(const char *prog, struct agent_client *c, uint32_t pid, in
 	}
 }
 
+static int opt_timeout(const char *prog, char *value, void *dest)
+{
+	uint64_t v;
+	if (cli_parse_uint(value, 0, 86400000, &v))
+		return cli_usage_error(prog, "--timeout: expected milliseconds");
+	*(int *)dest = (int)v;
+	return 0;
+}
+
 int agent_cli_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "sock", required_argument, NULL, 's' },
-		{ "vsock", no_argument, NULL, 'v' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "dev-ca", required_argument, NULL, 'd' },
-		{ "host-data", required_argument, NULL, 'H' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *prog = argv[0], *sock = NULL, *dev_ca = NULL, *host_data_hex = NULL;
 	enum agent_connect_mode mode = AGENT_CONNECT_SERIAL;
-	int timeout = 30000, opt;
+	bool vsock = false, help = false;
+	int timeout = 30000;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+s:t:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 's':
-			sock = optarg;
-			break;
-		case 'v':
-			mode = AGENT_CONNECT_VSOCK_UDS;
-			break;
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 0 || v > 86400000)
-				return cli_usage_error(prog, "--timeout: expected milliseconds");
-			timeout = (int)v;
-			break;
-		}
-		case 'd':
-			dev_ca = optarg;
-			break;
-		case 'H':
-			host_data_hex = optarg;
-			break;
-		case 'h':
-			fputs(usage, stdout);
-			return CLI_OK;
-		default:
-			return cli_usage_error(prog, "unknown option");
-		}
+	/* Options end at the command: what follows it is its argument, whatever it looks like. */
+	const struct cli_opt opts[] = {
+		CLI_STRING("sock", 's', &sock),
+		CLI_FLAG("vsock", 0, &vsock),
+		CLI_FUNC("timeout", 't', opt_timeout, &timeout),
+		CLI_STRING("dev-ca", 0, &dev_ca),
+		CLI_STRING("host-data", 0, &host_data_hex),
+		CLI_FLAG("help", 'h', &help),
+	};
+	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), CLI_PARSE_IN_ORDER,
+					  argc, argv, &first);
+	if (rc)
+		return rc;
+	if (help) {
+		fputs(usage, stdout);
+		return CLI_OK;
 	}
+	if (vsock)
+		mode = AGENT_CONNECT_VSOCK_UDS;
 	if (!sock)
 		return cli_usage_error(prog, "--sock PATH is required");
-	if (optind + 2 != argc)
+	if (first + 2 != argc)
 		return cli_usage_error(prog, "expected 'request JSON' or 'attach PROCESS_ID'");
-	const char *cmd = argv[optind], *arg = argv[optind + 1];
+	const char *cmd = argv[first], *arg = argv[first + 1];
 	if (strcmp(cmd, "request") && strcmp(cmd, "attach") && strcmp(cmd, "install"))
 		return cli_usage_error(prog, "unknown command '%s'", cmd);
 

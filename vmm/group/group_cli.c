@@ -3,7 +3,6 @@
  * the group's relay socket, so every request still goes through the guest's policy engine. */
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -59,14 +58,10 @@ static int simple_args(int argc, char **argv, const char *usage, int min, int ma
 		*code = CLI_OK;
 		return -1;
 	}
-	int first = 1;
-	if (first < argc && !strcmp(argv[first], "--"))
-		first++;
-	for (int i = first; i < argc; i++)
-		if (argv[i][0] == '-' && argv[i][1]) {
-			*code = cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-			return -1;
-		}
+	int first;
+	*code = cli_parse_options(argv[0], NULL, 0, 0, argc, argv, &first);
+	if (*code)
+		return -1;
 	if (argc - first < min || argc - first > max) {
 		*code = cli_usage_error(argv[0], argc - first < min ? "missing argument"
 								    : "too many arguments");
@@ -211,29 +206,30 @@ static const char exec_usage[] =
 int group_cli_exec(int argc, char **argv)
 {
 	bool forward_stdin = false;
-	int i = 1;
 	if (cli_wants_help(argc, argv)) {
 		printf("%s", exec_usage);
 		return CLI_OK;
 	}
-	const char *operands[2] = { NULL, NULL };
-	int n_operands = 0;
-	for (; i < argc && strcmp(argv[i], "--"); i++) {
-		if (!strcmp(argv[i], "-i") || !strcmp(argv[i], "--stdin"))
-			forward_stdin = true;
-		else if (argv[i][0] == '-')
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		else if (n_operands < 2)
-			operands[n_operands++] = argv[i];
-		else
-			return cli_usage_error(argv[0], "put the command after '--'");
-	}
-	if (n_operands < 2)
+	/* Options and GROUP CONTAINER come before "--"; everything after it is the command. */
+	int dashdash = 1;
+	while (dashdash < argc && strcmp(argv[dashdash], "--"))
+		dashdash++;
+	const struct cli_opt opts[] = {
+		CLI_FLAG("stdin", 'i', &forward_stdin),
+	};
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, dashdash, argv,
+					  &first);
+	if (rc)
+		return rc;
+	if (dashdash - first > 2)
+		return cli_usage_error(argv[0], "put the command after '--'");
+	if (dashdash - first < 2)
 		return cli_usage_error(argv[0], "GROUP and CONTAINER are required");
-	if (i >= argc - 1)
+	if (dashdash >= argc - 1)
 		return cli_usage_error(argv[0], "missing '-- COMMAND'");
-	char **cmd = argv + i + 1;
-	size_t n_cmd = (size_t)(argc - i - 1);
+	const char *operands[2] = { argv[first], argv[first + 1] };
+	char **cmd = argv + dashdash + 1;
+	size_t n_cmd = (size_t)(argc - dashdash - 1);
 
 	struct group_paths p;
 	struct agent_client *c;
@@ -314,25 +310,24 @@ out:
 int group_cli_logs(int argc, char **argv)
 {
 	bool follow = false;
-	const char *operands[2] = { NULL, NULL };
-	int n = 0;
 	if (cli_wants_help(argc, argv)) {
 		printf("Usage: parma logs GROUP [CONTAINER] [-f]\n\nPrint a container's output "
 		       "(default: every container, prefixed with its name). -f follows it.\n");
 		return CLI_OK;
 	}
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
-			follow = true;
-		else if (argv[i][0] == '-')
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		else if (n < 2)
-			operands[n++] = argv[i];
-		else
-			return cli_usage_error(argv[0], "too many arguments");
-	}
+	const struct cli_opt opts[] = {
+		CLI_FLAG("follow", 'f', &follow),
+	};
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					  &first);
+	if (rc)
+		return rc;
+	int n = argc - first;
+	if (n > 2)
+		return cli_usage_error(argv[0], "too many arguments");
 	if (!n)
 		return cli_usage_error(argv[0], "missing GROUP");
+	const char *operands[2] = { argv[first], n > 1 ? argv[first + 1] : NULL };
 	struct group_paths p;
 	struct errbuf eb = { 0 };
 	if (group_paths_get(operands[0], &p, &eb) < 0)
@@ -415,45 +410,40 @@ int group_cli_stop(int argc, char **argv)
 
 int group_cli_attest(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "report-data", required_argument, NULL, 'r' },
-		{ "certs-out", required_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *report_data = NULL, *certs_out = NULL;
-	int opt;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'r': report_data = optarg; break;
-		case 'c': certs_out = optarg; break;
-		case 'h':
-			printf("Usage: parma attest GROUP [--report-data HEX] [--certs-out DIR] "
-			       "> report.bin\n\n"
-			       "Fetch a fresh SEV-SNP attestation report from the group's agent and "
-			       "write its 1184 bytes to\nstandard output (refuses a terminal). "
-			       "--report-data binds up to 64 bytes (hex) of your own;\n"
-			       "--certs-out writes the chain that verifies it. Then: parma verify "
-			       "report.bin --certs DIR ...\n");
-			return CLI_OK;
-		default: return cli_usage_error(argv[0], "see --help");
-		}
+	if (cli_wants_help(argc, argv)) {
+		printf("Usage: parma attest GROUP [--report-data HEX] [--certs-out DIR] "
+		       "> report.bin\n\n"
+		       "Fetch a fresh SEV-SNP attestation report from the group's agent and "
+		       "write its 1184 bytes to\nstandard output (refuses a terminal). "
+		       "--report-data binds up to 64 bytes (hex) of your own;\n"
+		       "--certs-out writes the chain that verifies it. Then: parma verify "
+		       "report.bin --certs DIR ...\n");
+		return CLI_OK;
 	}
-	if (optind != argc - 1)
+	const struct cli_opt opts[] = {
+		CLI_STRING("report-data", 0, &report_data),
+		CLI_STRING("certs-out", 0, &certs_out),
+	};
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					  &first);
+	if (rc)
+		return rc;
+	if (first != argc - 1)
 		return cli_usage_error(argv[0], "exactly one GROUP expected");
+	const char *group = argv[first];
 	uint8_t rd[64] = { 0 };
 	size_t rd_len = 0;
 	if (report_data && hex_decode_var(report_data, rd, sizeof(rd), &rd_len) < 0)
 		return cli_usage_error(argv[0], "--report-data: expected at most 128 hex digits");
 	if (isatty(STDOUT_FILENO))
 		return cli_usage_error(argv[0], "the report is binary: redirect standard output "
-					       "(parma attest %s > report.bin)", argv[optind]);
+					       "(parma attest %s > report.bin)", group);
 
 	struct group_paths p;
 	struct agent_client *c;
 	struct errbuf eb = { 0 };
-	int ret = connect_group(argv[0], argv[optind], &p, &c);
+	int ret = connect_group(argv[0], group, &p, &c);
 	if (ret)
 		return ret;
 	char hex[129];

@@ -14,7 +14,6 @@
  * and the `parma policy explain` command that replays it. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -1002,27 +1001,13 @@ static void run_free(struct run *r)
 
 int group_cli_run(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "policy", required_argument, NULL, 'p' },
-		{ "tee", required_argument, NULL, 't' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "cache-dir", required_argument, NULL, 'c' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "env", required_argument, NULL, 'e' },
-		{ "env-file", required_argument, NULL, 'E' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
 	const char *policy_file = NULL, *tee = NULL, *backend = NULL, *initrd = NULL;
 	const char *kernel = NULL, *cache = NULL;
 	bool debug = false;
 	struct run r = { .prog = argv[0] };
 	struct errbuf eb = { 0 };
 	char why_backend[256], why_tee[256];
-	int opt, ret, code = CLI_INTERNAL;
+	int ret, code = CLI_INTERNAL;
 
 	/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec: boot that
 	 * kernel directly in the VMM (the same as `parma boot`). */
@@ -1040,36 +1025,36 @@ int group_cli_run(int argc, char **argv)
 	r.env = policy_runenv_new();
 	if (!r.env)
 		return cli_error(argv[0], CLI_INTERNAL, "out of memory");
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'p': policy_file = optarg; break;
-		case 't': tee = optarg; break;
-		case 'b': backend = optarg; break;
-		case 'd': debug = true; break;
-		case 'i': initrd = optarg; break;
-		case 'k': kernel = optarg; break;
-		case 'c': cache = optarg; break;
-		case 'q': r.quiet = true; break;
-		case 'e':
-		case 'E':
-			code = (opt == 'e' ? policy_cli_opt_env : policy_cli_opt_env_file)(argv[0],
-											    optarg,
-											    r.env);
-			if (code != CLI_OK)
-				goto out;
-			break;
-		case 'h': run_usage(stdout); code = CLI_OK; goto out;
-		default: code = cli_usage_error(argv[0], "see the options above"); goto out;
-		}
-	}
-	code = CLI_INTERNAL;
-	if (optind != argc - 1) {
-		code = cli_usage_error(argv[0], optind >= argc ? "missing GROUP.json"
-							       : "exactly one GROUP.json expected");
+	bool help = false;
+	const struct cli_opt opts[] = {
+		CLI_STRING("policy", 0, &policy_file),
+		CLI_STRING("tee", 0, &tee),
+		CLI_STRING("backend", 0, &backend),
+		CLI_FLAG("debug", 0, &debug),
+		CLI_STRING("initrd", 0, &initrd),
+		CLI_STRING("kernel", 0, &kernel),
+		CLI_STRING("cache-dir", 0, &cache),
+		CLI_FLAG("quiet", 'q', &r.quiet),
+		CLI_FUNC("env", 0, policy_cli_opt_env, r.env),
+		CLI_FUNC("env-file", 0, policy_cli_opt_env_file, r.env),
+		CLI_FLAG("help", 'h', &help),
+	};
+	int first;
+	if ((code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+				      &first)) != CLI_OK)
+		goto out;
+	if (help) {
+		run_usage(stdout);
+		code = CLI_OK;
 		goto out;
 	}
-	const char *spec_path = argv[optind];
+	code = CLI_INTERNAL;
+	if (first != argc - 1) {
+		code = cli_usage_error(argv[0], first >= argc ? "missing GROUP.json"
+							      : "exactly one GROUP.json expected");
+		goto out;
+	}
+	const char *spec_path = argv[first];
 	if (policy_file && debug) {
 		code = cli_usage_error(argv[0], "--debug generates a policy; it cannot go with "
 				       "--policy");

@@ -66,6 +66,16 @@ static int composed_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 	}
 	if (req == KVM_SET_USER_MEMORY_REGION)
 		return -EINVAL; /* an SNP VM must use KVM_SET_USER_MEMORY_REGION2 */
+	if (req == KVM_GET_SUPPORTED_CPUID) {
+		/* The host also reports TSC_DEADLINE (leaf 1 ECX bit 24), which the
+		 * secure processor refuses in a CPUID page. */
+		int rc = fake_kvm_ops.ioctl(&fk, fd, req, arg);
+		struct kvm_cpuid2 *c = arg;
+		for (unsigned i = 0; rc == 0 && i < c->nent; i++)
+			if (c->entries[i].function == 1)
+				c->entries[i].ecx |= 1u << 24;
+		return rc;
+	}
 	int rc = fake_psp_ioctl(NULL, fd, req, arg);
 	if (rc != -ENOTTY)
 		return rc;
@@ -207,6 +217,30 @@ static void snp_machine_launch_matches_parma_measure(void **state)
 	hex_encode(F.ld, 48, got);
 	run_parma_measure(launch_dir, 2, want);
 	assert_string_equal(got, want);
+
+	/* cpuid-page.bin is the page the launch handed over: vCPU 0's CPUID with
+	 * TSC_DEADLINE cleared (and the VMM's HYPERVISOR bit kept). */
+	char cpuid_path[800];
+	uint8_t cp[4096];
+	snprintf(cpuid_path, sizeof(cpuid_path), "%s/cpuid-page.bin", launch_dir);
+	f = fopen(cpuid_path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fread(cp, 1, sizeof(cp), f), sizeof(cp));
+	fclose(f);
+	unsigned n_cpuid = cp[0], seen_leaf1 = 0;
+	assert_true(n_cpuid >= 1 && n_cpuid <= 64);
+	for (unsigned i = 0; i < n_cpuid; i++) {
+		const uint8_t *o = cp + 16 + 48 * i;
+		uint32_t leaf, ecx;
+		memcpy(&leaf, o, 4);
+		memcpy(&ecx, o + 32, 4);
+		if (leaf != 1)
+			continue;
+		seen_leaf1 = 1;
+		assert_int_equal(ecx & (1u << 24), 0);
+		assert_int_equal(ecx & (1u << 31), 1u << 31);
+	}
+	assert_true(seen_leaf1);
 
 	vm_destroy(vm);
 	event_loop_destroy(loop);

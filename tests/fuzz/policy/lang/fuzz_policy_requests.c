@@ -36,7 +36,10 @@ static const char policy_text[] =
 						  "db\"],\"allow_elevated\":true}],"
 						  "\"external_processes\":[{\"command\":[\"/"
 						  "ls\"]}],"
-						  "\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\","
+						  "\"fragments\":[{\"issuer\":\"did:x509:0:sha256:"
+						  "KCFl6HEfyMghHDA8IkMLMxc2R_XND47WkWEShQb6BfM::"
+						  "subject:CN:Parma%20Test%20Fragment%20Signer\","
+						  "\"feed\":\"example/sidecars\","
 						  "\"minimum_svn\":1,\"includes\":[\"containers\"]}"
 						  "]}";
 

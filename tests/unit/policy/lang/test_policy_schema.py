@@ -33,6 +33,10 @@ for f in sorted(glob.glob(os.path.join(root, "tests", "data", "policy", "attacks
         good.append(d["policy_inline"])
 
 H = "a" * 64
+DID = "did:x509:0:sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA::subject:CN:Test"
+good.append({"version": 1, "fragments": [{"issuer": DID + "::eku:1.3.6.1.5.5.7.3.3", "feed": "f",
+             "minimum_svn": 0, "includes": ["containers", "external_processes", "fragments"],
+             "allow_stdio_access": True, "allow_elevated": False}]})
 C = {"name": "a", "layers": [H], "command": ["/a"]}
 def c(**kw):
     x = dict(C); x.update(kw); return {"version": 1, "containers": [x]}
@@ -48,7 +52,10 @@ bad = [
     c(mounts=[{"source": "/x", "destination": "/a/../b", "type": "bind"}]),
     c(mounts=[{"source": "/x", "destination": "/b", "type": ""}]),
     c(seccomp_profile_sha256="zz"), c(bogus=1),
-    {"version": 1, "fragments": [{"issuer": "i", "feed": "f", "minimum_svn": 1, "includes": ["x"]}]},
+    {"version": 1, "fragments": [{"issuer": DID, "feed": "f", "minimum_svn": 1, "includes": ["x"]}]},
+    {"version": 1, "fragments": [{"issuer": "did:web:registry.example", "feed": "f", "minimum_svn": 1, "includes": ["containers"]}]},
+    {"version": 1, "fragments": [{"issuer": DID, "feed": "", "minimum_svn": 1, "includes": ["containers"]}]},
+    {"version": 1, "fragments": [{"issuer": DID, "feed": "f", "minimum_svn": 1, "includes": ["containers"], "allow_debug": True}]},
     {"version": 1, "external_processes": [{"command": ["/x"], "working_dir": "x"}]},
 ]
 failures = 0
