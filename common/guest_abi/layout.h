@@ -24,6 +24,9 @@
 #define LAYOUT_CMDLINE_MAX     GUEST_ABI_U64(0x00010000)
 #define LAYOUT_BOOT_DESC       GUEST_ABI_U64(0x00030000) /* boot descriptor (flattened device tree) */
 #define LAYOUT_BOOT_DESC_MAX   GUEST_ABI_U64(0x00010000)
+/* 0x40000-0x43000: SNP pages (snp_layout.h). */
+#define LAYOUT_FW_CMDLINE      GUEST_ABI_U64(0x00050000) /* stage0's private copy of the cmdline */
+#define LAYOUT_FW_CMDLINE_MAX  GUEST_ABI_U64(0x00010000)
 #define LAYOUT_LOW_RAM_END     GUEST_ABI_U64(0x0009fc00) /* usable RAM below the EBDA */
 #define LAYOUT_ACPI            GUEST_ABI_U64(0x000e0000) /* RSDP first, then the other tables */
 #define LAYOUT_ACPI_MAX        GUEST_ABI_U64(0x00020000)
@@ -61,5 +64,15 @@
 /* Boot GDT selectors (Linux boot protocol: __BOOT_CS / __BOOT_DS). */
 #define LAYOUT_BOOT_CS 0x10
 #define LAYOUT_BOOT_DS 0x18
+
+#ifndef __ASSEMBLER__
+/* The low-memory areas, in order, do not overlap (snp_layout.h checks the SNP pages). */
+_Static_assert(LAYOUT_PAGE_TABLES_END <= LAYOUT_CMDLINE, "page tables run into the cmdline");
+_Static_assert(LAYOUT_CMDLINE + LAYOUT_CMDLINE_MAX <= LAYOUT_BOOT_DESC,
+	       "cmdline runs into the boot descriptor");
+_Static_assert(LAYOUT_FW_CMDLINE + LAYOUT_FW_CMDLINE_MAX <= LAYOUT_LOW_RAM_END,
+	       "firmware cmdline copy runs past low RAM");
+_Static_assert(LAYOUT_ACPI + LAYOUT_ACPI_MAX <= LAYOUT_HIGH_MEM, "ACPI runs past 1 MiB");
+#endif
 
 #endif

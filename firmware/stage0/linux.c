@@ -4,8 +4,8 @@
  * jump to the 64-bit entry with RSI = boot_params, identity-mapped, CS 0x10. */
 #include "firmware/stage0/stage0.h"
 
-#define ZERO_PAGE 0x7000ull
-#define CC_BLOB_PAGE 0x42000ull /* setup_data + cc_blob_sev_info, reserved in e820 */
+#define ZERO_PAGE LAYOUT_ZERO_PAGE
+#define CC_BLOB_PAGE SNP_LAYOUT_CC_BLOB /* setup_data + cc_blob_sev_info, reserved in e820 */
 #define SNP_RESERVED_START SNP_LAYOUT_SECRETS
 #define SNP_RESERVED_END (CC_BLOB_PAGE + 0x1000)
 

@@ -8,9 +8,9 @@
 #include "firmware/stage0/stage0.h"
 
 #define GIB4 0x100000000ull
-#define LOW_MEM_END 0x100000ull
-#define CMDLINE_DEST 0x50000ull
-#define CMDLINE_MAX 0x10000ull
+#define LOW_MEM_END LAYOUT_HIGH_MEM
+#define CMDLINE_DEST LAYOUT_FW_CMDLINE
+#define CMDLINE_MAX LAYOUT_FW_CMDLINE_MAX
 #define PAGE 0x1000ull
 
 extern uint8_t stage0_image_start[], stage0_image_end[];

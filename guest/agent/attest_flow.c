@@ -94,6 +94,23 @@ static int write_security_context(struct agent_server *s, struct errbuf *eb)
 	return 0;
 }
 
+int server_security_context_add_fragment(struct agent_server *s, const uint8_t *doc, size_t len,
+					 struct errbuf *eb)
+{
+	char dir[300], path[420], hex[2 * 32 + 1];
+	uint8_t h[32];
+	server_security_context_dir(s, dir, sizeof(dir));
+	strncat(dir, "/fragments", sizeof(dir) - strlen(dir) - 1);
+	int ret = mkdir_p(dir, 0755);
+	if (ret < 0)
+		return errbuf_set(eb, -ret, "%s: %s", dir, strerror(-ret));
+	if ((ret = digest_sha256(doc, len, h)) < 0)
+		return errbuf_set(eb, EIO, "SHA-256 failed");
+	hex_encode(h, sizeof(h), hex);
+	snprintf(path, sizeof(path), "%s/%s.cose", dir, hex);
+	return file_write_atomic(path, doc, len, 0444, eb);
+}
+
 static int attest_listen_open(struct agent_server *s, struct errbuf *eb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

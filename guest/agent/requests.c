@@ -1211,6 +1211,47 @@ static struct json_object *h_shutdown_container(struct agent_server *s, uint32_t
 	return server_ok();
 }
 
+/* load_fragment: the engine verifies the signed fragment (chain, did:x509, signature, SVN)
+ * against the policy's imports; an accepted one is published in the security context. */
+static struct json_object *h_load_fragment(struct agent_server *s, uint32_t id, struct req_ctx *c,
+					   bool *deferred)
+{
+	static const char *const allowed[] = { "fragment_base64", NULL };
+	struct json_object *bad = check_fields(c, allowed);
+	const char *b64;
+	struct policy_decision d;
+	(void)id;
+	(void)deferred;
+	if (bad)
+		return bad;
+	if (get_str(c, c->req, "fragment_base64", true, PROTO_JSON_MAX, &b64) < 0)
+		return invalid(c);
+	size_t max = POLICY_MAX_REQUEST_BYTES; /* the engine bounds the document itself */
+	uint8_t *doc = malloc(max + 3);
+	if (!doc)
+		return server_error(PROTO_ERR_FAILED, "out of memory");
+	long n = base64_decode(b64, doc, max + 3);
+	if (n <= 0 || (size_t)n > max) {
+		free(doc);
+		return server_error(PROTO_ERR_INVALID, "load_fragment: fragment_base64: expected a "
+				    "COSE_Sign1 document in base64 (at most %zu bytes)", max);
+	}
+	struct policy_req_load_fragment r = { doc, (size_t)n };
+	if (policy_load_fragment(s->engine, &r, &d) != 0) {
+		free(doc);
+		return server_decision_denial(&d);
+	}
+	int ret = server_security_context_add_fragment(s, doc, (size_t)n, &c->eb);
+	free(doc);
+	if (ret < 0) {
+		policy_engine_revert(s->engine);
+		return server_error(PROTO_ERR_FAILED, "load_fragment: %s", errbuf_msg(&c->eb));
+	}
+	struct json_object *o = server_ok();
+	json_object_object_add(o, "source", json_object_new_string(d.source));
+	return o;
+}
+
 static const struct {
 	const char *name;
 	handler_fn fn;
@@ -1235,6 +1276,7 @@ static const struct {
 	{ PROTO_REQ_GET_PROPERTIES, h_get_properties, false },
 	{ PROTO_REQ_DUMP_STACKS, h_dump_stacks, false },
 	{ PROTO_REQ_SHUTDOWN_CONTAINER, h_shutdown_container, false },
+	{ PROTO_REQ_LOAD_FRAGMENT, h_load_fragment, false },
 };
 
 void server_dispatch(struct agent_server *s, uint32_t id, struct json_object *req)

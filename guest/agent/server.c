@@ -134,8 +134,15 @@ struct json_object *server_denial(const char *rule, const char *field, const cha
 struct json_object *server_decision_denial(const struct policy_decision *d)
 {
 	const struct policy_reason *r = &d->reason;
-	return server_denial(policy_rule_name(r->rule), r->field, r->expected, r->got,
-			     r->message[0] ? r->message : policy_rule_name(r->rule));
+	struct json_object *o = server_denial(policy_rule_name(r->rule), r->field, r->expected,
+					      r->got,
+					      r->message[0] ? r->message : policy_rule_name(r->rule));
+	struct json_object *err, *reason;
+	/* which rule (the policy's, or a signed fragment's) the request was compared against */
+	if (o && d->source[0] && json_object_object_get_ex(o, "error", &err) &&
+	    json_object_object_get_ex(err, "reason", &reason))
+		json_object_object_add(reason, "source", json_object_new_string(d->source));
+	return o;
 }
 
 /* ---- logging (only what the policy allows) ---- */

@@ -146,6 +146,10 @@ void server_attest_free(struct agent_server *s);
 void server_attest_host_gone(struct agent_server *s);
 /* The security-context directory shared (read-only) with every container. */
 void server_security_context_dir(const struct agent_server *s, char *out, size_t size);
+/* Publish a loaded policy fragment (the COSE_Sign1 document as verified) in the security
+ * context, fragments/<SHA-256 of the document>.cose, for the workloads to present. */
+int server_security_context_add_fragment(struct agent_server *s, const uint8_t *doc, size_t len,
+					 struct errbuf *eb);
 const char *server_tee_name(const struct agent_server *s);
 
 #endif

@@ -181,6 +181,7 @@ struct json_object *proto_error_object(const char *code, const char *message);
 #define PROTO_REQ_DUMP_STACKS "dump_stacks"
 #define PROTO_REQ_SHUTDOWN_CONTAINER "shutdown_container"
 #define PROTO_REQ_GET_REPORT "get_report"
+#define PROTO_REQ_LOAD_FRAGMENT "load_fragment"
 #define PROTO_REQ_PING "ping"
 /* Agent → host, dev mode only: {"type":"dev_report","report_data":HEX128}; the host answers
  * {"ok":true,"report":BASE64(1184 bytes),"certs":{"ark":PEM,"ask":PEM,"vcek":PEM}}. */

@@ -162,6 +162,8 @@ static void print_decision(size_t i, const struct policy_decision *d,
 	printf("#%zu %s: ", i + 1, policy_request_type_name(d->type));
 	if (d->allowed) {
 		printf("allowed%s\n", d->debug ? " (DEBUG allow-all policy)" : "");
+		if (d->source[0])
+			printf("    by:       %s\n", d->source);
 		if (q)
 			print_effective(d, q);
 		return;
@@ -175,6 +177,8 @@ static void print_decision(size_t i, const struct policy_decision *d,
 		printf("    expected: %s\n", r->expected);
 	if (r->got[0])
 		printf("    got:      %s\n", r->got);
+	if (d->source[0])
+		printf("    compared: %s\n", d->source);
 }
 
 int policy_cli_opt_env(const char *prog, char *value, void *dest)

@@ -805,8 +805,8 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 		return engine_malformed(d, "fragment", "missing or larger than the fragment limit");
 	if (debug)
 		return engine_allow_debug(d);
-	struct cose_sign1 *m;
-	const struct fragment_import *imp;
+	struct cose_sign1 *m = NULL; /* set by fragment_verify; gcc -O3 cannot see it */
+	const struct fragment_import *imp = NULL;
 	if ((ret = fragment_verify(e, r, d, &m, &imp)))
 		return ret;
 	uint8_t digest[POLICY_SHA256_LEN];

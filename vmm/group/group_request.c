@@ -196,6 +196,7 @@ static const struct explain_map explain_maps[] = {
 	{ "shutdown_container", "shutdown_container", { "container_id" }, { { 0 } } },
 	{ "get_properties", "get_properties", { 0 }, { { 0 } } },
 	{ "dump_stacks", "dump_stacks", { 0 }, { { 0 } } },
+	{ "load_fragment", "load_fragment", { "fragment_base64" }, { { 0 } } },
 };
 
 struct json_object *group_req_for_explain(struct json_object *wire)
@@ -222,7 +223,7 @@ struct json_object *group_req_for_explain(struct json_object *wire)
 
 void group_print_reason(FILE *out, struct json_object *resp)
 {
-	static const char *const keys[] = { "rule", "field", "expected", "got" };
+	static const char *const keys[] = { "rule", "field", "expected", "got", "source" };
 	struct json_object *err, *reason, *v;
 	if (!resp || !json_object_object_get_ex(resp, "error", &err) ||
 	    !json_object_object_get_ex(err, "reason", &reason))

@@ -38,6 +38,7 @@
 #include "policy/attest/snp_verify.h"
 #include "policy/image/group_spec.h"
 #include "policy/image/image_convert.h"
+#include "policy/cose/cose_sign1.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
 #include "policy/lang/policy_cli.h"
@@ -104,6 +105,14 @@ struct run {
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
 	struct policy_runenv *env;    /* --env / --env-file values: memory only */
 	struct policy_engine *dry;    /* set while the sequence is checked on the host */
+	/* signed policy fragments (--fragment), loaded after the policy, before any container */
+	const char *fragment_paths[POLICY_MAX_FRAGMENTS];
+	uint8_t *fragments[POLICY_MAX_FRAGMENTS];
+	size_t fragment_len[POLICY_MAX_FRAGMENTS], n_fragments;
+	/* {"containers": [...]}: rules of containers that a fragment, not the policy, allows —
+	 * from the --fragment payloads, then generated from the spec — to build their requests
+	 * from (the guest decides; this is only the host's plan) */
+	struct json_object *fragment_rules;
 	bool quiet;
 };
 
@@ -375,6 +384,8 @@ static int run_bind_policy(struct run *r, struct errbuf *eb)
 		for (size_t k = 0; k < 3; k++)
 			rc->at_line_start[k] = true;
 		rc->policy_entry = group_policy_container(r->policy_json, rc->name);
+		if (!rc->policy_entry && r->spec->containers[c].fragment && r->fragment_rules)
+			rc->policy_entry = group_policy_container(r->fragment_rules, rc->name);
 		if (!rc->policy_entry)
 			return errbuf_set(eb, ENOENT, "the policy has no container named '%s'",
 					  rc->name);
@@ -535,29 +546,6 @@ static int run_start_container(struct run *r, struct run_container *c)
 	json_object_put(req);
 	if (ret < 0)
 		fprintf(stderr, "%s: wait for '%s': %s\n", r->prog, c->name, errbuf_msg(&eb));
-	return ret;
-}
-
-/* Replay the sequence `parma run` will send (mounts, overlays, creates with the run-time
- * values) in a policy engine on the host: a request the guest's engine would deny is reported
- * before boot, with its rule. Same policy bytes, same engine, same requests. */
-static int run_check_before_boot(struct run *r)
-{
-	struct policy_decision d;
-	struct policy_req_install_policy inst = { r->policy, r->policy_len, r->digest.sha256 };
-	r->dry = policy_engine_new();
-	if (!r->dry)
-		return -ENOMEM;
-	int ret = policy_engine_install(r->dry, &inst, &d);
-	if (ret < 0)
-		fprintf(stderr, "%s: before boot: the policy does not install: %s\n", r->prog,
-			d.reason.message);
-	if (ret == 0)
-		ret = run_mount_all(r);
-	for (size_t i = 0; i < r->n_containers && ret == 0; i++)
-		ret = run_start_container(r, &r->containers[i]);
-	policy_engine_free(r->dry);
-	r->dry = NULL;
 	return ret;
 }
 
@@ -730,6 +718,9 @@ static void run_usage(FILE *out)
 		"  --initrd FILE        guest initrd (default: the one built next to parma)\n"
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
+		"  --fragment F.cose    load this signed policy fragment right after the policy,\n"
+		"                       before any container starts (repeatable; see\n"
+		"                       parma policy fragment --help)\n"
 		"  -q, --quiet          only the containers' output and errors\n"
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
@@ -743,6 +734,44 @@ static void run_usage(FILE *out)
 		"parma attest GROUP, parma stop GROUP.\n"
 		"Exit codes: the main container's exit code; 1 a request was denied or failed;\n"
 		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 130 interrupted.\n");
+}
+
+static void add_fragment_rules(struct run *r, const uint8_t *payload, size_t len)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *doc = tok ? json_tokener_parse_ex(tok, (const char *)payload, (int)len)
+				      : NULL, *cs, *all;
+	json_tokener_free(tok);
+	if (!r->fragment_rules) {
+		r->fragment_rules = json_object_new_object();
+		json_object_object_add(r->fragment_rules, "containers", json_object_new_array());
+	}
+	json_object_object_get_ex(r->fragment_rules, "containers", &all);
+	if (doc && json_object_object_get_ex(doc, "containers", &cs) &&
+	    json_object_is_type(cs, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(cs); i++)
+			json_object_array_add(all, json_object_get(json_object_array_get_idx(cs, i)));
+	json_object_put(doc);
+}
+
+/* Read each --fragment file and check that it is a well-formed COSE_Sign1 fragment; whether
+ * the policy accepts it is the agent's decision (load_fragment) once the policy is in. */
+static int run_read_fragments(struct run *r, struct errbuf *eb)
+{
+	for (size_t i = 0; i < r->n_fragments; i++) {
+		struct cose_fault f = { 0 };
+		struct cose_sign1 *m = NULL;
+		int ret = file_read_all(r->fragment_paths[i], COSE_MAX_DOCUMENT, &r->fragments[i],
+					&r->fragment_len[i], eb);
+		if (ret < 0)
+			return ret;
+		if ((ret = cose_sign1_decode(r->fragments[i], r->fragment_len[i], &m, &f)) < 0)
+			return errbuf_set(eb, -ret, "%s: not a signed policy fragment: %s",
+					  r->fragment_paths[i], errbuf_msg(&f.eb));
+		add_fragment_rules(r, m->payload, m->payload_len);
+		cose_sign1_free(m);
+	}
+	return 0;
 }
 
 static int run_prepare(struct run *r, const char *policy_file, bool debug, const char *cache_arg,
@@ -769,6 +798,25 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	if (ret == 0)
 		ret = run_collect_layers(r, &plan, eb);
 	policy_gen_plan_free(&plan);
+	/* the rules the spec expects its fragments to bring (after any --fragment's own) */
+	for (size_t i = 0; i < r->spec->n_containers && ret == 0; i++) {
+		const char *feed = r->spec->containers[i].fragment;
+		bool seen = false;
+		for (size_t j = 0; j < i && feed; j++)
+			seen |= r->spec->containers[j].fragment &&
+				!strcmp(r->spec->containers[j].fragment, feed);
+		if (!feed || seen)
+			continue;
+		struct policy_gen_opts fo = opts;
+		char *ftext = NULL;
+		size_t flen = 0;
+		bool fdebug;
+		fo.fragment_feed = feed;
+		ret = policy_gen(r->spec, &fo, &ftext, &flen, &fdebug, eb);
+		if (ret == 0)
+			add_fragment_rules(r, (const uint8_t *)ftext, flen);
+		free(ftext);
+	}
 	if (ret < 0) {
 		free(text);
 		return ret;
@@ -978,6 +1026,63 @@ static int run_install_policy(struct run *r)
 	return ret;
 }
 
+static int run_load_fragments(struct run *r)
+{
+	for (size_t i = 0; i < r->n_fragments; i++) {
+		char *b64 = malloc(base64_encoded_len(r->fragment_len[i]));
+		if (!b64)
+			return -ENOMEM;
+		base64_encode(r->fragments[i], r->fragment_len[i], b64);
+		struct json_object *req = group_req_new("load_fragment"), *resp = NULL;
+		req_str(req, "fragment_base64", b64);
+		free(b64);
+		int ret = run_call(r, "load_fragment", req, &resp);
+		json_object_put(req);
+		struct json_object *src;
+		if (ret == 0 && !r->quiet && json_object_object_get_ex(resp, "source", &src))
+			printf("== loaded %s: %s\n", r->fragment_paths[i], json_object_get_string(src));
+		json_object_put(resp);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Replay the sequence `parma run` will send (fragments, mounts, overlays, creates with the
+ * run-time values) in a policy engine on the host: a request the guest's engine would deny is reported
+ * before boot, with its rule. Same policy bytes, same engine, same requests. */
+static int run_check_before_boot(struct run *r)
+{
+	struct policy_decision d;
+	struct policy_req_install_policy inst = { r->policy, r->policy_len, r->digest.sha256 };
+	r->dry = policy_engine_new();
+	if (!r->dry)
+		return -ENOMEM;
+	int ret = policy_engine_install(r->dry, &inst, &d);
+	if (ret < 0)
+		fprintf(stderr, "%s: before boot: the policy does not install: %s\n", r->prog,
+			d.reason.message);
+	if (ret == 0)
+		ret = run_load_fragments(r);
+	if (ret == 0)
+		ret = run_mount_all(r);
+	for (size_t i = 0; i < r->n_containers && ret == 0; i++)
+		ret = run_start_container(r, &r->containers[i]);
+	policy_engine_free(r->dry);
+	r->dry = NULL;
+	return ret;
+}
+
+static int run_opt_fragment(const char *prog, char *value, void *dest)
+{
+	struct run *r = dest;
+	if (r->n_fragments == POLICY_MAX_FRAGMENTS)
+		return cli_usage_error(prog, "--fragment: at most %d fragments",
+				       POLICY_MAX_FRAGMENTS);
+	r->fragment_paths[r->n_fragments++] = value;
+	return CLI_OK;
+}
+
 static void run_free(struct run *r)
 {
 	agent_client_close(r->client);
@@ -991,6 +1096,9 @@ static void run_free(struct run *r)
 		if (r->containers[i].log)
 			fclose(r->containers[i].log);
 	free(r->containers);
+	for (size_t i = 0; i < r->n_fragments; i++)
+		free(r->fragments[i]);
+	json_object_put(r->fragment_rules);
 	json_object_put(r->policy_json);
 	json_object_put(r->requests);
 	policy_runenv_free(r->env);
@@ -1037,6 +1145,7 @@ int group_cli_run(int argc, char **argv)
 		CLI_FLAG("quiet", 'q', &r.quiet),
 		CLI_FUNC("env", 0, policy_cli_opt_env, r.env),
 		CLI_FUNC("env-file", 0, policy_cli_opt_env_file, r.env),
+		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
 		CLI_FLAG("help", 'h', &help),
 	};
 	int first;
@@ -1063,7 +1172,7 @@ int group_cli_run(int argc, char **argv)
 
 	/* Everything that can be wrong with the input is checked before anything boots. */
 	if ((ret = group_spec_load(spec_path, &r.spec, &eb)) < 0 ||
-	    (ret = host_memory_check(r.spec, &eb)) < 0) {
+	    (ret = host_memory_check(r.spec, &eb)) < 0 || (ret = run_read_fragments(&r, &eb)) < 0) {
 		code = cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 		goto out;
 	}
@@ -1139,7 +1248,7 @@ int group_cli_run(int argc, char **argv)
 	if (!r.quiet)
 		printf("== guest up; installing the policy\n");
 	code = CLI_FAILED;
-	if (run_install_policy(&r) < 0 || run_mount_all(&r) < 0)
+	if (run_install_policy(&r) < 0 || run_load_fragments(&r) < 0 || run_mount_all(&r) < 0)
 		goto out_stop;
 	for (size_t i = 0; i < r.n_containers; i++) {
 		if (!r.quiet)

@@ -29,6 +29,7 @@
 #include "guest/proto/proto.h"
 #include "policy/attest/snp_dev.h"
 #include "policy/attest/snp_report.h"
+#include "tests/unit/policy/cose/test_pki.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HASH_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
@@ -801,6 +802,59 @@ static void agent_client_dev_signer_answers(void **state)
 	free(data);
 }
 
+/* load_fragment: the engine decides on the signed document; an accepted fragment is in the
+ * security context and its layers are in force; another issuer's is denied and leaves
+ * nothing behind. */
+static void agent_load_fragment_publishes_in_security_context(void **state)
+{
+	struct rig *r = *state;
+	struct test_pki pki, other;
+	pki_make(&pki, "agent", NULL);
+	pki_make(&other, "agent-other", NULL);
+	char *policy = NULL, *body = NULL, *req = NULL;
+	assert_true(asprintf(&policy,
+			     "{\"version\":1,\"fragments\":[{\"issuer\":\"%s\",\"feed\":\"side\","
+			     "\"minimum_svn\":1,\"includes\":[\"containers\"]}]}",
+			     pki.did) > 0);
+	install_text(r, policy);
+	const char *rules = ",\"containers\":[{\"name\":\"side\",\"layers\":[\"" HASH_X
+			    "\"],\"command\":[\"/side\"]}]";
+	const struct test_pki *signers[] = {&other, &pki};
+	for (int k = 0; k < 2; k++) {
+		const struct test_pki *p = signers[k];
+		body = pki_payload(p->did, "side", 2, rules);
+		size_t len;
+		uint8_t *doc = pki_sign(p, p->did, "side", 2, body, &len), h[32];
+		char *b64 = malloc(base64_encoded_len(len)), hex[65], path[256];
+		base64_encode(doc, len, b64);
+		assert_true(asprintf(&req, "{\"type\":\"load_fragment\",\"fragment_base64\":\"%s\"}",
+				     b64) > 0);
+		digest_sha256(doc, len, h);
+		hex_encode(h, sizeof(h), hex);
+		snprintf(path, sizeof(path), "%s/security-context/fragments/%s.cose", r->state_dir,
+			 hex);
+		if (p == &other) {
+			expect_denied(r, "fragment", req);
+			assert_int_equal(access(path, F_OK), -1);
+		} else {
+			expect_ok(r, req);
+			uint8_t *data;
+			size_t n;
+			assert_int_equal(file_read_all(path, 1 << 20, &data, &n, NULL), 0);
+			assert_int_equal(n, len);
+			assert_memory_equal(data, doc, len);
+			free(data);
+			expect_ok(r, "{\"type\":\"mount_layer\",\"device\":\"/dev/vdb\",\"target\":"
+				     "\"/run/parma/layers/x\",\"root_hash\":\"" HASH_X
+				     "\",\"hash_offset\":4096}");
+		}
+		free(req), free(b64), free(doc), free(body);
+	}
+	free(policy);
+	pki_free(&pki);
+	pki_free(&other);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -817,6 +871,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(agent_workload_attestation_socket, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_seccomp_profile_must_match_digest, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_client_dev_signer_answers, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(agent_load_fragment_publishes_in_security_context,
+						rig_setup, rig_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
