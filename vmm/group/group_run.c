@@ -260,7 +260,8 @@ static int run_dry_call(struct run *r, const char *what, struct json_object *req
 	const char *const reason[][2] = { { "rule", policy_rule_name(d.reason.rule) },
 					  { "field", d.reason.field },
 					  { "expected", d.reason.expected },
-					  { "got", d.reason.got } };
+					  { "got", d.reason.got },
+					  { "source", d.source } };
 	for (size_t i = 0; i < sizeof(reason) / sizeof(reason[0]); i++)
 		if (reason[i][1] && reason[i][1][0])
 			fprintf(stderr, "  %-9s %s\n", reason[i][0], reason[i][1]);
