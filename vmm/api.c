@@ -17,7 +17,6 @@
 #include "devices/event_loop.h"
 #include "vmm/vm.h"
 
-#define API_MAX_BODY (64 * 1024)
 #define API_MAX_DRIVES VM_MAX_DRIVES
 #define API_MAX_STRING 4096
 #define API_TICK_NS 1000000000ull
@@ -474,8 +473,8 @@ int api_server_create(const struct api_options *o, struct api_server **out, stru
 	s->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL,
 				on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONNECTION_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_MAX_CONNECTIONS,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128 * 1024),
 				MHD_OPTION_END);
 	if (!s->d) {

@@ -16,6 +16,12 @@
 
 #include "common/errbuf.h"
 
+/* Bounds on what a local client can make the VMM hold: bigger bodies get 413, connections
+ * beyond the limit are closed at once, idle ones after the timeout. */
+#define API_MAX_BODY (64 * 1024)
+#define API_MAX_CONNECTIONS 32
+#define API_CONNECTION_TIMEOUT_S 30
+
 struct event_loop;
 struct vm;
 struct vm_config;

@@ -61,6 +61,8 @@ struct machine {
 	void *kctx;
 	const struct machine_hooks *hooks;
 	struct event_loop *loop;
+	int (*vcpu_thread_init)(void *ctx, unsigned index, struct errbuf *eb);
+	void *thread_ctx;
 	int sys_fd, vm_fd, mem_fd;
 	uint8_t *ram;           /* one mapping of the whole memfd */
 	uint64_t mem_size;
@@ -383,6 +385,8 @@ int machine_create(const struct machine_config *cfg, struct machine **out, struc
 	m->kctx = cfg->kvm_ctx;
 	m->hooks = cfg->hooks;
 	m->loop = cfg->loop;
+	m->vcpu_thread_init = cfg->vcpu_thread_init;
+	m->thread_ctx = cfg->thread_ctx;
 	m->sys_fd = m->vm_fd = m->mem_fd = -1;
 	m->mem_size = cfg->mem_size;
 	m->n_vcpus = cfg->n_vcpus;
@@ -632,6 +636,14 @@ static void *vcpu_thread(void *arg)
 	sigfillset(&set);
 	sigdelset(&set, kick_signal());
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	if (m->vcpu_thread_init) {
+		struct errbuf eb = { 0 };
+		if (m->vcpu_thread_init(m->thread_ctx, v->index, &eb) < 0) {
+			set_detail(m, "vCPU %u: %s", v->index, errbuf_msg(&eb));
+			machine_request_exit(m, MACHINE_EXIT_VCPU_ERROR);
+			return NULL;
+		}
+	}
 
 	while (!atomic_load(&m->exiting)) {
 		int rc = kvm_vcpu(v, KVM_RUN, NULL);

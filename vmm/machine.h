@@ -121,6 +121,10 @@ struct machine_config {
 	void *kvm_ctx;
 	const struct machine_hooks *hooks; /* NULL: plain KVM */
 	struct event_loop *loop;   /* where the machine reports its end (required) */
+	/* Run first on each vCPU thread (the VMM installs its seccomp filter there); a failure
+	 * stops the machine with MACHINE_EXIT_VCPU_ERROR and the message as its detail. */
+	int (*vcpu_thread_init)(void *ctx, unsigned index, struct errbuf *eb);
+	void *thread_ctx;
 };
 
 /* Create the VM. Errors name the step and the KVM error ("KVM_CREATE_IRQCHIP: ..."). */

@@ -393,6 +393,7 @@ int vm_create(const struct vm_config *cfg, struct event_loop *loop, struct vm **
 		.hugepages = cfg->hugepages,
 		.ap_start = cfg->ap_direct ? MACHINE_AP_DIRECT : MACHINE_AP_SIPI,
 		.kvm = cfg->kvm, .kvm_ctx = cfg->kvm_ctx, .hooks = cfg->hooks, .loop = loop,
+		.vcpu_thread_init = cfg->vcpu_thread_init, .thread_ctx = cfg->thread_ctx,
 	};
 	if ((rc = machine_create(&mc, &vm->m, eb)) < 0)
 		goto fail;

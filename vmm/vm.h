@@ -43,6 +43,9 @@ struct vm_config {
 	const struct kvm_ops *kvm; /* NULL: host KVM */
 	void *kvm_ctx;
 	const struct machine_hooks *hooks;
+	/* First thing on each vCPU thread (machine_config.vcpu_thread_init). */
+	int (*vcpu_thread_init)(void *ctx, unsigned index, struct errbuf *eb);
+	void *thread_ctx;
 };
 
 /* Build the guest (nothing runs yet). Errors name the file or option at fault. */

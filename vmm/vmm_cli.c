@@ -16,6 +16,7 @@
 #include "devices/virtio_blk.h"
 #include "vmm/api.h"
 #include "devices/event_loop.h"
+#include "vmm/seccomp_filter.h"
 #include "vmm/snp_cli.h"
 #include "vmm/vm.h"
 
@@ -45,10 +46,13 @@ static const char boot_usage[] =
 	"  --ap-direct        start every vCPU at the entry point (test payloads)\n"
 	"  --boot-times       print boot-timer milestones on exit\n"
 	"  --api-sock PATH    serve the control API (docs/api.md) on this Unix socket\n"
+	"  --seccomp=on|off   per-thread system-call filters (default on; off: debugging\n"
+	"                     only, the VMM then runs unconfined: docs/security.md)\n"
 	SNP_BOOT_USAGE
 	"\n"
 	"Exit status: 0 guest powered off · 1-5 parma errors (README) · 6 guest reset ·\n"
 	"7 guest panic · 8 stopped by a signal or the API · 9 vCPU error ·\n"
+	"10 a thread made a system call its seccomp filter does not allow ·\n"
 	"16+N the guest wrote N (1-239) to the debug-exit port 0xf4.\n";
 
 static uint64_t now_ns(void)
@@ -77,6 +81,13 @@ static void on_signal(void *ctx, uint32_t events)
 		event_loop_stop(r->loop, MACHINE_EXIT_STOPPED);
 }
 
+static int vcpu_sandbox(void *ctx, unsigned index, struct errbuf *eb)
+{
+	(void)ctx;
+	(void)index;
+	return seccomp_filter_install(1u << SECCOMP_ROLE_VCPU, "vCPU", eb);
+}
+
 static int parse_uint(const char *prog, const char *opt, const char *s, uint64_t max,
 		      uint64_t *out)
 {
@@ -92,6 +103,7 @@ struct boot_args {
 	struct vm_drive drives[VM_MAX_DRIVES];
 	const char *api_sock;
 	bool boot_times;
+	bool seccomp_off;
 };
 
 static int opt_mem(const char *prog, char *value, void *dest)
@@ -156,6 +168,15 @@ static int opt_vsock(const char *prog, char *value, void *dest)
 	return 0;
 }
 
+static int opt_seccomp(const char *prog, char *value, void *dest)
+{
+	struct boot_args *a = dest;
+	if (strcmp(value, "on") && strcmp(value, "off"))
+		return cli_usage_error(prog, "--seccomp: expected on or off");
+	a->seccomp_off = !strcmp(value, "off");
+	return 0;
+}
+
 int vmm_cli_boot(int argc, char **argv)
 {
 	const char *prog = argv[0];
@@ -181,6 +202,7 @@ int vmm_cli_boot(int argc, char **argv)
 		CLI_STRING("api-sock", 0, &a.api_sock),
 		CLI_FUNC("drive", 0, opt_drive, &a),
 		CLI_FUNC("vsock", 0, opt_vsock, &a),
+		CLI_FUNC("seccomp", 0, opt_seccomp, &a),
 		SNP_BOOT_OPTIONS(&snp_opts),
 	};
 	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
@@ -190,7 +212,7 @@ int vmm_cli_boot(int argc, char **argv)
 		return cli_usage_error(prog, "unexpected argument '%s'", argv[first]);
 	struct vm_config cfg = a.cfg; /* its drives stay in a.drives */
 	const char *api_sock = a.api_sock;
-	bool boot_times = a.boot_times;
+	bool boot_times = a.boot_times, seccomp = !a.seccomp_off;
 	if (!api_sock && !cfg.kernel && !cfg.firmware)
 		return cli_usage_error(prog, "give --kernel, --firmware or --api-sock");
 	if (cfg.initrd && !cfg.kernel)
@@ -199,6 +221,13 @@ int vmm_cli_boot(int argc, char **argv)
 	int snp_rc = snp_boot_prepare(prog, &snp_opts, &cfg);
 	if (snp_rc)
 		return snp_rc < 0 ? -snp_rc : CLI_OK;
+
+	if (seccomp)
+		cfg.vcpu_thread_init = vcpu_sandbox;
+	else
+		fprintf(stderr, "%s: WARNING: --seccomp=off: the VMM's threads run without "
+			"system-call filters; a guest that compromises a device model can make any "
+			"system call this process may. Debugging only.\n", prog);
 
 	struct errbuf eb = { 0 };
 	struct boot_run r = { .sig_fd = -1 };
@@ -243,6 +272,19 @@ int vmm_cli_boot(int argc, char **argv)
 			goto out;
 		}
 		snp_boot_report(prog, &snp_opts);
+	}
+	/* From here on the loop thread only serves devices (and the API, which may still build
+	 * and start a VM whose vCPU threads inherit this filter). */
+	if (seccomp) {
+		unsigned roles = 1u << SECCOMP_ROLE_DEVICE;
+		if (api)
+			roles |= 1u << SECCOMP_ROLE_API | 1u << SECCOMP_ROLE_VCPU;
+		if (seccomp_filter_install(roles, api ? "event-loop/API" : "event-loop", &eb) < 0) {
+			code = cli_error(prog, CLI_INTERNAL, "%s", errbuf_msg(&eb));
+			if (r.vm)
+				machine_stop(vm_machine(r.vm));
+			goto out;
+		}
 	}
 	code = event_loop_run(r.loop);
 	if (api && !r.vm)

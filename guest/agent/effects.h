@@ -61,6 +61,9 @@ struct agent_effects_ops {
 	int (*container_stats)(void *ctx, const char *id, struct json_object *obj);
 	/* Kernel stacks of the agent and its children, as text (caller frees). */
 	int (*dump_stacks)(void *ctx, char **text);
+	/* Remove a directory tree the agent made for a container (its writable layer, its
+	 * bundle) and everything the container put there, following no symlink inside it. */
+	int (*remove_tree)(void *ctx, const char *path, struct errbuf *eb);
 };
 
 struct agent_effects {

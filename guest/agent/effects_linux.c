@@ -457,6 +457,12 @@ static int lx_dump_stacks(void *ctx, char **text)
 	return 0;
 }
 
+static int lx_remove_tree(void *ctx, const char *path, struct errbuf *eb)
+{
+	(void)ctx;
+	return storage_remove_tree(path, eb);
+}
+
 static const struct agent_effects_ops linux_ops = {
 	.mount_layer = lx_mount_layer,
 	.unmount = lx_unmount,
@@ -471,6 +477,7 @@ static const struct agent_effects_ops linux_ops = {
 	.tee_report = lx_tee_report,
 	.container_stats = lx_container_stats,
 	.dump_stacks = lx_dump_stacks,
+	.remove_tree = lx_remove_tree,
 };
 
 struct agent_effects agent_effects_linux(const char *crun_path, const char *mkfs_path)

@@ -151,6 +151,12 @@ int storage_overlay_mount(const char *const *lowers, size_t n_lowers, const char
 /* Unmount target (-EBUSY while in use; -EINVAL if it is not a mount point). */
 int storage_unmount(const char *target, struct errbuf *eb);
 
+/* Remove path and everything below it (a container's writable layer or scratch): symlinks are
+ * removed, never followed, a file system mounted inside is left alone (-EXDEV), and nesting
+ * deeper than STORAGE_TREE_DEPTH_MAX levels is left (-ELOOP). A missing path is success. */
+#define STORAGE_TREE_DEPTH_MAX 128u
+int storage_remove_tree(const char *path, struct errbuf *eb);
+
 /* Size of a block device in bytes (BLKGETSIZE64). */
 int storage_block_size(const char *device, uint64_t *bytes, struct errbuf *eb);
 

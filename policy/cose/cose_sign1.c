@@ -736,14 +736,13 @@ int cose_sign1_verify(const struct cose_sign1 *m, const char *did, time_t now, s
 	store = X509_STORE_new();
 	ctx = X509_STORE_CTX_new();
 	untrusted = sk_X509_new_null();
-	ret = fault(f, "x5chain", ENOMEM, "out of memory");
 	if (!store || !ctx || !untrusted || !X509_STORE_add_cert(store, certs[m->n_chain - 1]))
-		goto out;
+		goto oom;
 	for (size_t i = 1; i + 1 < m->n_chain; i++)
 		if (!sk_X509_push(untrusted, certs[i]))
-			goto out;
+			goto oom;
 	if (!X509_STORE_CTX_init(ctx, store, certs[0], untrusted))
-		goto out;
+		goto oom;
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
 	/* RFC 5280 path validation; the last certificate is the anchor even when it is an
 	 * intermediate (did:x509 pins the CA by fingerprint, not by a trust store) */
@@ -760,7 +759,7 @@ int cose_sign1_verify(const struct cose_sign1 *m, const char *did, time_t now, s
 	}
 	verified = X509_STORE_CTX_get1_chain(ctx);
 	if (!verified)
-		goto out;
+		goto oom;
 	uint32_t ku = X509_get_key_usage(certs[0]);
 	if (ku != UINT32_MAX && !(ku & KU_DIGITAL_SIGNATURE)) {
 		ret = fault(f, "x5chain", EACCES,
@@ -774,6 +773,9 @@ int cose_sign1_verify(const struct cose_sign1 *m, const char *did, time_t now, s
 		goto out;
 	}
 	ret = verify_signature(m, X509_get0_pubkey(certs[0]), f);
+	goto out;
+oom:
+	ret = fault(f, "x5chain", ENOMEM, "out of memory");
 out:
 	sk_X509_pop_free(verified, X509_free);
 	sk_X509_free(untrusted);

@@ -104,29 +104,19 @@ static int fragment_sign(int argc, char **argv)
 	}
 	const char *key_path = NULL, *chain_path = NULL, *issuer = NULL, *feed = NULL,
 		   *svn_s = NULL, *alg_s = NULL, *input = NULL;
-	struct {
-		const char *name;
-		const char **dst;
-	} opts[] = {{"--key", &key_path}, {"--chain", &chain_path}, {"--issuer", &issuer},
-		    {"--feed", &feed},	  {"--svn", &svn_s},	    {"--alg", &alg_s}};
-	for (int i = 1; i < argc; i++) {
-		bool matched = false;
-		for (size_t k = 0; k < CLI_ARRAY_SIZE(opts) && !matched; k++)
-			if (!strcmp(argv[i], opts[k].name)) {
-				if (i + 1 == argc)
-					return cli_usage_error(argv[0], "%s needs a value",
-							       opts[k].name);
-				*opts[k].dst = argv[++i];
-				matched = true;
-			}
-		if (matched)
-			continue;
-		if (argv[i][0] == '-' && argv[i][1])
-			return cli_usage_error(argv[0], "unknown option '%s'", argv[i]);
-		if (input)
-			return cli_usage_error(argv[0], "expected one FRAGMENT.json");
-		input = argv[i];
-	}
+	const struct cli_opt opts[] = {
+		CLI_STRING("key", 0, &key_path),     CLI_STRING("chain", 0, &chain_path),
+		CLI_STRING("issuer", 0, &issuer),    CLI_STRING("feed", 0, &feed),
+		CLI_STRING("svn", 0, &svn_s),        CLI_STRING("alg", 0, &alg_s),
+	};
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					  &first);
+	if (rc)
+		return rc;
+	if (argc - first > 1)
+		return cli_usage_error(argv[0], "expected one FRAGMENT.json");
+	if (first < argc)
+		input = argv[first];
 	if (!key_path || !chain_path || !issuer || !feed || !svn_s || !input)
 		return cli_usage_error(argv[0], "--key, --chain, --issuer, --feed, --svn and "
 						"FRAGMENT.json are required");
@@ -234,19 +224,18 @@ static int fragment_verify(int argc, char **argv)
 		return CLI_OK;
 	}
 	const char *policy = NULL, *did = NULL, *input = NULL;
-	for (int i = 1; i < argc; i++) {
-		if ((!strcmp(argv[i], "--policy") || !strcmp(argv[i], "--did")) && i + 1 < argc) {
-			*(argv[i][2] == 'p' ? &policy : &did) = argv[i + 1];
-			i++;
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			return cli_usage_error(argv[0], "unknown option or missing value '%s'",
-					       argv[i]);
-		} else if (input) {
-			return cli_usage_error(argv[0], "expected one FRAGMENT.cose");
-		} else {
-			input = argv[i];
-		}
-	}
+	const struct cli_opt opts[] = {
+		CLI_STRING("policy", 0, &policy),
+		CLI_STRING("did", 0, &did),
+	};
+	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					  &first);
+	if (rc)
+		return rc;
+	if (argc - first > 1)
+		return cli_usage_error(argv[0], "expected one FRAGMENT.cose");
+	if (first < argc)
+		input = argv[first];
 	if (!input || !!policy == !!did)
 		return cli_usage_error(argv[0], "expected --policy or --did, and FRAGMENT.cose");
 	struct errbuf eb = {0};
@@ -422,6 +411,52 @@ static int add_subject(const char *prog, X509 *leaf, const char *keys, char *did
 	return 0;
 }
 
+/* The leaf's names, in command-line order: each adds "::subject:...", "::eku:..." or
+ * "::san:..." to the DID. */
+enum leaf_name_kind { LEAF_SUBJECT, LEAF_EKU, LEAF_SAN };
+struct leaf_names {
+	struct {
+		enum leaf_name_kind kind;
+		const char *value;
+	} item[32];
+	size_t n;
+};
+
+static int leaf_name_add(const char *prog, struct leaf_names *names, enum leaf_name_kind kind,
+			 const char *value)
+{
+	if (names->n == sizeof(names->item) / sizeof(names->item[0]))
+		return cli_usage_error(prog, "at most %zu --subject/--eku/--san",
+				       sizeof(names->item) / sizeof(names->item[0]));
+	names->item[names->n].kind = kind;
+	names->item[names->n++].value = value;
+	return 0;
+}
+
+static int opt_subject(const char *prog, char *value, void *dest)
+{
+	return leaf_name_add(prog, dest, LEAF_SUBJECT, value);
+}
+
+static int opt_eku(const char *prog, char *value, void *dest)
+{
+	return leaf_name_add(prog, dest, LEAF_EKU, value);
+}
+
+static int opt_san(const char *prog, char *value, void *dest)
+{
+	return leaf_name_add(prog, dest, LEAF_SAN, value);
+}
+
+static int opt_ca(const char *prog, char *value, void *dest)
+{
+	uint64_t v;
+	if (cli_parse_uint(value, 0, 1000, &v))
+		return cli_usage_error(prog, "--ca: expected a certificate index");
+	*(long *)dest = (long)v;
+	return 0;
+}
+
 static int fragment_did(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
@@ -439,21 +474,21 @@ static int fragment_did(int argc, char **argv)
 	const char *chain_path = NULL, *hash = "sha256";
 	long ca = -1;
 	int code = 0;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--chain") && i + 1 < argc)
-			chain_path = argv[++i];
-		else if (!strcmp(argv[i], "--hash") && i + 1 < argc)
-			hash = argv[++i];
-		else if (!strcmp(argv[i], "--ca") && i + 1 < argc)
-			ca = strtol(argv[++i], NULL, 10);
-		else if ((!strcmp(argv[i], "--subject") || !strcmp(argv[i], "--eku") ||
-			  !strcmp(argv[i], "--san")) &&
-			 i + 1 < argc)
-			i++;
-		else
-			return cli_usage_error(argv[0], "unknown option or missing value '%s'",
-					       argv[i]);
-	}
+	struct leaf_names names = { 0 };
+	const struct cli_opt opts[] = {
+		CLI_STRING("chain", 0, &chain_path),
+		CLI_STRING("hash", 0, &hash),
+		CLI_FUNC("ca", 0, opt_ca, &ca),
+		CLI_FUNC("subject", 0, opt_subject, &names),
+		CLI_FUNC("eku", 0, opt_eku, &names),
+		CLI_FUNC("san", 0, opt_san, &names),
+	};
+	int first;
+	if ((code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+				      &first)))
+		return code;
+	if (first < argc)
+		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[first]);
 	if (!chain_path)
 		return cli_usage_error(argv[0], "--chain is required");
 	const EVP_MD *md = EVP_get_digestbyname(hash);
@@ -474,32 +509,24 @@ static int fragment_did(int argc, char **argv)
 	char fp64[100], did[DID_X509_MAX + 512];
 	X509_digest(sk_X509_value(chain, (int)ca), md, fp, &fp_len);
 	snprintf(did, sizeof(did), "did:x509:0:%s:%s", hash, b64url(fp, fp_len, fp64));
-	bool any = false;
-	for (int i = 1; i < argc && !code; i++) {
+	bool any = names.n > 0;
+	for (size_t i = 0; i < names.n && !code; i++) {
 		size_t len = strlen(did);
-		if (!strcmp(argv[i], "--subject")) {
-			code = add_subject(argv[0], sk_X509_value(chain, 0), argv[++i], did,
-					   sizeof(did));
-			any = true;
-		} else if (!strcmp(argv[i], "--eku")) {
-			snprintf(did + len, sizeof(did) - len, "::eku:%s", argv[++i]);
-			any = true;
-		} else if (!strcmp(argv[i], "--san")) {
+		const char *v = names.item[i].value;
+		if (names.item[i].kind == LEAF_SUBJECT) {
+			code = add_subject(argv[0], sk_X509_value(chain, 0), v, did, sizeof(did));
+		} else if (names.item[i].kind == LEAF_EKU) {
+			snprintf(did + len, sizeof(did) - len, "::eku:%s", v);
+		} else {
 			char type[16], val[1024];
-			const char *colon = strchr(argv[++i], ':');
-			if (!colon || colon - argv[i] >= (long)sizeof(type)) {
+			const char *colon = strchr(v, ':');
+			if (!colon || colon - v >= (long)sizeof(type)) {
 				code = cli_usage_error(argv[0], "--san: expected TYPE:VALUE");
 				break;
 			}
-			snprintf(type, sizeof(type), "%.*s", (int)(colon - argv[i]), argv[i]);
+			snprintf(type, sizeof(type), "%.*s", (int)(colon - v), v);
 			pct_encode(colon + 1, val, sizeof(val));
 			snprintf(did + len, sizeof(did) - len, "::san:%s:%s", type, val);
-			any = true;
-		} else if (strcmp(argv[i], "--chain") && strcmp(argv[i], "--hash") &&
-			   strcmp(argv[i], "--ca")) {
-			continue;
-		} else {
-			i++;
 		}
 	}
 	if (!code && !any)

@@ -51,6 +51,12 @@ int image_convert_layers(const struct oci_image *img, const char *dir,
 		const struct oci_layer *l = &img->layers[i];
 		struct errbuf oeb = { 0 };
 		if (!opts->no_cache && !layer_image_open(dir, l->digest, &infos[i], &oeb)) {
+			/* Served to a guest only after its hash tree matches the sidecar again. */
+			int ret = layer_image_verify(dir, &infos[i], eb);
+			if (ret) {
+				errbuf_prefix(eb, "layers[%zu]", i);
+				return ret;
+			}
 			cached[i] = true;
 			continue;
 		}

@@ -368,6 +368,36 @@ out:
 	return ret;
 }
 
+int layer_image_verify(const char *dir, const struct layer_image_info *info, struct errbuf *eb)
+{
+	char img[PATH_MAX];
+	if (layer_image_path(dir, info->layer_digest, ".img", img, sizeof(img)))
+		return errbuf_set(eb, EINVAL, "%s: not a sha256 digest", info->layer_digest);
+	int fd = open(img, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(eb, errno, "%s: %s", img, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) || (uint64_t)st.st_size != info->image_size) {
+		close(fd);
+		return errbuf_set(eb, EBADMSG, "%s: cached layer image has the wrong size "
+				  "(modified on disk?): remove it to convert the layer again", img);
+	}
+	struct verity_params vp = {
+		.data_blocks = info->data_blocks, .hash_offset = info->hash_offset,
+		.salt = info->salt, .salt_len = LAYER_SALT_LEN, .threads = 0,
+	};
+	uint8_t root[VERITY_DIGEST_LEN];
+	int ret = verity_root_hash(fd, &vp, root, eb);
+	close(fd);
+	if (ret < 0)
+		return ret;
+	if (memcmp(root, info->root_hash, LAYER_HASH_LEN))
+		return errbuf_set(eb, EBADMSG, "%s: cached layer image was modified on disk: its "
+				  "dm-verity root hash no longer matches its sidecar (tampering?); "
+				  "remove it to convert the layer again", img);
+	return 0;
+}
+
 /* ---- conversion ------------------------------------------------------------------------- */
 
 int layer_image_convert(const char *blob_path, const char *out_dir,
@@ -486,6 +516,10 @@ int layer_image_convert(const char *blob_path, const char *out_dir,
 	if (ret)
 		unlink(img);
 out:
+	/* A full or failing disk: say which file could not be written (the output directory's). */
+	if ((ret == -ENOSPC || ret == -EDQUOT || ret == -EIO || ret == -EFBIG) && tmp[0] &&
+	    !strstr(errbuf_msg(eb), out_dir))
+		errbuf_prefix(eb, "%s", img);
 	if (ret && info->layer_digest[0])
 		errbuf_prefix(eb, "layer %.19s..", info->layer_digest);
 	if (a)

@@ -60,6 +60,12 @@ int layer_image_convert(const char *blob_path, const char *out_dir,
 int layer_image_open(const char *dir, const char *digest, struct layer_image_info *info,
 		     struct errbuf *eb);
 
+/* Recompute the dm-verity root hash of a cached layer image's data (layer_image_open first)
+ * and compare it with the sidecar's: a cache entry modified on disk is refused before any
+ * guest sees it. -EBADMSG (eb names the image and says it was modified) on a mismatch. */
+int layer_image_verify(const char *dir, const struct layer_image_info *info,
+		     struct errbuf *eb);
+
 /* Paths of a layer's files in `dir` (out must hold PATH_MAX bytes). Returns 0 or -EINVAL on
  * a malformed digest, -ENAMETOOLONG. */
 int layer_image_path(const char *dir, const char *digest, const char *suffix, char *out,

@@ -805,7 +805,7 @@ int policy_load_fragment(struct policy_engine *e, const struct policy_req_load_f
 		return engine_malformed(d, "fragment", "missing or larger than the fragment limit");
 	if (debug)
 		return engine_allow_debug(d);
-	struct cose_sign1 *m = NULL; /* set by fragment_verify; gcc -O3 cannot see it */
+	struct cose_sign1 *m = NULL; /* set when fragment_verify succeeds (gcc -O3 cannot tell) */
 	const struct fragment_import *imp = NULL;
 	if ((ret = fragment_verify(e, r, d, &m, &imp)))
 		return ret;

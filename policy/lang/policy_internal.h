@@ -26,26 +26,28 @@ char *policy_arena_strdup(struct arena *a, const char *s);
 void policy_arena_free(struct arena *a);
 
 /* ---- regex: PCRE2, compiled once, full-string match with the interpreter.
- * Work is counted in units: one PCRE2 match-limit step, or REGEX_BYTES_PER_UNIT
- * bytes of subject (the scan a step may do without being counted). A match
- * runs with a small step limit first and doubles it while PCRE2 stops at it,
- * up to its ceiling of REGEX_STEPS_PER_BYTE x (length + 64) steps; each run
- * charges its step limit plus the subject's length in units to the request's
- * budget. So a request pays for the work its matches did (at most 4x), not
- * the worst case, and anything a limit stops fails the whole request. */
+ * Work is counted in units as the match runs: every pattern item PCRE2 tries
+ * (an automatic callout before each) is one unit, and every
+ * REGEX_BYTES_PER_UNIT bytes the match moves through the subject between two
+ * items (the scanning of a repeat or a lookaround) is one more; each match is
+ * also charged 1 + length / REGEX_SCAN_BYTES_PER_UNIT up front (the call, and
+ * a scan after its last item). A match may use at most
+ * REGEX_UNITS_PER_BYTE x (length + 64) units, a request at most
+ * REGEX_REQUEST_BUDGET over all its matches: it pays for the work its matches
+ * did, and anything a limit stops fails the whole request. */
 struct regex {
 	pcre2_code *code;
 };
-#define REGEX_FIRST_STEPS    64 /* step limit of a match's first run */
-#define REGEX_STEPS_PER_BYTE 16 /* a match's ceiling: 16 x (length + 64) steps */
-#define REGEX_BYTES_PER_UNIT 64
-#define REGEX_REQUEST_BUDGET (1u << 24) /* units per request, over all its matches */
-#define REGEX_HEAP_LIMIT_KIB 8192	/* backtracking memory of one match */
+#define REGEX_UNITS_PER_BYTE	  16	     /* a match's ceiling: 16 x (length + 64) units */
+#define REGEX_BYTES_PER_UNIT	  16	     /* of movement in the subject between two items */
+#define REGEX_SCAN_BYTES_PER_UNIT 64	     /* of the one scan charged up front */
+#define REGEX_REQUEST_BUDGET	  (1u << 24) /* units per request, over all its matches */
+#define REGEX_HEAP_LIMIT_KIB	  8192	     /* backtracking memory of one match */
 
 enum regex_stop {
 	REGEX_STOP_NONE,
 	REGEX_STOP_STEPS,  /* a match needed more than its ceiling */
-	REGEX_STOP_BUDGET, /* the request's budget could not pay for the next run */
+	REGEX_STOP_BUDGET, /* the request's budget ran out during a match */
 	REGEX_STOP_HEAP,   /* a match needed more than REGEX_HEAP_LIMIT_KIB */
 	REGEX_STOP_ERROR,  /* another PCRE2 error (out of memory) */
 };
@@ -59,13 +61,16 @@ struct regex_matcher {
 	enum regex_stop stop;
 	const char *stop_subject; /* the subject it stopped on (the caller's pointer) */
 	size_t stop_len;
-	uint64_t stop_steps; /* the step limit of the run that stopped */
+	uint64_t stop_limit; /* the units the stopped match could use */
+	/* the match in progress (see regex_callout) */
+	uint64_t run_items, run_bytes, run_limit;
+	size_t run_pos;
 };
 int policy_regex_matcher_init(struct regex_matcher *m);
 void policy_regex_matcher_fini(struct regex_matcher *m);
 /* A new request: full budget, no stop. */
 void policy_regex_matcher_reset(struct regex_matcher *m);
-uint64_t policy_regex_step_limit(size_t len); /* a match's ceiling */
+uint64_t policy_regex_work_limit(size_t len); /* a match's ceiling in units */
 /* A compile context with the pattern limits; NULL on ENOMEM. */
 pcre2_compile_context *policy_regex_compile_context(void);
 int policy_regex_compile(struct regex *re, const char *pattern, pcre2_compile_context *cc,

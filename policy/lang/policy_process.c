@@ -526,16 +526,16 @@ static int deny_limit(struct policy_engine *e, struct policy_decision *d,
 			snprintf(field, sizeof(field), "mounts[%zu].source", i);
 	switch (m->stop) {
 	case REGEX_STOP_STEPS:
-		snprintf(exp, sizeof(exp), "a match within %llu steps (%d x (%zu + 64))",
-			 (unsigned long long)m->stop_steps, REGEX_STEPS_PER_BYTE, m->stop_len);
-		snprintf(got, sizeof(got), "more than %llu steps",
-			 (unsigned long long)m->stop_steps);
-		what = "a regex match needed more steps than its limit";
+		snprintf(exp, sizeof(exp), "a match within %llu units of work (%d x (%zu + 64))",
+			 (unsigned long long)m->stop_limit, REGEX_UNITS_PER_BYTE, m->stop_len);
+		snprintf(got, sizeof(got), "more than %llu units",
+			 (unsigned long long)m->stop_limit);
+		what = "a regex match needed more work than its limit";
 		break;
 	case REGEX_STOP_BUDGET:
 		snprintf(exp, sizeof(exp), "at most %u units of regex work per request",
 			 REGEX_REQUEST_BUDGET);
-		snprintf(got, sizeof(got), "%llu units spent before this match",
+		snprintf(got, sizeof(got), "more (%llu spent when a match ran out)",
 			 (unsigned long long)m->spent);
 		what = "the request's regex work budget is spent";
 		break;
@@ -841,10 +841,11 @@ int policy_shutdown_container(struct policy_engine *e,
 	}
 	long slot;
 	/* Shutting down again is allowed until the overlay is unmounted: a container that
-	 * ignored SIGTERM must stay killable. It changes nothing in the engine. */
+	 * ignored SIGTERM must stay killable. It changes nothing in the engine (reverting it
+	 * restores the same state). */
 	slot = engine_id_ok(r->container_id) ? engine_ctr_find_id(e, r->container_id) : -1;
 	if (slot >= 0 && e->ctrs[slot].shut_down) {
-		engine_undo_clear(e);
+		engine_undo_save_ctr(e, (size_t)slot);
 		return engine_allow(d);
 	}
 	if ((ret = find_container(e, d, r->container_id, true, &slot)))

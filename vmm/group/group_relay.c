@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -18,7 +19,7 @@
 
 #include "guest/proto/proto.h"
 
-#define RELAY_MAX_CLIENTS 16
+#define RELAY_MAX_CLIENTS GROUP_RELAY_MAX_CLIENTS
 #define RELAY_MAX_PENDING 1024
 #define RELAY_MAX_PROCS 4096
 /* A client that lets this much output pile up is not reading: it is disconnected. The agent's
@@ -59,6 +60,7 @@ struct group_relay {
 	size_t n_procs;
 	atomic_int agent_gone;
 	struct json_object *env; /* run-time values {"container": {"NAME": "VALUE"}}, or NULL */
+	uid_t owner_uid; /* who may connect (and root) */
 };
 
 static void conn_init(struct relay_conn *c, int fd)
@@ -359,11 +361,29 @@ static int conn_read(struct group_relay *r, struct relay_conn *c, int slot)
 	return 0;
 }
 
+/* Refuse a connection before reading from it, with one error frame the client can print. */
+static void refuse(int fd, const char *message)
+{
+	struct relay_conn c;
+	conn_init(&c, fd);
+	send_error(&c, 0, PROTO_ERR_FAILED, message);
+	conn_close(&c);
+}
+
 static void accept_client(struct group_relay *r)
 {
 	int fd = accept4(r->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (fd < 0)
 		return;
+	/* The socket's mode (0600) keeps other users out; the peer's credentials are checked too,
+	 * so a socket made reachable by mistake (a copied path, a chmod) still grants nothing. */
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 ||
+	    (cred.uid != r->owner_uid && cred.uid != 0)) {
+		refuse(fd, "refused: this group belongs to another user");
+		return;
+	}
 	for (int i = 0; i < RELAY_MAX_CLIENTS; i++) {
 		if (r->client[i].fd >= 0)
 			continue;
@@ -374,7 +394,9 @@ static void accept_client(struct group_relay *r)
 		}
 		return;
 	}
-	close(fd); /* full */
+	char msg[80];
+	snprintf(msg, sizeof(msg), "refused: the group already has %d clients", RELAY_MAX_CLIENTS);
+	refuse(fd, msg);
 }
 
 static void *relay_thread(void *arg)
@@ -471,6 +493,7 @@ int group_relay_start(int agent_fd, const char *sock_path, struct json_object *e
 		conn_init(&r->client[i], -1);
 	r->owner = -1;
 	r->stop_fd = -1;
+	r->owner_uid = geteuid();
 	fcntl(agent_fd, F_SETFL, fcntl(agent_fd, F_GETFL) | O_NONBLOCK);
 	strcpy(r->sock_path, sock_path);
 	strcpy(addr.sun_path, sock_path);

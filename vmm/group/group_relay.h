@@ -22,6 +22,10 @@
 
 struct group_relay;
 
+/* Clients connected at once; one more is refused with an error frame. Only the relay's own
+ * user (and root) may connect: the socket is mode 0600 and the peer's uid is checked. */
+#define GROUP_RELAY_MAX_CLIENTS 16
+
 struct json_object;
 
 /* Start relaying between agent_fd (a connected stream; the relay takes ownership) and a new

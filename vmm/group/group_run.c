@@ -23,6 +23,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysinfo.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,16 +46,20 @@
 #include "policy/lang/policy_runenv.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
+#include "vmm/group/group_log.h"
 #include "vmm/group/group_relay.h"
 #include "vmm/group/group_request.h"
 #include "vmm/group/group_state.h"
 #include "vmm/group/group_vmm.h"
+#include "vmm/seccomp_filter.h"
 #include "vmm/vmm_cli.h"
 
 #define RUN_MAX_LAYERS 64
 #define RUN_BOOT_TIMEOUT_MS 180000 /* first answer from the agent: TCG boots take a while */
 #define RUN_REQUEST_TIMEOUT_MS 120000
 #define RUN_SCRATCH_BYTES (1ull << 30) /* sparse; the guest formats it under dm-crypt */
+/* `parma run`'s exit status when the guest or its VM process died under the containers. */
+#define RUN_EXIT_GUEST_DIED 125
 
 struct run_layer {
 	char root_hash[65];
@@ -73,7 +78,7 @@ struct run_container {
 	uint32_t wait_id; /* the pending `wait` request */
 	bool started, exited;
 	int exit_code; /* 128+signal when killed */
-	FILE *log;
+	struct group_log *log;
 	bool at_line_start[3];
 };
 
@@ -114,6 +119,7 @@ struct run {
 	 * from (the guest decides; this is only the host's plan) */
 	struct json_object *fragment_rules;
 	bool quiet;
+	bool seccomp_off; /* kvm backend: the VMM runs without its seccomp filters (debugging) */
 };
 
 static volatile sig_atomic_t run_interrupted;
@@ -144,7 +150,7 @@ static void run_on_output(void *opaque, uint32_t pid, int stream, const uint8_t 
 		return;
 	FILE *out = stream == 1 ? stdout : stderr;
 	if (c->log)
-		fwrite(data, 1, len, c->log), fflush(c->log);
+		group_log_write(c->log, data, len);
 	for (size_t i = 0; i < len; i++) {
 		if (c->at_line_start[stream])
 			fprintf(out, "%s | ", c->name);
@@ -643,6 +649,36 @@ static int run_attest_summary(struct run *r)
 	return ret;
 }
 
+/* The agent's stream ended: say whether the VM process died (and how) or the agent went
+ * away inside a VM that still runs. */
+static void run_report_guest_gone(struct run *r)
+{
+	int status = 0, gone = 0;
+	const char *what = r->vm ? "QEMU" : "the VMM (parma boot)";
+	pid_t pid = r->vm ? qemu_vm_pid(r->vm) : r->vmm_pid;
+	for (int waited = 0; waited < 2000 && !gone; waited += 100) {
+		if (r->vm)
+			gone = qemu_vm_wait(r->vm, 100, &status) == 0;
+		else if (r->vmm_pid > 0 && waitpid(r->vmm_pid, &status, WNOHANG) == r->vmm_pid)
+			gone = 1, r->vmm_pid = 0;
+		else
+			usleep(100000);
+	}
+	if (gone && WIFSIGNALED(status))
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) was killed by signal %d (%s); "
+			"console: %s\n", r->prog, what, (int)pid, WTERMSIG(status),
+			strsignal(WTERMSIG(status)), r->paths.console);
+	else if (gone)
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d%s; "
+			"console: %s\n", r->prog, what, (int)pid, WEXITSTATUS(status),
+			!r->vm && WEXITSTATUS(status) == SECCOMP_FILTER_EXIT
+				? " (a seccomp filter violation)" : "", r->paths.console);
+	else
+		fprintf(stderr, "%s: the guest agent closed its connection while %s still runs: "
+			"the agent crashed or the guest kernel failed; console: %s\n", r->prog, what,
+			r->paths.console);
+}
+
 /* Pump until the main container exits (or the guest dies, or a signal). */
 static int run_supervise(struct run *r)
 {
@@ -651,8 +687,7 @@ static int run_supervise(struct run *r)
 	while (!run_interrupted) {
 		int ret = agent_client_pump(r->client, 200, &eb);
 		if (ret == -EPIPE || group_relay_agent_gone(r->relay)) {
-			fprintf(stderr, "%s: the guest stopped (console: %s)\n", r->prog,
-				r->paths.console);
+			run_report_guest_gone(r);
 			return -EPIPE;
 		}
 		for (size_t i = 0; i < r->n_containers; i++) {
@@ -723,6 +758,8 @@ static void run_usage(FILE *out)
 		"                       before any container starts (repeatable; see\n"
 		"                       parma policy fragment --help)\n"
 		"  -q, --quiet          only the containers' output and errors\n"
+		"  --seccomp=off        kvm backend: the VMM without its system-call filters\n"
+		"                       (debugging only; it says so loudly)\n"
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
 		"`parma boot` does (see parma boot --help).\n"
@@ -734,7 +771,8 @@ static void run_usage(FILE *out)
 		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
 		"parma attest GROUP, parma stop GROUP.\n"
 		"Exit codes: the main container's exit code; 1 a request was denied or failed;\n"
-		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 130 interrupted.\n");
+		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 125 the guest\n"
+		"or its VM process died under the containers (the message says which); 130 interrupted.\n");
 }
 
 static void add_fragment_rules(struct run *r, const uint8_t *payload, size_t len)
@@ -928,6 +966,7 @@ static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t 
 		.console = r->paths.console,
 		.snp = r->tee == GROUP_TEE_SNP,
 		.policy_file = r->paths.policy,
+		.seccomp_off = r->seccomp_off,
 	};
 	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
 		vc->drives[i] = disks[i].path;
@@ -1094,8 +1133,7 @@ static void run_free(struct run *r)
 	}
 	group_vmm_stop(r->vmm_pid, 3000);
 	for (size_t i = 0; i < r->n_containers; i++)
-		if (r->containers[i].log)
-			fclose(r->containers[i].log);
+		group_log_close(r->containers[i].log);
 	free(r->containers);
 	for (size_t i = 0; i < r->n_fragments; i++)
 		free(r->fragments[i]);
@@ -1106,6 +1144,14 @@ static void run_free(struct run *r)
 	free(r->policy);
 	snp_dev_ca_free(r->dev_ca);
 	group_spec_free(r->spec);
+}
+
+static int run_opt_seccomp(const char *prog, char *value, void *dest)
+{
+	if (strcmp(value, "on") && strcmp(value, "off"))
+		return cli_usage_error(prog, "--seccomp: expected on or off");
+	*(bool *)dest = !strcmp(value, "off");
+	return 0;
 }
 
 int group_cli_run(int argc, char **argv)
@@ -1146,6 +1192,7 @@ int group_cli_run(int argc, char **argv)
 		CLI_FLAG("quiet", 'q', &r.quiet),
 		CLI_FUNC("env", 0, policy_cli_opt_env, r.env),
 		CLI_FUNC("env-file", 0, policy_cli_opt_env_file, r.env),
+		CLI_FUNC("seccomp", 0, run_opt_seccomp, &r.seccomp_off),
 		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
 		CLI_FLAG("help", 'h', &help),
 	};
@@ -1222,7 +1269,9 @@ int group_cli_run(int argc, char **argv)
 	for (size_t i = 0; i < r.n_containers; i++) {
 		char path[GROUP_PATH_MAX + 80];
 		snprintf(path, sizeof(path), "%s/%s.log", r.paths.logs, r.containers[i].name);
-		r.containers[i].log = fopen(path, "we");
+		if (group_log_open(path, 0, &r.containers[i].log, &eb) < 0)
+			fprintf(stderr, "%s: warning: %s: container output is not logged\n", argv[0],
+				errbuf_msg(&eb));
 	}
 
 	if (!r.quiet) {
@@ -1266,6 +1315,8 @@ int group_cli_run(int argc, char **argv)
 	ret = run_supervise(&r);
 	if (ret == 0)
 		code = r.containers[0].exit_code;
+	else if (ret == -EPIPE)
+		code = RUN_EXIT_GUEST_DIED;
 	else if (ret == -EINTR)
 		code = 128 + (int)run_interrupted;
 out_stop:

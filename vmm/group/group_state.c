@@ -2,10 +2,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -53,6 +55,7 @@ int group_paths_get(const char *name, struct group_paths *p, struct errbuf *eb)
 	if ((ret = group_state_root(root, sizeof(root), eb)) < 0)
 		return ret;
 	memset(p, 0, sizeof(*p));
+	p->lock_fd = -1;
 	snprintf(p->dir, sizeof(p->dir), "%s/%s", root, name);
 	struct {
 		char *dst;
@@ -62,7 +65,7 @@ int group_paths_get(const char *name, struct group_paths *p, struct errbuf *eb)
 		{ p->relay_sock, "agent.sock" }, { p->policy, "policy.json" },
 		{ p->requests, "requests.json" }, { p->certs, "certs" },
 		{ p->logs, "logs" },	      { p->console, "console.log" },
-		{ p->vm, "vm" },
+		{ p->vm, "vm" },	      { p->lock, "lock" },
 	};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		if (snprintf(files[i].dst, GROUP_PATH_MAX, "%s/%s", p->dir, files[i].leaf) >=
@@ -121,29 +124,50 @@ static void remove_tree(const char *path)
 	rmdir(path);
 }
 
-int group_state_claim(const struct group_paths *p, struct errbuf *eb)
+int group_state_claim(struct group_paths *p, struct errbuf *eb)
 {
 	int ret;
-	pid_t owner = group_owner_pid(p);
-	if (owner)
-		return errbuf_set(eb, EBUSY, "group is already running (parma run pid %d; state in %s)",
-				  (int)owner, p->dir);
+	if ((ret = mkdir_p(p->dir, 0700)) < 0)
+		return errbuf_set(eb, -ret, "%s: %s", p->dir, strerror(-ret));
+	/* The lock, not the pid file, decides: two runs starting at once cannot both pass. */
+	int fd = open(p->lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return errbuf_set(eb, errno, "%s: %s", p->lock, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		close(fd);
+		pid_t owner = group_owner_pid(p);
+		if (e != EWOULDBLOCK)
+			return errbuf_set(eb, e, "%s: %s", p->lock, strerror(e));
+		if (owner)
+			return errbuf_set(eb, EBUSY, "group is already running (parma run pid %d; "
+					  "state in %s)", (int)owner, p->dir);
+		return errbuf_set(eb, EBUSY, "group is already being started by another parma "
+				  "run (state in %s)", p->dir);
+	}
+	p->lock_fd = fd;
 	remove_tree(p->vm); /* a crashed run's sockets must not be mistaken for new ones */
-	const char *dirs[] = { p->dir, p->logs, p->certs, p->vm };
-	for (size_t i = 0; i < 4; i++)
-		if ((ret = mkdir_p(dirs[i], 0700)) < 0)
+	const char *dirs[] = { p->logs, p->certs, p->vm };
+	for (size_t i = 0; i < 3; i++)
+		if ((ret = mkdir_p(dirs[i], 0700)) < 0) {
+			group_state_release(p);
 			return errbuf_set(eb, -ret, "%s: %s", dirs[i], strerror(-ret));
+		}
 	unlink(p->relay_sock);
 	char pid[32];
 	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	return file_write_atomic(p->pid, pid, (size_t)n, 0600, eb);
 }
 
-void group_state_release(const struct group_paths *p)
+void group_state_release(struct group_paths *p)
 {
+	if (p->lock_fd < 0)
+		return; /* not ours: another run's files stay */
 	unlink(p->relay_sock);
 	unlink(p->pid);
 	remove_tree(p->vm);
+	close(p->lock_fd);
+	p->lock_fd = -1;
 }
 
 int group_find_running(const char *name, struct group_paths *p, struct errbuf *eb)

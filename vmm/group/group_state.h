@@ -3,6 +3,8 @@
  *
  * Every group has a directory under the state root ($PARMA_STATE_DIR, else /run/parma as root,
  * else $XDG_RUNTIME_DIR/parma, else /tmp/parma-<uid>), named after the group:
+ *   lock           held (flock) by the `parma run` that owns the group, for its whole life:
+ *                  two runs of one group cannot both claim it, and a killed run frees it
  *   pid            the `parma run` process that owns the group
  *   group.json     status: backend, tee, policy digest, containers (id, process, state, exit)
  *   agent.sock     the relay socket (vmm/group/group_relay.h): speaks the agent protocol
@@ -35,6 +37,8 @@ struct group_paths {
 	char logs[GROUP_PATH_MAX];
 	char console[GROUP_PATH_MAX];
 	char vm[GROUP_PATH_MAX];
+	char lock[GROUP_PATH_MAX];
+	int lock_fd; /* -1 unless this process claimed the group */
 };
 
 /* The state root (not created). */
@@ -46,12 +50,14 @@ int group_paths_get(const char *name, struct group_paths *p, struct errbuf *eb);
 /* The pid of the `parma run` that owns the group if it is still running, else 0. */
 pid_t group_owner_pid(const struct group_paths *p);
 
-/* Create the group's directories for a new run: -EBUSY (naming the pid) if the group is
- * already running; stale files of an earlier run are replaced. Writes the pid file. */
-int group_state_claim(const struct group_paths *p, struct errbuf *eb);
+/* Create the group's directories for a new run and take its lock: -EBUSY (naming the pid) if
+ * another run holds it; stale files of an earlier (crashed) run are replaced. Writes the pid
+ * file. The lock is held until group_state_release() or this process ends. */
+int group_state_claim(struct group_paths *p, struct errbuf *eb);
 
-/* Remove the runtime files (sockets, pid, vm/) but keep logs, policy and requests. */
-void group_state_release(const struct group_paths *p);
+/* Remove the runtime files (sockets, pid, vm/) but keep logs, policy and requests; then drop
+ * the lock. */
+void group_state_release(struct group_paths *p);
 
 /* For commands other than run: resolve `name` to a running group, or fail with a message
  * that says so ("group 'shop' is not running (no parma run owns /run/parma/shop)"). */

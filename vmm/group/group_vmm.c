@@ -96,6 +96,8 @@ int group_vmm_start(const struct group_vmm_config *cfg, pid_t *pid, struct errbu
 	argv[n++] = serial;
 	argv[n++] = "--debug-log";
 	argv[n++] = "none";
+	if (cfg->seccomp_off)
+		argv[n++] = "--seccomp=off";
 	if (cfg->snp) {
 		argv[n++] = "--snp";
 		argv[n++] = "--policy";
@@ -149,9 +151,15 @@ int group_vmm_agent_connect(const char *vsock_uds, uint32_t port, pid_t vmm, int
 		int status;
 		if (cancel && *cancel)
 			return errbuf_set(eb, EINTR, "interrupted while waiting for the agent");
-		if (waitpid(vmm, &status, WNOHANG) == vmm)
-			return errbuf_set(eb, ECHILD, "the VMM exited (status %d) before the agent "
-					  "answered", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		if (waitpid(vmm, &status, WNOHANG) == vmm) {
+			if (WIFSIGNALED(status))
+				return errbuf_set(eb, ECHILD, "the VMM (parma boot, pid %d) was killed "
+						  "by signal %d (%s) before the agent answered",
+						  (int)vmm, WTERMSIG(status), strsignal(WTERMSIG(status)));
+			return errbuf_set(eb, ECHILD, "the VMM (parma boot, pid %d) exited with "
+					  "status %d before the agent answered", (int)vmm,
+					  WEXITSTATUS(status));
+		}
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return errbuf_set(eb, errno, "socket: %s", strerror(errno));

@@ -29,6 +29,7 @@ struct group_vmm_config {
 	const char *console;   /* console log file */
 	bool snp;              /* SEV-SNP launch with HOST_DATA = SHA-256(policy_file) */
 	const char *policy_file;
+	bool seccomp_off;      /* `parma boot --seccomp=off` (debugging) */
 };
 
 /* A file the guest needs (initrd, firmware): $env if set, else where the build tree puts it

@@ -7,6 +7,10 @@
  *  - the same request denied for an extra variable (every rule evaluated).
  *  - loading a ~1 MiB policy; peer: json-c alone parsing the same bytes and freeing the tree.
  *    Goal: <= 10 ms.
+ * Then the regex work limits (issue 23): the CPU time to decide a realistic large create
+ * (64 regex rules x 256 values of 4 KiB, one and two candidates), and a create whose
+ * expensive matches spend the whole per-request budget (the most a request can cost),
+ * interleaved, min/median/max and the load average (no peer: the bound is the budget).
  * No policy engine that evaluates the same policies runs here (hcsshim's Rego framework needs
  * OPA, not installed), so the peers are the libraries' floors. Times are thread CPU time: on a
  * shared machine wall time includes waiting for a core. PARMA_BENCH_SMALL=1: smaller batches. */
@@ -126,6 +130,121 @@ static struct policy_engine *install(const char *text, size_t len)
 		exit(5);
 	}
 	return e;
+}
+
+/* A policy of n containers on one layer (hash "aa..") running /r with these env rules. */
+static char *limits_policy(const char *rules, int n)
+{
+	struct buf b = {0};
+	bput(&b, "{\"version\":1,\"containers\":[");
+	for (int i = 0; i < n; i++)
+		bput(&b,
+		     "%s{\"name\":\"v%d\",\"layers\":[\"%064d\"],\"command\":[\"/r\"],"
+		     "\"allow_stdio_access\":%s,\"env_rules\":[%s]}",
+		     i ? "," : "", i, 0, i ? "false" : "true", rules);
+	bput(&b, "]}");
+	return b.p;
+}
+
+struct limits_case {
+	const char *label;
+	struct policy_engine *e;
+	const char **env;
+	size_t n_env;
+	double cpu_ms[16];
+	int rule;
+};
+
+static void limits_run(struct limits_case *c, int rep)
+{
+	struct policy_decision d;
+	const char *cmd[] = {"/r"};
+	struct policy_req_create_container cc = {.container_id = "c",
+						 .command = {cmd, 1},
+						 .env = {c->env, c->n_env},
+						 .working_dir = "/",
+						 .user = {.umask = 022}};
+	policy_caps_default(&cc.caps);
+	double c0 = cpu_ns();
+	int ret = policy_create_container(c->e, &cc, &d);
+	c->cpu_ms[rep] = (cpu_ns() - c0) / 1e6;
+	c->rule = ret ? (int)d.reason.rule : -1;
+	if (ret == 0)
+		policy_engine_revert(c->e);
+}
+
+static void bench_limits(bool small)
+{
+	struct buf r = {0};
+	for (int i = 0; i < 64; i++)
+		bput(&r,
+		     "%s{\"pattern\":\"V%02d_[0-9]+=[A-Za-z0-9+/=._-]*\",\"strategy\":\"regex\"}",
+		     i ? "," : "", i);
+	char *rules = r.p;
+	const char *burn = "{\"pattern\":\"E[0-9]+=(?:(?:(a)|b)(?:c|))*\",\"strategy\":\"regex\"}";
+	char *pols[3] = {limits_policy(rules, 1), limits_policy(rules, 2), limits_policy(burn, 2)};
+	static char vals[2][256][4097];
+	const char *real[256], *hot[256];
+	for (int i = 0; i < 256; i++) {
+		/* each value is tried against all 64 rules before the last one accepts it */
+		int n = snprintf(vals[0][i], 4097, "V63_%d=", i);
+		memset(vals[0][i] + n, "aZ9+/=._-"[i % 9], (size_t)(4096 - n));
+		vals[0][i][4096] = '\0';
+		n = snprintf(vals[1][i], 4097, "E%d=", i);
+		memset(vals[1][i] + n, 'a', (size_t)(4000 - n));
+		vals[1][i][4000] = '\0';
+		real[i] = vals[0][i];
+		hot[i] = vals[1][i];
+	}
+	struct limits_case cases[] = {
+		{"64 rules x 256 x 4 KiB, one candidate (allowed)", NULL, real, 256, {0}, 0},
+		{"64 rules x 256 x 4 KiB, two candidates (decided: stdio_ambiguous)",
+		 NULL,
+		 real,
+		 256,
+		 {0},
+		 0},
+		{"256 x 4 KB needing ~36,000 units each, two candidates (budget spent: limit)",
+		 NULL,
+		 hot,
+		 256,
+		 {0},
+		 0},
+	};
+	for (int i = 0; i < 3; i++) {
+		cases[i].e = install(pols[i], strlen(pols[i]));
+		struct policy_decision d;
+		struct policy_req_mount_device md = {.target = "/run/parma/l"}; /* hash 00..00 */
+		const char *lt[] = {"/run/parma/l"};
+		struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}};
+		if (policy_mount_device(cases[i].e, &md, &d) ||
+		    policy_mount_overlay(cases[i].e, &mo, &d)) {
+			fprintf(stderr, "bench: limits setup: %s\n", d.reason.message);
+			exit(5);
+		}
+	}
+	int reps = small ? 5 : 11;
+	for (int k = 0; k < reps; k++) /* interleaved */
+		for (int i = 0; i < 3; i++)
+			limits_run(&cases[i], k);
+	double load[3] = {0};
+	if (getloadavg(load, 3) < 0)
+		load[0] = -1;
+	printf("regex work limits: CPU time per decision, %d runs each, interleaved; load average "
+	       "%.2f %.2f %.2f\n",
+	       reps, load[0], load[1], load[2]);
+	for (int i = 0; i < 3; i++) {
+		double v[16], min, med, max;
+		memcpy(v, cases[i].cpu_ms, sizeof(v));
+		bench_stats(v, (size_t)reps, &min, &med, &max);
+		printf("  %-76s %s: min %.1f ms  median %.1f ms  max %.1f ms\n", cases[i].label,
+		       cases[i].rule < 0 ? "allowed"
+					 : policy_rule_name((enum policy_rule)cases[i].rule),
+		       min, med, max);
+		policy_engine_free(cases[i].e);
+		free(pols[i]);
+	}
+	free(rules);
 }
 
 /* The create_container request for container c; n_env 7 (allowed) or 8 (EVIL=1 too). */
@@ -405,6 +524,8 @@ int main(void)
 		};
 		ret = bench_compare(&cmp);
 	}
+	if (ret == 0)
+		bench_limits(small);
 	policy_engine_free(e);
 	pcre2_match_data_free(bp->md);
 	for (int c = 0; c < N_CONTAINERS; c++)

@@ -5,12 +5,14 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -211,6 +213,65 @@ static void vmm_api_bad_requests_get_4xx_json(void **state)
 	assert_int_equal(server_stop(s), 1000);
 }
 
+/* More connections than the limit: the VMM holds at most API_MAX_CONNECTIONS; one beyond
+ * waits unserved in the listen backlog (bounded by the kernel) until a slot frees, and the
+ * held ones are never dropped to make room. */
+static void vmm_api_limits_connections(void **state)
+{
+	(void)state;
+	struct server *s = server_start();
+	int fds[API_MAX_CONNECTIONS];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, s->path);
+	for (int i = 0; i < API_MAX_CONNECTIONS; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(write(fds[i], "GET", 3), 3); /* an unfinished request */
+	}
+	char resp[1024];
+	int extra = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(connect(extra, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	static const char get[] = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+	assert_int_equal(write(extra, get, sizeof(get) - 1), (ssize_t)sizeof(get) - 1);
+	struct timeval tv = { .tv_sec = 1 };
+	setsockopt(extra, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssize_t n;
+	do
+		n = read(extra, resp, sizeof(resp) - 1);
+	while (n < 0 && errno == EINTR);
+	if (!(n < 0 && errno == EAGAIN))
+		fail_msg("a connection beyond the limit was served at once: read %zd", n);
+	/* the held connections are still open: none was dropped to make room */
+	for (int i = 0; i < API_MAX_CONNECTIONS; i++) {
+		struct timeval t0 = { .tv_usec = 1000 };
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &t0, sizeof(t0));
+		ssize_t r = read(fds[i], resp, sizeof(resp));
+		if (!(r < 0 && (errno == EAGAIN || errno == EINTR)))
+			fail_msg("connection %d of %d: read %zd (%s)", i, API_MAX_CONNECTIONS, r,
+				 r < 0 ? strerror(errno) : "data or EOF");
+	}
+	close(fds[0]);
+	/* a slot is free: the waiting connection is served */
+	tv.tv_sec = 10;
+	setsockopt(extra, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t got = 0;
+	for (;;) {
+		n = read(extra, resp + got, sizeof(resp) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	resp[got] = '\0';
+	assert_non_null(strstr(resp, " 200 "));
+	assert_non_null(strstr(resp, "configuring"));
+	close(extra);
+	for (int i = 1; i < API_MAX_CONNECTIONS; i++)
+		close(fds[i]);
+	assert_int_equal(server_stop(s), 1000);
+}
+
 static void vmm_api_start_errors_name_the_file(void **state)
 {
 	(void)state;
@@ -277,6 +338,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(vmm_api_configure_and_status),
 		cmocka_unit_test(vmm_api_bad_requests_get_4xx_json),
+		cmocka_unit_test(vmm_api_limits_connections),
 		cmocka_unit_test(vmm_api_start_errors_name_the_file),
 		cmocka_unit_test(vmm_api_start_and_stop_on_fake_kvm),
 	};

@@ -113,9 +113,15 @@ static int ok_stacks(void *c, char **t)
 	return 0;
 }
 
+static int ok_remove(void *c, const char *p, struct errbuf *eb)
+{
+	(void)c, (void)p, (void)eb;
+	return 0;
+}
+
 static const struct agent_effects_ops inert = {
 	ok_mount, ok_unmount, ok_scratch, ok_overlay, ok_create, ok_start, ok_exec, ok_delete,
-	ok_spawn, ok_kill,    fake_tee,   ok_stats,	  ok_stacks,
+	ok_spawn, ok_kill,    fake_tee,   ok_stats,	  ok_stacks,  ok_remove,
 };
 
 static char state_dir[64];

@@ -63,6 +63,8 @@ struct fake {
 	uint8_t tee_host_data[32];
 	struct fake_ctr ctrs[8];
 	size_t n_ctrs;
+	char removed[8][256]; /* remove_tree paths */
+	size_t n_removed;
 };
 
 static struct fake fk;
@@ -250,9 +252,18 @@ static int f_stacks(void *ctx, char **text)
 	return 0;
 }
 
+/* Records what the agent removed (newest last). */
+static int f_remove_tree(void *ctx, const char *path, struct errbuf *eb)
+{
+	(void)ctx, (void)eb;
+	if (fk.n_removed < sizeof(fk.removed) / sizeof(fk.removed[0]))
+		snprintf(fk.removed[fk.n_removed++], sizeof(fk.removed[0]), "%s", path);
+	return 0;
+}
+
 static const struct agent_effects_ops fake_ops = {
 	f_mount_layer, f_unmount, f_scratch, f_overlay, f_create, f_start, f_exec, f_delete,
-	f_spawn,       f_kill,    f_tee,     f_stats,   f_stacks,
+	f_spawn,       f_kill,    f_tee,     f_stats,   f_stacks, f_remove_tree,
 };
 
 /* ---- harness: server thread + client ---- */

@@ -177,6 +177,40 @@ def check_verity(img, info):
     os.unlink(flipped)
 
 
+def check_disk_full(work):
+    """A conversion into a full file system fails naming the path, leaves no layer the cache
+    would serve, and succeeds once there is room (needs root to mount a small tmpfs)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        print("note: disk-full case skipped (needs root to mount a tmpfs)")
+        return
+    small = os.path.join(work, "small")
+    os.makedirs(small)
+    if ec.run(["mount", "-t", "tmpfs", "-o", "size=256k", "parma-test", small]).returncode:
+        print("note: disk-full case skipped (mount -t tmpfs failed)")
+        return
+    try:
+        r = ec.run([PARMA, "image", "convert", "--json", "--output", small,
+                    os.path.join(work, "oci-gzip")])
+        check(r.returncode != 0 and small in r.stderr and "No space left" in r.stderr,
+              "disk full: the error names the path: " + r.stderr.strip())
+        left = sorted(os.listdir(small))
+        check(not [f for f in left if f.startswith(".")], "disk full: no temporary left: %s" % left)
+        served = [f for f in left if f.endswith(".json")]
+        for f in served:  # whatever sidecar exists must describe a complete image
+            info = json.load(open(os.path.join(small, f)))
+            check(os.path.getsize(os.path.join(small, f[:-5] + ".img")) == info["image_size"],
+                  "disk full: a sidecar only for a complete image")
+        check(ec.run(["mount", "-o", "remount,size=64m", small]).returncode == 0, "remount")
+        res = convert(os.path.join(work, "oci-gzip"), small)
+        check(len(res["layers"]) == 2 and all(
+            open(a["image"], "rb").read() == open(b["image"], "rb").read()
+            for a, b in zip(res["layers"], convert(os.path.join(work, "oci-gzip"),
+                                                   os.path.join(work, "again"))["layers"])),
+              "after freeing space the retry converts the same layers")
+    finally:
+        ec.run(["umount", small])
+
+
 def main():
     work = tempfile.mkdtemp(prefix="parma-image-")
     try:
@@ -243,6 +277,26 @@ def main():
         for a, b in zip(layers["gzip"], fourth["layers"]):
             check(open(a["image"], "rb").read() == open(b["image"], "rb").read(),
                   "re-conversion restores identical bytes")
+        # a cached image modified in place (same size, one data byte) is refused before use:
+        # the dm-verity root of its data no longer matches the sidecar
+        img0 = fourth["layers"][0]["image"]
+        info0 = sidecar(os.path.join(work, "again"), fourth["layers"][0]["digest"])
+        with open(img0, "r+b") as f:
+            f.seek(info0["data_size"] // 3)
+            b = f.read(1)
+            f.seek(info0["data_size"] // 3)
+            f.write(bytes([b[0] ^ 0x01]))
+        r = ec.run([PARMA, "image", "convert", "--json", "--output", os.path.join(work, "again"),
+                    os.path.join(work, "oci-gzip")])
+        check(r.returncode != 0 and "modified on disk" in r.stderr and img0 in r.stderr,
+              "a modified cache entry is refused, naming it: " + r.stderr.strip())
+        os.unlink(img0)
+        fifth = convert(os.path.join(work, "oci-gzip"), os.path.join(work, "again"))
+        check(fifth["layers"][0]["cached"] is False and
+              open(img0, "rb").read() == open(layers["gzip"][0]["image"], "rb").read(),
+              "after removing it the layer converts again")
+        check_disk_full(work)
+
         # the default cache location follows PARMA_CACHE_DIR
         env = dict(os.environ, PARMA_CACHE_DIR=os.path.join(work, "cache"))
         r = ec.run([PARMA, "image", "convert", os.path.join(work, "oci-gzip")], env=env)

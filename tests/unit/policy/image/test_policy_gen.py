@@ -228,6 +228,34 @@ def main():
             'containers[0].image: config User: group "staff" is not in the image\'s /etc/group')
         r = gen(work, "{not json")
         check(r.returncode == 3 and "not valid JSON" in r.stderr, "not JSON: " + r.stderr)
+
+        # a spec that imports a feed: the policy imports it and leaves its container out; the
+        # fragment form holds exactly that container and declares the import's issuer
+        did = "did:x509:0:sha256:" + "A" * 43 + "::subject:CN:Signer"
+        sf = copy.deepcopy(spec)
+        sf["fragments"] = [{"issuer": did, "feed": "side", "minimum_svn": 2}]
+        sf["containers"][3]["fragment"] = "side"
+        r = gen(work, sf)
+        pf = json.loads(r.stdout) if r.returncode == 0 else {}
+        check([x["name"] for x in pf.get("containers", [])] == ["plain", "args", "cmd"],
+              "the fragment's container is not in the policy: " + r.stderr)
+        check(pf.get("fragments") == [{"issuer": did, "feed": "side", "minimum_svn": 2,
+                                       "includes": ["containers"]}], "the feed is imported")
+        r = gen(work, sf, "--fragment", "side", "--svn", "7")
+        ff = json.loads(r.stdout) if r.returncode == 0 else {}
+        check(ff.get("fragment") == {"issuer": did, "feed": "side", "svn": 7} and
+              [x["name"] for x in ff.get("containers", [])] == ["both"] and
+              "fragments" not in ff and "allow_unencrypted_scratch" not in ff,
+              "the fragment payload: " + r.stderr)
+        check(ff.get("containers", [{}])[0].get("layers") == saved_roots,
+              "the fragment container's layers")
+        r = gen(work, sf, "--fragment", "other", "--svn", "1")
+        check(r.returncode == 3 and "imports no feed 'other'" in r.stderr, "unknown feed")
+        r = gen(work, sf, "--fragment", "side")
+        check(r.returncode == 2, "--fragment needs --svn")
+        bad(lambda s: s["containers"][0].update(fragment="nope"),
+            "containers[0].fragment: feed 'nope' is not in the spec's fragments")
+        bad(lambda s: s.update(fragments=[{"feed": "x"}]), "fragments[0].issuer: missing")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if failures:

@@ -3,6 +3,7 @@
  * agent on a socketpair answers every request with its own request id and the client's tag. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -29,6 +33,7 @@ struct fake_agent {
 	pthread_t thread;
 	uint32_t next_pid;
 	int dev_answers; /* RESPONSE frames to our dev_report request */
+	int seen_intruder; /* requests tagged "intruder" that reached the agent */
 	char dev_report_b64[2048];
 };
 
@@ -83,6 +88,8 @@ static void *fake_agent_main(void *arg)
 			if (f.type != PROTO_REQUEST || proto_json_parse(&f, &req, NULL) < 0)
 				continue;
 			json_object_object_get_ex(req, "tag", &tag);
+			if (tag && !strcmp(json_object_get_string(tag), "intruder"))
+				a->seen_intruder++;
 			json_object_object_get_ex(req, "type", &v);
 			const char *type = json_object_get_string(v);
 			struct json_object *resp = json_object_new_object();
@@ -309,6 +316,140 @@ static void relay_survives_garbage_from_a_client(void **state)
 	json_object_put(resp);
 }
 
+/* Connect a raw socket; read what the relay says before closing (or NULL if nothing). */
+static int raw_connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	strcpy(addr.sun_path, path);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* Bytes the relay sent before it closed fd (up to cap), or -1 if it kept the line open. */
+static ssize_t read_until_closed(int fd, char *buf, size_t cap)
+{
+	struct timeval tv = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + got, cap - 1 - got);
+		if (n == 0)
+			break;
+		if (n < 0)
+			return -1;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+static void relay_refuses_other_users(void **state)
+{
+	struct rig *r = *state;
+	struct errbuf eb = { 0 };
+	if (geteuid() != 0) {
+		print_message("(needs root to connect as another uid: only the mode is checked)\n");
+		struct stat st;
+		assert_int_equal(stat(r->sock, &st), 0);
+		assert_int_equal(st.st_mode & 0077, 0);
+		return;
+	}
+	struct stat st;
+	assert_int_equal(stat(r->sock, &st), 0);
+	assert_int_equal(st.st_mode & 0077, 0); /* mode 0600: others cannot even connect */
+	for (int open_mode = 0; open_mode < 2; open_mode++) {
+		/* open_mode 1: the socket made world-writable by mistake: the peer check refuses */
+		if (open_mode) {
+			assert_int_equal(chmod(r->sock, 0666), 0);
+			assert_int_equal(chmod(r->dir, 0755), 0);
+		}
+		int p[2];
+		assert_int_equal(pipe(p), 0);
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			signal(SIGPIPE, SIG_IGN); /* the relay may close before our request lands */
+			if (setresgid(65534, 65534, 65534) || setresuid(65534, 65534, 65534))
+				_exit(3);
+			char buf[512];
+			int fd = raw_connect(r->sock);
+			if (fd < 0) {
+				dprintf(p[1], "connect: %s", strerror(-fd));
+				_exit(fd == -EACCES ? 0 : 4);
+			}
+			/* the relay answers with one error frame and hangs up */
+			ssize_t n = read_until_closed(fd, buf, sizeof(buf));
+			/* whatever is sent now must not reach the agent */
+			static const char req[] = "{\"type\":\"ping\",\"tag\":\"intruder\"}";
+			uint8_t *frame;
+			size_t flen;
+			if (proto_frame_encode(PROTO_REQUEST, 0, 1, req, sizeof(req) - 1, &frame,
+					       &flen) == 0 && write(fd, frame, flen) < 0)
+				(void)0; /* refused: the write may fail */
+			dprintf(p[1], "%s", n > 20 ? buf + 20 : "(nothing)");
+			_exit(n > 20 && memmem(buf, (size_t)n, "another user", 12) ? 0 : 5);
+		}
+		close(p[1]);
+		char msg[512] = "";
+		ssize_t n = read(p[0], msg, sizeof(msg) - 1);
+		msg[n > 0 ? n : 0] = '\0';
+		close(p[0]);
+		int status;
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("mode %s: another uid was not refused (status 0x%x): %s",
+				 open_mode ? "0666" : "0600", status, msg);
+		assert_int_equal(r->agent.seen_intruder, 0);
+	}
+	/* the owner is untouched */
+	assert_int_equal(agent_client_call_text(r->owner, "{\"type\":\"ping\",\"tag\":\"ok\"}", 5000,
+						NULL, &eb), 0);
+}
+
+static void relay_refuses_clients_beyond_the_cap(void **state)
+{
+	struct rig *r = *state;
+	struct errbuf eb = { 0 };
+	int fds[GROUP_RELAY_MAX_CLIENTS];
+	int n = 0;
+	/* the rig holds two clients: fill the rest, then one more */
+	for (; n < GROUP_RELAY_MAX_CLIENTS - 2; n++) {
+		fds[n] = raw_connect(r->sock);
+		assert_true(fds[n] >= 0);
+	}
+	/* all accepted before the next one: a ping through the owner orders them */
+	assert_int_equal(agent_client_call_text(r->owner, "{\"type\":\"ping\",\"tag\":\"f\"}", 5000,
+						NULL, &eb), 0);
+	int extra = raw_connect(r->sock);
+	assert_true(extra >= 0);
+	char buf[512];
+	ssize_t got = read_until_closed(extra, buf, sizeof(buf));
+	assert_true(got > 20);
+	assert_non_null(memmem(buf, (size_t)got, "already has 16 clients", 22));
+	close(extra);
+	/* a slot freed is a slot usable again */
+	close(fds[--n]);
+	struct agent_client *again = NULL;
+	for (int i = 0; i < 50 && !again; i++) {
+		struct agent_client *c = NULL;
+		if (agent_client_connect(r->sock, AGENT_CONNECT_SERIAL, 5000, &c, &eb) == 0 &&
+		    agent_client_call_text(c, "{\"type\":\"ping\",\"tag\":\"g\"}", 2000, NULL,
+					   &eb) == 0)
+			again = c;
+		else
+			agent_client_close(c), usleep(20000);
+	}
+	assert_non_null(again);
+	agent_client_close(again);
+	while (n > 0)
+		close(fds[--n]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -320,6 +461,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(relay_sends_agent_requests_to_owner, rig_setup,
 						rig_teardown),
 		cmocka_unit_test_setup_teardown(relay_survives_garbage_from_a_client, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(relay_refuses_other_users, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(relay_refuses_clients_beyond_the_cap, rig_setup,
 						rig_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
