@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: install dependencies, build with -Werror + ASan + UBSan (clang, so the
-# fuzz targets link libFuzzer), compile the gcc release configuration, run the unit, kvm, e2e
-# and fuzz suites, and end with one line "N passed, N failed, N skipped" counted from meson's
+# fuzz targets link libFuzzer), compile the gcc release configuration, run the unit, kvm, e2e,
+# nested and fuzz suites, and end with one line "N passed, N failed, N skipped" counted from meson's
 # test log. Exit status: 0 only if no test failed. Extra arguments go to `meson test` (e.g. a
 # test name, or --suite unit).
 set -uo pipefail
@@ -37,7 +37,7 @@ if ! meson compile -C "$gccdir" >"$gccdir/compile.log" 2>&1; then
 	exit 1
 fi
 
-suites=(--suite unit --suite kvm --suite e2e --suite fuzz)
+suites=(--suite unit --suite kvm --suite e2e --suite nested --suite fuzz)
 [ $# -gt 0 ] && suites=()
 rm -f "$builddir/meson-logs/testlog.json"
 meson test -C "$builddir" "${suites[@]}" --print-errorlogs --num-processes "$(nproc)" "$@"

@@ -262,6 +262,22 @@ int boot_write_cmdline(struct guest_mem *gm, const char *cmdline, uint32_t max_l
 	return 0;
 }
 
+int boot_write_reset_vector(struct guest_mem *gm, struct errbuf *eb)
+{
+	static const uint8_t stub[] = {
+		0xb0, 0xfe, /* mov al, 0xfe: pulse the reset line */
+		0xe6, 0x64, /* out 0x64, al  (i8042 command port) */
+		0xfa,       /* cli */
+		0xf4,       /* hlt */
+		0xeb, 0xfc, /* jmp back to cli */
+	};
+	uint8_t *dst = guest_mem_ptr(gm, LAYOUT_RESET_VECTOR, sizeof(stub));
+	if (!dst)
+		return errbuf_set(eb, ERANGE, "reset vector outside guest RAM");
+	memcpy(dst, stub, sizeof(stub));
+	return 0;
+}
+
 int boot_write_zero_page(struct guest_mem *gm, const struct boot_zero_page_args *a,
 			 struct errbuf *eb)
 {

@@ -68,6 +68,11 @@ int boot_place_high(struct guest_mem *gm, const uint8_t *data, size_t len, uint6
 int boot_write_cmdline(struct guest_mem *gm, const char *cmdline, uint32_t max_len,
 		       struct errbuf *eb);
 
+/* The reset vector (f000:fff0) as a PC's BIOS ROM has it: a guest that restarts by jumping
+ * there (Linux's default on ACPI hardware-reduced machines without EFI: reboot=bios) resets
+ * through the i8042 instead of running zeroed memory forever. */
+int boot_write_reset_vector(struct guest_mem *gm, struct errbuf *eb);
+
 struct boot_zero_page_args {
 	const struct boot_image *kernel;
 	uint64_t mem_size;

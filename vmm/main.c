@@ -10,6 +10,7 @@
 #include "policy/measure/measure_cli.h"
 #include "vmm/group/agent_cli.h"
 #include "vmm/group/group_cli.h"
+#include "vmm/kbs/kbs_cli.h"
 #include "vmm/vmm_cli.h"
 
 static const struct cli_command policy_commands[] = {
@@ -40,6 +41,7 @@ static const struct cli_command parma_commands[] = {
 	{ "measure", "compute the expected SEV-SNP launch MEASUREMENT", measure_cli_main },
 	{ "verify", "verify an SEV-SNP attestation report and its claims", verify_cli_main },
 	{ "report", "show SNP reports; development signer for machines without SNP", report_cli_main },
+	{ "kbs", "key broker: release secrets to attested groups (Trustee KBS protocol)", kbs_cli_main },
 	{ "agent", "talk to a running parma-agent (low-level client)", agent_cli_main },
 };
 

@@ -330,6 +330,8 @@ static int load(struct vm *vm, const struct vm_config *cfg, struct errbuf *eb)
 	}
 	if ((rc = note(vm, MACHINE_BLOB_ACPI, LAYOUT_ACPI, acpi_len, eb)) < 0)
 		goto out;
+	if ((rc = boot_write_reset_vector(gm, eb)) < 0)
+		goto out;
 
 	if (!cfg->firmware) {
 		struct boot_zero_page_args zp = {

@@ -29,7 +29,8 @@
 #define LAYOUT_FW_CMDLINE_MAX  GUEST_ABI_U64(0x00010000)
 #define LAYOUT_LOW_RAM_END     GUEST_ABI_U64(0x0009fc00) /* usable RAM below the EBDA */
 #define LAYOUT_ACPI            GUEST_ABI_U64(0x000e0000) /* RSDP first, then the other tables */
-#define LAYOUT_ACPI_MAX        GUEST_ABI_U64(0x00020000)
+#define LAYOUT_ACPI_MAX        GUEST_ABI_U64(0x0001f000) /* up to 0xff000, below the reset vector */
+#define LAYOUT_RESET_VECTOR    GUEST_ABI_U64(0x000ffff0) /* real-mode reset vector: resets via the i8042 */
 #define LAYOUT_HIGH_MEM        GUEST_ABI_U64(0x00100000) /* 1 MiB: firmware, kernel, payload */
 #define LAYOUT_PAYLOAD         LAYOUT_HIGH_MEM           /* the test payload's link address */
 #define LAYOUT_STAGE0          GUEST_ABI_U64(0x00400000) /* 4 MiB: the stage0 firmware image */

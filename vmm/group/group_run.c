@@ -55,7 +55,8 @@
 #include "vmm/vmm_cli.h"
 
 #define RUN_MAX_LAYERS 64
-#define RUN_BOOT_TIMEOUT_MS 180000 /* first answer from the agent: TCG boots take a while */
+#define RUN_BOOT_TIMEOUT_S 180 /* first answer from the agent (default): TCG boots take a while */
+#define RUN_BOOT_TIMEOUT_MAX_S 86400
 #define RUN_REQUEST_TIMEOUT_MS 120000
 #define RUN_SCRATCH_BYTES (1ull << 30) /* sparse; the guest formats it under dm-crypt */
 /* `parma run`'s exit status when the guest or its VM process died under the containers. */
@@ -84,6 +85,7 @@ struct run_container {
 
 struct run {
 	const char *prog;
+	int boot_timeout_ms; /* --boot-timeout */
 	struct group_spec *spec;
 	struct group_paths paths;
 	enum group_backend backend;
@@ -754,6 +756,8 @@ static void run_usage(FILE *out)
 		"  --initrd FILE        guest initrd (default: the one built next to parma)\n"
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
+		"  --boot-timeout S     seconds to wait for the guest's agent to answer (default 180;\n"
+		"                       more on slow hosts, e.g. nested virtualization)\n"
 		"  --fragment F.cose    load this signed policy fragment right after the policy,\n"
 		"                       before any container starts (repeatable; see\n"
 		"                       parma policy fragment --help)\n"
@@ -949,7 +953,10 @@ static int run_dev_ca(struct run *r, struct errbuf *eb)
 	return 0;
 }
 
-#define RUN_CMDLINE "console=ttyS0 panic=-1 quiet"
+/* pci=off: the machine has no PCI, and without it Linux probes PCI configuration space at
+ * boot (8192 slots for the AMD aperture check alone), each access an exit to the VMM; it also
+ * keeps the host from offering the guest PCI devices at all. */
+#define RUN_CMDLINE "console=ttyS0 panic=-1 pci=off quiet"
 
 /* The guest as our VMM would run it: also what an SNP launch of the group measures. */
 static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t n_disks,
@@ -1012,7 +1019,7 @@ static int run_boot(struct run *r, struct errbuf *eb)
 					  "+ scratch)", GROUP_VMM_MAX_DRIVES, r->n_layers);
 		if ((ret = group_vmm_start(&vc, &r->vmm_pid, eb)) < 0)
 			return ret;
-		fd = group_vmm_agent_connect(vsock, PROTO_VSOCK_PORT, r->vmm_pid, RUN_BOOT_TIMEOUT_MS,
+		fd = group_vmm_agent_connect(vsock, PROTO_VSOCK_PORT, r->vmm_pid, r->boot_timeout_ms,
 					     &run_interrupted, eb);
 	} else {
 		snprintf(agent_port, sizeof(agent_port), "%s/agent-port.sock", r->paths.vm);
@@ -1044,7 +1051,7 @@ static int run_boot(struct run *r, struct errbuf *eb)
 	struct agent_client_callbacks cbs = { run_on_output, run_on_dev_report, r };
 	agent_client_set_callbacks(r->client, &cbs);
 	struct json_object *resp = NULL;
-	ret = agent_client_call_text(r->client, "{\"type\":\"ping\"}", RUN_BOOT_TIMEOUT_MS, &resp,
+	ret = agent_client_call_text(r->client, "{\"type\":\"ping\"}", r->boot_timeout_ms, &resp,
 				     eb);
 	json_object_put(resp);
 	if (ret < 0)
@@ -1146,6 +1153,18 @@ static void run_free(struct run *r)
 	group_spec_free(r->spec);
 }
 
+static int opt_boot_timeout(const char *prog, char *value, void *dest)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(value, &end, 10);
+	if (errno || end == value || *end || v < 1 || v > RUN_BOOT_TIMEOUT_MAX_S)
+		return cli_usage_error(prog, "--boot-timeout: expected seconds, 1-%d",
+				       RUN_BOOT_TIMEOUT_MAX_S);
+	*(int *)dest = (int)v * 1000;
+	return 0;
+}
+
 static int run_opt_seccomp(const char *prog, char *value, void *dest)
 {
 	if (strcmp(value, "on") && strcmp(value, "off"))
@@ -1159,10 +1178,14 @@ int group_cli_run(int argc, char **argv)
 	const char *policy_file = NULL, *tee = NULL, *backend = NULL, *initrd = NULL;
 	const char *kernel = NULL, *cache = NULL;
 	bool debug = false;
-	struct run r = { .prog = argv[0] };
+	struct run r = { .prog = argv[0], .boot_timeout_ms = RUN_BOOT_TIMEOUT_S * 1000 };
 	struct errbuf eb = { 0 };
 	char why_backend[256], why_tee[256];
 	int ret, code = CLI_INTERNAL;
+
+	/* Each line (ours and the containers') reaches a pipe or file as it is printed, not in
+	 * bursts when stdio's buffer fills: whoever reads it follows the group live. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec: boot that
 	 * kernel directly in the VMM (the same as `parma boot`). */
@@ -1189,6 +1212,7 @@ int group_cli_run(int argc, char **argv)
 		CLI_STRING("initrd", 0, &initrd),
 		CLI_STRING("kernel", 0, &kernel),
 		CLI_STRING("cache-dir", 0, &cache),
+		CLI_FUNC("boot-timeout", 0, opt_boot_timeout, &r.boot_timeout_ms),
 		CLI_FLAG("quiet", 'q', &r.quiet),
 		CLI_FUNC("env", 0, policy_cli_opt_env, r.env),
 		CLI_FUNC("env-file", 0, policy_cli_opt_env_file, r.env),

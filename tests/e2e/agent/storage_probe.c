@@ -83,6 +83,20 @@ static const char *cmdline_value(const char *cmdline, const char *key, char *out
 	return out;
 }
 
+/* Entries in a directory (the request queues the virtio-blk driver set up), -errno if none. */
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	if (!d)
+		return -errno;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static void wait_for(const char *path)
 {
 	for (int i = 0; i < 500 && access(path, F_OK) != 0; i++)
@@ -309,6 +323,7 @@ int main(void)
 		say("args missing");
 	} else {
 		wait_for("/dev/vda");
+		say("blk_queues vda=%d", count_entries("/sys/block/vda/mq"));
 		wait_for("/dev/vdb");
 		wait_for("/dev/vdc");
 		check_layer(root, strtoull(num, NULL, 10));
