@@ -120,6 +120,8 @@ int cli_parse_options(const char *prog, const struct cli_opt *opts, size_t n, un
 				arg = text;
 			if (c == ':')
 				return cli_usage_error(prog, "option '%s' needs a value", arg);
+			if (optopt && !strncmp(arg, "--", 2)) /* --flag=value */
+				return cli_usage_error(prog, "option '%s' takes no value", arg);
 			return cli_usage_error(prog, "unknown option '%s'", arg);
 		}
 		const struct cli_opt *o = NULL;

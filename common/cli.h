@@ -84,8 +84,8 @@ enum cli_parse_flags {
 /* Apply the options of argv[1..] by the table, in command-line order. On success return
  * CLI_OK with *first_operand the index of the first operand (argv is permuted so that the
  * operands come last). Otherwise print the problem and return the exit code: CLI_USAGE for
- * an unknown option ("unknown option '--x'") or a missing value ("option '--x' needs a
- * value"), or whatever a parse function returned. */
+ * an unknown option ("unknown option '--x'"), a missing value ("option '--x' needs a
+ * value") or a value given to a flag, or whatever a parse function returned. */
 int cli_parse_options(const char *prog, const struct cli_opt *opts, size_t n_opts,
 		      unsigned flags, int argc, char **argv, int *first_operand);
 

@@ -2,6 +2,8 @@
 #include "vmm/vmm_cli.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "devices/boot_timer.h"
 #include "devices/virtio_blk.h"
 #include "vmm/api.h"
+#include "vmm/jail.h"
 #include "devices/event_loop.h"
 #include "vmm/seccomp_filter.h"
 #include "vmm/snp_cli.h"
@@ -48,6 +51,10 @@ static const char boot_usage[] =
 	"  --api-sock PATH    serve the control API (docs/api.md) on this Unix socket\n"
 	"  --seccomp=on|off   per-thread system-call filters (default on; off: debugging\n"
 	"                     only, the VMM then runs unconfined: docs/security.md)\n"
+	"  --jail DIR --uid U --gid G\n"
+	"                     run confined (as root): new namespaces, a root at DIR holding\n"
+	"                     only /dev/kvm and the files above, a cgroup, no capabilities,\n"
+	"                     then uid U and gid G (G must open /dev/kvm, e.g. kvm)\n"
 	SNP_BOOT_USAGE
 	"\n"
 	"Exit status: 0 guest powered off · 1-5 parma errors (README) · 6 guest reset ·\n"
@@ -104,6 +111,9 @@ struct boot_args {
 	const char *api_sock;
 	bool boot_times;
 	bool seccomp_off;
+	const char *jail_dir;
+	uint64_t jail_uid, jail_gid;
+	bool have_uid, have_gid;
 };
 
 static int opt_mem(const char *prog, char *value, void *dest)
@@ -168,6 +178,68 @@ static int opt_vsock(const char *prog, char *value, void *dest)
 	return 0;
 }
 
+static int opt_uid(const char *prog, char *value, void *dest)
+{
+	struct boot_args *a = dest;
+	struct passwd *pw = getpwnam(value);
+	a->have_uid = true;
+	if (pw) {
+		a->jail_uid = pw->pw_uid;
+		return 0;
+	}
+	return parse_uint(prog, "--uid", value, UINT32_MAX - 1, &a->jail_uid);
+}
+
+static int opt_gid(const char *prog, char *value, void *dest)
+{
+	struct boot_args *a = dest;
+	struct group *gr = getgrnam(value);
+	a->have_gid = true;
+	if (gr) {
+		a->jail_gid = gr->gr_gid;
+		return 0;
+	}
+	return parse_uint(prog, "--gid", value, UINT32_MAX - 1, &a->jail_gid);
+}
+
+/* What the jailed VMM may see: the boot files and drives, /dev/kvm, and the directories its
+ * sockets and logs go to. */
+static int jail_setup(const char *prog, const struct boot_args *a, const struct vm_config *cfg,
+		      struct jail_config *j)
+{
+	memset(j, 0, sizeof(*j));
+	j->dir = a->jail_dir;
+	j->uid = (uid_t)a->jail_uid;
+	j->gid = (gid_t)a->jail_gid;
+	uint64_t mib = cfg->mem_mib ? cfg->mem_mib : VM_DEFAULT_MEM_MIB;
+	j->mem_max = (mib + 256) << 20; /* guest RAM + the VMM's own */
+	j->cpus = (cfg->vcpus ? cfg->vcpus : 1) + 1;
+	j->pids_max = (cfg->vcpus ? cfg->vcpus : 1) + 16;
+	int rc = 0;
+	const char *ro[] = { cfg->kernel, cfg->initrd, cfg->firmware };
+	for (size_t i = 0; i < 3 && !rc; i++)
+		if (ro[i])
+			rc = jail_add_ro_file(j, ro[i]);
+	for (unsigned i = 0; i < cfg->n_drives && !rc; i++)
+		rc = cfg->drives[i].read_only ? jail_add_ro_file(j, cfg->drives[i].path)
+					      : jail_add_rw_file(j, cfg->drives[i].path);
+	/* Log files are bound one by one (not their directories, which may hold more). */
+	const char *serial = cfg->serial;
+	if (!rc && serial && !strncmp(serial, "file:", 5))
+		rc = jail_add_rw_file(j, serial + 5);
+	if (!rc && serial && !strncmp(serial, "unix:", 5))
+		rc = jail_add_dir_of(j, serial + 5);
+	if (!rc && cfg->debug_log && strcmp(cfg->debug_log, "none"))
+		rc = jail_add_rw_file(j, cfg->debug_log);
+	if (!rc && cfg->vsock_uds)
+		rc = jail_add_dir_of(j, cfg->vsock_uds);
+	if (!rc && a->api_sock)
+		rc = jail_add_dir_of(j, a->api_sock);
+	if (rc)
+		return cli_usage_error(prog, "--jail: too many files or a path too long");
+	return 0;
+}
+
 static int opt_seccomp(const char *prog, char *value, void *dest)
 {
 	struct boot_args *a = dest;
@@ -203,6 +275,9 @@ int vmm_cli_boot(int argc, char **argv)
 		CLI_FUNC("drive", 0, opt_drive, &a),
 		CLI_FUNC("vsock", 0, opt_vsock, &a),
 		CLI_FUNC("seccomp", 0, opt_seccomp, &a),
+		CLI_STRING("jail", 0, &a.jail_dir),
+		CLI_FUNC("uid", 0, opt_uid, &a),
+		CLI_FUNC("gid", 0, opt_gid, &a),
 		SNP_BOOT_OPTIONS(&snp_opts),
 	};
 	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
@@ -218,9 +293,27 @@ int vmm_cli_boot(int argc, char **argv)
 	if (cfg.initrd && !cfg.kernel)
 		return cli_usage_error(prog, "--initrd needs --kernel");
 
+	if ((a.have_uid || a.have_gid) && !a.jail_dir)
+		return cli_usage_error(prog, "--uid and --gid go with --jail DIR");
+	if (a.jail_dir && (!a.have_uid || !a.have_gid))
+		return cli_usage_error(prog, "--jail needs --uid and --gid (unprivileged)");
+	if (a.jail_dir && snp_opts.enabled)
+		return cli_usage_error(prog, "--jail does not support --snp yet");
+
 	int snp_rc = snp_boot_prepare(prog, &snp_opts, &cfg);
 	if (snp_rc)
 		return snp_rc < 0 ? -snp_rc : CLI_OK;
+
+	if (a.jail_dir) {
+		struct jail_config j;
+		struct errbuf jeb = { 0 };
+		if ((rc = jail_setup(prog, &a, &cfg, &j)))
+			return rc;
+		if (jail_enter(&j, &jeb) < 0)
+			return cli_error(prog, jeb.code == EACCES || jeb.code == EPERM ? CLI_UNAVAILABLE
+											: CLI_INTERNAL,
+					 "%s", errbuf_msg(&jeb));
+	}
 
 	if (seccomp)
 		cfg.vcpu_thread_init = vcpu_sandbox;

@@ -162,6 +162,7 @@ SRC=/nested/src
 IMAGES=/nested/images
 L2_QUIET=${NESTED_L2_QUIET-quiet}
 export PARMA_GUEST_KERNEL=/boot/${kernel##*/}
+BENCH_REPS=${BENCH_REPS:-}
 export ASAN_OPTIONS='${ASAN_OPTIONS:-}' UBSAN_OPTIONS='${UBSAN_OPTIONS:-}'
 ENV
 (cd "$root" && find . | cpio -o -H newc --quiet) >"$work/l1.cpio" || die "cpio (L1)"

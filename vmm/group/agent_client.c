@@ -278,7 +278,10 @@ static int read_available(struct agent_client *c, struct errbuf *eb)
 static int write_frame(struct agent_client *c, const uint8_t *buf, size_t len, struct errbuf *eb)
 {
 	while (len) {
-		ssize_t n = write(c->fd, buf, len);
+		/* a relay that refused us (or a guest gone) is an error to report, not a SIGPIPE */
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == ENOTSOCK)
+			n = write(c->fd, buf, len);
 		if (n > 0) {
 			buf += n;
 			len -= (size_t)n;

@@ -122,6 +122,8 @@ struct run {
 	struct json_object *fragment_rules;
 	bool quiet;
 	bool seccomp_off; /* kvm backend: the VMM runs without its seccomp filters (debugging) */
+	bool jail_off;    /* kvm backend as root: the VMM runs unjailed (debugging) */
+	char jail_dir[PATH_MAX];
 };
 
 static volatile sig_atomic_t run_interrupted;
@@ -651,6 +653,23 @@ static int run_attest_summary(struct run *r)
 	return ret;
 }
 
+/* Why a VM process ended by itself. The agent is the guest's PID 1: if it dies, the guest
+ * kernel panics, and with panic=-1 the VM ends. */
+static const char *guest_end_reason(bool our_vmm, int code)
+{
+	if (!our_vmm) /* QEMU -no-reboot: 0 for a poweroff, a reset or a panic alike */
+		return "the guest powered off, reset or panicked: the agent (PID 1) died or the "
+		       "guest kernel failed";
+	switch (code) {
+	case 0: return "the guest powered off";
+	case 6: return "the guest reset";
+	case 7: return "the guest kernel panicked: the agent (PID 1) died or the kernel failed";
+	case 9: return "a vCPU failed";
+	case SECCOMP_FILTER_EXIT: return "a seccomp filter violation in the VMM";
+	default: return "the VMM failed";
+	}
+}
+
 /* The agent's stream ended: say whether the VM process died (and how) or the agent went
  * away inside a VM that still runs. */
 static void run_report_guest_gone(struct run *r)
@@ -671,10 +690,9 @@ static void run_report_guest_gone(struct run *r)
 			"console: %s\n", r->prog, what, (int)pid, WTERMSIG(status),
 			strsignal(WTERMSIG(status)), r->paths.console);
 	else if (gone)
-		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d%s; "
+		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d (%s); "
 			"console: %s\n", r->prog, what, (int)pid, WEXITSTATUS(status),
-			!r->vm && WEXITSTATUS(status) == SECCOMP_FILTER_EXIT
-				? " (a seccomp filter violation)" : "", r->paths.console);
+			guest_end_reason(!r->vm, WEXITSTATUS(status)), r->paths.console);
 	else
 		fprintf(stderr, "%s: the guest agent closed its connection while %s still runs: "
 			"the agent crashed or the guest kernel failed; console: %s\n", r->prog, what,
@@ -764,6 +782,8 @@ static void run_usage(FILE *out)
 		"  -q, --quiet          only the containers' output and errors\n"
 		"  --seccomp=off        kvm backend: the VMM without its system-call filters\n"
 		"                       (debugging only; it says so loudly)\n"
+		"  --jail=off           kvm backend as root: the VMM without its jail (by default\n"
+		"                       it runs as nobody in its own namespaces: docs/security.md)\n"
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
 		"`parma boot` does (see parma boot --help).\n"
@@ -975,6 +995,12 @@ static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t 
 		.policy_file = r->paths.policy,
 		.seccomp_off = r->seccomp_off,
 	};
+	/* As root the VMM is jailed by default (SEV-SNP launches: not yet, /dev/sev is not
+	 * passed in). */
+	if (geteuid() == 0 && !r->jail_off && r->tee != GROUP_TEE_SNP &&
+	    snprintf(r->jail_dir, sizeof(r->jail_dir), "%s/jail", r->paths.vm) <
+		    (int)sizeof(r->jail_dir))
+		vc->jail_dir = r->jail_dir;
 	for (size_t i = 0; i < n_disks && i < GROUP_VMM_MAX_DRIVES; i++) {
 		vc->drives[i] = disks[i].path;
 		vc->drive_ro[i] = disks[i].read_only;
@@ -1165,10 +1191,11 @@ static int opt_boot_timeout(const char *prog, char *value, void *dest)
 	return 0;
 }
 
-static int run_opt_seccomp(const char *prog, char *value, void *dest)
+/* --seccomp=on|off, --jail=on|off: dest is the "off" flag. */
+static int run_opt_off(const char *prog, char *value, void *dest)
 {
 	if (strcmp(value, "on") && strcmp(value, "off"))
-		return cli_usage_error(prog, "--seccomp: expected on or off");
+		return cli_usage_error(prog, "--seccomp, --jail: expected on or off");
 	*(bool *)dest = !strcmp(value, "off");
 	return 0;
 }
@@ -1216,7 +1243,8 @@ int group_cli_run(int argc, char **argv)
 		CLI_FLAG("quiet", 'q', &r.quiet),
 		CLI_FUNC("env", 0, policy_cli_opt_env, r.env),
 		CLI_FUNC("env-file", 0, policy_cli_opt_env_file, r.env),
-		CLI_FUNC("seccomp", 0, run_opt_seccomp, &r.seccomp_off),
+		CLI_FUNC("seccomp", 0, run_opt_off, &r.seccomp_off),
+		CLI_FUNC("jail", 0, run_opt_off, &r.jail_off),
 		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
 		CLI_FLAG("help", 'h', &help),
 	};

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -98,6 +100,27 @@ int group_vmm_start(const struct group_vmm_config *cfg, pid_t *pid, struct errbu
 	argv[n++] = "none";
 	if (cfg->seccomp_off)
 		argv[n++] = "--seccomp=off";
+	char uid[16], gid[16];
+	struct stat kvm;
+	if (cfg->jail_dir) {
+		/* the jailed VMM opens /dev/kvm as an unprivileged group: only if one may */
+		if (stat("/dev/kvm", &kvm) == 0 && kvm.st_gid != 0 &&
+		    (kvm.st_mode & (S_IRGRP | S_IWGRP)) == (S_IRGRP | S_IWGRP)) {
+			struct passwd *pw = getpwnam("nobody");
+			snprintf(uid, sizeof(uid), "%u", pw ? (unsigned)pw->pw_uid : 65534u);
+			snprintf(gid, sizeof(gid), "%u", (unsigned)kvm.st_gid);
+			argv[n++] = "--jail";
+			argv[n++] = cfg->jail_dir;
+			argv[n++] = "--uid";
+			argv[n++] = uid;
+			argv[n++] = "--gid";
+			argv[n++] = gid;
+		} else {
+			fprintf(stderr, "parma run: WARNING: the VMM runs without its jail: /dev/kvm is "
+				"not read-write for an unprivileged group (e.g. chgrp kvm /dev/kvm; "
+				"chmod 660 /dev/kvm)\n");
+		}
+	}
 	if (cfg->snp) {
 		argv[n++] = "--snp";
 		argv[n++] = "--policy";

@@ -30,6 +30,8 @@ struct group_vmm_config {
 	bool snp;              /* SEV-SNP launch with HOST_DATA = SHA-256(policy_file) */
 	const char *policy_file;
 	bool seccomp_off;      /* `parma boot --seccomp=off` (debugging) */
+	const char *jail_dir;  /* non-NULL: `parma boot --jail jail_dir` as an unprivileged uid
+				* ("nobody") and the group that owns /dev/kvm (needs root) */
 };
 
 /* A file the guest needs (initrd, firmware): $env if set, else where the build tree puts it

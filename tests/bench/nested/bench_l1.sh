@@ -89,13 +89,11 @@ blk_once() { # blk_once parma|qemu: the reader guest powers off when done
 sc_bench() {
 	[ -x $QEMU ] || { echo "FAIL: no QEMU in L1"; return 1; }
 	truncate -s 128M /tmp/bench-disk.img
-	for i in $(seq $BENCH_REPS); do
+	for i in $(seq $BENCH_REPS); do # each repetition measures everything, both sides
 		agent_once parma
 		agent_once qemu
-	done
-	for i in $(seq $BENCH_REPS); do
-		blk_once parma
 		blk_once qemu
+		blk_once parma
 	done
 	result "l1 loadavg $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)"
 }
