@@ -1,5 +1,5 @@
 /* server_internal: state shared by the request server's files (server.c: plumbing;
- * requests.c: handlers; attest_flow.c: reports, policy install, workload attestation). */
+ * requests.c: parse, decide, act; attest_flow.c: reports, policy install, workload attestation). */
 #ifndef PARMA_GUEST_AGENT_SERVER_INTERNAL_H
 #define PARMA_GUEST_AGENT_SERVER_INTERNAL_H
 
@@ -93,8 +93,6 @@ struct agent_server {
 	size_t n_procs;
 	uint32_t next_proc_id;
 	struct agent_container *containers;
-	char scratch[16][POLICY_MAX_TARGET + 1]; /* mounted scratch targets */
-	size_t n_scratch;
 
 	struct agent_job *jobs;
 	size_t n_jobs;

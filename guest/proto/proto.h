@@ -164,25 +164,8 @@ struct json_object *proto_error_object(const char *code, const char *message);
 
 /* ---- request/response vocabulary ---- */
 
-/* Request types, the "type" member of a REQUEST body. Host → agent unless noted. */
-#define PROTO_REQ_INSTALL_POLICY "install_policy"
-#define PROTO_REQ_MOUNT_LAYER "mount_layer"
-#define PROTO_REQ_UNMOUNT "unmount"
-#define PROTO_REQ_MOUNT_SCRATCH "mount_scratch"
-#define PROTO_REQ_MOUNT_OVERLAY "mount_overlay"
-#define PROTO_REQ_CREATE_CONTAINER "create_container"
-#define PROTO_REQ_START_CONTAINER "start_container"
-#define PROTO_REQ_EXEC_IN_CONTAINER "exec_in_container"
-#define PROTO_REQ_EXEC_EXTERNAL "exec_external"
-#define PROTO_REQ_SIGNAL "signal"
-#define PROTO_REQ_WAIT "wait"
-#define PROTO_REQ_CLOSE_STDIN "close_stdin"
-#define PROTO_REQ_GET_PROPERTIES "get_properties"
-#define PROTO_REQ_DUMP_STACKS "dump_stacks"
-#define PROTO_REQ_SHUTDOWN_CONTAINER "shutdown_container"
-#define PROTO_REQ_GET_REPORT "get_report"
-#define PROTO_REQ_LOAD_FRAGMENT "load_fragment"
-#define PROTO_REQ_PING "ping"
+/* Host → agent requests are the one request form of policy/lang/policy.h
+ * (policy_request_from_json; names from policy_request_type_name): not repeated here. */
 /* Agent → host, dev mode only: {"type":"dev_report","report_data":HEX128}; the host answers
  * {"ok":true,"report":BASE64(1184 bytes),"certs":{"ark":PEM,"ask":PEM,"vcek":PEM}}. */
 #define PROTO_REQ_DEV_REPORT "dev_report"

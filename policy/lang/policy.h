@@ -100,14 +100,24 @@ void policy_free(struct policy *p);
 int policy_fragment_check(const uint8_t *bytes, size_t len, const char *issuer, const char *feed,
 			  uint64_t svn, struct errbuf *eb);
 
+/* A fragment payload's rules as a struct policy, for the typed queries below (a host planning
+ * the requests for containers a fragment brings). Validated as policy_fragment_check() does,
+ * without checking who signed it: that is the agent's load_fragment. Caller policy_free()s. */
+int policy_fragment_rules(const uint8_t *bytes, size_t len, struct policy **out,
+			  struct errbuf *eb);
+
 /* True for the allow-all debug form: never use one for a real deployment. */
 bool policy_is_debug(const struct policy *p);
 const struct policy_digest *policy_get_digest(const struct policy *p);
 struct policy_flags policy_get_flags(const struct policy *p);
 size_t policy_container_count(const struct policy *p);
 
-/* ---- Requests (one typed struct per enforcement point) ----
- * Pointers are borrowed from the caller for the duration of the call. */
+/* ---- Requests (one typed struct per request of the wire protocol) ----
+ * The agent, the engine, `parma policy explain` and the host share these structs and their
+ * one JSON form (policy_request_from_json / policy_request_to_json). Fields the engine does
+ * not judge (a device path, stdio wanted, resource limits) ride along so that the agent acts
+ * on exactly the message the engine checked. Pointers are borrowed from the caller for the
+ * duration of the call. */
 enum policy_request_type {
 	POLICY_REQ_INSTALL_POLICY,
 	POLICY_REQ_MOUNT_DEVICE,
@@ -124,9 +134,19 @@ enum policy_request_type {
 	POLICY_REQ_DUMP_STACKS,
 	POLICY_REQ_RUNTIME_LOGGING,
 	POLICY_REQ_LOAD_FRAGMENT,
+	/* Requests of the wire protocol that are no enforcement point of their own: the
+	 * engine allows them once a policy is installed (start_container: create was the
+	 * gated step; wait, close_stdin: a process the host already started). */
+	POLICY_REQ_START_CONTAINER,
+	POLICY_REQ_WAIT,
+	POLICY_REQ_CLOSE_STDIN,
+	/* ... and two the agent answers even while closed (POLICY_REQ_FIRST_OPEN and up). */
+	POLICY_REQ_PING,
+	POLICY_REQ_GET_REPORT,
 	POLICY_REQ_COUNT,
 	POLICY_REQ_UNKNOWN = POLICY_REQ_COUNT, /* only ever in a decision */
 };
+#define POLICY_REQ_FIRST_OPEN POLICY_REQ_PING
 
 /* Capability sets: bit n = Linux capability number n (CAP_CHOWN = 0 ...). */
 struct policy_caps {
@@ -159,10 +179,13 @@ struct policy_req_install_policy {
 	const uint8_t *host_data; /* POLICY_SHA256_LEN bytes */
 };
 
-/* mount_device: a dm-verity layer device with this root hash at target. */
+/* mount_device: the dm-verity layer device `device` (a /dev/ path) with this root hash,
+ * its hash tree at byte hash_offset, at target. */
 struct policy_req_mount_device {
 	const char *target;
 	uint8_t device_hash[POLICY_SHA256_LEN];
+	const char *device;
+	uint64_t hash_offset;
 };
 
 /* unmount_device: the layer device or scratch mounted at target. */
@@ -174,6 +197,7 @@ struct policy_req_unmount_device {
 struct policy_req_mount_scratch {
 	const char *target;
 	bool encrypted;
+	const char *device; /* a /dev/ path */
 };
 
 /* mount_overlay: rootfs of container_id at target from the layer devices
@@ -183,10 +207,16 @@ struct policy_req_mount_overlay {
 	const char *container_id;
 	const char *target;
 	struct policy_strv layer_targets;
+	const char *scratch; /* target of a mounted scratch for the writable layer; NULL: read-only */
 };
 
 struct policy_req_unmount_overlay {
 	const char *target;
+};
+
+/* cgroup limits the agent applies (the policy does not restrict them); 0 = none. */
+struct policy_resources {
+	uint64_t memory_bytes, cpu_quota_us, cpu_period_us, pids_max;
 };
 
 struct policy_req_create_container {
@@ -201,7 +231,11 @@ struct policy_req_create_container {
 	const struct policy_mount *mounts;
 	size_t n_mounts;
 	bool has_seccomp_profile; /* false = no seccomp profile */
-	uint8_t seccomp_profile_sha256[POLICY_SHA256_LEN];
+	uint8_t seccomp_profile_sha256[POLICY_SHA256_LEN]; /* of the profile's bytes */
+	const uint8_t *seccomp_profile; /* the OCI linux.seccomp JSON the agent gives crun */
+	size_t seccomp_profile_len;
+	bool stdio; /* the host asks to attach (granted only if the decision allows it) */
+	struct policy_resources resources;
 };
 
 struct policy_req_exec_in_container {
@@ -212,25 +246,45 @@ struct policy_req_exec_in_container {
 	struct policy_user user;
 	struct policy_caps caps;
 	bool no_new_privileges;
+	bool stdio;
 };
 
 struct policy_req_exec_external {
 	struct policy_strv command;
 	struct policy_strv env;
 	const char *working_dir;
+	bool stdio;
 };
 
-/* signal_process: to the container's init process, or to an exec'd process
- * identified by its command (the agent records what it exec'd). */
+/* signal_process: to process_id of the container (default: its init process). The
+ * JSON carries only container_id, signal and process_id; init_process and command are
+ * facts about that process which whoever started it fills in before deciding
+ * (policy_signal_resolve), as hcsshim's agent does: the host cannot claim them. */
 struct policy_req_signal_process {
 	const char *container_id;
 	int signal; /* 1..64 */
+	bool has_process_id;
+	uint32_t process_id;
 	bool init_process;
 	struct policy_strv command; /* when !init_process */
 };
 
 struct policy_req_shutdown_container {
 	const char *container_id;
+	bool force; /* SIGKILL instead of SIGTERM */
+};
+
+struct policy_req_start_container {
+	const char *container_id;
+};
+
+/* wait, close_stdin */
+struct policy_req_process {
+	uint32_t process_id;
+};
+
+struct policy_req_get_report {
+	uint8_t report_data[64]; /* zeros when absent */
 };
 
 /* load_fragment: a signed policy fragment, the COSE_Sign1 document exactly as the host sent
@@ -256,7 +310,10 @@ struct policy_request {
 		struct policy_req_signal_process signal_process;
 		struct policy_req_shutdown_container shutdown_container;
 		struct policy_req_load_fragment load_fragment;
-		/* get_properties, dump_stacks, runtime_logging carry no fields */
+		struct policy_req_start_container start_container;
+		struct policy_req_process process; /* wait, close_stdin */
+		struct policy_req_get_report get_report;
+		/* get_properties, dump_stacks, runtime_logging, ping carry no fields */
 	} u;
 	void *storage; /* owned by policy_request_from_json(); see policy_request_clear() */
 };
@@ -306,6 +363,7 @@ enum policy_rule {
 	POLICY_RULE_LIMIT,     /* a work limit stopped the decision */
 	POLICY_RULE_STATE_FULL,
 	POLICY_RULE_INTERNAL,
+	POLICY_RULE_NO_PROCESS, /* a signal names no process of that container */
 	POLICY_RULE_COUNT,
 };
 
@@ -416,6 +474,21 @@ int policy_request_parse(const char *text, size_t len, struct policy_request *re
 			 struct errbuf *eb);
 void policy_request_clear(struct policy_request *req);
 
+/* The JSON form of a typed request: what the host sends and records, what
+ * policy_request_from_json() reads back to an equal request. Values are not
+ * redacted (env values are part of the request). NULL on ENOMEM. */
+struct json_object *policy_request_to_json(const struct policy_request *req);
+
+/* Fill a signal_process request's init_process and command from what the caller knows of
+ * the process it names (the agent's process table, or explain's replay of it). */
+void policy_signal_resolve(struct policy_req_signal_process *r, bool init_process,
+			   const char *const *command, size_t n_command);
+
+/* The denial for a request that failed to parse (err from policy_request_from_json:
+ * -ENOTSUP unknown_request, -ENOMEM internal, else malformed_request naming the field). */
+void policy_request_denial(struct policy_decision *d, enum policy_request_type type, int err,
+			   const struct errbuf *eb);
+
 /* Parse `obj` and decide; a malformed request is denied with rule
  * "malformed_request", an unknown type with "unknown_request". */
 int policy_decide_json(struct policy_engine *e, struct json_object *obj, struct policy_decision *d);
@@ -426,6 +499,42 @@ int policy_decide_json(struct policy_engine *e, struct json_object *obj, struct 
  * json_object_put()s the result; NULL on ENOMEM. */
 struct json_object *policy_decision_to_json(const struct policy_decision *d,
 					    const struct policy_request *req);
+
+/* The denial of a signal whose process_id names no process of its container (rule
+ * no_process). Returns -EACCES. */
+int policy_signal_unknown(struct policy_decision *d, const struct policy_req_signal_process *r);
+
+/* ---- Replaying requests as the agent decides them (explain, the attack corpus) ----
+ * The agent numbers the processes it starts 1, 2, ... (each allowed create_container,
+ * exec_in_container, exec_external) and resolves a signal's process_id through them; a replay
+ * does the same. */
+struct policy_replay;
+struct policy_replay *policy_replay_new(struct policy_engine *e); /* NULL on ENOMEM */
+void policy_replay_free(struct policy_replay *r);
+/* Parse obj into *q (caller policy_request_clear()s it), resolve, decide: the return
+ * convention of policy_decide; a malformed request is a denial. */
+int policy_replay_decide(struct policy_replay *r, struct json_object *obj,
+			 struct policy_request *q, struct policy_decision *d);
+
+/* ---- Typed queries of a loaded policy (what a host needs to build honest requests) ---- */
+
+/* Index of the container entry named `name`, or -1. */
+long policy_container_find(const struct policy *p, const char *name);
+/* Its layers' root hashes, base first (borrowed from p); returns how many. */
+size_t policy_container_layers(const struct policy *p, size_t idx,
+			       const uint8_t (**layers)[POLICY_SHA256_LEN]);
+bool policy_container_stdio(const struct policy *p, size_t idx);
+/* create_container for entry idx as container_id: its command, every exact env rule, working
+ * dir, user, capabilities, no_new_privileges, mounts with a fixed source, and stdio when the
+ * entry allows it. Strings are borrowed from p and container_id; release with
+ * policy_request_clear(). Returns 0 or -ENOMEM. */
+int policy_request_for_create(const struct policy *p, size_t idx, const char *container_id,
+			      struct policy_request *q);
+/* exec_in_container of argv in container_id (entry idx): the container's env, user and
+ * capabilities, the working dir of the matching exec_processes entry (else the container's),
+ * stdio. argv is borrowed. Returns 0 or -ENOMEM. */
+int policy_request_for_exec(const struct policy *p, size_t idx, const char *container_id,
+			    const char *const *argv, size_t argc, struct policy_request *q);
 
 /* Capability name ("CAP_SYS_ADMIN") ↔ number; -1 / NULL when unknown. */
 int policy_cap_from_name(const char *name);

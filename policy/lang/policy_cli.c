@@ -222,6 +222,7 @@ int policy_cli_explain(int argc, char **argv)
 	struct errbuf eb = {0};
 	struct json_object *reqs = NULL, *out = NULL;
 	struct policy_engine *e = NULL;
+	struct policy_replay *replay = NULL;
 	struct policy_runenv *rv = policy_runenv_new();
 	if (!rv)
 		return cli_error(argv[0], CLI_INTERNAL, "out of memory");
@@ -278,18 +279,16 @@ int policy_cli_explain(int argc, char **argv)
 	if (!json)
 		printf("policy %s (sha256 %s)\n", paths[0], dg.hex);
 	out = json_object_new_array();
+	replay = policy_replay_new(e);
+	if (!replay) {
+		code = cli_error(argv[0], CLI_INTERNAL, "out of memory");
+		goto out;
+	}
 	size_t denied = 0, n = json_object_array_length(reqs);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *rq = json_object_array_get_idx(reqs, i);
 		struct policy_request req;
-		struct errbuf reb = {0};
-		int ret = policy_request_from_json(rq, &req, &reb);
-		if (ret) {
-			/* decide_json turns the parse error into the agent's denial */
-			ret = policy_decide_json(e, rq, &d);
-		} else {
-			ret = policy_decide(e, &req, &d);
-		}
+		int ret = policy_replay_decide(replay, rq, &req, &d);
 		denied += !d.allowed;
 		if (json)
 			json_object_array_add(out, policy_decision_to_json(&d, ret ? NULL : &req));
@@ -307,6 +306,7 @@ int policy_cli_explain(int argc, char **argv)
 out:
 	json_object_put(out);
 	json_object_put(reqs);
+	policy_replay_free(replay);
 	policy_engine_free(e);
 	policy_runenv_free(rv);
 	free(bytes);

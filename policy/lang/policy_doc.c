@@ -926,6 +926,14 @@ int policy_fragment_check(const uint8_t *bytes, size_t len, const char *issuer, 
 	return ret;
 }
 
+int policy_fragment_rules(const uint8_t *bytes, size_t len, struct policy **out,
+			  struct errbuf *eb)
+{
+	struct errbuf local = {0};
+	struct rule_source *rs;
+	return policy_parse_fragment(bytes, len, NULL, 0, out, &rs, eb ? eb : &local);
+}
+
 bool policy_is_debug(const struct policy *p)
 {
 	return p->debug;

@@ -507,8 +507,16 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 		if ((ret = check_target(d, field, r->layer_targets.v[i])))
 			return ret;
 	}
+	if (r->scratch && (ret = check_target(d, "scratch", r->scratch)))
+		return ret;
 	if (debug)
 		return engine_allow_debug(d);
+	if (r->scratch) {
+		long s = dev_find(e, r->scratch);
+		if (s < 0 || !e->devs[s].scratch)
+			return engine_deny(d, POLICY_RULE_NO_DEVICE, "scratch", "a mounted scratch",
+					   r->scratch, "no scratch is mounted at this target");
+	}
 	if (engine_ctr_find_id(e, r->container_id) >= 0)
 		return engine_deny(d, POLICY_RULE_OVERLAY_EXISTS, "container_id", NULL,
 				   r->container_id, "this container id already has an overlay");
@@ -989,6 +997,16 @@ int policy_engine_revert(struct policy_engine *e)
 	return 0;
 }
 
+int policy_signal_unknown(struct policy_decision *d, const struct policy_req_signal_process *r)
+{
+	char got[16];
+	engine_decision_init(d, POLICY_REQ_SIGNAL_PROCESS);
+	snprintf(got, sizeof(got), "%u", r->process_id);
+	return engine_deny(d, POLICY_RULE_NO_PROCESS, "process_id",
+			   "a process the agent started in this container", got,
+			   "container %s has no such process", r->container_id);
+}
+
 /* ---- dispatch ---- */
 
 int policy_decide(struct policy_engine *e, const struct policy_request *q,
@@ -1026,6 +1044,22 @@ int policy_decide(struct policy_engine *e, const struct policy_request *q,
 		return policy_runtime_logging(e, d);
 	case POLICY_REQ_LOAD_FRAGMENT:
 		return policy_load_fragment(e, &q->u.load_fragment, d);
+	case POLICY_REQ_START_CONTAINER:
+	case POLICY_REQ_WAIT:
+	case POLICY_REQ_CLOSE_STDIN: {
+		/* no rule of their own: open once installed; they record nothing */
+		bool debug;
+		if ((ret = engine_begin(e, d, q->type, &debug)))
+			return ret;
+		engine_undo_clear(e);
+		return debug ? engine_allow_debug(d) : engine_allow(d);
+	}
+	case POLICY_REQ_PING:
+	case POLICY_REQ_GET_REPORT:
+		/* answered even while closed: they change nothing the policy governs */
+		engine_decision_init(d, q->type);
+		engine_undo_clear(e);
+		return engine_allow(d);
 	default:
 		engine_decision_init(d, POLICY_REQ_UNKNOWN);
 		ret = engine_deny(d, POLICY_RULE_UNKNOWN_REQUEST, "type", NULL, NULL,

@@ -187,6 +187,13 @@ int policy_parse_fragment(const uint8_t *bytes, size_t len, const struct contain
 			  size_t n_existing, struct policy **out, struct rule_source **src,
 			  struct errbuf *eb);
 
+/* What a struct policy_request's `storage` points to: the arena its arrays live in, and the
+ * JSON object its strings are borrowed from (NULL for requests built by policy_query.c). */
+struct req_storage {
+	struct arena arena;
+	struct json_object *obj;
+};
+
 /* Parse text into a json-c tree with the depth limit, strict syntax and
  * checked UTF-8; the whole input must be consumed. Caller puts *out. */
 int policy_json_parse(const char *text, size_t len, struct json_object **out, struct errbuf *eb);

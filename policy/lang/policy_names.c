@@ -80,6 +80,11 @@ static const char *const type_names[POLICY_REQ_COUNT + 1] = {
 	[POLICY_REQ_DUMP_STACKS] = "dump_stacks",
 	[POLICY_REQ_RUNTIME_LOGGING] = "runtime_logging",
 	[POLICY_REQ_LOAD_FRAGMENT] = "load_fragment",
+	[POLICY_REQ_START_CONTAINER] = "start_container",
+	[POLICY_REQ_WAIT] = "wait",
+	[POLICY_REQ_CLOSE_STDIN] = "close_stdin",
+	[POLICY_REQ_PING] = "ping",
+	[POLICY_REQ_GET_REPORT] = "get_report",
 	[POLICY_REQ_UNKNOWN] = "unknown",
 };
 
@@ -140,6 +145,7 @@ static const char *const rule_names[POLICY_RULE_COUNT] = {
 	[POLICY_RULE_LIMIT] = "limit",
 	[POLICY_RULE_STATE_FULL] = "state_full",
 	[POLICY_RULE_INTERNAL] = "internal",
+	[POLICY_RULE_NO_PROCESS] = "no_process",
 };
 
 const char *policy_rule_name(enum policy_rule rule)

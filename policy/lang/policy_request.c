@@ -9,15 +9,11 @@
 
 #include <json-c/json.h>
 
+#include "common/digest.h"
 #include "common/encoding.h"
 #include "policy/lang/policy.h"
 #include "policy/lang/policy_internal.h"
 #include "policy/lang/policy_json.h"
-
-struct req_storage {
-	struct arena arena;
-	struct json_object *obj;
-};
 
 struct rparser {
 	struct jctx c;
@@ -195,11 +191,12 @@ static int r_mounts(struct rparser *rp, struct json_object *obj,
 }
 
 static int r_bytes_b64(struct rparser *rp, struct json_object *obj, const char *key,
-		       const uint8_t **out, size_t *len)
+		       bool required, const uint8_t **out, size_t *len)
 {
-	const char *s;
-	int ret = policy_jfield_string(&rp->c, obj, key, true, (POLICY_MAX_BYTES / 3 + 1) * 4, &s);
-	if (ret)
+	const char *s = NULL;
+	int ret = policy_jfield_string(&rp->c, obj, key, required, (POLICY_MAX_BYTES / 3 + 1) * 4,
+				       &s);
+	if (ret || !s)
 		return ret;
 	size_t max = strlen(s) / 4 * 3 + 3;
 	uint8_t *buf = policy_arena_alloc(rp->a, max + 1);
@@ -212,14 +209,36 @@ static int r_bytes_b64(struct rparser *rp, struct json_object *obj, const char *
 		policy_jctx_pop(&rp->c, old);
 		return ret;
 	}
+	buf[n] = '\0';
 	*out = buf;
 	*len = (size_t)n;
 	return 0;
 }
 
+static int r_field_err(struct rparser *rp, const char *key, const char *what)
+{
+	size_t old = policy_jctx_key(&rp->c, key);
+	int ret = policy_jerr(&rp->c, EINVAL, "%s", what);
+	policy_jctx_pop(&rp->c, old);
+	return ret;
+}
+
+/* A container id names directories and a crun container: [A-Za-z0-9][A-Za-z0-9._-]*. */
 static int r_container_id(struct rparser *rp, struct json_object *obj, const char **out)
 {
-	return policy_jfield_string(&rp->c, obj, "container_id", true, POLICY_MAX_ID, out);
+	int ret = policy_jfield_string(&rp->c, obj, "container_id", true, POLICY_MAX_ID, out);
+	if (ret)
+		return ret;
+	const char *id = *out;
+	bool ok = id[0] != '\0';
+	for (size_t i = 0; ok && id[i]; i++) {
+		char ch = id[i];
+		ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		     (i > 0 && strchr("._-", ch));
+	}
+	return ok ? 0
+		  : r_field_err(rp, "container_id",
+				"expected 1-128 of [A-Za-z0-9._-], not starting with . _ -");
 }
 
 static int r_target(struct rparser *rp, struct json_object *obj, const char **out)
@@ -227,22 +246,113 @@ static int r_target(struct rparser *rp, struct json_object *obj, const char **ou
 	return policy_jfield_string(&rp->c, obj, "target", true, POLICY_MAX_TARGET, out);
 }
 
+/* A block device the host attached: a plain /dev/ path (it names a device, never a place). */
+static int r_device(struct rparser *rp, struct json_object *obj, const char **out)
+{
+	int ret = policy_jfield_string(&rp->c, obj, "device", false, 128, out);
+	if (ret || !*out)
+		return ret;
+	const char *dev = *out;
+	if (strncmp(dev, "/dev/", 5) || !dev[5] || strstr(dev, "..") ||
+	    strspn(dev, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") !=
+		    strlen(dev))
+		return r_field_err(rp, "device", "expected a /dev/ path of [A-Za-z0-9/._-]");
+	return 0;
+}
+
+static int r_bool(struct rparser *rp, struct json_object *obj, const char *key, bool dflt,
+		  bool *out)
+{
+	*out = dflt;
+	return policy_jfield_bool(&rp->c, obj, key, out);
+}
+
+/* working_dir: optional, "/" when absent (the policy's default too). */
+static int r_working_dir(struct rparser *rp, struct json_object *obj, const char **out)
+{
+	*out = NULL;
+	int ret = policy_jfield_string(&rp->c, obj, "working_dir", false, POLICY_MAX_STRING, out);
+	if (!ret && !*out)
+		*out = "/";
+	return ret;
+}
+
+static int r_resources(struct rparser *rp, struct json_object *obj, struct policy_resources *r)
+{
+	static const char *const keys[] = {"memory_bytes", "cpu_quota_us", "cpu_period_us",
+					   "pids_max", NULL};
+	struct json_object *ro;
+	memset(r, 0, sizeof(*r));
+	int ret = policy_jfield_object(&rp->c, obj, "resources", false, &ro);
+	if (ret || !ro)
+		return ret;
+	size_t old = policy_jctx_key(&rp->c, "resources");
+	ret = policy_jobject(&rp->c, ro, keys);
+	if (!ret)
+		ret = policy_jfield_u64(&rp->c, ro, "memory_bytes", false, 1ull << 50,
+					&r->memory_bytes);
+	if (!ret)
+		ret = policy_jfield_u64(&rp->c, ro, "cpu_quota_us", false, 1ull << 40,
+					&r->cpu_quota_us);
+	if (!ret)
+		ret = policy_jfield_u64(&rp->c, ro, "cpu_period_us", false, 1000000,
+					&r->cpu_period_us);
+	if (!ret)
+		ret = policy_jfield_u64(&rp->c, ro, "pids_max", false, 1u << 22, &r->pids_max);
+	policy_jctx_pop(&rp->c, old);
+	return ret;
+}
+
+/* seccomp_profile: base64 of an OCI linux.seccomp JSON object. The policy names its digest;
+ * crun gets exactly these bytes. */
+static int r_seccomp(struct rparser *rp, struct json_object *obj,
+		     struct policy_req_create_container *r)
+{
+	int ret = r_bytes_b64(rp, obj, "seccomp_profile", false, &r->seccomp_profile,
+			      &r->seccomp_profile_len);
+	if (ret || !r->seccomp_profile)
+		return ret;
+	struct json_object *prof = NULL;
+	struct errbuf eb = {0};
+	if (!r->seccomp_profile_len ||
+	    policy_json_parse((const char *)r->seccomp_profile, r->seccomp_profile_len, &prof,
+			      &eb) ||
+	    !json_object_is_type(prof, json_type_object)) {
+		json_object_put(prof);
+		return r_field_err(rp, "seccomp_profile",
+				   "expected base64 of an OCI linux.seccomp JSON object");
+	}
+	json_object_put(prof);
+	r->has_seccomp_profile = true;
+	digest_sha256(r->seccomp_profile, r->seccomp_profile_len, r->seccomp_profile_sha256);
+	return 0;
+}
+
 /* One parser per request type; keys lists each type's allowed fields. */
+#define REQ_MAX_KEYS 16
 struct req_form {
-	const char *const keys[12];
+	const char *const keys[REQ_MAX_KEYS];
 	int (*parse)(struct rparser *rp, struct json_object *obj, struct policy_request *q);
 };
 
 static int p_install(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
-	return r_bytes_b64(rp, o, "policy_base64", &q->u.install_policy.policy,
+	return r_bytes_b64(rp, o, "policy_base64", true, &q->u.install_policy.policy,
 			   &q->u.install_policy.len);
 }
 
 static int p_mount_device(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
-	int ret = r_target(rp, o, &q->u.mount_device.target);
-	return ret ? ret : r_hash(rp, o, "device_hash", true, NULL, q->u.mount_device.device_hash);
+	struct policy_req_mount_device *r = &q->u.mount_device;
+	int ret = r_target(rp, o, &r->target);
+	if (!ret)
+		ret = r_hash(rp, o, "device_hash", true, NULL, r->device_hash);
+	if (!ret) /* the agent needs device and hash_offset to act; a replay may leave them out */
+		ret = r_device(rp, o, &r->device);
+	if (!ret)
+		ret = policy_jfield_u64(&rp->c, o, "hash_offset", false, UINT64_MAX >> 1,
+					&r->hash_offset);
+	return ret;
 }
 
 static int p_unmount_device(struct rparser *rp, struct json_object *o, struct policy_request *q)
@@ -252,10 +362,13 @@ static int p_unmount_device(struct rparser *rp, struct json_object *o, struct po
 
 static int p_mount_scratch(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
-	int ret = r_target(rp, o, &q->u.mount_scratch.target);
-	q->u.mount_scratch.encrypted = true;
-	return ret ? ret
-		   : policy_jfield_bool(&rp->c, o, "encrypted", &q->u.mount_scratch.encrypted);
+	struct policy_req_mount_scratch *r = &q->u.mount_scratch;
+	int ret = r_target(rp, o, &r->target);
+	if (!ret)
+		ret = r_bool(rp, o, "encrypted", true, &r->encrypted);
+	if (!ret)
+		ret = r_device(rp, o, &r->device);
+	return ret;
 }
 
 static int p_mount_overlay(struct rparser *rp, struct json_object *o, struct policy_request *q)
@@ -266,6 +379,9 @@ static int p_mount_overlay(struct rparser *rp, struct json_object *o, struct pol
 		ret = r_target(rp, o, &r->target);
 	if (!ret)
 		ret = r_strv(rp, o, "layer_targets", true, POLICY_MAX_LAYERS, &r->layer_targets);
+	if (!ret)
+		ret = policy_jfield_string(&rp->c, o, "scratch", false, POLICY_MAX_TARGET,
+					   &r->scratch);
 	return ret;
 }
 
@@ -283,21 +399,23 @@ static int p_create(struct rparser *rp, struct json_object *o, struct policy_req
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = policy_jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
-					   &r->working_dir);
+		ret = r_working_dir(rp, o, &r->working_dir);
 	if (!ret)
 		ret = r_user(rp, o, &r->user);
 	if (!ret)
 		ret = policy_jfield_caps(&rp->c, o, &r->caps);
 	if (!ret)
-		ret = policy_jfield_bool(&rp->c, o, "no_new_privileges", &r->no_new_privileges);
+		ret = r_bool(rp, o, "no_new_privileges", true, &r->no_new_privileges);
 	if (!ret)
-		ret = policy_jfield_bool(&rp->c, o, "privileged", &r->privileged);
+		ret = r_bool(rp, o, "privileged", false, &r->privileged);
 	if (!ret)
 		ret = r_mounts(rp, o, r);
 	if (!ret)
-		ret = r_hash(rp, o, "seccomp_profile_sha256", false, &r->has_seccomp_profile,
-			     r->seccomp_profile_sha256);
+		ret = r_seccomp(rp, o, r);
+	if (!ret)
+		ret = r_bool(rp, o, "stdio", false, &r->stdio);
+	if (!ret)
+		ret = r_resources(rp, o, &r->resources);
 	return ret;
 }
 
@@ -310,14 +428,15 @@ static int p_exec(struct rparser *rp, struct json_object *o, struct policy_reque
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = policy_jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
-					   &r->working_dir);
+		ret = r_working_dir(rp, o, &r->working_dir);
 	if (!ret)
 		ret = r_user(rp, o, &r->user);
 	if (!ret)
 		ret = policy_jfield_caps(&rp->c, o, &r->caps);
 	if (!ret)
-		ret = policy_jfield_bool(&rp->c, o, "no_new_privileges", &r->no_new_privileges);
+		ret = r_bool(rp, o, "no_new_privileges", true, &r->no_new_privileges);
+	if (!ret)
+		ret = r_bool(rp, o, "stdio", false, &r->stdio);
 	return ret;
 }
 
@@ -328,35 +447,60 @@ static int p_external(struct rparser *rp, struct json_object *o, struct policy_r
 	if (!ret)
 		ret = r_env(rp, o, &r->env);
 	if (!ret)
-		ret = policy_jfield_string(&rp->c, o, "working_dir", true, POLICY_MAX_STRING,
-					   &r->working_dir);
+		ret = r_working_dir(rp, o, &r->working_dir);
+	if (!ret)
+		ret = r_bool(rp, o, "stdio", false, &r->stdio);
 	return ret;
 }
 
 static int p_signal(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_signal_process *r = &q->u.signal_process;
-	uint64_t sig = 0;
+	uint64_t sig = 0, pid = 0;
+	struct json_object *v;
 	int ret = r_container_id(rp, o, &r->container_id);
 	if (!ret)
 		ret = policy_jfield_u64(&rp->c, o, "signal", true, 64, &sig);
 	r->signal = (int)sig;
-	if (!ret && sig == 0) {
-		size_t old = policy_jctx_key(&rp->c, "signal");
-		ret = policy_jerr(&rp->c, EINVAL, "signal numbers are 1..64");
-		policy_jctx_pop(&rp->c, old);
-	}
-	r->init_process = true;
+	if (!ret && sig == 0)
+		ret = r_field_err(rp, "signal", "signal numbers are 1..64");
 	if (!ret)
-		ret = policy_jfield_bool(&rp->c, o, "init_process", &r->init_process);
-	if (!ret)
-		ret = r_strv(rp, o, "command", !r->init_process, POLICY_MAX_ARGS, &r->command);
+		ret = policy_jfield_u64(&rp->c, o, "process_id", false, UINT32_MAX, &pid);
+	r->has_process_id = json_object_object_get_ex(o, "process_id", &v);
+	r->process_id = (uint32_t)pid;
+	/* without process_id: the init process; with one, whoever knows it says (resolve) */
+	r->init_process = !r->has_process_id;
 	return ret;
 }
 
 static int p_shutdown(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
-	return r_container_id(rp, o, &q->u.shutdown_container.container_id);
+	int ret = r_container_id(rp, o, &q->u.shutdown_container.container_id);
+	return ret ? ret : r_bool(rp, o, "force", false, &q->u.shutdown_container.force);
+}
+
+static int p_start(struct rparser *rp, struct json_object *o, struct policy_request *q)
+{
+	return r_container_id(rp, o, &q->u.start_container.container_id);
+}
+
+static int p_process(struct rparser *rp, struct json_object *o, struct policy_request *q)
+{
+	uint64_t pid = 0;
+	int ret = policy_jfield_u64(&rp->c, o, "process_id", true, UINT32_MAX, &pid);
+	q->u.process.process_id = (uint32_t)pid;
+	return ret;
+}
+
+static int p_get_report(struct rparser *rp, struct json_object *o, struct policy_request *q)
+{
+	const char *hex = NULL;
+	int ret = policy_jfield_string(&rp->c, o, "report_data", false, 128, &hex);
+	if (ret || !hex)
+		return ret;
+	if (strlen(hex) != 128 || hex_decode(hex, q->u.get_report.report_data, 64) < 0)
+		return r_field_err(rp, "report_data", "expected 128 hex digits");
+	return 0;
 }
 
 static int p_none(struct rparser *rp, struct json_object *o, struct policy_request *q)
@@ -368,34 +512,79 @@ static int p_none(struct rparser *rp, struct json_object *o, struct policy_reque
 static int p_fragment(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_load_fragment *r = &q->u.load_fragment;
-	return r_bytes_b64(rp, o, "fragment_base64", &r->fragment, &r->len);
+	return r_bytes_b64(rp, o, "fragment_base64", true, &r->fragment, &r->len);
 }
 
 static const struct req_form forms[POLICY_REQ_COUNT] = {
 	[POLICY_REQ_INSTALL_POLICY] = {{"type", "policy_base64"}, p_install},
-	[POLICY_REQ_MOUNT_DEVICE] = {{"type", "target", "device_hash"}, p_mount_device},
+	[POLICY_REQ_MOUNT_DEVICE] = {{"type", "target", "device_hash", "device", "hash_offset"},
+				     p_mount_device},
 	[POLICY_REQ_UNMOUNT_DEVICE] = {{"type", "target"}, p_unmount_device},
-	[POLICY_REQ_MOUNT_SCRATCH] = {{"type", "target", "encrypted"}, p_mount_scratch},
-	[POLICY_REQ_MOUNT_OVERLAY] = {{"type", "container_id", "target", "layer_targets"},
+	[POLICY_REQ_MOUNT_SCRATCH] = {{"type", "target", "encrypted", "device"}, p_mount_scratch},
+	[POLICY_REQ_MOUNT_OVERLAY] = {{"type", "container_id", "target", "layer_targets",
+				       "scratch"},
 				      p_mount_overlay},
 	[POLICY_REQ_UNMOUNT_OVERLAY] = {{"type", "target"}, p_unmount_overlay},
 	[POLICY_REQ_CREATE_CONTAINER] = {{"type", "container_id", "command", "env", "working_dir",
 					  "user", "capabilities", "no_new_privileges", "privileged",
-					  "mounts", "seccomp_profile_sha256"},
+					  "mounts", "seccomp_profile", "stdio", "resources"},
 					 p_create},
 	[POLICY_REQ_EXEC_IN_CONTAINER] = {{"type", "container_id", "command", "env", "working_dir",
-					   "user", "capabilities", "no_new_privileges"},
+					   "user", "capabilities", "no_new_privileges", "stdio"},
 					  p_exec},
-	[POLICY_REQ_EXEC_EXTERNAL] = {{"type", "command", "env", "working_dir"}, p_external},
-	[POLICY_REQ_SIGNAL_PROCESS] = {{"type", "container_id", "signal", "init_process",
-					"command"},
-				       p_signal},
-	[POLICY_REQ_SHUTDOWN_CONTAINER] = {{"type", "container_id"}, p_shutdown},
+	[POLICY_REQ_EXEC_EXTERNAL] = {{"type", "command", "env", "working_dir", "stdio"},
+				      p_external},
+	[POLICY_REQ_SIGNAL_PROCESS] = {{"type", "container_id", "signal", "process_id"}, p_signal},
+	[POLICY_REQ_SHUTDOWN_CONTAINER] = {{"type", "container_id", "force"}, p_shutdown},
 	[POLICY_REQ_GET_PROPERTIES] = {{"type"}, p_none},
 	[POLICY_REQ_DUMP_STACKS] = {{"type"}, p_none},
 	[POLICY_REQ_RUNTIME_LOGGING] = {{"type"}, p_none},
 	[POLICY_REQ_LOAD_FRAGMENT] = {{"type", "fragment_base64"}, p_fragment},
+	[POLICY_REQ_START_CONTAINER] = {{"type", "container_id"}, p_start},
+	[POLICY_REQ_WAIT] = {{"type", "process_id"}, p_process},
+	[POLICY_REQ_CLOSE_STDIN] = {{"type", "process_id"}, p_process},
+	[POLICY_REQ_PING] = {{"type"}, p_none},
+	[POLICY_REQ_GET_REPORT] = {{"type", "report_data"}, p_get_report},
 };
+
+/* Fields a host must never send: they would bypass the policy if they reached crun. */
+static const struct {
+	const char *name, *why;
+} forbidden_fields[] = {
+	{"hooks", "host-supplied OCI hooks are never accepted"},
+	{"devices", "host-supplied devices are never accepted"},
+	{"annotations", "host-supplied OCI annotations are never accepted"},
+	{"oci_spec", "host-supplied OCI specs are never accepted: the agent writes its own"},
+	{"spec", "host-supplied OCI specs are never accepted: the agent writes its own"},
+};
+
+/* Every member must be one of the type's keys; the error names the first other one. */
+static int check_keys(struct rparser *rp, struct json_object *obj, const char *const *keys)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		(void)val;
+		bool known = false;
+		for (size_t i = 0; i < REQ_MAX_KEYS && keys[i] && !known; i++)
+			known = !strcmp(keys[i], key);
+		if (known)
+			continue;
+		char why[128] = "unknown field";
+		for (size_t i = 0; i < sizeof(forbidden_fields) / sizeof(forbidden_fields[0]); i++)
+			if (!strcmp(forbidden_fields[i].name, key))
+				snprintf(why, sizeof(why), "unknown field: %s", forbidden_fields[i].why);
+		return r_field_err(rp, key, why);
+	}
+	return 0;
+}
+
+void policy_signal_resolve(struct policy_req_signal_process *r, bool init_process,
+			   const char *const *command, size_t n_command)
+{
+	r->init_process = init_process;
+	r->command.v = command;
+	r->command.n = init_process ? 0 : n_command;
+}
 
 void policy_request_clear(struct policy_request *req)
 {
@@ -432,12 +621,7 @@ int policy_request_from_json(struct json_object *obj, struct policy_request *req
 	req->storage = st;
 	req->type = t;
 	rp.a = &st->arena;
-	const char *keys[13];
-	size_t nk = 0;
-	for (; nk < 12 && forms[t].keys[nk]; nk++)
-		keys[nk] = forms[t].keys[nk];
-	keys[nk] = NULL;
-	ret = policy_jobject(&rp.c, obj, keys);
+	ret = check_keys(&rp, obj, forms[t].keys);
 	if (!ret)
 		ret = forms[t].parse(&rp, obj, req);
 	if (ret) {
@@ -464,22 +648,28 @@ int policy_request_parse(const char *text, size_t len, struct policy_request *re
 	return ret;
 }
 
+void policy_request_denial(struct policy_decision *d, enum policy_request_type type, int err,
+			   const struct errbuf *eb)
+{
+	memset(d, 0, sizeof(*d));
+	d->type = type;
+	d->reason.rule = err == -ENOTSUP  ? POLICY_RULE_UNKNOWN_REQUEST
+			 : err == -ENOMEM ? POLICY_RULE_INTERNAL
+					  : POLICY_RULE_MALFORMED_REQUEST;
+	snprintf(d->reason.message, sizeof(d->reason.message), "%s", errbuf_msg(eb));
+	/* the field is the message's leading JSON path */
+	size_t n = strcspn(d->reason.message, ":");
+	if (n < sizeof(d->reason.field) && d->reason.message[n])
+		memcpy(d->reason.field, d->reason.message, n);
+}
+
 int policy_decide_json(struct policy_engine *e, struct json_object *obj, struct policy_decision *d)
 {
 	struct policy_request req;
 	struct errbuf eb = {0};
 	int ret = policy_request_from_json(obj, &req, &eb);
 	if (ret) {
-		memset(d, 0, sizeof(*d));
-		d->type = req.type;
-		d->reason.rule = ret == -ENOTSUP  ? POLICY_RULE_UNKNOWN_REQUEST
-				 : ret == -ENOMEM ? POLICY_RULE_INTERNAL
-						  : POLICY_RULE_MALFORMED_REQUEST;
-		snprintf(d->reason.message, sizeof(d->reason.message), "%s", errbuf_msg(&eb));
-		/* the field is the message's leading JSON path */
-		size_t n = strcspn(d->reason.message, ":");
-		if (n < sizeof(d->reason.field) && d->reason.message[n])
-			memcpy(d->reason.field, d->reason.message, n);
+		policy_request_denial(d, req.type, ret, &eb);
 		policy_request_clear(&req);
 		return ret == -ENOMEM ? ret : -EACCES;
 	}
@@ -581,5 +771,195 @@ struct json_object *policy_decision_to_json(const struct policy_decision *d,
 		json_object_object_add(o, "capabilities", caps_json(&d->caps));
 	json_object_object_add(o, "allow_stdio_access",
 			       json_object_new_boolean(d->allow_stdio_access));
+	return o;
+}
+
+/* ---- typed request → JSON (the host's side of the one form) ---- */
+
+static void put_str(struct json_object *o, const char *key, const char *v)
+{
+	if (v)
+		json_object_object_add(o, key, json_object_new_string(v));
+}
+
+static void put_strv(struct json_object *o, const char *key, const struct policy_strv *v)
+{
+	struct json_object *a = json_object_new_array();
+	for (size_t i = 0; a && i < v->n; i++)
+		json_object_array_add(a, json_object_new_string(v->v[i]));
+	json_object_object_add(o, key, a);
+}
+
+static void put_bool(struct json_object *o, const char *key, bool v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v));
+}
+
+static void put_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void put_hash(struct json_object *o, const char *key, const uint8_t h[POLICY_SHA256_LEN])
+{
+	char hex[2 * POLICY_SHA256_LEN + 1];
+	hex_encode(h, POLICY_SHA256_LEN, hex);
+	put_str(o, key, hex);
+}
+
+static void put_b64(struct json_object *o, const char *key, const uint8_t *b, size_t n)
+{
+	char *text = malloc(base64_encoded_len(n));
+	if (!text)
+		return;
+	base64_encode(b, n, text);
+	put_str(o, key, text);
+	free(text);
+}
+
+static void put_user(struct json_object *o, const struct policy_user *u)
+{
+	struct json_object *uo = json_object_new_object(), *g = json_object_new_array();
+	char umask[8];
+	snprintf(umask, sizeof(umask), "%04o", u->umask & 0777);
+	put_u64(uo, "uid", u->uid);
+	put_u64(uo, "gid", u->gid);
+	for (size_t i = 0; g && i < u->n_additional_gids; i++)
+		json_object_array_add(g, json_object_new_uint64(u->additional_gids[i]));
+	json_object_object_add(uo, "additional_gids", g);
+	put_str(uo, "umask", umask);
+	json_object_object_add(o, "user", uo);
+}
+
+static struct json_object *caps_json(const struct policy_caps *c);
+
+static void put_process(struct json_object *o, const struct policy_strv *command,
+			const struct policy_strv *env, const char *working_dir)
+{
+	put_strv(o, "command", command);
+	put_strv(o, "env", env);
+	put_str(o, "working_dir", working_dir);
+}
+
+static void put_create(struct json_object *o, const struct policy_req_create_container *r)
+{
+	put_str(o, "container_id", r->container_id);
+	put_process(o, &r->command, &r->env, r->working_dir);
+	put_user(o, &r->user);
+	json_object_object_add(o, "capabilities", caps_json(&r->caps));
+	put_bool(o, "no_new_privileges", r->no_new_privileges);
+	put_bool(o, "privileged", r->privileged);
+	struct json_object *ms = json_object_new_array();
+	for (size_t i = 0; ms && i < r->n_mounts; i++) {
+		const struct policy_mount *m = &r->mounts[i];
+		struct json_object *mo = json_object_new_object();
+		put_str(mo, "source", m->source);
+		put_str(mo, "destination", m->destination);
+		put_str(mo, "type", m->type);
+		put_strv(mo, "options", &(struct policy_strv){m->options, m->n_options});
+		json_object_array_add(ms, mo);
+	}
+	json_object_object_add(o, "mounts", ms);
+	if (r->seccomp_profile)
+		put_b64(o, "seccomp_profile", r->seccomp_profile, r->seccomp_profile_len);
+	put_bool(o, "stdio", r->stdio);
+	const struct policy_resources *res = &r->resources;
+	if (res->memory_bytes || res->cpu_quota_us || res->cpu_period_us || res->pids_max) {
+		struct json_object *ro = json_object_new_object();
+		if (res->memory_bytes)
+			put_u64(ro, "memory_bytes", res->memory_bytes);
+		if (res->cpu_quota_us)
+			put_u64(ro, "cpu_quota_us", res->cpu_quota_us);
+		if (res->cpu_period_us)
+			put_u64(ro, "cpu_period_us", res->cpu_period_us);
+		if (res->pids_max)
+			put_u64(ro, "pids_max", res->pids_max);
+		json_object_object_add(o, "resources", ro);
+	}
+}
+
+struct json_object *policy_request_to_json(const struct policy_request *q)
+{
+	if ((unsigned)q->type >= POLICY_REQ_COUNT)
+		return NULL;
+	struct json_object *o = json_object_new_object();
+	if (!o)
+		return NULL;
+	put_str(o, "type", policy_request_type_name(q->type));
+	switch (q->type) {
+	case POLICY_REQ_INSTALL_POLICY:
+		put_b64(o, "policy_base64", q->u.install_policy.policy, q->u.install_policy.len);
+		break;
+	case POLICY_REQ_MOUNT_DEVICE:
+		put_str(o, "device", q->u.mount_device.device);
+		put_str(o, "target", q->u.mount_device.target);
+		put_hash(o, "device_hash", q->u.mount_device.device_hash);
+		put_u64(o, "hash_offset", q->u.mount_device.hash_offset);
+		break;
+	case POLICY_REQ_UNMOUNT_DEVICE:
+		put_str(o, "target", q->u.unmount_device.target);
+		break;
+	case POLICY_REQ_MOUNT_SCRATCH:
+		put_str(o, "device", q->u.mount_scratch.device);
+		put_str(o, "target", q->u.mount_scratch.target);
+		put_bool(o, "encrypted", q->u.mount_scratch.encrypted);
+		break;
+	case POLICY_REQ_MOUNT_OVERLAY:
+		put_str(o, "container_id", q->u.mount_overlay.container_id);
+		put_str(o, "target", q->u.mount_overlay.target);
+		put_strv(o, "layer_targets", &q->u.mount_overlay.layer_targets);
+		put_str(o, "scratch", q->u.mount_overlay.scratch);
+		break;
+	case POLICY_REQ_UNMOUNT_OVERLAY:
+		put_str(o, "target", q->u.unmount_overlay.target);
+		break;
+	case POLICY_REQ_CREATE_CONTAINER:
+		put_create(o, &q->u.create_container);
+		break;
+	case POLICY_REQ_EXEC_IN_CONTAINER: {
+		const struct policy_req_exec_in_container *r = &q->u.exec_in_container;
+		put_str(o, "container_id", r->container_id);
+		put_process(o, &r->command, &r->env, r->working_dir);
+		put_user(o, &r->user);
+		json_object_object_add(o, "capabilities", caps_json(&r->caps));
+		put_bool(o, "no_new_privileges", r->no_new_privileges);
+		put_bool(o, "stdio", r->stdio);
+		break;
+	}
+	case POLICY_REQ_EXEC_EXTERNAL:
+		put_process(o, &q->u.exec_external.command, &q->u.exec_external.env,
+			    q->u.exec_external.working_dir);
+		put_bool(o, "stdio", q->u.exec_external.stdio);
+		break;
+	case POLICY_REQ_SIGNAL_PROCESS:
+		put_str(o, "container_id", q->u.signal_process.container_id);
+		put_u64(o, "signal", (uint64_t)q->u.signal_process.signal);
+		if (q->u.signal_process.has_process_id)
+			put_u64(o, "process_id", q->u.signal_process.process_id);
+		break;
+	case POLICY_REQ_SHUTDOWN_CONTAINER:
+		put_str(o, "container_id", q->u.shutdown_container.container_id);
+		if (q->u.shutdown_container.force)
+			put_bool(o, "force", true);
+		break;
+	case POLICY_REQ_LOAD_FRAGMENT:
+		put_b64(o, "fragment_base64", q->u.load_fragment.fragment, q->u.load_fragment.len);
+		break;
+	case POLICY_REQ_START_CONTAINER:
+		put_str(o, "container_id", q->u.start_container.container_id);
+		break;
+	case POLICY_REQ_WAIT:
+	case POLICY_REQ_CLOSE_STDIN:
+		put_u64(o, "process_id", q->u.process.process_id);
+		break;
+	case POLICY_REQ_GET_REPORT: {
+		char hex[129];
+		hex_encode(q->u.get_report.report_data, 64, hex);
+		put_str(o, "report_data", hex);
+		break;
+	}
+	default:
+		break;
+	}
 	return o;
 }

@@ -203,7 +203,7 @@ int agent_cli_main(int argc, char **argv)
 		} else {
 			base64_encode(policy, policy_len, b64);
 			json_object_object_add(req, "type", json_object_new_string("install_policy"));
-			json_object_object_add(req, "policy", json_object_new_string(b64));
+			json_object_object_add(req, "policy_base64", json_object_new_string(b64));
 			ret = cmd_request(prog, c, json_object_to_json_string(req), timeout);
 		}
 		json_object_put(req);

@@ -17,6 +17,7 @@
 #include "common/cli.h"
 #include "common/encoding.h"
 #include "common/fileio.h"
+#include "policy/lang/policy.h"
 #include "policy/lang/policy_runenv.h"
 #include "vmm/group/agent_client.h"
 #include "vmm/group/group_cli.h"
@@ -47,6 +48,19 @@ static struct json_object *load_json_file(const char *path, struct errbuf *eb)
 	if (!o)
 		errbuf_set(eb, EINVAL, "%s: not valid JSON", path);
 	return o;
+}
+
+static struct policy *load_policy_file(const char *path, struct errbuf *eb)
+{
+	uint8_t *data;
+	size_t len;
+	struct policy *p = NULL;
+	if (file_read_all(path, POLICY_MAX_BYTES, &data, &len, eb) < 0)
+		return NULL;
+	if (policy_load(data, len, &p, eb) < 0)
+		errbuf_prefix(eb, "%s", path);
+	free(data);
+	return p;
 }
 
 /* Only options: -h/--help. Returns the index of the first operand, or -1 after printing help
@@ -147,6 +161,7 @@ static void exec_on_output(void *opaque, uint32_t pid, int stream, const uint8_t
 	fflush(stream == 1 ? stdout : stderr);
 }
 
+/* Keep a replayable record of a denied request next to the group's own history. */
 /* The run-time values `parma run` was given for container `id`, from the group's relay
  * ({"NAME": "VALUE"}, new reference), or NULL if there are none. */
 static struct json_object *exec_values(struct agent_client *c, const char *id)
@@ -167,20 +182,19 @@ static struct json_object *exec_values(struct agent_client *c, const char *id)
 static void exec_explain_hint(const char *prog, const struct group_paths *p,
 			      struct json_object *req, const char *id, struct json_object *values)
 {
-	struct json_object *history = load_json_file(p->requests, NULL);
+	struct json_object *history = load_json_file(p->requests, NULL), *rec = NULL;
 	if (!history || !json_object_is_type(history, json_type_array)) {
 		json_object_put(history);
 		history = json_object_new_array();
 	}
-	struct json_object *explained = group_req_for_explain(req);
 	struct policy_runenv *rv = policy_runenv_new();
 	if (values && rv) {
 		json_object_object_foreach(values, name, value)
 			policy_runenv_set(rv, id, name, json_object_get_string(value), NULL);
 	}
-	if (explained) {
-		policy_runenv_redact(rv, id, explained);
-		json_object_array_add(history, explained);
+	if (json_object_deep_copy(req, &rec, NULL) == 0) { /* a copy: req is not ours to change */
+		policy_runenv_redact(rv, id, rec);
+		json_object_array_add(history, rec);
 	}
 	policy_runenv_free(rv);
 	char path[GROUP_PATH_MAX + 32];
@@ -237,10 +251,10 @@ int group_cli_exec(int argc, char **argv)
 	int ret = connect_group(argv[0], operands[0], &p, &c);
 	if (ret)
 		return ret;
-	struct json_object *policy = load_json_file(p.policy, &eb);
-	struct json_object *pc = policy ? group_policy_container(policy, operands[1]) : NULL;
-	if (!pc) {
-		json_object_put(policy);
+	struct policy *policy = load_policy_file(p.policy, &eb);
+	struct json_object *req = policy ? group_req_exec(policy, operands[1], cmd, n_cmd) : NULL;
+	if (!req) {
+		policy_free(policy);
 		agent_client_close(c);
 		return cli_error(argv[0], CLI_FAILED, "group '%s' has no container '%s'%s%s",
 				 operands[0], operands[1], eb.code ? ": " : "",
@@ -250,9 +264,8 @@ int group_cli_exec(int argc, char **argv)
 	struct agent_client_callbacks cbs = { .on_output = exec_on_output, .opaque = &st };
 	agent_client_set_callbacks(c, &cbs);
 
-	struct json_object *values = exec_values(c, operands[1]);
-	struct json_object *req = group_req_exec(pc, operands[1], values, cmd, n_cmd), *resp = NULL,
-			   *v;
+	struct json_object *resp = NULL, *v, *values = exec_values(c, operands[1]);
+	group_req_add_env_values(req, values);
 	ret = agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, &eb);
 	int code = CLI_FAILED;
 	if (ret == -EACCES) {
@@ -300,7 +313,7 @@ out:
 	json_object_put(resp);
 	json_object_put(req);
 	json_object_put(values);
-	json_object_put(policy);
+	policy_free(policy);
 	agent_client_close(c);
 	return code;
 }

@@ -1,4 +1,6 @@
-/* group_request: the agent requests an honest host sends for a group, built from the policy.
+/* group_request: the agent requests an honest host sends for a group, built from the loaded
+ * policy through its typed queries (policy/lang/policy.h) and sent in the one request form
+ * (policy_request_to_json) that the agent parses and `parma policy explain` replays.
  *
  * The host asks for exactly what the installed policy allows (the command, environment, user,
  * capabilities and mounts of the policy's container entry), so a correctly configured group
@@ -15,26 +17,22 @@ struct json_object;
 /* A new {"type": type} object. */
 struct json_object *group_req_new(const char *type);
 
-/* The policy's container entry named `name` (borrowed), or NULL. */
-struct json_object *group_policy_container(struct json_object *policy, const char *name);
+struct policy;
 
-/* create_container for the policy entry `pc`, as container id `id`. Its env: the policy's
- * exact values, then the run-time values `values` ({"NAME": "VALUE"}, may be NULL; a name
- * given there replaces the policy's exact value). New reference. */
-struct json_object *group_req_create(struct json_object *pc, const char *id,
-				     struct json_object *values, bool stdio);
+/* create_container for the container `name` of the loaded policy p, as container id `name`
+ * (policy_request_for_create: the entry's command, exact env, user, capabilities, mounts and
+ * stdio). New reference; NULL if p has no such container or on ENOMEM. */
+struct json_object *group_req_create(const struct policy *p, const char *name);
 
-/* exec_in_container of argv[0..argc) in container `id` whose policy entry is `pc`: the
- * container's environment (as for create), user and capabilities, and the working directory
- * of the matching exec_processes entry (else the container's). New reference. */
-struct json_object *group_req_exec(struct json_object *pc, const char *id,
-				   struct json_object *values, char *const *argv, size_t argc);
+/* exec_in_container of argv[0..argc) in container `name` (policy_request_for_exec). New
+ * reference; NULL if p has no such container or on ENOMEM. */
+struct json_object *group_req_exec(const struct policy *p, const char *name, char *const *argv,
+				   size_t argc);
 
-/* The policy engine's JSON form (docs/policy.md, "Requests") of a request sent on the wire, so
- * `parma policy explain POLICY REQUESTS.json` can replay what the host sent. NULL for requests
- * the engine does not decide by themselves (install_policy: explain installs the policy file
- * itself; start_container, wait, ...). New reference. */
-struct json_object *group_req_for_explain(struct json_object *wire);
+/* Put the run-time values `values` ({"NAME": "VALUE"}, may be NULL) into the "env" of a
+ * create_container or exec_in_container request: a name given there replaces the policy's
+ * exact value of that name; the others are appended. */
+void group_req_add_env_values(struct json_object *req, struct json_object *values);
 
 /* A denial's structured reason (rule, field, expected, got) on `out`, two-space indented;
  * nothing if `resp` carries none. */

@@ -72,7 +72,8 @@ struct run_layer {
 
 struct run_container {
 	const char *name;                /* = container id */
-	struct json_object *policy_entry; /* borrowed from run->policy_json */
+	const struct policy *rules; /* run->loaded, or the fragment rules that bring it */
+	size_t policy_idx;	    /* its entry there */
 	size_t layer[RUN_MAX_LAYERS];     /* indices into run->layers, base first */
 	size_t n_layers;
 	uint32_t process_id;
@@ -92,7 +93,7 @@ struct run {
 	enum group_tee tee;
 	uint8_t *policy;
 	size_t policy_len;
-	struct json_object *policy_json;
+	struct policy *loaded; /* the policy, for typed queries */
 	struct policy_digest digest;
 	struct run_layer layers[RUN_MAX_LAYERS];
 	size_t n_layers;
@@ -112,14 +113,16 @@ struct run {
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
 	struct policy_runenv *env;    /* --env / --env-file values: memory only */
 	struct policy_engine *dry;    /* set while the sequence is checked on the host */
+	struct json_object *decisions; /* the agent's decision for each of them */
 	/* signed policy fragments (--fragment), loaded after the policy, before any container */
 	const char *fragment_paths[POLICY_MAX_FRAGMENTS];
 	uint8_t *fragments[POLICY_MAX_FRAGMENTS];
 	size_t fragment_len[POLICY_MAX_FRAGMENTS], n_fragments;
-	/* {"containers": [...]}: rules of containers that a fragment, not the policy, allows —
-	 * from the --fragment payloads, then generated from the spec — to build their requests
-	 * from (the guest decides; this is only the host's plan) */
-	struct json_object *fragment_rules;
+	/* rules of containers that a fragment, not the policy, allows — from the --fragment
+	 * payloads, then generated from the spec — to build their requests from through the same
+	 * typed queries (the guest decides; this is only the host's plan) */
+	struct policy *fragment_rules[2 * POLICY_MAX_FRAGMENTS];
+	size_t n_fragment_rules;
 	bool quiet;
 	bool seccomp_off; /* kvm backend: the VMM runs without its seccomp filters (debugging) */
 	bool jail_off;    /* kvm backend as root: the VMM runs unjailed (debugging) */
@@ -200,6 +203,28 @@ static void run_save_requests(struct run *r)
 {
 	const char *text = json_object_to_json_string_ext(r->requests, JSON_C_TO_STRING_PRETTY);
 	file_write_atomic(r->paths.requests, text, strlen(text), 0600, NULL);
+	text = json_object_to_json_string_ext(r->decisions, JSON_C_TO_STRING_PRETTY);
+	file_write_atomic(r->paths.decisions, text, strlen(text), 0600, NULL);
+}
+
+/* What the agent decided for a recorded request, in explain's decision form ("request",
+ * "allowed", "reason": {"rule"}); "failed" when it was allowed but its effect failed. */
+static struct json_object *agent_decision(const char *type, int ret, struct json_object *resp)
+{
+	struct json_object *o = json_object_new_object(), *err, *reason, *rule;
+	json_object_object_add(o, "request", json_object_new_string(type));
+	bool denied = ret == -EACCES;
+	json_object_object_add(o, "allowed", json_object_new_boolean(!denied));
+	if (denied && json_object_object_get_ex(resp, "error", &err) &&
+	    json_object_object_get_ex(err, "reason", &reason) &&
+	    json_object_object_get_ex(reason, "rule", &rule)) {
+		struct json_object *ro = json_object_new_object();
+		json_object_object_add(ro, "rule", json_object_get(rule));
+		json_object_object_add(o, "reason", ro);
+	}
+	if (ret < 0 && !denied)
+		json_object_object_add(o, "failed", json_object_new_boolean(true));
+	return o;
 }
 
 static void print_denial(struct run *r, const char *what, struct json_object *resp,
@@ -227,13 +252,36 @@ static const char *req_member(struct json_object *req, const char *key)
 	return json_object_object_get_ex(req, key, &v) ? json_object_get_string(v) : NULL;
 }
 
+/* The policy document's entry for container `name`, only to show a denial's rule: *doc owns
+ * it (json_object_put it). */
+static struct json_object *policy_entry(struct run *r, const char *name, struct json_object **doc)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *cs, *n;
+	*doc = tok ? json_tokener_parse_ex(tok, (const char *)r->policy, (int)r->policy_len) : NULL;
+	if (tok)
+		json_tokener_free(tok);
+	if (!*doc || !json_object_object_get_ex(*doc, "containers", &cs) ||
+	    !json_object_is_type(cs, json_type_array))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(cs); i++) {
+		struct json_object *pc = json_object_array_get_idx(cs, i);
+		if (json_object_object_get_ex(pc, "name", &n) &&
+		    !strcmp(json_object_get_string(n), name))
+			return pc;
+	}
+	return NULL;
+}
+
 /* The policy's env rules that name variable `name` ("NAME=..."), for a pre-boot denial. */
 static void print_env_rules_for(struct run *r, const char *container, const char *name)
 {
-	struct json_object *pc = group_policy_container(r->policy_json, container), *rules;
+	struct json_object *doc, *pc = policy_entry(r, container, &doc), *rules;
 	size_t n = strlen(name), shown = 0;
-	if (!pc || !json_object_object_get_ex(pc, "env_rules", &rules))
+	if (!pc || !json_object_object_get_ex(pc, "env_rules", &rules)) {
+		json_object_put(doc);
 		return;
+	}
 	for (size_t i = 0; i < json_object_array_length(rules); i++) {
 		struct json_object *rule = json_object_array_get_idx(rules, i);
 		const char *pattern = req_member(rule, "pattern");
@@ -249,21 +297,21 @@ static void print_env_rules_for(struct run *r, const char *container, const char
 	}
 	if (!shown)
 		fprintf(stderr, "  policy    containers['%s'] has no env rule for %s\n", container, name);
+	json_object_put(doc);
 }
 
 /* The host's own engine decides a request of the sequence before boot. A denial is printed
  * with the rule (never a value) and changes nothing. */
 static int run_dry_call(struct run *r, const char *what, struct json_object *req)
 {
-	struct json_object *explained = group_req_for_explain(req);
 	struct policy_decision d;
-	if (!explained)
+	const char *type = req_member(req, "type");
+	/* what the engine does not decide by itself (start_container, wait) is not replayed */
+	if (!type || !strcmp(type, "start_container") || !strcmp(type, "wait"))
 		return 0;
-	int ret = policy_decide_json(r->dry, explained, &d);
-	if (ret == 0 && d.allowed) {
-		json_object_put(explained);
+	int ret = policy_decide_json(r->dry, req, &d);
+	if (ret == 0 && d.allowed)
 		return 0;
-	}
 	const char *id = req_member(req, "container_id");
 	fprintf(stderr, "%s: before boot: %s%s%s%s would be denied by the policy: %s\n", r->prog,
 		what, id ? " for '" : "", id ? id : "", id ? "'" : "", d.reason.message);
@@ -290,7 +338,7 @@ static int run_dry_call(struct run *r, const char *what, struct json_object *req
 			print_env_rules_for(r, id, name);
 		} else if (sscanf(d.reason.expected, "a variable matching required regex rule %u",
 				  &idx) == 1) {
-			struct json_object *pc = group_policy_container(r->policy_json, id), *rules;
+			struct json_object *doc, *pc = policy_entry(r, id, &doc), *rules;
 			if (pc && json_object_object_get_ex(pc, "env_rules", &rules) &&
 			    idx < json_object_array_length(rules)) {
 				const char *pattern =
@@ -300,9 +348,9 @@ static int run_dry_call(struct run *r, const char *what, struct json_object *req
 					id, idx, pattern ? pattern : "?", id,
 					pattern ? (int)strcspn(pattern, "=") : 4, pattern ? pattern : "NAME");
 			}
+			json_object_put(doc);
 		}
 	}
-	json_object_put(explained);
 	return -EACCES;
 }
 
@@ -317,13 +365,20 @@ static int run_call(struct run *r, const char *what, struct json_object *req,
 
 	if (r->dry)
 		return run_dry_call(r, what, req);
-	struct json_object *explained = group_req_for_explain(req);
-	if (explained) {
-		policy_runenv_redact(r->env, req_member(req, "container_id"), explained);
-		json_object_array_add(r->requests, explained);
+	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
+	/* the request as sent, and the agent's decision: `parma policy explain` reads the same
+	 * form and must reach the same decision (install_policy is explain's own first step);
+	 * run-time env values are recorded as NAME=<<redacted>> (a copy: req goes on the wire) */
+	if (strcmp(what, "install_policy")) {
+		struct json_object *t = json_object_object_get(req, "type"), *rec = NULL;
+		if (json_object_deep_copy(req, &rec, NULL) < 0)
+			rec = json_object_new_object();
+		policy_runenv_redact(r->env, req_member(req, "container_id"), rec);
+		json_object_array_add(r->requests, rec);
+		json_object_array_add(r->decisions,
+				      agent_decision(json_object_get_string(t), ret, resp));
 		run_save_requests(r);
 	}
-	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
 	if (ret == -EACCES)
 		print_denial(r, what, resp, &eb);
 	else if (ret < 0)
@@ -380,11 +435,6 @@ static int run_collect_layers(struct run *r, const struct policy_gen_plan *plan,
 /* Match the policy's containers to the spec's by name and their layers to disk images. */
 static int run_bind_policy(struct run *r, struct errbuf *eb)
 {
-	struct json_object *containers;
-	if (!json_object_object_get_ex(r->policy_json, "containers", &containers) ||
-	    !json_object_is_type(containers, json_type_array))
-		return errbuf_set(eb, EINVAL, "%s: the policy has no containers array",
-				  r->paths.policy);
 	r->n_containers = r->spec->n_containers;
 	r->containers = calloc(r->n_containers, sizeof(*r->containers));
 	if (!r->containers)
@@ -394,26 +444,34 @@ static int run_bind_policy(struct run *r, struct errbuf *eb)
 		rc->name = r->spec->containers[c].name;
 		for (size_t k = 0; k < 3; k++)
 			rc->at_line_start[k] = true;
-		rc->policy_entry = group_policy_container(r->policy_json, rc->name);
-		if (!rc->policy_entry && r->spec->containers[c].fragment && r->fragment_rules)
-			rc->policy_entry = group_policy_container(r->fragment_rules, rc->name);
-		if (!rc->policy_entry)
+		/* the policy's own entry, else (for a container a fragment brings) the fragment's */
+		const struct policy *src = r->loaded;
+		long idx = policy_container_find(src, rc->name);
+		for (size_t k = 0; idx < 0 && r->spec->containers[c].fragment; k++) {
+			if (k == r->n_fragment_rules)
+				break;
+			src = r->fragment_rules[k];
+			idx = policy_container_find(src, rc->name);
+		}
+		if (idx < 0)
 			return errbuf_set(eb, ENOENT, "the policy has no container named '%s'",
 					  rc->name);
-		struct json_object *layers;
-		if (!json_object_object_get_ex(rc->policy_entry, "layers", &layers))
-			return errbuf_set(eb, EINVAL, "policy container '%s' has no layers", rc->name);
-		for (size_t i = 0; i < json_object_array_length(layers); i++) {
-			const char *h = json_object_get_string(json_object_array_get_idx(layers, i));
-			int idx = h ? find_layer(r, h) : -1;
-			if (idx < 0)
+		rc->rules = src;
+		rc->policy_idx = (size_t)idx;
+		const uint8_t(*layers)[POLICY_SHA256_LEN];
+		size_t n = policy_container_layers(src, rc->policy_idx, &layers);
+		for (size_t i = 0; i < n; i++) {
+			char h[65];
+			hex_encode(layers[i], POLICY_SHA256_LEN, h);
+			int li = find_layer(r, h);
+			if (li < 0)
 				return errbuf_set(eb, ENOENT,
 						  "policy container '%s' layers[%zu] = %s: no image in "
 						  "the spec has this layer",
-						  rc->name, i, h ? h : "?");
+						  rc->name, i, h);
 			if (rc->n_layers == RUN_MAX_LAYERS)
 				return errbuf_set(eb, E2BIG, "too many layers");
-			rc->layer[rc->n_layers++] = (size_t)idx;
+			rc->layer[rc->n_layers++] = (size_t)li;
 		}
 	}
 	return 0;
@@ -485,54 +543,57 @@ static int find_initrd(char *out, size_t size, struct errbuf *eb)
 
 /* ---- the group's life ---- */
 
+/* Send a typed request in the one request form. */
+static int run_send(struct run *r, const struct policy_request *q, struct json_object **resp)
+{
+	struct json_object *req = policy_request_to_json(q);
+	if (!req)
+		return -ENOMEM;
+	int ret = run_call(r, policy_request_type_name(q->type), req, resp);
+	json_object_put(req);
+	return ret;
+}
+
 static int run_mount_all(struct run *r)
 {
 	int ret;
 	for (size_t i = 0; i < r->n_layers; i++) {
 		struct run_layer *l = &r->layers[i];
-		struct json_object *req = group_req_new("mount_layer");
-		req_str(req, "device", l->device);
-		req_str(req, "target", l->target);
-		req_str(req, "root_hash", l->root_hash);
-		json_object_object_add(req, "hash_offset", json_object_new_int64((int64_t)l->hash_offset));
-		ret = run_call(r, "mount_layer", req, NULL);
-		json_object_put(req);
-		if (ret < 0)
+		struct policy_request q = {.type = POLICY_REQ_MOUNT_DEVICE};
+		q.u.mount_device = (struct policy_req_mount_device){
+			.target = l->target, .device = l->device, .hash_offset = l->hash_offset};
+		hex_decode(l->root_hash, q.u.mount_device.device_hash, POLICY_SHA256_LEN);
+		if ((ret = run_send(r, &q, NULL)) < 0)
 			return ret;
 	}
-	struct json_object *req = group_req_new("mount_scratch");
 	char dev[16];
 	snprintf(dev, sizeof(dev), "/dev/vd%c", (char)('a' + r->n_layers));
-	req_str(req, "device", dev);
-	req_str(req, "target", POLICY_MOUNT_ROOT "scratch");
-	json_object_object_add(req, "encrypted", json_object_new_boolean(1));
-	ret = run_call(r, "mount_scratch", req, NULL);
-	json_object_put(req);
-	return ret;
+	struct policy_request q = {.type = POLICY_REQ_MOUNT_SCRATCH};
+	q.u.mount_scratch = (struct policy_req_mount_scratch){
+		.target = POLICY_MOUNT_ROOT "scratch", .encrypted = true, .device = dev};
+	return run_send(r, &q, NULL);
 }
 
 static int run_start_container(struct run *r, struct run_container *c)
 {
 	char target[128];
+	const char *layers[RUN_MAX_LAYERS];
 	int ret;
 
-	struct json_object *req = group_req_new("mount_overlay"), *layers = json_object_new_array();
-	req_str(req, "container_id", c->name);
 	for (size_t i = 0; i < c->n_layers; i++)
-		json_object_array_add(layers, json_object_new_string(r->layers[c->layer[i]].target));
-	json_object_object_add(req, "layers", layers);
+		layers[i] = r->layers[c->layer[i]].target;
 	snprintf(target, sizeof(target), POLICY_MOUNT_ROOT "%s/rootfs", c->name);
-	req_str(req, "target", target);
-	req_str(req, "scratch", POLICY_MOUNT_ROOT "scratch");
-	ret = run_call(r, "mount_overlay", req, NULL);
-	json_object_put(req);
-	if (ret < 0)
+	struct policy_request q = {.type = POLICY_REQ_MOUNT_OVERLAY};
+	q.u.mount_overlay = (struct policy_req_mount_overlay){
+		.container_id = c->name, .target = target, .layer_targets = {layers, c->n_layers},
+		.scratch = POLICY_MOUNT_ROOT "scratch"};
+	if ((ret = run_send(r, &q, NULL)) < 0)
 		return ret;
 
-	struct json_object *pc = c->policy_entry, *resp = NULL, *v;
-	bool stdio = !json_object_object_get_ex(pc, "allow_stdio_access", &v) ||
-		     json_object_get_boolean(v);
-	req = group_req_create(pc, c->name, run_values(r, c->name), stdio);
+	struct json_object *resp = NULL, *v, *req = group_req_create(c->rules, c->name);
+	if (!req)
+		return -ENOMEM;
+	group_req_add_env_values(req, run_values(r, c->name));
 	ret = run_call(r, "create_container", req, &resp);
 	json_object_put(req);
 	if (ret < 0 || r->dry)
@@ -799,22 +860,14 @@ static void run_usage(FILE *out)
 		"or its VM process died under the containers (the message says which); 130 interrupted.\n");
 }
 
+/* Load a fragment payload's rules for typed queries; one that does not parse adds nothing
+ * (the agent will refuse it anyway). */
 static void add_fragment_rules(struct run *r, const uint8_t *payload, size_t len)
 {
-	struct json_tokener *tok = json_tokener_new();
-	struct json_object *doc = tok ? json_tokener_parse_ex(tok, (const char *)payload, (int)len)
-				      : NULL, *cs, *all;
-	json_tokener_free(tok);
-	if (!r->fragment_rules) {
-		r->fragment_rules = json_object_new_object();
-		json_object_object_add(r->fragment_rules, "containers", json_object_new_array());
-	}
-	json_object_object_get_ex(r->fragment_rules, "containers", &all);
-	if (doc && json_object_object_get_ex(doc, "containers", &cs) &&
-	    json_object_is_type(cs, json_type_array))
-		for (size_t i = 0; i < json_object_array_length(cs); i++)
-			json_object_array_add(all, json_object_get(json_object_array_get_idx(cs, i)));
-	json_object_put(doc);
+	struct policy *f = NULL;
+	if (r->n_fragment_rules < sizeof(r->fragment_rules) / sizeof(r->fragment_rules[0]) &&
+	    policy_fragment_rules(payload, len, &f, NULL) == 0)
+		r->fragment_rules[r->n_fragment_rules++] = f;
 }
 
 /* Read each --fragment file and check that it is a well-formed COSE_Sign1 fragment; whether
@@ -905,10 +958,7 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	if (policy_is_debug(p))
 		fprintf(stderr, "%s: WARNING: %s is the allow-all DEBUG policy\n", r->prog,
 			policy_file);
-	policy_free(p);
-	r->policy_json = json_tokener_parse((const char *)r->policy);
-	if (!r->policy_json)
-		return errbuf_set(eb, EINVAL, "policy is not JSON");
+	r->loaded = p;
 	return run_bind_policy(r, eb);
 }
 
@@ -1092,7 +1142,7 @@ static int run_install_policy(struct run *r)
 		return -ENOMEM;
 	base64_encode(r->policy, r->policy_len, b64);
 	struct json_object *req = group_req_new("install_policy");
-	req_str(req, "policy", b64);
+	req_str(req, "policy_base64", b64);
 	free(b64);
 	int ret = run_call(r, "install_policy", req, NULL);
 	json_object_put(req);
@@ -1170,10 +1220,12 @@ static void run_free(struct run *r)
 	free(r->containers);
 	for (size_t i = 0; i < r->n_fragments; i++)
 		free(r->fragments[i]);
-	json_object_put(r->fragment_rules);
-	json_object_put(r->policy_json);
+	for (size_t i = 0; i < r->n_fragment_rules; i++)
+		policy_free(r->fragment_rules[i]);
+	policy_free(r->loaded);
 	json_object_put(r->requests);
 	policy_runenv_free(r->env);
+	json_object_put(r->decisions);
 	free(r->policy);
 	snp_dev_ca_free(r->dev_ca);
 	group_spec_free(r->spec);
@@ -1286,6 +1338,7 @@ int group_cli_run(int argc, char **argv)
 		goto out;
 	}
 	r.requests = json_object_new_array();
+	r.decisions = json_object_new_array();
 	if ((ret = run_prepare(&r, policy_file, debug, cache, &eb)) < 0) {
 		code = cli_error(argv[0], ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s",
 				 errbuf_msg(&eb));

@@ -63,7 +63,8 @@ int group_paths_get(const char *name, struct group_paths *p, struct errbuf *eb)
 	} files[] = {
 		{ p->pid, "pid" },	      { p->info, "group.json" },
 		{ p->relay_sock, "agent.sock" }, { p->policy, "policy.json" },
-		{ p->requests, "requests.json" }, { p->certs, "certs" },
+		{ p->requests, "requests.json" }, { p->decisions, "decisions.json" },
+		{ p->certs, "certs" },
 		{ p->logs, "logs" },	      { p->console, "console.log" },
 		{ p->vm, "vm" },	      { p->lock, "lock" },
 	};

@@ -33,6 +33,7 @@ struct group_paths {
 	char relay_sock[GROUP_PATH_MAX];
 	char policy[GROUP_PATH_MAX];
 	char requests[GROUP_PATH_MAX];
+	char decisions[GROUP_PATH_MAX]; /* the agent's decision for each recorded request */
 	char certs[GROUP_PATH_MAX];
 	char logs[GROUP_PATH_MAX];
 	char console[GROUP_PATH_MAX];

@@ -76,7 +76,7 @@ static int agent_create_start(void *ctx, double *v, char *why, size_t why_size)
 	(void)ctx;
 	snprintf(id, sizeof(id), "b%d", next_id++);
 	snprintf(req, sizeof(req),
-		 "{\"type\":\"mount_overlay\",\"container_id\":\"%s\",\"layers\":["
+		 "{\"type\":\"mount_overlay\",\"container_id\":\"%s\",\"layer_targets\":["
 		 "\"/run/parma/layers/0\",\"/run/parma/layers/1\",\"/run/parma/layers/2\"],"
 		 "\"target\":\"/run/parma/%s/rootfs\",\"scratch\":\"/run/parma/scratch\"}", id, id);
 	if (call(req, NULL) != 0)
@@ -200,14 +200,14 @@ int main(void)
 	size_t b64n = base64_encoded_len(h.policy_len);
 	char *install = malloc(b64n + 64), *b64 = malloc(b64n + 1);
 	base64_encode(h.policy, h.policy_len, b64);
-	sprintf(install, "{\"type\":\"install_policy\",\"policy\":\"%s\"}", b64);
+	sprintf(install, "{\"type\":\"install_policy\",\"policy_base64\":\"%s\"}", b64);
 	int rc = call(install, NULL);
 	free(install);
 	free(b64);
 	for (int i = 0; i < 3 && rc == 0; i++) {
 		snprintf(req, sizeof(req),
-			 "{\"type\":\"mount_layer\",\"device\":\"/dev/vd%c\",\"target\":\"/run/parma/layers/%d\","
-			 "\"root_hash\":\"%s\",\"hash_offset\":%llu}",
+			 "{\"type\":\"mount_device\",\"device\":\"/dev/vd%c\",\"target\":\"/run/parma/layers/%d\","
+			 "\"device_hash\":\"%s\",\"hash_offset\":%llu}",
 			 'a' + i, i, h.layers[i].root_hash, h.layers[i].hash_offset);
 		rc = call(req, NULL);
 	}
@@ -215,7 +215,7 @@ int main(void)
 		rc = call("{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\",\"target\":"
 			  "\"/run/parma/scratch\",\"encrypted\":true}", NULL);
 	if (rc == 0)
-		rc = call("{\"type\":\"mount_overlay\",\"container_id\":\"cdirect\",\"layers\":["
+		rc = call("{\"type\":\"mount_overlay\",\"container_id\":\"cdirect\",\"layer_targets\":["
 			  "\"/run/parma/layers/0\",\"/run/parma/layers/1\",\"/run/parma/layers/2\"],"
 			  "\"target\":\"/run/parma/cdirect/rootfs\",\"scratch\":\"/run/parma/scratch\"}",
 			  NULL);

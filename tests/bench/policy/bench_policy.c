@@ -216,7 +216,7 @@ static void bench_limits(bool small)
 		struct policy_decision d;
 		struct policy_req_mount_device md = {.target = "/run/parma/l"}; /* hash 00..00 */
 		const char *lt[] = {"/run/parma/l"};
-		struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}};
+		struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}, NULL};
 		if (policy_mount_device(cases[i].e, &md, &d) ||
 		    policy_mount_overlay(cases[i].e, &mo, &d)) {
 			fprintf(stderr, "bench: limits setup: %s\n", d.reason.message);
@@ -476,7 +476,7 @@ int main(void)
 		}
 		snprintf(id, sizeof(id), "c%d", c);
 		snprintf(target, sizeof(target), "/run/parma/%s/rootfs", id);
-		struct policy_req_mount_overlay mo = {id, target, {lt, 3}};
+		struct policy_req_mount_overlay mo = {id, target, {lt, 3}, NULL};
 		if (policy_mount_overlay(e, &mo, &d))
 			return fprintf(stderr, "overlay: %s\n", d.reason.message), 5;
 		create_req_init(&bp->req[c], c);

@@ -135,7 +135,7 @@ static void mount_layer(const char *what, const char *dev, int layer, const char
 {
 	char req[512];
 	snprintf(req, sizeof(req),
-		 "{\"type\":\"mount_layer\",\"device\":\"%s\",\"target\":\"%s\",\"root_hash\":\"%s\","
+		 "{\"type\":\"mount_device\",\"device\":\"%s\",\"target\":\"%s\",\"device_hash\":\"%s\","
 		 "\"hash_offset\":%llu}",
 		 dev, target, root, h.layers[layer].hash_offset);
 	expect_ok(what, req, NULL);
@@ -204,8 +204,8 @@ int main(void)
 		return harness_finish(&h); /* no agent: nothing else can pass */
 	/* closed door: nothing but ping/install/report before the policy */
 	snprintf(req, sizeof(req),
-		 "{\"type\":\"mount_layer\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
-		 "\"root_hash\":\"%s\",\"hash_offset\":%llu}", l0, h.layers[0].hash_offset);
+		 "{\"type\":\"mount_device\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
+		 "\"device_hash\":\"%s\",\"hash_offset\":%llu}", l0, h.layers[0].hash_offset);
 	expect_denied("mount before any policy", "closed", req);
 
 	/* install: base64 of the exact bytes; the agent checks them against a fresh report */
@@ -213,7 +213,7 @@ int main(void)
 	char *b64 = malloc(b64_len + 1);
 	base64_encode(h.policy, h.policy_len, b64);
 	char *install = malloc(b64_len + 64);
-	sprintf(install, "{\"type\":\"install_policy\",\"policy\":\"%s\"}", b64);
+	sprintf(install, "{\"type\":\"install_policy\",\"policy_base64\":\"%s\"}", b64);
 	if (expect_ok("install_policy (dev attestation)", install, &resp) == 0) {
 		struct json_object *v;
 		char hex[65];
@@ -232,8 +232,8 @@ int main(void)
 
 	/* layers: a hash the policy does not name, then the right ones */
 	expect_denied("mount_layer with a root hash not in the policy", "device_hash",
-		      "{\"type\":\"mount_layer\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
-		      "\"root_hash\":\"00000000000000000000000000000000000000000000000000000000000000aa\","
+		      "{\"type\":\"mount_device\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
+		      "\"device_hash\":\"00000000000000000000000000000000000000000000000000000000000000aa\","
 		      "\"hash_offset\":4096}");
 	mount_layer("mount_layer 0 (after the denial)", "/dev/vda", 0, l0, "/run/parma/layers/0");
 	mount_layer("mount_layer 1", "/dev/vdb", 1, l1, "/run/parma/layers/1");
@@ -247,11 +247,11 @@ int main(void)
 	/* overlay: reordered layers denied, policy order accepted */
 	expect_denied("mount_overlay with reordered layers", "overlay_layers",
 		      "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
-		      "\"layers\":[\"/run/parma/layers/1\",\"/run/parma/layers/0\"],"
+		      "\"layer_targets\":[\"/run/parma/layers/1\",\"/run/parma/layers/0\"],"
 		      "\"target\":\"/run/parma/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}");
 	expect_ok("mount_overlay in policy order",
 		  "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
-		  "\"layers\":[\"/run/parma/layers/0\",\"/run/parma/layers/1\"],"
+		  "\"layer_targets\":[\"/run/parma/layers/0\",\"/run/parma/layers/1\"],"
 		  "\"target\":\"/run/parma/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}", NULL);
 
 	/* create: extra env and hooks refused, then the policy's own container */
@@ -276,7 +276,7 @@ int main(void)
 	denied_req("exec_in_container of an unlisted command", "exec_process",
 		   harness_request(&h, "main", "c1", shell, NULL, NULL));
 	snprintf(req, sizeof(req),
-		 "{\"type\":\"signal\",\"container_id\":\"c1\",\"signal\":9}");
+		 "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9}");
 	expect_denied("signal 9 (policy lists only 15)", "signal", req);
 	uint32_t exec_pid = 0;
 	const char *const echo[] = { "/bin/echo", "exec-ok", NULL };
@@ -313,7 +313,7 @@ int main(void)
 		    "/run/parma/layers/2");
 	expect_ok("mount_overlay reader on the flipped copy",
 		  "{\"type\":\"mount_overlay\",\"container_id\":\"c2\","
-		  "\"layers\":[\"/run/parma/layers/0\",\"/run/parma/layers/2\"],"
+		  "\"layer_targets\":[\"/run/parma/layers/0\",\"/run/parma/layers/2\"],"
 		  "\"target\":\"/run/parma/c2/rootfs\",\"scratch\":\"/run/parma/scratch\"}", NULL);
 	uint32_t reader_pid = 0;
 	if (ok_req("create_container reader", harness_request(&h, "reader", "c2", NULL, NULL, NULL),

@@ -71,6 +71,15 @@ code=$?
 check "unlisted exec is denied (exit $code)" '[ $code = 1 ] && grep -q "denied" "$work/deny.out"'
 check "denial names the rule" 'grep -qi "exec_process" "$work/deny.out"'
 check "denial gives the explain command" 'grep -q "parma policy explain" "$work/deny.out"'
+# every request run recorded, replayed by explain, reaches the decision the agent made
+"$parma" policy explain --json "$work/state/e2e-run/policy.json" "$work/state/e2e-run/requests.json" \
+	> "$work/explain.json" 2>"$work/explain.err"
+check "explain replays every recorded request to the agent's decision" \
+	'python3 "$src/tests/e2e/run/same_decisions.py" "$work/explain.json" "$work/state/e2e-run/decisions.json"'
+"$parma" policy explain --json "$work/state/e2e-run/policy.json" "$work/state/e2e-run/denied-exec.json" \
+	> "$work/explain-exec.json" 2>&1
+check "explain replays the denied exec to the agent's rule (exec_process)" \
+	'python3 -c "import json,sys; d=json.load(open(sys.argv[1]))[-1]; sys.exit(d[\"allowed\"] or d[\"reason\"][\"rule\"] != \"exec_process\")" "$work/explain-exec.json"'
 "$parma" exec e2e-run web -- /bin/wget -q -O - http://127.0.0.1:8080/index.html > "$work/exec.out" 2>&1
 code=$?
 check "listed exec runs (exit $code)" '[ $code = 0 ] && grep -q "hello from the web container" "$work/exec.out"'

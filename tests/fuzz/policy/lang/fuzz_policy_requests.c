@@ -84,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (ret == 0 && n % 3 == 0 && d.type != POLICY_REQ_EXEC_EXTERNAL &&
 		    d.type != POLICY_REQ_GET_PROPERTIES && !d.debug &&
-		    d.type != POLICY_REQ_DUMP_STACKS && d.type != POLICY_REQ_RUNTIME_LOGGING) {
+		    d.type != POLICY_REQ_DUMP_STACKS && d.type != POLICY_REQ_RUNTIME_LOGGING &&
+		    d.type < POLICY_REQ_START_CONTAINER /* protocol requests record nothing */) {
 			int rv = policy_engine_revert(e);
 			/* nothing to revert only for an allowed request that changed nothing (a
 			 * fragment loaded again) */

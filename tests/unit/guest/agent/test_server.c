@@ -29,6 +29,7 @@
 #include "guest/proto/proto.h"
 #include "policy/attest/snp_dev.h"
 #include "policy/attest/snp_report.h"
+#include "policy/lang/policy.h"
 #include "tests/unit/policy/cose/test_pki.h"
 
 #define HASH_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -43,7 +44,7 @@ static const char policy_text[] =
 	"\"command\":[\"/bin/sh\",\"-c\",\"echo hello; echo oops >&2; read x; exit 3\"],"
 	"\"env_rules\":[{\"pattern\":\"PATH=/usr/bin:/bin\",\"strategy\":\"string\",\"required\":true},"
 	"{\"pattern\":\"GREETING=.*\",\"strategy\":\"regex\",\"required\":false}],"
-	"\"working_dir\":\"/\",\"capabilities\":{\"bounding\":[],\"effective\":[],\"permitted\":[]},"
+	"\"working_dir\":\"/\","
 	"\"no_new_privileges\":true,\"allow_elevated\":false,\"allow_stdio_access\":true,"
 	"\"exec_processes\":[{\"command\":[\"/bin/cat\"],\"signals\":[15]}],\"signals\":[15]}],"
 	"\"external_processes\":[{\"command\":[\"/bin/echo\",\"external\"],\"env_rules\":[],"
@@ -425,7 +426,7 @@ static void install_text(struct rig *r, const char *text)
 	assert_int_equal(digest_sha256(text, n, r->dev_host_data), 0);
 	base64_encode((const uint8_t *)text, n, b64);
 	char *req = malloc(strlen(b64) + 64);
-	sprintf(req, "{\"type\":\"install_policy\",\"policy\":\"%s\"}", b64);
+	sprintf(req, "{\"type\":\"install_policy\",\"policy_base64\":\"%s\"}", b64);
 	expect_ok(r, req);
 	free(req);
 	free(b64);
@@ -436,10 +437,10 @@ static void install(struct rig *r)
 	install_text(r, policy_text);
 }
 
-#define MOUNT_A "{\"type\":\"mount_layer\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/a\",\"root_hash\":\"" HASH_A "\",\"hash_offset\":4096}"
-#define MOUNT_B "{\"type\":\"mount_layer\",\"device\":\"/dev/vdc\",\"target\":\"/run/parma/layers/b\",\"root_hash\":\"" HASH_B "\",\"hash_offset\":4096}"
+#define MOUNT_A "{\"type\":\"mount_device\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/a\",\"device_hash\":\"" HASH_A "\",\"hash_offset\":4096}"
+#define MOUNT_B "{\"type\":\"mount_device\",\"device\":\"/dev/vdc\",\"target\":\"/run/parma/layers/b\",\"device_hash\":\"" HASH_B "\",\"hash_offset\":4096}"
 #define SCRATCH "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\",\"target\":\"/run/parma/scratch\",\"encrypted\":true}"
-#define OVERLAY "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layers\":[\"/run/parma/layers/a\",\"/run/parma/layers/b\"],\"target\":\"/run/parma/ctr/c1\",\"scratch\":\"/run/parma/scratch\"}"
+#define OVERLAY "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layer_targets\":[\"/run/parma/layers/a\",\"/run/parma/layers/b\"],\"target\":\"/run/parma/ctr/c1\",\"scratch\":\"/run/parma/scratch\"}"
 #define CREATE_FIELDS "\"container_id\":\"c1\",\"command\":[\"/bin/sh\",\"-c\",\"echo hello; echo oops >&2; read x; exit 3\"],\"working_dir\":\"/\",\"no_new_privileges\":true,\"stdio\":true"
 #define CREATE "{\"type\":\"create_container\"," CREATE_FIELDS ",\"env\":[\"PATH=/usr/bin:/bin\",\"GREETING=hi\"]}"
 
@@ -470,7 +471,7 @@ static void agent_policy_install_checks_host_data_once(void **state)
 	const char *other = "{\"version\":1,\"containers\":[]}";
 	char b64[128], req[256];
 	base64_encode((const uint8_t *)other, strlen(other), b64);
-	snprintf(req, sizeof(req), "{\"type\":\"install_policy\",\"policy\":\"%s\"}", b64);
+	snprintf(req, sizeof(req), "{\"type\":\"install_policy\",\"policy_base64\":\"%s\"}", b64);
 	expect_denied(r, "host_data", req);
 	expect_denied(r, "closed", MOUNT_A);
 	install(r);
@@ -522,7 +523,7 @@ static void agent_denials_change_nothing(void **state)
 	install(r);
 	char *before = state_json(r);
 	expect_denied(r, "device_hash",
-		      "{\"type\":\"mount_layer\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/x\",\"root_hash\":\"" HASH_X "\",\"hash_offset\":4096}");
+		      "{\"type\":\"mount_device\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/x\",\"device_hash\":\"" HASH_X "\",\"hash_offset\":4096}");
 	char *after = state_json(r);
 	assert_string_equal(before, after);
 	free(after);
@@ -531,7 +532,7 @@ static void agent_denials_change_nothing(void **state)
 	free(before);
 	before = state_json(r);
 	/* Reordered layers for a second container. */
-	expect_denied(r, "overlay_layers", "{\"type\":\"mount_overlay\",\"container_id\":\"c2\",\"layers\":[\"/run/parma/layers/b\",\"/run/parma/layers/a\"],\"target\":\"/run/parma/ctr/c2\"}");
+	expect_denied(r, "overlay_layers", "{\"type\":\"mount_overlay\",\"container_id\":\"c2\",\"layer_targets\":[\"/run/parma/layers/b\",\"/run/parma/layers/a\"],\"target\":\"/run/parma/ctr/c2\"}");
 	/* Host-supplied hooks never pass. */
 	expect_denied(r, "malformed_request", "{\"type\":\"create_container\"," CREATE_FIELDS ",\"env\":[\"PATH=/usr/bin:/bin\"],\"hooks\":{\"prestart\":[{\"path\":\"/bin/evil\"}]}}");
 	/* An extra environment variable. */
@@ -554,7 +555,7 @@ static void agent_failed_effect_rolls_back(void **state)
 	install(r);
 	char *before = state_json(r);
 	struct json_object *resp = NULL;
-	int rc = call(r, &resp, "{\"type\":\"mount_layer\",\"device\":\"/dev/fail\",\"target\":\"/run/parma/layers/a\",\"root_hash\":\"" HASH_A "\",\"hash_offset\":4096}");
+	int rc = call(r, &resp, "{\"type\":\"mount_device\",\"device\":\"/dev/fail\",\"target\":\"/run/parma/layers/a\",\"device_hash\":\"" HASH_A "\",\"hash_offset\":4096}");
 	assert_int_equal(rc, -EIO);
 	json_object_put(resp);
 	char *after = state_json(r);
@@ -598,6 +599,14 @@ static void agent_container_lifecycle(void **state)
 	assert_true(json_object_object_get_ex(cfg, "process", &proc));
 	assert_true(json_object_get_boolean(json_object_object_get(proc, "noNewPrivileges")));
 	assert_int_equal(json_object_array_length(json_object_object_get(proc, "env")), 2);
+	/* neither the policy nor the request names capabilities: both mean the documented
+	 * default, policy_caps_default(), not empty sets */
+	struct json_object *caps = json_object_object_get(proc, "capabilities");
+	struct policy_caps dflt;
+	policy_caps_default(&dflt);
+	assert_int_equal(json_object_array_length(json_object_object_get(caps, "bounding")),
+			 __builtin_popcountll(dflt.bounding));
+	assert_int_equal(json_object_array_length(json_object_object_get(caps, "ambient")), 0);
 	assert_string_equal(json_object_get_string(json_object_object_get(
 				    json_object_object_get(cfg, "root"), "path")),
 			    "/run/parma/ctr/c1");
@@ -624,7 +633,7 @@ static void agent_container_lifecycle(void **state)
 	/* Shutdown then unmount the overlay. */
 	expect_ok(r, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}");
 	assert_int_equal(fk.del, 1);
-	expect_ok(r, "{\"type\":\"unmount\",\"target\":\"/run/parma/ctr/c1\"}");
+	expect_ok(r, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/ctr/c1\"}");
 	assert_int_equal(fk.unmount, 1);
 }
 
@@ -646,7 +655,7 @@ static void agent_exec_signal_and_stdin(void **state)
 	json_object_put(resp);
 	/* Signal 9 is not listed for /bin/cat; 15 is. */
 	char req[128];
-	snprintf(req, sizeof(req), "{\"type\":\"signal\",\"container_id\":\"c1\",\"process_id\":%u,\"signal\":9}", cat);
+	snprintf(req, sizeof(req), "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"process_id\":%u,\"signal\":9}", cat);
 	expect_denied(r, "signal", req);
 	r->watch = cat;
 	assert_int_equal(agent_client_write_stdin(r->cli, cat, "ping\n", 5, 5000, NULL), 0);
@@ -654,7 +663,7 @@ static void agent_exec_signal_and_stdin(void **state)
 		agent_client_pump(r->cli, 20, NULL);
 	assert_int_equal(r->watched_len, 5);
 	assert_memory_equal(r->watched, "ping\n", 5);
-	snprintf(req, sizeof(req), "{\"type\":\"signal\",\"container_id\":\"c1\",\"process_id\":%u,\"signal\":15}", cat);
+	snprintf(req, sizeof(req), "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"process_id\":%u,\"signal\":15}", cat);
 	expect_ok(r, req);
 	assert_int_equal(call(r, &resp, "{\"type\":\"wait\",\"process_id\":%u}", cat), 0);
 	assert_true(json_object_object_get_ex(resp, "signal", &v));
@@ -699,8 +708,8 @@ static void agent_malformed_frames_keep_serving(void **state)
 	json_object_put(resp);
 	assert_int_equal(agent_client_wait(r->cli, 78, 5000, &resp, NULL), -EBADMSG);
 	json_object_put(resp);
-	assert_int_equal(call(r, &resp, "{\"type\":\"mount_layer\",\"device\":7}"), -EINVAL);
-	json_object_put(resp);
+	/* a malformed request is a denial by the parser explain uses too */
+	expect_denied(r, "malformed_request", "{\"type\":\"mount_device\",\"device\":7}");
 	expect_ok(r, "{\"type\":\"ping\"}");
 	/* Many requests in flight, answered by id. */
 	uint32_t ids[20];
@@ -760,11 +769,10 @@ static void agent_seccomp_profile_must_match_digest(void **state)
 	snprintf(policy, sizeof(policy),
 		 "{\"version\":1,\"containers\":[{\"name\":\"app\",\"layers\":[\"" HASH_A "\"],"
 		 "\"command\":[\"/bin/true\"],\"working_dir\":\"/\","
-		 "\"capabilities\":{\"bounding\":[],\"effective\":[],\"permitted\":[]},"
 		 "\"seccomp_profile_sha256\":\"%s\"}]}", hex);
 	install_text(r, policy);
 	expect_ok(r, MOUNT_A);
-	expect_ok(r, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layers\":[\"/run/parma/layers/a\"],\"target\":\"/run/parma/ctr/c1\"}");
+	expect_ok(r, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layer_targets\":[\"/run/parma/layers/a\"],\"target\":\"/run/parma/ctr/c1\"}");
 	const char *base = "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/bin/true\"]";
 	snprintf(req, sizeof(req), "%s}", base);
 	expect_denied(r, "seccomp", req);
@@ -855,8 +863,8 @@ static void agent_load_fragment_publishes_in_security_context(void **state)
 			assert_int_equal(n, len);
 			assert_memory_equal(data, doc, len);
 			free(data);
-			expect_ok(r, "{\"type\":\"mount_layer\",\"device\":\"/dev/vdb\",\"target\":"
-				     "\"/run/parma/layers/x\",\"root_hash\":\"" HASH_X
+			expect_ok(r, "{\"type\":\"mount_device\",\"device\":\"/dev/vdb\",\"target\":"
+				     "\"/run/parma/layers/x\",\"device_hash\":\"" HASH_X
 				     "\",\"hash_offset\":4096}");
 		}
 		free(req), free(b64), free(doc), free(body);

@@ -104,6 +104,7 @@ static char *run_attack(const char *path)
 	size_t len, plen;
 	struct json_object *doc = NULL, *v, *reqs;
 	struct policy_engine *e = policy_engine_new();
+	struct policy_replay *replay = policy_replay_new(e);
 	struct errbuf eb = {0};
 	if (!e || file_read_all(path, 1u << 24, &text, &len, &eb)) {
 		msg = strdup(errbuf_msg(&eb));
@@ -156,7 +157,9 @@ static char *run_attack(const char *path)
 			json_object_put(rq);
 			goto out;
 		}
-		int ret = policy_decide_json(e, rq, &d);
+		struct policy_request q;
+		int ret = policy_replay_decide(replay, rq, &q, &d);
+		policy_request_clear(&q);
 		json_object_put(rq);
 		if (!last && ret != 0) {
 			if (asprintf(&msg, "setup request %zu denied by %s: %s", i,
@@ -203,6 +206,7 @@ out:
 	free(text);
 	free(pbytes);
 	json_object_put(doc);
+	policy_replay_free(replay);
 	policy_engine_free(e);
 	return msg;
 }

@@ -162,7 +162,7 @@ static void policy_closed_engine_denies_everything(void **state)
 	(void)state;
 	struct policy_engine *e = policy_engine_new();
 	struct policy_decision d;
-	for (int t = POLICY_REQ_MOUNT_DEVICE; t < POLICY_REQ_COUNT; t++) {
+	for (int t = POLICY_REQ_MOUNT_DEVICE; t < POLICY_REQ_FIRST_OPEN; t++) {
 		struct policy_request q = {.type = (enum policy_request_type)t};
 		assert_int_equal(policy_decide(e, &q, &d), -EACCES);
 		assert_int_equal(d.reason.rule, POLICY_RULE_CLOSED);
@@ -338,7 +338,7 @@ static void policy_create_narrows_candidates_and_returns_effective_values(void *
 		f, "seccomp",
 		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
 		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
-		       "," CAPKILL ",\"seccomp_profile_sha256\":\"" HA "\"}"));
+		       "," CAPKILL ",\"seccomp_profile\":\"e30=\"}"));
 	assert_denied(f, "no_overlay", req(f, CREATE_API("c9", "\"PATH=/bin\"")));
 	/* allowed: regex mount source, env kept in order, caps and stdio from the policy */
 	assert_allowed(
@@ -482,6 +482,16 @@ static void policy_exec_external_checks_external_processes(void **state)
 	fx_free(f);
 }
 
+/* signal_process to an exec'd process whose command the caller knows (NULL: none given). */
+static int signal_exec(struct fx *f, int sig, const char *cmd)
+{
+	const char *argv[] = {cmd};
+	struct policy_req_signal_process r = {.container_id = "c1", .signal = sig,
+					      .has_process_id = true, .process_id = 2};
+	policy_signal_resolve(&r, false, argv, cmd ? 1 : 0);
+	return policy_signal_process(f->e, &r, &f->d);
+}
+
 static void policy_signals_per_container_and_exec_process(void **state)
 {
 	(void)state;
@@ -498,19 +508,19 @@ static void policy_signals_per_container_and_exec_process(void **state)
 		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":2}"));
 	assert_denied(f, "signal",
 		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9}"));
-	assert_allowed(f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":"
-				 "9,\"init_process\":false,\"command\":[\"/bin/ps\"]}"));
-	assert_denied(f, "signal",
-		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15,"
-			     "\"init_process\":false,\"command\":[\"/bin/ps\"]}"));
-	assert_denied(f, "signal",
-		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9,"
-			     "\"init_process\":false,\"command\":[\"/bin/top\"]}"));
+	/* an exec'd process: the agent resolves process_id to its command (typed API) */
+	assert_int_equal(signal_exec(f, 9, "/bin/ps"), 0);
+	assert_int_equal(signal_exec(f, 15, "/bin/ps"), -EACCES);
+	assert_int_equal(f->d.reason.rule, POLICY_RULE_SIGNAL);
+	assert_int_equal(signal_exec(f, 9, "/bin/top"), -EACCES);
+	assert_int_equal(f->d.reason.rule, POLICY_RULE_SIGNAL);
 	assert_denied(f, "malformed_request",
 		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":0}"));
 	assert_denied(f, "malformed_request",
 		      req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":9,"
 			     "\"init_process\":false}"));
+	assert_int_equal(signal_exec(f, 9, NULL), -EACCES);
+	assert_int_equal(f->d.reason.rule, POLICY_RULE_MALFORMED_REQUEST);
 	fx_free(f);
 }
 
@@ -772,7 +782,7 @@ static struct policy_engine *engine_with(const char *pol)
 	memset(md.device_hash, 0xaa, 32);
 	assert_int_equal(policy_mount_device(e, &md, &d), 0);
 	const char *lt[] = {"/run/parma/l"};
-	struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}};
+	struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}, NULL};
 	assert_int_equal(policy_mount_overlay(e, &mo, &d), 0);
 	return e;
 }
