@@ -369,9 +369,12 @@ enum policy_rule {
 
 #define POLICY_REASON_TEXT 256
 
+/* What reasons and records show instead of an environment value (hcsshim's marker). */
+#define POLICY_REDACTED "<<redacted>>"
+
 /* Why a request was denied. `field` is the JSON path in the request
  * ("env[2]"); `expected`/`got` are short renderings with environment
- * values redacted ("SECRET=<redacted>"). */
+ * values redacted ("SECRET=<<redacted>>"). */
 struct policy_reason {
 	enum policy_rule rule;
 	char field[128];

@@ -12,6 +12,7 @@
 #include "common/errbuf.h"
 #include "common/fileio.h"
 #include "policy/lang/policy.h"
+#include "policy/lang/policy_runenv.h"
 
 #define DEBUG_WARNING                                                                              \
 	"WARNING: this is the DEBUG allow-all policy (insecure_allow_all): it allows every "       \
@@ -180,41 +181,67 @@ static void print_decision(size_t i, const struct policy_decision *d,
 		printf("    compared: %s\n", d->source);
 }
 
+int policy_cli_opt_env(const char *prog, char *value, void *dest)
+{
+	struct errbuf eb = {0};
+	if (policy_runenv_add_arg(dest, value, &eb) < 0)
+		return cli_usage_error(prog, "%s", errbuf_msg(&eb));
+	return CLI_OK;
+}
+
+int policy_cli_opt_env_file(const char *prog, char *value, void *dest)
+{
+	struct errbuf eb = {0};
+	if (policy_runenv_add_file(dest, value, &eb) < 0)
+		return cli_usage_error(prog, "%s", errbuf_msg(&eb));
+	return CLI_OK;
+}
+
 int policy_cli_explain(int argc, char **argv)
 {
 	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--json] POLICY REQUESTS.json\n\n"
+		printf("Usage: %s [--json] [--env C:NAME=VALUE]... [--env-file FILE] POLICY "
+		       "REQUESTS.json\n\n"
 		       "Install POLICY in a fresh engine (as the guest agent does), replay the "
 		       "JSON\n"
 		       "array of requests in REQUESTS.json (format: docs/policy.md, \"Requests\") "
 		       "and\n"
 		       "print each decision with its reason. A denied request changes nothing and "
 		       "the\n"
-		       "replay goes on. Exit: 0 all allowed, 1 some denied, 3 invalid input.\n",
+		       "replay goes on. Run-time values recorded as NAME=<<redacted>> (parma run\n"
+		       "--env/--env-file) are given again with --env / --env-file, as for parma run.\n"
+		       "Exit: 0 all allowed, 1 some denied, 2 a redacted value was not given,\n"
+		       "3 invalid input.\n",
 		       argv[0]);
 		return CLI_OK;
 	}
 	bool json = false;
-	const struct cli_opt opts[] = {
-		CLI_FLAG("json", 0, &json),
-	};
-	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
-					  &first);
-	if (rc)
-		return rc;
-	if (first != argc - 2)
-		return cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
-	const char *paths[2] = { argv[first], argv[first + 1] };
 	uint8_t *bytes = NULL, *rbytes = NULL;
-	size_t len, rlen;
+	size_t len, rlen = 0;
 	struct policy *p;
 	struct errbuf eb = {0};
 	struct json_object *reqs = NULL, *out = NULL;
 	struct policy_engine *e = NULL;
 	struct policy_replay *replay = NULL;
-	int code = load_file(argv[0], paths[0], &bytes, &len, &p);
-	if (code)
+	struct policy_runenv *rv = policy_runenv_new();
+	if (!rv)
+		return cli_error(argv[0], CLI_INTERNAL, "out of memory");
+	const struct cli_opt opts[] = {
+		CLI_FLAG("json", 0, &json),
+		CLI_FUNC("env", 0, policy_cli_opt_env, rv),
+		CLI_FUNC("env-file", 0, policy_cli_opt_env_file, rv),
+	};
+	int first, code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+					    &first);
+	if (code == CLI_OK && first != argc - 2)
+		code = cli_usage_error(argv[0], "expected POLICY and REQUESTS.json");
+	const char *paths[2] = { argv[argc - 2], argv[argc - 1] };
+	if (code == CLI_OK)
+		code = load_file(argv[0], paths[0], &bytes, &len, &p);
+	if (code) {
+		policy_runenv_free(rv);
 		return code;
+	}
 	bool debug = policy_is_debug(p);
 	policy_free(p);
 	if (file_read_all(paths[1], 64u << 20, &rbytes, &rlen, &eb)) {
@@ -227,6 +254,13 @@ int policy_cli_explain(int argc, char **argv)
 				 paths[1]);
 		goto out;
 	}
+	/* Values first, all of them: a replay with a missing value would decide something else. */
+	for (size_t i = 0; i < json_object_array_length(reqs); i++)
+		if (policy_runenv_restore(rv, json_object_array_get_idx(reqs, i), &eb) < 0) {
+			code = cli_usage_error(argv[0], "%s: request #%zu: %s", paths[1], i + 1,
+					       errbuf_msg(&eb));
+			goto out;
+		}
 	e = policy_engine_new();
 	if (!e) {
 		code = cli_error(argv[0], CLI_INTERNAL, "out of memory");
@@ -274,7 +308,10 @@ out:
 	json_object_put(reqs);
 	policy_replay_free(replay);
 	policy_engine_free(e);
+	policy_runenv_free(rv);
 	free(bytes);
+	if (rbytes)
+		explicit_bzero(rbytes, rlen);
 	free(rbytes);
 	return code;
 }

@@ -145,7 +145,7 @@ struct text {
 void engine_text_add(struct text *t, const char *s, size_t n);
 void engine_text_str(struct text *t, const char *s);
 void engine_render_strv(char *buf, size_t size, const char *const *v, size_t n);
-void engine_render_env(char *buf, size_t size, const char *var); /* NAME=<redacted> */
+void engine_render_env(char *buf, size_t size, const char *var); /* NAME=<<redacted>> */
 void engine_render_caps(char *buf, size_t size, uint64_t set);
 void engine_render_hash(char *buf, size_t size, const uint8_t h[POLICY_SHA256_LEN]);
 

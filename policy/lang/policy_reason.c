@@ -1,5 +1,5 @@
 /* policy_reason: decisions and the short, bounded renderings used in denial
- * reasons. Environment values are never rendered: "NAME=<redacted>". */
+ * reasons. Environment values are never rendered: "NAME=<<redacted>>". */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -90,7 +90,7 @@ void engine_render_env(char *buf, size_t size, const char *var)
 {
 	const char *eq = strchr(var, '=');
 	size_t n = eq ? (size_t)(eq - var) : strlen(var);
-	snprintf(buf, size, "%.*s=<redacted>", (int)(n > 100 ? 100 : n), var);
+	snprintf(buf, size, "%.*s=" POLICY_REDACTED, (int)(n > 100 ? 100 : n), var);
 }
 
 void engine_render_caps(char *buf, size_t size, uint64_t set)

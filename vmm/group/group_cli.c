@@ -18,6 +18,7 @@
 #include "common/encoding.h"
 #include "common/fileio.h"
 #include "policy/lang/policy.h"
+#include "policy/lang/policy_runenv.h"
 #include "vmm/group/agent_client.h"
 #include "vmm/group/group_cli.h"
 #include "vmm/group/group_request.h"
@@ -161,20 +162,47 @@ static void exec_on_output(void *opaque, uint32_t pid, int stream, const uint8_t
 }
 
 /* Keep a replayable record of a denied request next to the group's own history. */
-static void exec_explain_hint(const char *prog, const struct group_paths *p,
-			      struct json_object *req)
+/* The run-time values `parma run` was given for container `id`, from the group's relay
+ * ({"NAME": "VALUE"}, new reference), or NULL if there are none. */
+static struct json_object *exec_values(struct agent_client *c, const char *id)
 {
-	struct json_object *history = load_json_file(p->requests, NULL);
+	struct json_object *req = group_req_new("group_env"), *resp = NULL, *env, *out = NULL;
+	json_object_object_add(req, "container_id", json_object_new_string(id));
+	if (agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, NULL) == 0 &&
+	    json_object_object_get_ex(resp, "env", &env) &&
+	    json_object_is_type(env, json_type_object) && json_object_object_length(env))
+		out = json_object_get(env);
+	json_object_put(req);
+	json_object_put(resp);
+	return out;
+}
+
+/* Keep a replayable record of a denied request next to the group's own history, with the
+ * run-time values (`values` of container `id`) redacted. */
+static void exec_explain_hint(const char *prog, const struct group_paths *p,
+			      struct json_object *req, const char *id, struct json_object *values)
+{
+	struct json_object *history = load_json_file(p->requests, NULL), *rec = NULL;
 	if (!history || !json_object_is_type(history, json_type_array)) {
 		json_object_put(history);
 		history = json_object_new_array();
 	}
-	json_object_array_add(history, json_object_get(req));
+	struct policy_runenv *rv = policy_runenv_new();
+	if (values && rv) {
+		json_object_object_foreach(values, name, value)
+			policy_runenv_set(rv, id, name, json_object_get_string(value), NULL);
+	}
+	if (json_object_deep_copy(req, &rec, NULL) == 0) { /* a copy: req is not ours to change */
+		policy_runenv_redact(rv, id, rec);
+		json_object_array_add(history, rec);
+	}
+	policy_runenv_free(rv);
 	char path[GROUP_PATH_MAX + 32];
 	snprintf(path, sizeof(path), "%s/denied-exec.json", p->dir);
 	const char *text = json_object_to_json_string_ext(history, JSON_C_TO_STRING_PRETTY);
 	if (file_write_atomic(path, text, strlen(text), 0600, NULL) == 0)
-		fprintf(stderr, "  reproduce: parma policy explain %s %s\n", p->policy, path);
+		fprintf(stderr, "  reproduce: parma policy explain %s %s%s\n", p->policy, path,
+			values ? " --env-file FILE (the run-time values)" : "");
 	json_object_put(history);
 	(void)prog;
 }
@@ -184,6 +212,8 @@ static const char exec_usage[] =
 	"\n"
 	"Run a command inside a running container. The guest's policy decides: only commands\n"
 	"listed in the container's exec_processes are allowed; a denial prints the rule.\n"
+	"The command gets the container's environment, including the run-time values given\n"
+	"to `parma run --env/--env-file` (asked from the running group, never stored).\n"
 	"  -i, --stdin   forward this command's standard input\n"
 	"Exit status: the command's exit code; 1 if denied or failed.\n";
 
@@ -234,13 +264,14 @@ int group_cli_exec(int argc, char **argv)
 	struct agent_client_callbacks cbs = { .on_output = exec_on_output, .opaque = &st };
 	agent_client_set_callbacks(c, &cbs);
 
-	struct json_object *resp = NULL, *v;
+	struct json_object *resp = NULL, *v, *values = exec_values(c, operands[1]);
+	group_req_add_env_values(req, values);
 	ret = agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, &eb);
 	int code = CLI_FAILED;
 	if (ret == -EACCES) {
 		fprintf(stderr, "%s: denied by the policy: %s\n", argv[0], errbuf_msg(&eb));
 		group_print_reason(stderr, resp);
-		exec_explain_hint(argv[0], &p, req);
+		exec_explain_hint(argv[0], &p, req, operands[1], values);
 		goto out;
 	}
 	if (ret < 0) {
@@ -281,6 +312,7 @@ int group_cli_exec(int argc, char **argv)
 out:
 	json_object_put(resp);
 	json_object_put(req);
+	json_object_put(values);
 	policy_free(policy);
 	agent_client_close(c);
 	return code;

@@ -59,6 +59,7 @@ struct group_relay {
 	struct relay_proc proc[RELAY_MAX_PROCS];
 	size_t n_procs;
 	atomic_int agent_gone;
+	struct json_object *env; /* run-time values {"container": {"NAME": "VALUE"}}, or NULL */
 	uid_t owner_uid; /* who may connect (and root) */
 };
 
@@ -211,11 +212,48 @@ static void client_request(struct group_relay *r, int slot, const struct proto_f
 	}
 }
 
+/* "group_env" is answered here, never forwarded: the run-time values of one container, so
+ * `parma exec` sends what `parma run` sent without the values being written on the host.
+ * Whoever can open the socket (mode 0600) controls the group anyway. True if answered. */
+static bool local_request(struct group_relay *r, int slot, const struct proto_frame *f)
+{
+	struct proto_frame copy = *f;
+	struct json_object *req = NULL, *t, *id, *vars;
+	bool mine = false;
+	if (f->length > 4096 || proto_json_parse(&copy, &req, NULL) < 0)
+		return false;
+	if (json_object_object_get_ex(req, "type", &t) &&
+	    !strcmp(json_object_get_string(t), "group_env")) {
+		mine = true;
+		struct json_object *resp = json_object_new_object(), *env = json_object_new_object();
+		if (json_object_object_get_ex(req, "container_id", &id) && r->env &&
+		    json_object_object_get_ex(r->env, json_object_get_string(id), &vars)) {
+			json_object_object_foreach(vars, name, value)
+				json_object_object_add(
+					env, name,
+					json_object_new_string(json_object_get_string(value)));
+		}
+		json_object_object_add(resp, "ok", json_object_new_boolean(1));
+		json_object_object_add(resp, "env", env);
+		uint8_t *buf;
+		size_t len;
+		if (proto_json_frame(PROTO_RESPONSE, f->id, resp, &buf, &len) == 0) {
+			conn_send(&r->client[slot], buf, len);
+			explicit_bzero(buf, len);
+			free(buf);
+		}
+		json_object_put(resp);
+	}
+	json_object_put(req);
+	return mine;
+}
+
 static void client_frame(struct group_relay *r, int slot, const struct proto_frame *f)
 {
 	switch (f->type) {
 	case PROTO_REQUEST:
-		client_request(r, slot, f);
+		if (!local_request(r, slot, f))
+			client_request(r, slot, f);
 		break;
 	case PROTO_RESPONSE:
 	case PROTO_ERROR:
@@ -428,8 +466,8 @@ static void *relay_thread(void *arg)
 	return NULL;
 }
 
-int group_relay_start(int agent_fd, const char *sock_path, struct group_relay **out,
-		      struct errbuf *eb)
+int group_relay_start(int agent_fd, const char *sock_path, struct json_object *env,
+		      struct group_relay **out, struct errbuf *eb)
 {
 	struct group_relay *r = calloc(1, sizeof(*r));
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -443,6 +481,12 @@ int group_relay_start(int agent_fd, const char *sock_path, struct group_relay **
 		close(agent_fd);
 		free(r);
 		return errbuf_set(eb, ENAMETOOLONG, "%s: socket path too long", sock_path);
+	}
+	/* A copy of its own: the relay thread never shares json-c objects with the caller. */
+	if (env && json_object_deep_copy(env, &r->env, NULL) < 0) {
+		close(agent_fd);
+		free(r);
+		return errbuf_set(eb, ENOMEM, "out of memory");
 	}
 	conn_init(&r->agent, agent_fd);
 	for (int i = 0; i < RELAY_MAX_CLIENTS; i++)
@@ -489,6 +533,7 @@ fail:
 	conn_close(&r->agent);
 	for (int i = 0; i < RELAY_MAX_CLIENTS; i++)
 		conn_close(&r->client[i]);
+	json_object_put(r->env);
 	free(r);
 	return ret;
 }
@@ -511,5 +556,6 @@ void group_relay_stop(struct group_relay *r)
 	conn_close(&r->agent);
 	for (int i = 0; i < RELAY_MAX_CLIENTS; i++)
 		conn_close(&r->client[i]);
+	json_object_put(r->env);
 	free(r);
 }

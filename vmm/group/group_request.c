@@ -1,5 +1,8 @@
 #include "vmm/group/group_request.h"
 
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <json-c/json.h>
@@ -57,4 +60,37 @@ int group_wait_status(struct json_object *resp)
 	if (json_object_object_get_ex(resp, "signal", &v))
 		return 128 + json_object_get_int(v);
 	return -1;
+}
+
+void group_req_add_env_values(struct json_object *req, struct json_object *values)
+{
+	struct json_object *env, *out;
+	if (!values || !json_object_object_get_ex(req, "env", &env) ||
+	    !json_object_is_type(env, json_type_array) || !(out = json_object_new_array()))
+		return;
+	for (size_t i = 0; i < json_object_array_length(env); i++) {
+		struct json_object *item = json_object_array_get_idx(env, i);
+		const char *var = json_object_get_string(item), *eq = var ? strchr(var, '=') : NULL;
+		bool replaced = false;
+		json_object_object_foreach(values, name, value)
+		{
+			(void)value;
+			replaced |= eq && strlen(name) == (size_t)(eq - var) &&
+				    !strncmp(name, var, (size_t)(eq - var));
+		}
+		if (!replaced)
+			json_object_array_add(out, json_object_get(item));
+	}
+	json_object_object_foreach(values, name, value)
+	{
+		size_t len = strlen(name) + 1 + (size_t)json_object_get_string_len(value) + 1;
+		char *var = malloc(len);
+		if (!var)
+			continue;
+		snprintf(var, len, "%s=%s", name, json_object_get_string(value));
+		json_object_array_add(out, json_object_new_string(var));
+		explicit_bzero(var, len);
+		free(var);
+	}
+	json_object_object_add(req, "env", out);
 }

@@ -29,6 +29,11 @@ struct json_object *group_req_create(const struct policy *p, const char *name);
 struct json_object *group_req_exec(const struct policy *p, const char *name, char *const *argv,
 				   size_t argc);
 
+/* Put the run-time values `values` ({"NAME": "VALUE"}, may be NULL) into the "env" of a
+ * create_container or exec_in_container request: a name given there replaces the policy's
+ * exact value of that name; the others are appended. */
+void group_req_add_env_values(struct json_object *req, struct json_object *values);
+
 /* A denial's structured reason (rule, field, expected, got) on `out`, two-space indented;
  * nothing if `resp` carries none. */
 void group_print_reason(FILE *out, struct json_object *resp);

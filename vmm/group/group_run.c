@@ -1,8 +1,10 @@
 /* `parma run GROUP.json`: from a group spec to running confidential containers.
  *
- * 1. validate the spec (nothing boots on a bad spec);
+ * 1. validate the spec and the run-time environment values (nothing boots on a bad spec);
  * 2. convert the images' layers (cached by digest) and generate the policy, or take --policy;
- * 3. HOST_DATA = SHA-256(policy bytes); pick the backend and the attestation mode;
+ * 3. HOST_DATA = SHA-256(policy bytes); replay the whole request sequence in a policy engine
+ *    on the host, so a request the guest would deny (a run-time value its rule refuses) is
+ *    reported before anything boots; pick the backend and the attestation mode;
  * 4. boot the guest with one read-only disk per layer and an encrypted scratch disk;
  * 5. share the agent stream through the relay (vmm/group/group_relay.h) so ps/exec/attest work;
  * 6. install the policy, mount layers, scratch and overlays, create and start the containers
@@ -40,6 +42,8 @@
 #include "policy/cose/cose_sign1.h"
 #include "policy/image/policy_gen.h"
 #include "policy/lang/policy.h"
+#include "policy/lang/policy_cli.h"
+#include "policy/lang/policy_runenv.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
 #include "vmm/group/group_log.h"
@@ -107,6 +111,8 @@ struct run {
 	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
 	bool have_measurement;
 	struct json_object *requests; /* every request sent, for `parma policy explain` */
+	struct policy_runenv *env;    /* --env / --env-file values: memory only */
+	struct policy_engine *dry;    /* set while the sequence is checked on the host */
 	struct json_object *decisions; /* the agent's decision for each of them */
 	/* signed policy fragments (--fragment), loaded after the policy, before any container */
 	const char *fragment_paths[POLICY_MAX_FRAGMENTS];
@@ -226,24 +232,149 @@ static void print_denial(struct run *r, const char *what, struct json_object *re
 {
 	fprintf(stderr, "%s: %s denied by the policy: %s\n", r->prog, what, errbuf_msg(eb));
 	group_print_reason(stderr, resp);
-	fprintf(stderr, "  reproduce: parma policy explain %s %s\n", r->paths.policy,
-		r->paths.requests);
+	fprintf(stderr, "  reproduce: parma policy explain %s %s%s\n", r->paths.policy,
+		r->paths.requests,
+		policy_runenv_empty(r->env) ? "" : " --env-file FILE (the run-time values)");
 }
 
-/* Send one request (recorded for explain), wait for its answer. 0, -EACCES (denied: printed
- * with its reason), or another negative errno (printed). */
+/* The run-time values of container `id` ({"NAME": "VALUE"}, borrowed) or NULL. */
+static struct json_object *run_values(struct run *r, const char *id)
+{
+	struct json_object *v;
+	if (!r->env || !json_object_object_get_ex(policy_runenv_json(r->env), id, &v))
+		return NULL;
+	return v;
+}
+
+static const char *req_member(struct json_object *req, const char *key)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(req, key, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* The policy document's entry for container `name`, only to show a denial's rule: *doc owns
+ * it (json_object_put it). */
+static struct json_object *policy_entry(struct run *r, const char *name, struct json_object **doc)
+{
+	struct json_tokener *tok = json_tokener_new();
+	struct json_object *cs, *n;
+	*doc = tok ? json_tokener_parse_ex(tok, (const char *)r->policy, (int)r->policy_len) : NULL;
+	if (tok)
+		json_tokener_free(tok);
+	if (!*doc || !json_object_object_get_ex(*doc, "containers", &cs) ||
+	    !json_object_is_type(cs, json_type_array))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(cs); i++) {
+		struct json_object *pc = json_object_array_get_idx(cs, i);
+		if (json_object_object_get_ex(pc, "name", &n) &&
+		    !strcmp(json_object_get_string(n), name))
+			return pc;
+	}
+	return NULL;
+}
+
+/* The policy's env rules that name variable `name` ("NAME=..."), for a pre-boot denial. */
+static void print_env_rules_for(struct run *r, const char *container, const char *name)
+{
+	struct json_object *doc, *pc = policy_entry(r, container, &doc), *rules;
+	size_t n = strlen(name), shown = 0;
+	if (!pc || !json_object_object_get_ex(pc, "env_rules", &rules)) {
+		json_object_put(doc);
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(rules); i++) {
+		struct json_object *rule = json_object_array_get_idx(rules, i);
+		const char *pattern = req_member(rule, "pattern");
+		if (!pattern || strncmp(pattern, name, n) || pattern[n] != '=')
+			continue;
+		const char *strategy = req_member(rule, "strategy");
+		bool regex = strategy && !strcmp(strategy, "regex");
+		/* an exact rule's value is a value too: shown only when it is not a run-time one */
+		fprintf(stderr, "  policy    containers['%s'].env_rules[%zu]: %s %s%s\n", container, i,
+			regex ? "regex" : "exact value", regex ? pattern : name,
+			regex ? "" : "=...");
+		shown++;
+	}
+	if (!shown)
+		fprintf(stderr, "  policy    containers['%s'] has no env rule for %s\n", container, name);
+	json_object_put(doc);
+}
+
+/* The host's own engine decides a request of the sequence before boot. A denial is printed
+ * with the rule (never a value) and changes nothing. */
+static int run_dry_call(struct run *r, const char *what, struct json_object *req)
+{
+	struct policy_decision d;
+	const char *type = req_member(req, "type");
+	/* what the engine does not decide by itself (start_container, wait) is not replayed */
+	if (!type || !strcmp(type, "start_container") || !strcmp(type, "wait"))
+		return 0;
+	int ret = policy_decide_json(r->dry, req, &d);
+	if (ret == 0 && d.allowed)
+		return 0;
+	const char *id = req_member(req, "container_id");
+	fprintf(stderr, "%s: before boot: %s%s%s%s would be denied by the policy: %s\n", r->prog,
+		what, id ? " for '" : "", id ? id : "", id ? "'" : "", d.reason.message);
+	const char *const reason[][2] = { { "rule", policy_rule_name(d.reason.rule) },
+					  { "field", d.reason.field },
+					  { "expected", d.reason.expected },
+					  { "got", d.reason.got },
+					  { "source", d.source } };
+	for (size_t i = 0; i < sizeof(reason) / sizeof(reason[0]); i++)
+		if (reason[i][1] && reason[i][1][0])
+			fprintf(stderr, "  %-9s %s\n", reason[i][0], reason[i][1]);
+	/* Name the variable and its rule: env[i] of the request, or a required rule's index. */
+	struct json_object *env;
+	unsigned idx;
+	if (id && json_object_object_get_ex(req, "env", &env)) {
+		if (sscanf(d.reason.field, "env[%u]", &idx) == 1 &&
+		    idx < json_object_array_length(env)) {
+			const char *var = json_object_get_string(json_object_array_get_idx(env, idx));
+			char name[256];
+			snprintf(name, sizeof(name), "%.*s", (int)strcspn(var, "="), var);
+			fprintf(stderr, "  variable  %s%s\n", name,
+				policy_runenv_get(r->env, id, name) ? " (given with --env/--env-file)"
+								     : " (the policy's exact value)");
+			print_env_rules_for(r, id, name);
+		} else if (sscanf(d.reason.expected, "a variable matching required regex rule %u",
+				  &idx) == 1) {
+			struct json_object *doc, *pc = policy_entry(r, id, &doc), *rules;
+			if (pc && json_object_object_get_ex(pc, "env_rules", &rules) &&
+			    idx < json_object_array_length(rules)) {
+				const char *pattern =
+					req_member(json_object_array_get_idx(rules, idx), "pattern");
+				fprintf(stderr, "  policy    containers['%s'].env_rules[%u]: required "
+					"regex %s\n  give it with --env %s:%.*s=VALUE or --env-file\n",
+					id, idx, pattern ? pattern : "?", id,
+					pattern ? (int)strcspn(pattern, "=") : 4, pattern ? pattern : "NAME");
+			}
+			json_object_put(doc);
+		}
+	}
+	return -EACCES;
+}
+
+/* Send one request (recorded for explain, run-time values redacted), wait for its answer.
+ * 0, -EACCES (denied: printed with its reason), or another negative errno (printed). While
+ * r->dry is set the host's engine decides instead and nothing is sent or recorded. */
 static int run_call(struct run *r, const char *what, struct json_object *req,
 		    struct json_object **resp_out)
 {
 	struct errbuf eb = { 0 };
 	struct json_object *resp = NULL;
 
+	if (r->dry)
+		return run_dry_call(r, what, req);
 	int ret = agent_client_call(r->client, req, RUN_REQUEST_TIMEOUT_MS, &resp, &eb);
 	/* the request as sent, and the agent's decision: `parma policy explain` reads the same
-	 * form and must reach the same decision (install_policy is explain's own first step) */
+	 * form and must reach the same decision (install_policy is explain's own first step);
+	 * run-time env values are recorded as NAME=<<redacted>> (a copy: req goes on the wire) */
 	if (strcmp(what, "install_policy")) {
-		struct json_object *t = json_object_object_get(req, "type");
-		json_object_array_add(r->requests, json_object_get(req));
+		struct json_object *t = json_object_object_get(req, "type"), *rec = NULL;
+		if (json_object_deep_copy(req, &rec, NULL) < 0)
+			rec = json_object_new_object();
+		policy_runenv_redact(r->env, req_member(req, "container_id"), rec);
+		json_object_array_add(r->requests, rec);
 		json_object_array_add(r->decisions,
 				      agent_decision(json_object_get_string(t), ret, resp));
 		run_save_requests(r);
@@ -359,6 +490,47 @@ static int host_memory_check(const struct group_spec *spec, struct errbuf *eb)
 	return 0;
 }
 
+/* The run-time values against the spec: every container and variable they name exists, and
+ * every required regex variable has a value. The message names what is wrong, never a value. */
+static int run_check_env(struct run *r, struct errbuf *eb)
+{
+	struct json_object *all = r->env ? policy_runenv_json(r->env) : NULL;
+	if (all) {
+		json_object_object_foreach(all, cname, vars)
+		{
+			const struct group_container *gc = NULL;
+			for (size_t i = 0; i < r->spec->n_containers && !gc; i++)
+				if (!strcmp(r->spec->containers[i].name, cname))
+					gc = &r->spec->containers[i];
+			if (!gc)
+				return errbuf_set(eb, ENOENT, "--env/--env-file: the group has no "
+						  "container '%s'", cname);
+			json_object_object_foreach(vars, name, value)
+			{
+				(void)value;
+				bool known = false;
+				for (size_t k = 0; k < gc->n_env && !known; k++)
+					known = !strcmp(gc->env[k].name, name);
+				if (!known)
+					return errbuf_set(eb, ENOENT, "--env/--env-file: container '%s' "
+							  "has no variable %s in the spec's env",
+							  cname, name);
+			}
+		}
+	}
+	for (size_t i = 0; i < r->spec->n_containers; i++) {
+		const struct group_container *gc = &r->spec->containers[i];
+		for (size_t k = 0; k < gc->n_env; k++)
+			if (gc->env[k].required && gc->env[k].is_regex &&
+			    !policy_runenv_get(r->env, gc->name, gc->env[k].name))
+				return errbuf_set(eb, ENOENT, "container '%s' requires %s (a value "
+						  "matching %s): give it with --env %s:%s=VALUE or "
+						  "--env-file FILE", gc->name, gc->env[k].name,
+						  gc->env[k].value, gc->name, gc->env[k].name);
+	}
+	return 0;
+}
+
 /* The guest initrd: $PARMA_INITRD, the build tree's, or the installed one. */
 static int find_initrd(char *out, size_t size, struct errbuf *eb)
 {
@@ -421,9 +593,10 @@ static int run_start_container(struct run *r, struct run_container *c)
 	struct json_object *resp = NULL, *v, *req = group_req_create(c->rules, c->name);
 	if (!req)
 		return -ENOMEM;
+	group_req_add_env_values(req, run_values(r, c->name));
 	ret = run_call(r, "create_container", req, &resp);
 	json_object_put(req);
-	if (ret < 0)
+	if (ret < 0 || r->dry)
 		return ret;
 	if (json_object_object_get_ex(resp, "process_id", &v))
 		c->process_id = (uint32_t)json_object_get_int64(v);
@@ -655,6 +828,10 @@ static void run_usage(FILE *out)
 		"                       snp where the host launches SNP guests, else dev)\n"
 		"  --backend kvm|qemu   hypervisor (default: kvm on bare metal, else QEMU TCG)\n"
 		"  --debug              generate the policy with the debug allowances (insecure)\n"
+		"  --env C:NAME=VALUE   a run-time value for variable NAME of container C (repeatable);\n"
+		"                       C:NAME alone takes NAME's value from parma's environment, so\n"
+		"                       the value is not on the command line\n"
+		"  --env-file FILE      run-time values from a JSON file {\"C\": {\"NAME\": \"VALUE\"}}\n"
 		"  --initrd FILE        guest initrd (default: the one built next to parma)\n"
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
@@ -671,6 +848,10 @@ static void run_usage(FILE *out)
 		"\n"
 		"With --kernel and no GROUP.json it boots that kernel directly in the KVM VMM, as\n"
 		"`parma boot` does (see parma boot --help).\n"
+		"\n"
+		"Run-time values fill the spec's env entries (those with a regex are meant for them);\n"
+		"the guest's policy checks them like any value, and a value its rule refuses is\n"
+		"reported before boot. They stay in memory: records show them as NAME=<<redacted>>.\n"
 		"\n"
 		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
 		"parma attest GROUP, parma stop GROUP.\n"
@@ -781,15 +962,21 @@ static int run_prepare(struct run *r, const char *policy_file, bool debug, const
 	return run_bind_policy(r, eb);
 }
 
-/* Disks: every distinct layer read-only (vda, vdb, ...), then the scratch disk. */
-static int run_disks(struct run *r, struct qemu_disk *disks, struct errbuf *eb)
+/* Where each layer appears in the guest: vda, vdb, ... in order, mounted under layers/. */
+static void run_name_layers(struct run *r)
 {
 	for (size_t i = 0; i < r->n_layers; i++) {
 		struct run_layer *l = &r->layers[i];
 		snprintf(l->device, sizeof(l->device), "/dev/vd%c", (char)('a' + i));
 		snprintf(l->target, sizeof(l->target), POLICY_MOUNT_ROOT "layers/%zu", i);
-		disks[i] = (struct qemu_disk){ l->image, 1 };
 	}
+}
+
+/* Disks: every distinct layer read-only (vda, vdb, ...), then the scratch disk. */
+static int run_disks(struct run *r, struct qemu_disk *disks, struct errbuf *eb)
+{
+	for (size_t i = 0; i < r->n_layers; i++)
+		disks[i] = (struct qemu_disk){ r->layers[i].image, 1 };
 	snprintf(r->scratch, sizeof(r->scratch), "%s/scratch.img", r->paths.vm);
 	int fd = open(r->scratch, O_CREAT | O_RDWR | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || ftruncate(fd, (off_t)RUN_SCRATCH_BYTES) < 0) {
@@ -931,7 +1118,8 @@ static int run_boot(struct run *r, struct errbuf *eb)
 	}
 	if (fd < 0)
 		return fd;
-	if ((ret = group_relay_start(fd, r->paths.relay_sock, &r->relay, eb)) < 0)
+	if ((ret = group_relay_start(fd, r->paths.relay_sock, policy_runenv_json(r->env), &r->relay,
+				     eb)) < 0)
 		return ret;
 	if ((ret = agent_client_connect(r->paths.relay_sock, AGENT_CONNECT_SERIAL, 10000,
 					&r->client, eb)) < 0)
@@ -983,6 +1171,31 @@ static int run_load_fragments(struct run *r)
 	return 0;
 }
 
+/* Replay the sequence `parma run` will send (fragments, mounts, overlays, creates with the
+ * run-time values) in a policy engine on the host: a request the guest's engine would deny is reported
+ * before boot, with its rule. Same policy bytes, same engine, same requests. */
+static int run_check_before_boot(struct run *r)
+{
+	struct policy_decision d;
+	struct policy_req_install_policy inst = { r->policy, r->policy_len, r->digest.sha256 };
+	r->dry = policy_engine_new();
+	if (!r->dry)
+		return -ENOMEM;
+	int ret = policy_engine_install(r->dry, &inst, &d);
+	if (ret < 0)
+		fprintf(stderr, "%s: before boot: the policy does not install: %s\n", r->prog,
+			d.reason.message);
+	if (ret == 0)
+		ret = run_load_fragments(r);
+	if (ret == 0)
+		ret = run_mount_all(r);
+	for (size_t i = 0; i < r->n_containers && ret == 0; i++)
+		ret = run_start_container(r, &r->containers[i]);
+	policy_engine_free(r->dry);
+	r->dry = NULL;
+	return ret;
+}
+
 static int run_opt_fragment(const char *prog, char *value, void *dest)
 {
 	struct run *r = dest;
@@ -1011,6 +1224,7 @@ static void run_free(struct run *r)
 		policy_free(r->fragment_rules[i]);
 	policy_free(r->loaded);
 	json_object_put(r->requests);
+	policy_runenv_free(r->env);
 	json_object_put(r->decisions);
 	free(r->policy);
 	snp_dev_ca_free(r->dev_ca);
@@ -1065,6 +1279,9 @@ int group_cli_run(int argc, char **argv)
 	if (has_kernel && !has_spec)
 		return vmm_cli_boot(argc, argv);
 
+	r.env = policy_runenv_new();
+	if (!r.env)
+		return cli_error(argv[0], CLI_INTERNAL, "out of memory");
 	bool help = false;
 	const struct cli_opt opts[] = {
 		CLI_STRING("policy", 0, &policy_file),
@@ -1076,29 +1293,43 @@ int group_cli_run(int argc, char **argv)
 		CLI_STRING("cache-dir", 0, &cache),
 		CLI_FUNC("boot-timeout", 0, opt_boot_timeout, &r.boot_timeout_ms),
 		CLI_FLAG("quiet", 'q', &r.quiet),
+		CLI_FUNC("env", 0, policy_cli_opt_env, r.env),
+		CLI_FUNC("env-file", 0, policy_cli_opt_env_file, r.env),
 		CLI_FUNC("seccomp", 0, run_opt_off, &r.seccomp_off),
 		CLI_FUNC("jail", 0, run_opt_off, &r.jail_off),
 		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
 		CLI_FLAG("help", 'h', &help),
 	};
 	int first;
-	if ((ret = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first)))
-		return ret;
+	if ((code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
+				      &first)) != CLI_OK)
+		goto out;
 	if (help) {
 		run_usage(stdout);
-		return CLI_OK;
+		code = CLI_OK;
+		goto out;
 	}
-	if (first != argc - 1)
-		return cli_usage_error(argv[0], first >= argc ? "missing GROUP.json"
+	code = CLI_INTERNAL;
+	if (first != argc - 1) {
+		code = cli_usage_error(argv[0], first >= argc ? "missing GROUP.json"
 							      : "exactly one GROUP.json expected");
+		goto out;
+	}
 	const char *spec_path = argv[first];
-	if (policy_file && debug)
-		return cli_usage_error(argv[0], "--debug generates a policy; it cannot go with --policy");
+	if (policy_file && debug) {
+		code = cli_usage_error(argv[0], "--debug generates a policy; it cannot go with "
+				       "--policy");
+		goto out;
+	}
 
 	/* Everything that can be wrong with the input is checked before anything boots. */
 	if ((ret = group_spec_load(spec_path, &r.spec, &eb)) < 0 ||
 	    (ret = host_memory_check(r.spec, &eb)) < 0 || (ret = run_read_fragments(&r, &eb)) < 0) {
 		code = cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
+		goto out;
+	}
+	if (run_check_env(&r, &eb) < 0) {
+		code = cli_usage_error(argv[0], "%s", errbuf_msg(&eb));
 		goto out;
 	}
 	if (group_paths_get(r.spec->name, &r.paths, &eb) < 0 ||
@@ -1111,6 +1342,13 @@ int group_cli_run(int argc, char **argv)
 	if ((ret = run_prepare(&r, policy_file, debug, cache, &eb)) < 0) {
 		code = cli_error(argv[0], ret == -ENOMEM ? CLI_INTERNAL : CLI_BAD_INPUT, "%s",
 				 errbuf_msg(&eb));
+		goto out_release;
+	}
+	run_name_layers(&r);
+	if ((ret = run_check_before_boot(&r)) < 0) {
+		code = ret == -EACCES ? CLI_FAILED : CLI_INTERNAL;
+		if (ret != -EACCES)
+			cli_error(argv[0], code, "before boot: %s", strerror(-ret));
 		goto out_release;
 	}
 	if ((ret = group_backend_choose(backend, &r.backend, why_backend, sizeof(why_backend),

@@ -9,7 +9,9 @@
  *   group.json     status: backend, tee, policy digest, containers (id, process, state, exit)
  *   agent.sock     the relay socket (vmm/group/group_relay.h): speaks the agent protocol
  *   policy.json    the exact policy bytes installed (HOST_DATA = its SHA-256)
- *   requests.json  every request `parma run` sent, for `parma policy explain`
+ *   requests.json  every request `parma run` sent, for `parma policy explain`, with run-time
+ *                  env values (--env, --env-file) as NAME=<<redacted>>: no value is on disk
+ *   denied-exec.json  the same plus the last denied `parma exec`, values redacted alike
  *   certs/         the certificate chain that verifies the group's reports
  *   logs/<c>.log   each container's output
  *   console.log    the guest's serial console

@@ -2,10 +2,11 @@
  * shared memory, the VMM's event loop on its own thread completing I/O) and
  * measures 4 KiB random-read IOPS at queue depth 32 and 1 MiB sequential-read
  * throughput on a file; fio --ioengine=io_uring measures the same file with
- * the same parameters in the same run. Prints parma/fio ratios (goal >= 0.9).
+ * the same parameters in the same run, fio and parma alternating, 5 runs each
+ * (tests/bench/harness). Goal: ours/peer >= 0.9.
  *
  * Env: PARMA_BENCH_BLK_MB (file size, default 256), PARMA_BENCH_SECONDS (per
- * measurement, default 5). Both sides use the page cache (buffered I/O), so
+ * measurement, default 2). Both sides use the page cache (buffered I/O), so
  * this compares the I/O paths, not the disk. */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include "devices/virtio_blk.h"
 #include "devices/virtio_mmio.h"
 #include "sim_guest.h"
+#include "tests/bench/harness/bench_harness.h"
 #include "devices/event_loop.h"
 
 #define BASE 0xd0000000ull
@@ -139,6 +141,33 @@ static double fio(const char *path, const char *rw, const char *bs, unsigned dep
 	return iops;
 }
 
+struct blk_case {
+	const char *path, *rw, *bs;
+	unsigned depth;
+	uint32_t block;
+	bool random;
+	uint64_t file_bytes;
+	double secs;
+};
+
+static int measure_fio(void *ctx, double *v, char *why, size_t why_size)
+{
+	const struct blk_case *c = ctx;
+	*v = fio(c->path, c->rw, c->bs, c->depth, c->secs);
+	if (*v <= 0)
+		return snprintf(why, why_size, "fio reported no read rate"), -EIO;
+	return 0;
+}
+
+static int measure_parma(void *ctx, double *v, char *why, size_t why_size)
+{
+	const struct blk_case *c = ctx;
+	*v = run(c->depth, c->block, c->random, c->file_bytes, c->secs);
+	if (*v <= 0)
+		return snprintf(why, why_size, "no request completed"), -EIO;
+	return 0;
+}
+
 static void *loop_main(void *loop)
 {
 	event_loop_run(loop);
@@ -147,9 +176,9 @@ static void *loop_main(void *loop)
 
 int main(void)
 {
-	const char *mb_env = getenv("PARMA_BENCH_BLK_MB"), *s_env = getenv("PARMA_BENCH_SECONDS");
+	const char *mb_env = getenv("PARMA_BENCH_BLK_MB");
 	uint64_t mb = mb_env ? strtoull(mb_env, NULL, 10) : 256;
-	double secs = s_env ? atof(s_env) : 5;
+	double secs = bench_seconds(2);
 	if (system("fio --version >/dev/null 2>&1") != 0) {
 		printf("SKIP: needs fio (Debian package fio) as the peer\n");
 		return 77;
@@ -166,7 +195,7 @@ int main(void)
 			return 1;
 	}
 	close(fd);
-	printf("bench_blk: file %llu MiB (page cache), %.0f s per measurement\n",
+	printf("bench_blk: file %llu MiB (page cache), %.0f s per measurement; goal ours/peer >= 0.9\n",
 	       (unsigned long long)mb, secs);
 
 	struct errbuf eb = { 0 };
@@ -191,14 +220,22 @@ int main(void)
 	pthread_t t;
 	pthread_create(&t, NULL, loop_main, loop);
 
-	double p_rand = run(32, 4096, true, mb << 20, secs);
-	double f_rand = fio(path, "randread", "4k", 32, secs);
-	double p_seq = run(4, 1 << 20, false, mb << 20, secs);
-	double f_seq = fio(path, "read", "1M", 4, secs);
-	printf("blk 4k randread qd32: parma %.0f IOPS, fio %.0f IOPS, parma/fio = %.2fx\n", p_rand,
-	       f_rand, f_rand > 0 ? p_rand / f_rand : 0);
-	printf("blk 1M seqread qd4:   parma %.0f MiB/s, fio %.0f MiB/s, parma/fio = %.2fx\n", p_seq,
-	       f_seq, f_seq > 0 ? p_seq / f_seq : 0);
+	struct blk_case rand = { path, "randread", "4k", 32, 4096, true, mb << 20, secs };
+	struct blk_case seq = { path, "read", "1M", 4, 1 << 20, false, mb << 20, secs };
+	struct bench_comparison cmp = {
+		.what = "virtio-blk 4 KiB random reads, queue depth 32",
+		.unit = "IOPS",
+		.higher_is_better = true,
+		.peer = { "fio --ioengine=io_uring", measure_fio, &rand },
+		.ours = { "parma virtio-blk (io_uring)", measure_parma, &rand },
+	};
+	int ret = bench_compare(&cmp);
+	if (ret == 0) {
+		cmp.what = "virtio-blk 1 MiB sequential reads, queue depth 4";
+		cmp.unit = "MiB/s";
+		cmp.peer.ctx = cmp.ours.ctx = &seq;
+		ret = bench_compare(&cmp);
+	}
 
 	event_loop_stop(loop, 0);
 	pthread_join(t, NULL);
@@ -206,5 +243,5 @@ int main(void)
 	event_loop_destroy(loop);
 	sim_guest_free(&g);
 	unlink(path);
-	return f_rand > 0 && f_seq > 0 ? 0 : 1;
+	return ret < 0 ? 1 : 0;
 }

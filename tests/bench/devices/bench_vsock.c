@@ -2,8 +2,9 @@
  * code, shared memory, the VMM's event loop on its own thread) and streams
  * bytes through the device in both directions to/from a Unix socket peer;
  * the peer is a raw AF_UNIX socket pair moving the same bytes with the same
- * chunk size in the same run. Prints device/raw ratios (goal >= 0.8).
- * Env: PARMA_BENCH_VSOCK_MB (bytes per direction, default 1024). */
+ * chunk size in the same run, the two alternating, 5 runs each
+ * (tests/bench/harness). Goal: ours/peer >= 0.8.
+ * Env: PARMA_BENCH_VSOCK_MB (MiB per direction and run, default 512). */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_vsock.h"
 #include "sim_guest.h"
+#include "tests/bench/harness/bench_harness.h"
 #include "devices/event_loop.h"
 
 #define BASE 0xd0000000ull
@@ -178,6 +180,60 @@ static void *loop_main(void *loop)
 	return NULL;
 }
 
+static int measure_raw(void *ctx, double *v, char *why, size_t why_size)
+{
+	(void)ctx;
+	*v = raw_pair();
+	if (*v <= 0)
+		return snprintf(why, why_size, "the socket pair moved nothing"), -EIO;
+	return 0;
+}
+
+/* guest -> host through the device: MiB/s */
+static int measure_g2h(void *ctx, double *v, char *why, size_t why_size)
+{
+	pthread_t rt;
+	(void)ctx;
+	double t0 = now();
+	pthread_create(&rt, NULL, host_reader, NULL);
+	for (uint64_t sent = 0; sent < total;) {
+		uint32_t credit = peer_buf_alloc - (tx_cnt - peer_fwd_cnt);
+		if (credit < CHUNK) {
+			rx_drain(1000);
+			continue;
+		}
+		tx(VSOCK_OP_RW, CHUNK);
+		sent += CHUNK;
+	}
+	pthread_join(rt, NULL);
+	*v = (double)total / (now() - t0) / (1 << 20);
+	(void)why;
+	(void)why_size;
+	return 0;
+}
+
+/* host -> guest through the device: MiB/s; every byte must arrive */
+static int measure_h2g(void *ctx, double *v, char *why, size_t why_size)
+{
+	uint64_t got = 0;
+	pthread_t wt;
+	(void)ctx;
+	double t0 = now();
+	pthread_create(&wt, NULL, host_writer, &host_fd);
+	while (got < total) {
+		uint64_t n = rx_drain(2000);
+		if (!n && now() - t0 > 60)
+			break;
+		got += n;
+	}
+	pthread_join(wt, NULL);
+	*v = (double)got / (now() - t0) / (1 << 20);
+	if (got != total)
+		return snprintf(why, why_size, "%llu of %llu bytes arrived",
+				(unsigned long long)got, (unsigned long long)total), -EIO;
+	return 0;
+}
+
 int main(void)
 {
 	const char *mb = getenv("PARMA_BENCH_VSOCK_MB");
@@ -225,53 +281,24 @@ int main(void)
 	printf("bench_vsock: %llu MiB per direction, %u KiB packets\n",
 	       (unsigned long long)(total >> 20), CHUNK / 1024);
 
-	/* Three rounds, alternating with the raw peer, best of each: this machine's
-	 * CPU is shared, and interleaving keeps both sides under the same load. */
 	static uint8_t pattern[CHUNK];
 	memset(pattern, 0xa5, sizeof(pattern));
 	for (unsigned i = 0; i < NTX; i++)
 		memcpy((uint8_t *)sim_ptr(&g, txbuf + i * (VSOCK_HDR_LEN + CHUNK)) + VSOCK_HDR_LEN,
 		       pattern, CHUNK);
-	double g2h = 0, h2g = 0, raw = 0;
-	uint64_t got = 0;
-	for (int round = 0; round < 3; round++) {
-		double r = raw_pair();
-		raw = r > raw ? r : raw;
-
-		pthread_t rt;
-		double t0 = now();
-		pthread_create(&rt, NULL, host_reader, NULL);
-		for (uint64_t sent = 0; sent < total;) {
-			uint32_t credit = peer_buf_alloc - (tx_cnt - peer_fwd_cnt);
-			if (credit < CHUNK) {
-				rx_drain(1000);
-				continue;
-			}
-			tx(VSOCK_OP_RW, CHUNK);
-			sent += CHUNK;
-		}
-		pthread_join(rt, NULL);
-		r = (double)total / (now() - t0) / (1 << 20);
-		g2h = r > g2h ? r : g2h;
-
-		pthread_t wt;
-		t0 = now();
-		pthread_create(&wt, NULL, host_writer, &host_fd);
-		got = 0;
-		while (got < total) {
-			uint64_t n = rx_drain(2000);
-			if (!n && now() - t0 > 60)
-				break;
-			got += n;
-		}
-		pthread_join(wt, NULL);
-		r = (double)got / (now() - t0) / (1 << 20);
-		h2g = r > h2g ? r : h2g;
+	struct bench_comparison cmp = {
+		.what = "vsock guest -> host stream",
+		.unit = "MiB/s",
+		.higher_is_better = true,
+		.peer = { "unix socketpair, same chunks", measure_raw, NULL },
+		.ours = { "parma virtio-vsock (hybrid, Unix socket)", measure_g2h, NULL },
+	};
+	int ret = bench_compare(&cmp);
+	if (ret == 0) {
+		cmp.what = "vsock host -> guest stream";
+		cmp.ours.measure = measure_h2g;
+		ret = bench_compare(&cmp);
 	}
-	printf("vsock guest->host: parma %.0f MiB/s, unix socketpair %.0f MiB/s, parma/raw = %.2fx\n",
-	       g2h, raw, g2h / raw);
-	printf("vsock host->guest: parma %.0f MiB/s, unix socketpair %.0f MiB/s, parma/raw = %.2fx\n",
-	       h2g, raw, h2g / raw);
 
 	close(host_fd);
 	close(lfd);
@@ -281,5 +308,5 @@ int main(void)
 	virtio_vsock_destroy(v);
 	event_loop_destroy(loop);
 	sim_guest_free(&g);
-	return got == total ? 0 : 1;
+	return ret < 0 ? 1 : 0;
 }

@@ -5,18 +5,39 @@ The measured set is a 64 MiB boot-descriptor blob (16384 NORMAL pages) plus the
 stage0 firmware: every 4 KiB page costs one SHA-384 of the page and one of the
 112-byte PAGE_INFO, so the ideal is a little below raw SHA-384 speed.
 Goal: >= 80% of `openssl speed -evp sha384` (16 KiB blocks).
-PARMA_BENCH_MEASURE_MIB overrides the size (default 64)."""
+Both sides are rated per second of CPU time (user + sys), as `openssl speed` rates itself
+unless -elapsed: the machine's cores are shared, so wall time mostly measures the neighbours.
+PARMA_BENCH_MEASURE_MIB overrides the size (default 64); PARMA_BENCH_SECONDS openssl's
+duration per run (default 2); PARMA_BENCH_REPS the runs per side (default 5)."""
 import os
 import re
 import resource
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import bench_harness  # noqa: E402
 
 parma, firmware, sanitize = sys.argv[1], sys.argv[2], sys.argv[3]
 mib = int(os.environ.get("PARMA_BENCH_MEASURE_MIB", "64"))
 size = mib << 20
+if sanitize not in ("none", ""):
+    print(f"NOTE: this build uses sanitizers ({sanitize}); parma's numbers are inflated "
+          "(scripts/bench.sh uses a release build)")
+
+
+def openssl_sha384():
+    secs = max(1, int(bench_harness.seconds(2)))
+    r = subprocess.run(["openssl", "speed", "-evp", "sha384", "-bytes", "16384", "-seconds",
+                        str(secs)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise bench_harness.Unavailable("openssl speed failed: " + r.stderr.strip()[:200])
+    m = re.search(r"^sha384\s+([\d.]+)k", r.stdout, re.M | re.I)
+    if not m:
+        raise bench_harness.Unavailable("could not parse `openssl speed` output")
+    return float(m.group(1)) * 1000 / 1e6
+
 
 with tempfile.TemporaryDirectory() as d:
     blob = os.path.join(d, "set.bin")
@@ -25,37 +46,17 @@ with tempfile.TemporaryDirectory() as d:
     cmd = [parma, "measure", "--firmware", firmware, "--boot-descriptor", blob,
            "--boot-descriptor-gpa", "0x1000000"]
     subprocess.run(cmd, check=True, capture_output=True)  # warm the page cache
-    # CPU time (user + sys) of the child, like `openssl speed` (which counts
-    # user CPU time unless -elapsed): the machine's 2 cores are shared, so
-    # wall time mostly measures the neighbours. Wall time is printed too.
-    best = best_wall = None
-    for _ in range(3):
+
+    def parma_measure():
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        wall = time.perf_counter() - t
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if not out.startswith("measurement: "):
+            sys.exit(f"parma measure printed no measurement: {out[:200]}")
         cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-        best = cpu if best is None else min(best, cpu)
-        best_wall = wall if best_wall is None else min(best_wall, wall)
-    assert out.startswith("measurement: "), out
-parma_mbs = size / best / 1e6
+        return size / max(cpu, 1e-6) / 1e6
 
-sp = subprocess.run(["openssl", "speed", "-evp", "sha384", "-bytes", "16384", "-seconds", "3"],
-                    check=True, capture_output=True, text=True).stdout
-m = re.search(r"^sha384\s+([\d.]+)k", sp, re.M)
-if not m:
-    m = re.search(r"^SHA384\s+([\d.]+)k", sp, re.M | re.I)
-if not m:
-    print(sp)
-    sys.exit("could not parse openssl speed output")
-openssl_mbs = float(m.group(1)) * 1000 / 1e6
-
-ratio = parma_mbs / openssl_mbs
-print(f"measured set: {mib} MiB ({size // 4096} pages){' (reduced by PARMA_BENCH_MEASURE_MIB)' if mib != 64 else ''}")
-print(f"parma measure: {parma_mbs:.0f} MB/s of CPU time (best of 3, whole command incl. "
-      f"reading the file; wall {size / best_wall / 1e6:.0f} MB/s)")
-print(f"openssl speed -evp sha384 (16 KiB blocks, CPU time): {openssl_mbs:.0f} MB/s")
-print(f"parma/openssl = {ratio:.2f} (goal >= 0.80)")
-if sanitize not in ("none", ""):
-    print(f"note: this build uses sanitizers ({sanitize}); use a plain build for release numbers")
+    print(f"measured set: {mib} MiB ({size // 4096} pages) plus stage0; goal: ours/peer >= 0.80")
+    bench_harness.compare("SHA-384 over the measured set", "MB per CPU-second", True,
+                          ("openssl speed -evp sha384 (16 KiB blocks)", openssl_sha384),
+                          (f"parma measure ({mib} MiB, whole command)", parma_measure))

@@ -8,22 +8,26 @@ start: process start (fork/exec) -> first guest output: the payload's first line
        (process start -> first guest instruction, exact).
 rss:   with the payload parked in a halt loop (`payload.hang`), RssAnon + RssFile of the VMM
        process from /proc (guest RAM is a memfd in both VMMs, so it is RssShmem and excluded).
-Goals (issue 5): parma starts >= 5x faster than QEMU microvm and uses <= 2 MiB of RSS
-beyond guest RAM. Usage: bench_start.py PARMA_VMM PAYLOAD SANITIZE (PARMA_VMM: the parma-vmm binary, i.e. `parma boot`
-without the other tools linked in)  (PARMA_BENCH_RUNS: runs, default 20)
+Each comparison runs QEMU and parma alternately (tests/bench/harness): start-up 20 times
+each, exit 10, RSS 5 (PARMA_BENCH_REPS overrides all three, at least 5).
+Goals (issue 5): parma starts >= 5x faster than QEMU microvm (ours/peer <= 0.2) and uses
+<= 2 MiB of RSS beyond guest RAM. Usage: bench_start.py PARMA_VMM PAYLOAD SANITIZE (PARMA_VMM:
+the parma-vmm binary, i.e. `parma boot` without the other tools linked in)
 """
 import os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import bench_harness  # noqa: E402
+
 parma, payload, sanitize = sys.argv[1], sys.argv[2], sys.argv[3]
-runs = int(os.environ.get("PARMA_BENCH_RUNS", "20"))
 qemu = shutil.which("qemu-system-x86_64")
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):
     print("SKIP: needs read-write /dev/kvm"); sys.exit(77)
 if not qemu:
     print("SKIP: needs qemu-system-x86_64 (Debian: qemu-system-x86) as the peer"); sys.exit(77)
 if sanitize != "none":
-    print(f"NOTE: this build uses sanitizers ({sanitize}); parma's numbers are inflated. "
-          "For real numbers: meson setup build-rel --buildtype=release && meson test -C build-rel --suite bench")
+    print(f"NOTE: this build uses sanitizers ({sanitize}); parma's numbers are inflated "
+          "(scripts/bench.sh uses a release build)")
 
 tmp = tempfile.mkdtemp(prefix="parma-bench-")
 log = os.path.join(tmp, "debug.log")
@@ -40,37 +44,37 @@ def qemu_cmd(cmdline):
             "-chardev", f"file,id=dc,path={log}", "-device", "isa-debugcon,iobase=0xe9,chardev=dc",
             "-kernel", payload, "-append", cmdline]
 
-def time_runs(cmd, want_rc):
-    outs, exits, timer = [], [], []
-    for _ in range(runs):
-        if os.path.exists(log):
-            os.unlink(log)
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        first = None
-        while p.poll() is None:
-            try:
-                if os.stat(log).st_size > 0:
-                    first = time.perf_counter() - t0
-                    break
-            except FileNotFoundError:
-                pass
-            time.sleep(0.0001)
-        err = p.communicate()[1]
-        exits.append(time.perf_counter() - t0)
-        if first is None and os.path.exists(log) and os.stat(log).st_size > 0:
-            first = exits[-1]
-        if p.returncode != want_rc or first is None:
-            print(f"FAIL: {cmd[0]} exited {p.returncode} (expected {want_rc}), output seen: {first is not None}: {err.strip()}")
-            sys.exit(1)
-        outs.append(first)
-        m = re.search(r"milestone 1 at (\d+) us", err)
-        if m:
-            timer.append(int(m.group(1)) / 1e6)
-    med = statistics.median
-    return med(outs), med(exits), (med(timer) if timer else None)
+boot_timer = []  # parma's own process start -> first guest instruction, per run
+
+def one_run(cmd, want_rc):
+    """(start -> first guest output, start -> process exit) of one run, in ms."""
+    if os.path.exists(log):
+        os.unlink(log)
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    first = None
+    while p.poll() is None:
+        try:
+            if os.stat(log).st_size > 0:
+                first = time.perf_counter() - t0
+                break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.0001)
+    err = p.communicate()[1]
+    exited = time.perf_counter() - t0
+    if first is None and os.path.exists(log) and os.stat(log).st_size > 0:
+        first = exited
+    if p.returncode != want_rc or first is None:
+        print(f"FAIL: {cmd[0]} exited {p.returncode} (expected {want_rc}), output seen: {first is not None}: {err.strip()}")
+        sys.exit(1)
+    m = re.search(r"milestone 1 at (\d+) us", err)
+    if m:
+        boot_timer.append(int(m.group(1)) / 1e3)
+    return first * 1e3, exited * 1e3
 
 def rss_parked(cmd):
+    """RssAnon + RssFile (MiB) of the VMM with the payload parked in its halt loop."""
     if os.path.exists(log):
         os.unlink(log)
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -87,28 +91,26 @@ def rss_parked(cmd):
             k, _, v = line.partition(":")
             if k in ("RssAnon", "RssFile", "RssShmem", "VmHWM"):
                 fields[k] = int(v.split()[0])
-        return fields
+        return (fields["RssAnon"] + fields["RssFile"]) / 1024
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait()
 
-parma_out, parma_exit, parma_timer = time_runs(parma_cmd("bench", ["--boot-times"]), 0)
-qemu_out, qemu_exit, _ = time_runs(qemu_cmd("bench"), 1)  # isa-debug-exit: (0 << 1) | 1
-pr = rss_parked(parma_cmd("payload.hang"))
-qr = rss_parked(qemu_cmd("payload.hang"))
-shutil.rmtree(tmp, ignore_errors=True)
-
-mib = lambda kb: kb / 1024
-p_over, q_over = pr["RssAnon"] + pr["RssFile"], qr["RssAnon"] + qr["RssFile"]
-print(f"runs: {runs} each, median wall time, same payload ({os.path.basename(payload)}), 64 MiB guest")
-print(f"start -> first guest output: parma-vmm {parma_out*1e3:7.2f} ms   qemu microvm {qemu_out*1e3:7.2f} ms   "
-      f"qemu/parma = {qemu_out/parma_out:.1f}x (goal >= 5x)")
-print(f"start -> process exit:      parma-vmm {parma_exit*1e3:7.2f} ms   qemu microvm {qemu_exit*1e3:7.2f} ms   "
-      f"qemu/parma = {qemu_exit/parma_exit:.1f}x")
-if parma_timer is not None:
-    print(f"parma process start -> first guest instruction (its boot timer): {parma_timer*1e3:.2f} ms")
-print(f"RSS beyond guest RAM (RssAnon+RssFile): parma {mib(p_over):6.2f} MiB "
-      f"(anon {mib(pr['RssAnon']):.2f}, file {mib(pr['RssFile']):.2f})   "
-      f"qemu {mib(q_over):6.2f} MiB (anon {mib(qr['RssAnon']):.2f}, file {mib(qr['RssFile']):.2f})   "
-      f"qemu/parma = {q_over/p_over:.1f}x (goal: parma <= 2 MiB)")
-print(f"guest RAM touched (RssShmem): parma {mib(pr['RssShmem']):.2f} MiB, qemu {mib(qr['RssShmem']):.2f} MiB")
+parma_run = parma_cmd("bench", ["--boot-times"])
+qemu_run = qemu_cmd("bench")  # isa-debug-exit: (0 << 1) | 1 = exit status 1
+print(f"same payload ({os.path.basename(payload)}), 64 MiB guest")
+try:
+    bench_harness.compare("start -> first guest output", "ms", False,
+                          ("qemu microvm", lambda: one_run(qemu_run, 1)[0]),
+                          ("parma-vmm", lambda: one_run(parma_run, 0)[0]), runs=20)
+    if boot_timer:
+        print(f"  parma process start -> first guest instruction (its boot timer): median "
+              f"{statistics.median(boot_timer):.2f} ms")
+    bench_harness.compare("start -> process exit (incl. KVM teardown)", "ms", False,
+                          ("qemu microvm", lambda: one_run(qemu_run, 1)[1]),
+                          ("parma-vmm", lambda: one_run(parma_run, 0)[1]), runs=10)
+    bench_harness.compare("RSS beyond guest RAM (RssAnon+RssFile), payload parked", "MiB",
+                          False, ("qemu microvm", lambda: rss_parked(qemu_cmd("payload.hang"))),
+                          ("parma-vmm", lambda: rss_parked(parma_cmd("payload.hang"))))
+finally:
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -57,7 +57,8 @@ check "signed by another issuer" '[ -s "$work/other.cose" ]'
 "$parma" run "$work/group.json" > "$work/none.out" 2>&1
 code=$?
 check "without the fragment run fails (exit $code)" '[ $code != 0 ]'
-check "creating the sidecar is denied" 'grep -q "create_container denied" "$work/none.out" && ! grep -q "sidecar | sidecar-ran" "$work/none.out"'
+check "creating the sidecar is denied (before boot, by the host's replay of the policy)" \
+	'grep -q "create_container for .sidecar. would be denied" "$work/none.out" && ! grep -q "sidecar | sidecar-ran" "$work/none.out"'
 check "the denial names the rule it was compared against" 'grep -q "source *policy" "$work/none.out"'
 
 # 2. the imported issuer's fragment: both containers run

@@ -19,6 +19,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "guest/proto/proto.h"
 #include "vmm/group/group_relay.h"
 
@@ -64,7 +66,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(path, sizeof(path), "/tmp/parma-fuzz-relay-%d.sock", (int)getpid());
 	struct group_relay *r;
 	struct errbuf eb = { 0 };
-	if (group_relay_start(sp[1], path, &r, &eb) < 0) {
+	/* run-time values, so that client bytes also reach the relay's own group_env answer */
+	struct json_object *env = json_tokener_parse("{\"app\": {\"TOKEN\": \"x\"}}");
+	int started = group_relay_start(sp[1], path, env, &r, &eb);
+	json_object_put(env);
+	if (started < 0) {
 		fprintf(stderr, "group_relay_start: %s\n", errbuf_msg(&eb));
 		abort();
 	}

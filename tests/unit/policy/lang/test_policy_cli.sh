@@ -44,7 +44,7 @@ has "$tmp/err" "DEBUG allow-all" "check debug warning"
 
 expect 1 "explain with a denial" -- "$parma" policy explain "$data/example-web.json" "$data/example-web-requests.json"
 has "$tmp/out" "#5 create_container: DENIED by rule 'env' at env[2]" "explain reason"
-has "$tmp/out" "EXTRA=<redacted>" "explain redacts"
+has "$tmp/out" "EXTRA=<<redacted>>" "explain redacts"
 grep -q "s3cr3tV4lue" "$tmp/out" && { echo "FAIL: explain printed a secret"; fail=1; }
 head -c -1 "$data/example-web-requests.json" | python3 -c "import json,sys;r=json.load(sys.stdin);r[4]['env']=r[4]['env'][:2];print(json.dumps(r))" >"$tmp/ok.json"
 expect 0 "explain all allowed" -- "$parma" policy explain "$data/example-web.json" "$tmp/ok.json"

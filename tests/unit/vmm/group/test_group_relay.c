@@ -172,7 +172,9 @@ static int rig_setup(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	r->agent.fd = sv[0];
 	assert_int_equal(pthread_create(&r->agent.thread, NULL, fake_agent_main, &r->agent), 0);
-	assert_int_equal(group_relay_start(sv[1], r->sock, &r->relay, &eb), 0);
+	struct json_object *env = json_tokener_parse("{\"app\": {\"TOKEN\": \"s3cret\"}}");
+	assert_int_equal(group_relay_start(sv[1], r->sock, env, &r->relay, &eb), 0);
+	json_object_put(env); /* the relay keeps a copy of its own */
 	/* The first client to connect is the owner. */
 	assert_int_equal(agent_client_connect(r->sock, AGENT_CONNECT_SERIAL, 5000, &r->owner, &eb), 0);
 	struct agent_client_callbacks cb_owner = { on_output, on_dev_report, &r->owner_st };
@@ -250,6 +252,31 @@ static void relay_routes_output_to_process_owner(void **state)
 	r->other_st.out[r->other_st.out_len] = '\0';
 	assert_string_equal(r->other_st.out, want);
 	assert_int_equal(r->owner_st.out_len, 0); /* not the owner's process */
+}
+
+/* group_env is answered by the relay from parma run's values, never forwarded to the agent
+ * (the fake agent's answers carry "seen_id"). */
+static void relay_answers_group_env_itself(void **state)
+{
+	struct rig *r = *state;
+	struct errbuf eb = { 0 };
+	struct json_object *resp = NULL, *env, *v;
+	assert_int_equal(agent_client_call_text(r->other,
+						"{\"type\":\"group_env\",\"container_id\":\"app\"}",
+						5000, &resp, &eb), 0);
+	assert_false(json_object_object_get_ex(resp, "seen_id", NULL));
+	assert_true(json_object_object_get_ex(resp, "env", &env));
+	assert_true(json_object_object_get_ex(env, "TOKEN", &v));
+	assert_string_equal(json_object_get_string(v), "s3cret");
+	json_object_put(resp);
+	resp = NULL;
+	assert_int_equal(agent_client_call_text(r->other,
+						"{\"type\":\"group_env\",\"container_id\":\"db\"}",
+						5000, &resp, &eb), 0);
+	assert_true(json_object_object_get_ex(resp, "env", &env));
+	assert_int_equal(json_object_object_length(env), 0);
+	assert_false(json_object_object_get_ex(resp, "seen_id", NULL));
+	json_object_put(resp);
 }
 
 static void relay_sends_agent_requests_to_owner(void **state)
@@ -428,6 +455,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(relay_routes_answers_by_client, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(relay_routes_output_to_process_owner, rig_setup,
+						rig_teardown),
+		cmocka_unit_test_setup_teardown(relay_answers_group_env_itself, rig_setup,
 						rig_teardown),
 		cmocka_unit_test_setup_teardown(relay_sends_agent_requests_to_owner, rig_setup,
 						rig_teardown),
