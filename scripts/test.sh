@@ -37,7 +37,10 @@ if ! meson compile -C "$gccdir" >"$gccdir/compile.log" 2>&1; then
 	exit 1
 fi
 
-suites=(--suite unit --suite kvm --suite e2e --suite nested --suite fuzz)
+# The nested-KVM rig (suite `nested`) is not in the default set yet: its whole scenario set has
+# never passed in one run, and its wall time on an idle machine is unmeasured. Run it with
+# `scripts/test.sh --suite nested`.
+suites=(--suite unit --suite kvm --suite e2e --suite fuzz)
 [ $# -gt 0 ] && suites=()
 rm -f "$builddir/meson-logs/testlog.json"
 meson test -C "$builddir" "${suites[@]}" --print-errorlogs --num-processes "$(nproc)" "$@"
