@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """Regenerate the signed-fragment test data (run by hand from the repository root, then commit):
-a test PKI valid for 100 years (tests/data/fragment/), the issuer DID in the policies under
+a test PKI valid from 2000 for 100 years (tests/data/fragment/), the issuer DID in the policies under
 tests/, and the load_fragment cases of the attack corpus (tests/data/policy/attacks/095-100,
 112-119). Everything is made with the independent implementation in tests/unit/policy/cose/indep_cose.py,
 so the corpus also checks Parma's verifier against code it shares nothing with.
 The keys here are test keys: they protect nothing."""
-import base64, glob, json, os, sys
+import base64, datetime, glob, json, os, sys
 
 sys.path.insert(0, os.path.join("tests", "unit", "policy", "cose"))
 import indep_cose as ic  # noqa: E402
@@ -15,14 +15,17 @@ ATTACKS = os.path.join("tests", "data", "policy", "attacks")
 FEED = "example/sidecars"
 H = "e6c65c655ca8172ab7a2b634dab3220a45472dd6571b6efd956ccc05e229a201"
 DAYS = 36500
+# A fixed start in the past: a PKI dated "now" fails on any machine whose clock is behind
+# the one that made it (CI's clock is not ours).
+START = datetime.datetime(2000, 1, 1)
 
 
 def pki(tag):
     ca_key, key = ic.key("P-256"), ic.key("P-256")
     ca = ic.cert(ca_key, [("CN", "Parma Test Fragment CA " + tag), ("O", "Parma Tests")],
-                 ca=True, days=DAYS)
+                 ca=True, days=DAYS, start=START)
     leaf = ic.cert(key, [("CN", "Parma Test Fragment Signer"), ("O", "Parma Tests")], ca, ca_key,
-                   eku=["1.3.6.1.5.5.7.3.3"], days=DAYS)
+                   eku=["1.3.6.1.5.5.7.3.3"], days=DAYS, start=START)
     return [leaf, ca], key, ca_key
 
 
