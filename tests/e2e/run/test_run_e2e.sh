@@ -25,6 +25,12 @@ work=$(mktemp -d /tmp/parma-e2e-run-XXXXXX)
 export PARMA_STATE_DIR="$work/state" PARMA_CACHE_DIR="$work/cache" PARMA_DEV_CA="$work/dev-ca"
 fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+vm_left() { # a process (QEMU, or our VMM) whose command line names this run's state
+	for f in /proc/[0-9]*/cmdline; do
+		case $(tr '\0' ' ' <"$f" 2>/dev/null) in *"$work/state/"*) return 0 ;; esac
+	done
+	return 1
+}
 finish() {
 	[ -n "${runpid:-}" ] && kill "$runpid" 2>/dev/null
 	if [ $fail = 0 ]; then rm -rf "$work"; else echo "(kept $work)"; fi
@@ -137,7 +143,7 @@ code=$?
 runpid=
 check "parma run exits 143 (128+SIGTERM) when stopped (got $code)" '[ $code = 143 ]'
 wait $catpid
-check "no VM is left running" '! pgrep -f "qemu-system.*$work/state" >/dev/null'
+check "no VM is left running" '! vm_left'
 check "the runtime state is released" '[ ! -e "$work/state/e2e-run/pid" ] && [ ! -e "$work/state/e2e-run/vm" ]'
 [ $fail = 0 ] || { echo "--- run 2 output"; cat "$work/run2.out"; }
 finish
