@@ -46,6 +46,7 @@
 #include "policy/lang/policy_runenv.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
+#include "vmm/group/group_console.h"
 #include "vmm/group/group_log.h"
 #include "vmm/group/group_relay.h"
 #include "vmm/group/group_request.h"
@@ -106,6 +107,7 @@ struct run {
 	pid_t vmm_pid;        /* kvm backend: the `parma boot` child */
 	char firmware[PATH_MAX];
 	struct group_relay *relay;
+	struct group_console *console; /* drains the VM's console into console.log */
 	struct agent_client *client;
 	struct snp_dev_ca *dev_ca;
 	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
@@ -1040,7 +1042,7 @@ static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t 
 		.mem_mib = r->spec->memory_mib,
 		.vcpus = r->spec->vcpus,
 		.vsock_uds = vsock,
-		.console = r->paths.console,
+		.console_fd = -1,
 		.snp = r->tee == GROUP_TEE_SNP,
 		.policy_file = r->paths.policy,
 		.seccomp_off = r->seccomp_off,
@@ -1089,11 +1091,17 @@ static int run_boot(struct run *r, struct errbuf *eb)
 				errbuf_msg(&peb));
 	}
 
+	int console_fd;
+	if ((ret = group_console_start(r->paths.console, 0, &console_fd, &r->console, eb)) < 0)
+		return ret;
 	if (r->backend == GROUP_BACKEND_KVM) {
 		if (n_disks > GROUP_VMM_MAX_DRIVES)
 			return errbuf_set(eb, E2BIG, "the kvm backend takes at most %d disks (%zu layers "
 					  "+ scratch)", GROUP_VMM_MAX_DRIVES, r->n_layers);
-		if ((ret = group_vmm_start(&vc, &r->vmm_pid, eb)) < 0)
+		vc.console_fd = console_fd;
+		ret = group_vmm_start(&vc, &r->vmm_pid, eb);
+		group_console_release_writer(r->console);
+		if (ret < 0)
 			return ret;
 		fd = group_vmm_agent_connect(vsock, PROTO_VSOCK_PORT, r->vmm_pid, r->boot_timeout_ms,
 					     &run_interrupted, eb);
@@ -1107,12 +1115,13 @@ static int run_boot(struct run *r, struct errbuf *eb)
 			.disks = disks,
 			.n_disks = n_disks,
 			.agent_socket = agent_port,
-			.console_log = r->paths.console,
-			.console_fd = -1,
+			.console_fd = console_fd,
 		};
 		if ((ret = qemu_launch_available(&cfg, eb)) < 0)
 			return ret;
-		if ((ret = qemu_vm_start(&cfg, &r->vm, eb)) < 0)
+		ret = qemu_vm_start(&cfg, &r->vm, eb);
+		group_console_release_writer(r->console);
+		if (ret < 0)
 			return ret;
 		fd = qemu_vm_agent_connect(r->vm, eb);
 	}
@@ -1215,6 +1224,7 @@ static void run_free(struct run *r)
 		qemu_vm_free(r->vm);
 	}
 	group_vmm_stop(r->vmm_pid, 3000);
+	group_console_finish(r->console); /* the VM is gone: its console's last bytes are in */
 	for (size_t i = 0; i < r->n_containers; i++)
 		group_log_close(r->containers[i].log);
 	free(r->containers);
