@@ -576,6 +576,26 @@ static int run_mount_all(struct run *r)
 	return run_send(r, &q, NULL);
 }
 
+/* The spec's cgroup limits as create_container's "resources" (the agent's, not the policy's:
+ * docs/policy.md); cpu_millis is CPU time per 100 ms period. */
+static void run_add_resources(struct json_object *req, const struct group_container *gc)
+{
+	if (!gc->cpu_millis && !gc->memory_mib && !gc->pids_max)
+		return;
+	struct json_object *o = json_object_new_object();
+	if (gc->memory_mib)
+		json_object_object_add(o, "memory_bytes",
+				       json_object_new_int64((int64_t)gc->memory_mib << 20));
+	if (gc->cpu_millis) {
+		json_object_object_add(o, "cpu_quota_us",
+				       json_object_new_int64((int64_t)gc->cpu_millis * 100));
+		json_object_object_add(o, "cpu_period_us", json_object_new_int64(100000));
+	}
+	if (gc->pids_max)
+		json_object_object_add(o, "pids_max", json_object_new_int64(gc->pids_max));
+	json_object_object_add(req, "resources", o);
+}
+
 static int run_start_container(struct run *r, struct run_container *c)
 {
 	char target[128];
@@ -596,6 +616,7 @@ static int run_start_container(struct run *r, struct run_container *c)
 	if (!req)
 		return -ENOMEM;
 	group_req_add_env_values(req, run_values(r, c->name));
+	run_add_resources(req, &r->spec->containers[c - r->containers]);
 	ret = run_call(r, "create_container", req, &resp);
 	json_object_put(req);
 	if (ret < 0 || r->dry)
