@@ -343,9 +343,8 @@ static void vmm_evloop_ring_is_restricted(void **state)
 	struct dirent *de;
 	int rings = 0;
 	while ((de = readdir(d))) {
-		char path[64], target[64];
-		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
-		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		char target[64];
+		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
 		if (n <= 0)
 			continue;
 		target[n] = '\0';
