@@ -8,7 +8,9 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmm/group/group_log.h"
@@ -94,4 +96,32 @@ void group_console_finish(struct group_console *c)
 	close(c->read_fd);
 	group_log_close(c->log);
 	free(c);
+}
+
+#define INIT_DEATH "Attempted to kill init! exitcode=0x"
+#define CONSOLE_TAIL 65536
+
+int group_console_init_death(const char *path)
+{
+	char buf[CONSOLE_TAIL + 1];
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	off_t from = fstat(fd, &st) == 0 && st.st_size > CONSOLE_TAIL ? st.st_size - CONSOLE_TAIL : 0;
+	ssize_t n = pread(fd, buf, CONSOLE_TAIL, from);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i++) /* the guest's bytes: stop at none of them */
+		if (!buf[i])
+			buf[i] = ' ';
+	const char *hit = NULL;
+	for (const char *p = buf; (p = strstr(p, INIT_DEATH)); p++)
+		hit = p; /* the last one */
+	unsigned status;
+	if (!hit || sscanf(hit + strlen(INIT_DEATH), "%8x", &status) != 1 || status > 0xffff)
+		return -1;
+	return (int)status;
 }

@@ -25,4 +25,10 @@ void group_console_release_writer(struct group_console *c);
  * the log; accepts NULL. Call it after the VM process has ended. */
 void group_console_finish(struct group_console *c);
 
+/* What the guest kernel said about the death of PID 1 (the agent) in the newest console
+ * output at path: the wait status from "Attempted to kill init! exitcode=0x…" (e.g. 0xb:
+ * killed by SIGSEGV), or -1 if the console does not say so. Read it after
+ * group_console_finish. */
+int group_console_init_death(const char *path);
+
 #endif

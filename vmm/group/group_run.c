@@ -761,7 +761,8 @@ static void run_report_guest_gone(struct run *r)
 	int status = 0, gone = 0;
 	const char *what = r->vm ? "QEMU" : "the VMM (parma boot)";
 	pid_t pid = r->vm ? qemu_vm_pid(r->vm) : r->vmm_pid;
-	for (int waited = 0; waited < 2000 && !gone; waited += 100) {
+	/* A dead agent panics the guest kernel, which then ends the VM at once (panic=-1). */
+	for (int waited = 0; waited < 10000 && !gone; waited += 100) {
 		if (r->vm)
 			gone = qemu_vm_wait(r->vm, 100, &status) == 0;
 		else if (r->vmm_pid > 0 && waitpid(r->vmm_pid, &status, WNOHANG) == r->vmm_pid)
@@ -769,10 +770,28 @@ static void run_report_guest_gone(struct run *r)
 		else
 			usleep(100000);
 	}
+	int agent = -1;
+	if (gone) { /* the console's last bytes are in once the drain has ended */
+		group_console_finish(r->console);
+		r->console = NULL;
+		agent = group_console_init_death(r->paths.console);
+	}
 	if (gone && WIFSIGNALED(status))
 		fprintf(stderr, "%s: the guest is gone: %s (pid %d) was killed by signal %d (%s); "
 			"console: %s\n", r->prog, what, (int)pid, WTERMSIG(status),
 			strsignal(WTERMSIG(status)), r->paths.console);
+	else if (gone && agent >= 0 && WIFSIGNALED(agent))
+		fprintf(stderr, "%s: the guest is gone: the guest agent (PID 1) was killed by signal "
+			"%d (%s), so the guest kernel panicked and %s (pid %d) ended the VM; its "
+			"containers and policy state are gone with it (the agent is never restarted); "
+			"console: %s\n", r->prog, WTERMSIG(agent), strsignal(WTERMSIG(agent)), what,
+			(int)pid, r->paths.console);
+	else if (gone && agent >= 0)
+		fprintf(stderr, "%s: the guest is gone: the guest agent (PID 1) exited with status "
+			"%d, so the guest kernel panicked and %s (pid %d) ended the VM; its "
+			"containers and policy state are gone with it (the agent is never restarted); "
+			"console: %s\n", r->prog, WEXITSTATUS(agent), what, (int)pid,
+			r->paths.console);
 	else if (gone)
 		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d (%s); "
 			"console: %s\n", r->prog, what, (int)pid, WEXITSTATUS(status),

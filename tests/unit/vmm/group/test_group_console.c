@@ -3,6 +3,7 @@
  * bytes are kept, and the drain ends when the VM process is gone, even if a stray copy of the
  * pipe's write end lingers. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -95,11 +96,41 @@ static void console_drain_ends_with_a_lingering_writer(void **state)
 	rmdir(dir);
 }
 
+/* What the guest kernel says when PID 1 (the agent) dies, read back from the console. */
+static void console_names_the_agents_death(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/parma-console-XXXXXX", path[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/console.log", dir);
+	static const char panic[] =
+		"parma-agent: serving the host\n\0\0guest bytes\n"
+		"[   42.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b\n"
+		"[   42.2] Kernel Offset: disabled\n";
+	assert_int_equal(file_write_atomic(path, panic, sizeof(panic) - 1, 0600, NULL), 0);
+	int st = group_console_init_death(path);
+	assert_true(st >= 0 && WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSEGV);
+	static const char exited[] = "Kernel panic - not syncing: Attempted to kill init! "
+				     "exitcode=0x00000100\n";
+	assert_int_equal(file_write_atomic(path, exited, sizeof(exited) - 1, 0600, NULL), 0);
+	st = group_console_init_death(path);
+	assert_true(st >= 0 && WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+	static const char quiet[] = "parma-agent: serving the host\nreboot: Power down\n";
+	assert_int_equal(file_write_atomic(path, quiet, sizeof(quiet) - 1, 0600, NULL), 0);
+	assert_int_equal(group_console_init_death(path), -1);
+	unlink(path);
+	assert_int_equal(group_console_init_death(path), -1);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(console_rotates_at_the_bound),
 		cmocka_unit_test(console_drain_ends_with_a_lingering_writer),
+		cmocka_unit_test(console_names_the_agents_death),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
