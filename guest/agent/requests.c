@@ -188,8 +188,55 @@ static const char **kept_env(struct req_ctx *c, const struct policy_strv *env, s
 	return v;
 }
 
-static struct json_object *started_process(struct agent_proc *p)
+/* A process to start: what the effect needs, and what the process table records. */
+struct launch {
+	enum agent_proc_kind kind;
+	const char *container_id; /* NULL for an external process */
+	const struct policy_strv *command;
+	bool want_stdio;  /* asked for, and allowed by the decision */
+	const char *spec; /* INIT: the bundle; EXEC: the process spec */
+	const char *const *env; /* EXTERNAL: the kept environment, NULL-terminated */
+	const char *cwd;	/* EXTERNAL */
+};
+
+static int launch_effect(struct agent_server *s, const struct launch *l,
+			 const struct agent_stdio *io, pid_t *pid, struct errbuf *eb)
 {
+	const struct agent_effects_ops *ops = s->fx.ops;
+	if (l->kind == AGENT_PROC_INIT)
+		return ops->container_create(s->fx.ctx, l->container_id, l->spec, io, pid, eb);
+	if (l->kind == AGENT_PROC_EXEC)
+		return ops->container_exec(s->fx.ctx, l->container_id, l->spec, io, pid, eb);
+	return ops->spawn(s->fx.ctx, l->command->v, l->env, l->cwd, io, pid, eb);
+}
+
+/* Start the process with its stdio and record it; a process the agent cannot record is
+ * undone (a container deleted, a process killed). The answer is {process_id, stdio}, or the
+ * act's failure; *out is the process when started. */
+static struct json_object *launch(struct agent_server *s, struct req_ctx *c,
+				  const struct launch *l, struct agent_proc **out)
+{
+	struct agent_stdio io;
+	int ours[3] = {-1, -1, -1};
+	pid_t pid;
+	*out = NULL;
+	if (process_stdio_open(&io, ours, l->want_stdio) < 0 ||
+	    launch_effect(s, l, &io, &pid, &c->eb) < 0) {
+		process_stdio_close(&io, ours);
+		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
+	}
+	process_stdio_close(&io, NULL);
+	struct agent_proc *p = process_add(&s->procs, pid, l->kind, l->container_id,
+					   l->command->v, l->command->n, ours);
+	if (!p) {
+		process_stdio_close(&io, ours);
+		if (l->kind == AGENT_PROC_INIT)
+			s->fx.ops->container_delete(s->fx.ctx, l->container_id, &c->eb);
+		else
+			s->fx.ops->kill(s->fx.ctx, pid, SIGKILL);
+		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
+	}
+	*out = p;
 	struct json_object *o = server_ok();
 	json_object_object_add(o, "process_id", json_object_new_int64(p->id));
 	json_object_object_add(o, "stdio", json_object_new_boolean(p->stdio));
@@ -218,9 +265,6 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 	struct json_object *seccomp = NULL, *resp = NULL;
 	char bundle[512], path[600], sc[300];
 	char *config = NULL;
-	struct agent_stdio io;
-	int ours[3] = {-1, -1, -1};
-	pid_t pid;
 	size_t n_env;
 	const char **env = kept_env(c, &r->env, &n_env);
 	struct oci_mount *om = ctx_alloc(c, (r->n_mounts + 1) * sizeof(*om));
@@ -253,26 +297,18 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 	snprintf(path, sizeof(path), "%s/config.json", bundle);
 	if ((r->seccomp_profile && !seccomp) || oci_config_build(&cfg, &config, &c->eb) < 0 ||
 	    mkdir_p(bundle, 0700) < 0 ||
-	    file_write_atomic(path, config, strlen(config), 0600, &c->eb) < 0 ||
-	    process_stdio_open(&io, ours, r->stdio && c->d.allow_stdio_access) < 0 ||
-	    s->fx.ops->container_create(s->fx.ctx, r->container_id, bundle, &io, &pid, &c->eb) <
-		    0) {
-		process_stdio_close(&io, ours);
+	    file_write_atomic(path, config, strlen(config), 0600, &c->eb) < 0) {
 		resp = act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
 		goto out;
 	}
-	process_stdio_close(&io, NULL);
-	struct agent_proc *p = process_add(&s->procs, pid, AGENT_PROC_INIT, r->container_id,
-					   r->command.v, r->command.n, ours);
-	if (!p) {
-		process_stdio_close(&io, ours);
-		s->fx.ops->container_delete(s->fx.ctx, r->container_id, &c->eb);
-		resp = act_failed(c, PROTO_ERR_FAILED, "out of memory");
-		goto out;
+	struct launch l = {AGENT_PROC_INIT, r->container_id, &r->command,
+			   r->stdio && c->d.allow_stdio_access, bundle, NULL, NULL};
+	struct agent_proc *p;
+	resp = launch(s, c, &l, &p);
+	if (p) {
+		k->init_proc = p->id;
+		server_log(s, "container %s created (process %u)", r->container_id, p->id);
 	}
-	k->init_proc = p->id;
-	server_log(s, "container %s created (process %u)", r->container_id, p->id);
-	resp = started_process(p);
 out:
 	free(config);
 	json_object_put(seccomp);
@@ -298,12 +334,8 @@ static struct json_object *act_exec_in_container(struct agent_server *s, struct 
 {
 	const struct policy_req_exec_in_container *r = &c->q.u.exec_in_container;
 	struct agent_container *k = container_find(&s->ctrs, r->container_id);
-	struct json_object *resp = NULL;
 	char bundle[512], path[640];
 	char *spec = NULL;
-	struct agent_stdio io;
-	int ours[3] = {-1, -1, -1};
-	pid_t pid;
 	size_t n_env;
 	const char **env = kept_env(c, &r->env, &n_env);
 	if (!k || !k->start_issued || !container_running(s, k))
@@ -313,26 +345,15 @@ static struct json_object *act_exec_in_container(struct agent_server *s, struct 
 	container_bundle_dir(s, r->container_id, bundle, sizeof(bundle));
 	snprintf(path, sizeof(path), "%s/exec-%u.json", bundle, s->procs.next_id);
 	if (!env || oci_process_build(&proc, &spec, &c->eb) < 0 ||
-	    file_write_atomic(path, spec, strlen(spec), 0600, &c->eb) < 0 ||
-	    process_stdio_open(&io, ours, r->stdio && c->d.allow_stdio_access) < 0 ||
-	    s->fx.ops->container_exec(s->fx.ctx, r->container_id, path, &io, &pid, &c->eb) < 0) {
-		process_stdio_close(&io, ours);
-		resp = act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
-		goto out;
+	    file_write_atomic(path, spec, strlen(spec), 0600, &c->eb) < 0) {
+		free(spec);
+		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
 	}
-	process_stdio_close(&io, NULL);
-	struct agent_proc *p = process_add(&s->procs, pid, AGENT_PROC_EXEC, r->container_id,
-					   r->command.v, r->command.n, ours);
-	if (!p) {
-		process_stdio_close(&io, ours);
-		s->fx.ops->kill(s->fx.ctx, pid, SIGKILL);
-		resp = act_failed(c, PROTO_ERR_FAILED, "out of memory");
-		goto out;
-	}
-	resp = started_process(p);
-out:
 	free(spec);
-	return resp;
+	struct launch l = {AGENT_PROC_EXEC, r->container_id, &r->command,
+			   r->stdio && c->d.allow_stdio_access, path, NULL, NULL};
+	struct agent_proc *p;
+	return launch(s, c, &l, &p);
 }
 
 static struct json_object *act_exec_external(struct agent_server *s, struct req_ctx *c)
@@ -340,24 +361,12 @@ static struct json_object *act_exec_external(struct agent_server *s, struct req_
 	const struct policy_req_exec_external *r = &c->q.u.exec_external;
 	size_t n_env;
 	const char **env = kept_env(c, &r->env, &n_env);
-	struct agent_stdio io;
-	int ours[3] = {-1, -1, -1};
-	pid_t pid;
-	if (!env || process_stdio_open(&io, ours, r->stdio && c->d.allow_stdio_access) < 0 ||
-	    s->fx.ops->spawn(s->fx.ctx, r->command.v, env, r->working_dir, &io, &pid, &c->eb) <
-		    0) {
-		process_stdio_close(&io, ours);
-		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
-	}
-	process_stdio_close(&io, NULL);
-	struct agent_proc *p = process_add(&s->procs, pid, AGENT_PROC_EXTERNAL, NULL, r->command.v,
-					   r->command.n, ours);
-	if (!p) {
-		process_stdio_close(&io, ours);
-		s->fx.ops->kill(s->fx.ctx, pid, SIGKILL);
+	if (!env)
 		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
-	}
-	return started_process(p);
+	struct launch l = {AGENT_PROC_EXTERNAL, NULL, &r->command,
+			   r->stdio && c->d.allow_stdio_access, NULL, env, r->working_dir};
+	struct agent_proc *p;
+	return launch(s, c, &l, &p);
 }
 
 /* The process a signal names (default: the container's init), if it is one of the
