@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/cli.h"
 #include "guest/agent/effects.h"
 #include "guest/agent/pid1.h"
 #include "guest/agent/server.h"
@@ -87,22 +88,30 @@ int main(int argc, char **argv)
 	const char *listen_path = NULL, *state = STATE_DIR;
 	bool pid1 = getpid() == 1;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--listen") && i + 1 < argc)
-			listen_path = argv[++i];
-		else if (!strcmp(argv[i], "--state") && i + 1 < argc)
-			state = argv[++i];
-		else if (!pid1) {
-			fprintf(stderr, "usage: parma-agent [--listen PATH] [--state DIR]\n");
-			return 2;
+	/* As PID 1 the agent takes no options: the kernel hands init the command-line words it
+	 * did not use itself, which are not ours to refuse. */
+	if (!pid1) {
+		static const char usage[] = "usage: parma-agent --listen PATH [--state DIR]\n";
+		const struct cli_opt opts[] = {
+			CLI_STRING("listen", 0, &listen_path),
+			CLI_STRING("state", 0, &state),
+		};
+		int first;
+		if (cli_wants_help(argc, argv)) {
+			fputs(usage, stdout);
+			return CLI_OK;
 		}
-		/* As PID 1, the kernel passes unknown command-line words here: ignore them. */
+		int ret = cli_parse_options("parma-agent", opts, CLI_ARRAY_SIZE(opts), 0, argc,
+					    argv, &first);
+		if (ret != CLI_OK)
+			return ret;
+		if (first < argc)
+			return cli_usage_error("parma-agent", "unexpected argument '%s'",
+					       argv[first]);
 	}
-	if (!pid1 && !listen_path) {
-		fprintf(stderr, "parma-agent: not PID 1: give --listen PATH to serve on a Unix "
-				"socket\n");
-		return 2;
-	}
+	if (!pid1 && !listen_path)
+		return cli_usage_error("parma-agent",
+				       "not PID 1: give --listen PATH to serve on a Unix socket");
 
 	struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
 	sigaction(SIGCHLD, &sa, NULL); /* no SA_RESTART: poll returns at once on an exit */
