@@ -246,11 +246,21 @@ done:
 	return rc;
 }
 
+static int opt_mtime(const char *prog, char *value, void *dest)
+{
+	if (parse_u32(value, dest) < 0)
+		return cli_usage_error(prog, "--mtime: not a number of seconds");
+	return CLI_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *prog = "parma-mkcpio";
 	uint32_t mtime = 0;
-	int i = 1;
+	const struct cli_opt opts[] = {
+		CLI_FUNC("mtime", 0, opt_mtime, &mtime),
+	};
+	int first;
 
 	if (cli_wants_help(argc, argv)) {
 		printf("Usage: %s [--mtime SECONDS] SPEC OUTPUT\n"
@@ -258,15 +268,13 @@ int main(int argc, char **argv)
 		       prog);
 		return CLI_OK;
 	}
-	if (i + 1 < argc && !strcmp(argv[i], "--mtime")) {
-		if (parse_u32(argv[i + 1], &mtime) < 0)
-			return cli_usage_error(prog, "--mtime: not a number of seconds");
-		i += 2;
-	}
-	if (argc - i != 2)
+	int code = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
+	if (code != CLI_OK)
+		return code;
+	if (argc - first != 2)
 		return cli_usage_error(prog, "expected SPEC and OUTPUT");
 	struct errbuf eb = { 0 };
-	if (run(argv[i], argv[i + 1], mtime, &eb) < 0)
+	if (run(argv[first], argv[first + 1], mtime, &eb) < 0)
 		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 	return CLI_OK;
 }
