@@ -17,7 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "common/cli.h"
 #include "guest/agent/effects.h"
 #include "guest/agent/pid1.h"
 #include "guest/agent/server.h"
@@ -25,6 +24,8 @@
 #define STATE_DIR "/run/parma/agent"
 #define CRUN_PATH "/usr/bin/crun"
 #define MKFS_PATH "/sbin/mkfs.ext4"
+
+static const char usage[] = "usage: parma-agent --listen PATH [--state DIR]\n";
 
 static volatile sig_atomic_t child_pending;
 
@@ -89,29 +90,28 @@ int main(int argc, char **argv)
 	bool pid1 = getpid() == 1;
 
 	/* As PID 1 the agent takes no options: the kernel hands init the command-line words it
-	 * did not use itself, which are not ours to refuse. */
-	if (!pid1) {
-		static const char usage[] = "usage: parma-agent --listen PATH [--state DIR]\n";
-		const struct cli_opt opts[] = {
-			CLI_STRING("listen", 0, &listen_path),
-			CLI_STRING("state", 0, &state),
-		};
-		int first;
-		if (cli_wants_help(argc, argv)) {
-			fputs(usage, stdout);
-			return CLI_OK;
+	 * did not use itself, which are not ours to refuse. Outside PID 1, a table of its two
+	 * options (common/cli.c is host code, not part of the guest's trusted base). */
+	const struct {
+		const char *name;
+		const char **dest;
+	} opts[] = {{"--listen", &listen_path}, {"--state", &state}};
+	for (int i = 1; i < argc && !pid1; i++) {
+		size_t k = 0;
+		while (k < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[k].name))
+			k++;
+		if (k == sizeof(opts) / sizeof(opts[0]) || i + 1 == argc) {
+			bool help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+			fputs(usage, help ? stdout : stderr);
+			return help ? 0 : 2;
 		}
-		int ret = cli_parse_options("parma-agent", opts, CLI_ARRAY_SIZE(opts), 0, argc,
-					    argv, &first);
-		if (ret != CLI_OK)
-			return ret;
-		if (first < argc)
-			return cli_usage_error("parma-agent", "unexpected argument '%s'",
-					       argv[first]);
+		*opts[k].dest = argv[++i];
 	}
-	if (!pid1 && !listen_path)
-		return cli_usage_error("parma-agent",
-				       "not PID 1: give --listen PATH to serve on a Unix socket");
+	if (!pid1 && !listen_path) {
+		fprintf(stderr, "parma-agent: not PID 1: give --listen PATH to serve on a Unix "
+				"socket\n");
+		return 2;
+	}
 
 	struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_NOCLDSTOP };
 	sigaction(SIGCHLD, &sa, NULL); /* no SA_RESTART: poll returns at once on an exit */
