@@ -260,19 +260,16 @@ int main(int argc, char **argv)
 	const struct cli_opt opts[] = {
 		CLI_FUNC("mtime", 0, opt_mtime, &mtime),
 	};
-	int first;
-
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--mtime SECONDS] SPEC OUTPUT\n"
-		       "Write a deterministic newc cpio archive from a gen_init_cpio-style spec.\n",
-		       prog);
-		return CLI_OK;
-	}
-	int code = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (code != CLI_OK)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s [--mtime SECONDS] SPEC OUTPUT\n"
+			 "Write a deterministic newc cpio archive from a gen_init_cpio-style spec.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 2, .max_operands = 2,
+		.operands_error = "expected SPEC and OUTPUT",
+	};
+	int code, first = cli_start(prog, &spec, argc, argv, &code);
+	if (first < 0)
 		return code;
-	if (argc - first != 2)
-		return cli_usage_error(prog, "expected SPEC and OUTPUT");
 	struct errbuf eb = { 0 };
 	if (run(argv[first], argv[first + 1], mtime, &eb) < 0)
 		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
