@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
+#include "guest/agent/container_mounts.h"
 #include "guest/agent/oci_spec.h"
 #include "guest/agent/server_internal.h"
 
@@ -112,11 +113,12 @@ static void bundle_dir(struct agent_server *s, const char *id, char *out, size_t
  * logged, not fatal. */
 static void container_forget(struct agent_server *s, struct agent_container *k)
 {
-	char bundle[512];
+	char bundle[512], mounts[POLICY_MAX_TARGET + 1] = "";
 	struct errbuf eb = { 0 };
 	bundle_dir(s, k->id, bundle, sizeof(bundle));
-	const char *dirs[] = { k->scratch_dir, bundle };
-	for (size_t i = 0; i < 2; i++)
+	policy_path_scratch_mounts_dir(mounts, sizeof(mounts), k->id);
+	const char *dirs[] = { k->scratch_dir, mounts, bundle };
+	for (size_t i = 0; i < 3; i++)
 		if (dirs[i][0] && s->fx.ops->remove_tree(s->fx.ctx, dirs[i], &eb) < 0)
 			server_log(s, "container %s: %s", k->id, errbuf_msg(&eb));
 	container_remove(s, k);
@@ -212,11 +214,12 @@ static struct json_object *act_mount_overlay(struct agent_server *s, struct req_
 	if (container_find(s, r->container_id))
 		return act_failed(c, PROTO_ERR_BUSY, "container %s already has a root file system",
 				  r->container_id);
-	char upper[POLICY_MAX_TARGET + POLICY_MAX_ID + 16], work[sizeof(upper)];
-	if (r->scratch) {
-		snprintf(upper, sizeof(upper), "%s/%s/upper", r->scratch, r->container_id);
-		snprintf(work, sizeof(work), "%s/%s/work", r->scratch, r->container_id);
-	}
+	/* the writable layer's place comes from the path map, never from the request */
+	char upper[POLICY_MAX_TARGET + 1], work[sizeof(upper)];
+	if (r->scratch && (policy_path_upper(upper, sizeof(upper), r->container_id) ||
+			   policy_path_work(work, sizeof(work), r->container_id)))
+		return act_failed(c, PROTO_ERR_FAILED, "no writable-layer path for %s",
+				  r->container_id);
 	struct agent_container *k = calloc(1, sizeof(*k));
 	if (!k)
 		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
@@ -229,8 +232,8 @@ static struct json_object *act_mount_overlay(struct agent_server *s, struct req_
 	snprintf(k->id, sizeof(k->id), "%s", r->container_id);
 	snprintf(k->rootfs, sizeof(k->rootfs), "%s", r->target);
 	if (r->scratch)
-		snprintf(k->scratch_dir, sizeof(k->scratch_dir), "%s/%s", r->scratch,
-			 r->container_id);
+		policy_path_scratch_layer_dir(k->scratch_dir, sizeof(k->scratch_dir),
+					      r->container_id);
 	k->next = s->containers;
 	s->containers = k;
 	return server_ok();
@@ -305,19 +308,20 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 	pid_t pid;
 	size_t n_env;
 	const char **env = kept_env(c, &r->env, &n_env);
-	struct oci_mount *om = ctx_alloc(c, (r->n_mounts + 1) * sizeof(*om));
+	struct container_mounts om = {0};
 
 	if (!k || k->created)
 		return act_failed(c, PROTO_ERR_FAILED, "%s",
 				  k ? "container already created" : "no root file system");
-	if (!env || !om)
+	if (!env)
 		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
+	if (container_mounts_resolve(&s->fx, r->container_id, r->mounts, r->n_mounts,
+				     r->user.uid, r->user.gid, &om, &c->eb) < 0) {
+		resp = act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
+		goto out;
+	}
 	if (r->seccomp_profile) /* the parser checked it is a JSON object */
 		seccomp = json_tokener_parse((const char *)r->seccomp_profile);
-	for (size_t i = 0; i < r->n_mounts; i++)
-		om[i] = (struct oci_mount){r->mounts[i].source, r->mounts[i].destination,
-					   r->mounts[i].type, r->mounts[i].options,
-					   r->mounts[i].n_options};
 	server_security_context_dir(s, sc, sizeof(sc));
 	struct oci_config cfg = {
 		.container_id = r->container_id,
@@ -325,8 +329,8 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 		.security_context_dir = sc,
 		.process = oci_process_of(&r->command, env, n_env, r->working_dir, &r->user,
 					  r->no_new_privileges, &c->d.caps),
-		.mounts = om,
-		.n_mounts = r->n_mounts,
+		.mounts = om.v,
+		.n_mounts = om.n,
 		.seccomp = seccomp,
 		.resources = {rs->memory_bytes, rs->cpu_quota_us, rs->cpu_period_us, rs->pids_max},
 		.privileged = r->privileged,
@@ -357,6 +361,7 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 	server_log(s, "container %s created (process %u)", r->container_id, p->id);
 	resp = started_process(p);
 out:
+	container_mounts_free(&om);
 	free(config);
 	json_object_put(seccomp);
 	return resp;
