@@ -49,7 +49,7 @@ static const char *spec =
 	"  \"containers\": [\n"
 	"    {\"name\": \"main\", \"image\": \"oci:latest\",\n"
 	"     \"command\": [\"/bin/sh\", \"-c\", \"cat /data/hello.txt; echo " MARKER
-	" > /marker.txt; echo main > /shared/from-main; sync; read line; echo got:$line; exit 7\"],\n"
+	" > /marker.txt; echo main > /shared/from-main && echo SHARED-WRITTEN; sync; read line; echo got:$line; exit 7\"],\n"
 	"     \"mounts\": [{\"name\": \"shared\", \"destination\": \"/shared\"}],\n"
 	"     \"no_new_privileges\": true, \"signals\": [15],\n"
 	"     \"exec_processes\": [{\"command\": [\"/bin/echo\", \"exec-ok\"], \"signals\": []}]},\n"
@@ -346,6 +346,8 @@ int main(void)
 		harness_check(&h, strstr(o, "hello from a verity layer") != NULL,
 			      "main's stdout carries the layer's file");
 		harness_check(&h, strstr(o, "got:ping") != NULL, "main read its stdin");
+		harness_check(&h, strstr(o, "SHARED-WRITTEN") != NULL,
+			      "main wrote to its scratch mount \"shared\"");
 		harness_check(&h, code == 7, "main's exit code is 7 (got %d)", code);
 	}
 
