@@ -1095,6 +1095,72 @@ static void policy_request_json_is_strict(void **state)
 	assert_null(policy_cap_name(41));
 }
 
+/* Requests name things: the parser fills in the path map's entries, to_json writes names
+ * back, and a compatibility path that is not the map's entry is kept as sent (so the engine
+ * judges exactly it). */
+static char *reparse(const char *text, struct policy_request *q)
+{
+	struct errbuf eb = {0};
+	if (policy_request_parse(text, strlen(text), q, &eb))
+		fail_msg("%s: %s", text, errbuf_msg(&eb));
+	struct json_object *o = policy_request_to_json(q);
+	assert_non_null(o);
+	char *out = strdup(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return out;
+}
+
+static void policy_requests_name_things_through_the_path_map(void **state)
+{
+	(void)state;
+	struct policy_request q;
+	char *s = reparse("{\"type\":\"mount_overlay\",\"container_id\":\"layers\","
+			  "\"layers\":[3,0],\"scratch\":true}",
+			  &q);
+	/* a container named "layers" still gets containers/layers/rootfs */
+	assert_string_equal(q.u.mount_overlay.target, "/run/parma/containers/layers/rootfs");
+	assert_string_equal(q.u.mount_overlay.layer_targets.v[0], "/run/parma/layers/3");
+	assert_string_equal(q.u.mount_overlay.scratch, POLICY_PATH_SCRATCH);
+	assert_non_null(strstr(s, "\"layers\":[3,0]"));
+	assert_non_null(strstr(s, "\"scratch\":true"));
+	assert_null(strstr(s, "target"));
+	policy_request_clear(&q);
+	free(s);
+	s = reparse("{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"target\":\"/run/"
+		    "parma/elsewhere\",\"layer_targets\":[\"/run/parma/layers/x\"]}",
+		    &q);
+	assert_non_null(strstr(s, "\"target\":\"/run/parma/elsewhere\""));
+	assert_non_null(strstr(s, "\"layer_targets\":[\"/run/parma/layers/x\"]"));
+	policy_request_clear(&q);
+	free(s);
+	s = reparse("{\"type\":\"unmount_device\",\"scratch\":true}", &q);
+	assert_string_equal(q.u.unmount_device.target, POLICY_PATH_SCRATCH);
+	assert_string_equal(s, "{\"type\":\"unmount_device\",\"scratch\":true}");
+	policy_request_clear(&q);
+	free(s);
+	s = reparse("{\"type\":\"unmount_overlay\",\"container_id\":\"c1\"}", &q);
+	assert_string_equal(q.u.unmount_overlay.target, "/run/parma/containers/c1/rootfs");
+	assert_string_equal(s, "{\"type\":\"unmount_overlay\",\"container_id\":\"c1\"}");
+	policy_request_clear(&q);
+	free(s);
+	/* the map's own edges */
+	char buf[64];
+	assert_int_equal(policy_path_layer_slot("/run/parma/layers/1023"), 1023);
+	assert_int_equal(policy_path_layer_slot("/run/parma/layers/1024"), -1);
+	assert_int_equal(policy_path_layer_slot("/run/parma/layers/007"), -1);
+	assert_int_equal(policy_path_layer_slot("/run/parma/layers/"), -1);
+	assert_int_equal(policy_path_rootfs(buf, sizeof(buf), "../x"), -EINVAL);
+	assert_int_equal(policy_path_scratch_mount(buf, sizeof(buf), "c1", ".."), -EINVAL);
+	assert_int_equal(policy_path_scratch_mount(buf, sizeof(buf), "c1", "a/b"), -EINVAL);
+	assert_int_equal(policy_path_scratch_mount(buf, sizeof(buf), "c1", "data"), 0);
+	assert_string_equal(buf, "/run/parma/scratch/mounts/c1/data");
+	assert_int_equal(policy_path_upper(buf, 8, "c1"), -ENAMETOOLONG);
+	assert_true(policy_path_overlap("/run/parma", "/run/parma/agent"));
+	assert_false(policy_path_overlap("/run/parma/agent2", "/run/parma/agent"));
+	assert_true(policy_path_overlap("/", "/etc"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1120,6 +1186,7 @@ int main(void)
 		cmocka_unit_test(policy_limit_budget_is_per_request),
 		cmocka_unit_test(policy_limit_allows_realistic_large_requests),
 		cmocka_unit_test(policy_request_json_is_strict),
+		cmocka_unit_test(policy_requests_name_things_through_the_path_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
