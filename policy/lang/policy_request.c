@@ -97,7 +97,6 @@ static int r_user(struct rparser *rp, struct json_object *obj, struct policy_use
 	static const char *const keys[] = {"uid", "gid", "additional_gids", "umask", NULL};
 	struct json_object *uo, *arr;
 	uint64_t uid = 0, gid = 0;
-	const char *umask = "0022";
 	size_t n;
 	*u = (struct policy_user){.umask = 022};
 	int ret = policy_jfield_object(&rp->c, obj, "user", false, &uo);
@@ -110,18 +109,7 @@ static int r_user(struct rparser *rp, struct json_object *obj, struct policy_use
 	if (!ret)
 		ret = policy_jfield_u64(&rp->c, uo, "gid", false, UINT32_MAX - 1, &gid);
 	if (!ret)
-		ret = policy_jfield_string(&rp->c, uo, "umask", false, 4, &umask);
-	if (!ret) {
-		char *end;
-		unsigned long m = strtoul(umask, &end, 8);
-		if (!umask[0] || *end || strspn(umask, "01234567") != strlen(umask) || m > 0777) {
-			size_t o2 = policy_jctx_key(&rp->c, "umask");
-			ret = policy_jerr(&rp->c, EINVAL,
-					  "expected an octal umask such as \"0022\"");
-			policy_jctx_pop(&rp->c, o2);
-		}
-		u->umask = (uint32_t)m;
-	}
+		ret = policy_jfield_umask(&rp->c, uo, &u->umask);
 	if (!ret)
 		ret = policy_jfield_array(&rp->c, uo, "additional_gids", false, POLICY_MAX_GROUPS,
 					  &arr, &n);
@@ -494,22 +482,33 @@ static int p_unmount_overlay(struct rparser *rp, struct json_object *o, struct p
 	return ret ? ret : r_keep(rp, path, &q->u.unmount_overlay.target);
 }
 
+/* The fields every process request has (command, env, working_dir) and, for a process in a
+ * container (user given), its identity: user, capabilities, no_new_privileges. */
+static int r_process(struct rparser *rp, struct json_object *o, struct policy_strv *command,
+		     struct policy_strv *env, const char **working_dir, struct policy_user *user,
+		     struct policy_caps *caps, bool *no_new_privileges)
+{
+	int ret = r_command(rp, o, command);
+	if (!ret)
+		ret = r_env(rp, o, env);
+	if (!ret)
+		ret = r_working_dir(rp, o, working_dir);
+	if (!ret && user)
+		ret = r_user(rp, o, user);
+	if (!ret && user)
+		ret = policy_jfield_caps(&rp->c, o, caps);
+	if (!ret && user)
+		ret = r_bool(rp, o, "no_new_privileges", true, no_new_privileges);
+	return ret;
+}
+
 static int p_create(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_create_container *r = &q->u.create_container;
 	int ret = r_container_id(rp, o, &r->container_id);
 	if (!ret)
-		ret = r_command(rp, o, &r->command);
-	if (!ret)
-		ret = r_env(rp, o, &r->env);
-	if (!ret)
-		ret = r_working_dir(rp, o, &r->working_dir);
-	if (!ret)
-		ret = r_user(rp, o, &r->user);
-	if (!ret)
-		ret = policy_jfield_caps(&rp->c, o, &r->caps);
-	if (!ret)
-		ret = r_bool(rp, o, "no_new_privileges", true, &r->no_new_privileges);
+		ret = r_process(rp, o, &r->command, &r->env, &r->working_dir, &r->user, &r->caps,
+				&r->no_new_privileges);
 	if (!ret)
 		ret = r_bool(rp, o, "privileged", false, &r->privileged);
 	if (!ret)
@@ -528,17 +527,8 @@ static int p_exec(struct rparser *rp, struct json_object *o, struct policy_reque
 	struct policy_req_exec_in_container *r = &q->u.exec_in_container;
 	int ret = r_container_id(rp, o, &r->container_id);
 	if (!ret)
-		ret = r_command(rp, o, &r->command);
-	if (!ret)
-		ret = r_env(rp, o, &r->env);
-	if (!ret)
-		ret = r_working_dir(rp, o, &r->working_dir);
-	if (!ret)
-		ret = r_user(rp, o, &r->user);
-	if (!ret)
-		ret = policy_jfield_caps(&rp->c, o, &r->caps);
-	if (!ret)
-		ret = r_bool(rp, o, "no_new_privileges", true, &r->no_new_privileges);
+		ret = r_process(rp, o, &r->command, &r->env, &r->working_dir, &r->user, &r->caps,
+				&r->no_new_privileges);
 	if (!ret)
 		ret = r_bool(rp, o, "stdio", false, &r->stdio);
 	return ret;
@@ -547,11 +537,7 @@ static int p_exec(struct rparser *rp, struct json_object *o, struct policy_reque
 static int p_external(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_exec_external *r = &q->u.exec_external;
-	int ret = r_command(rp, o, &r->command);
-	if (!ret)
-		ret = r_env(rp, o, &r->env);
-	if (!ret)
-		ret = r_working_dir(rp, o, &r->working_dir);
+	int ret = r_process(rp, o, &r->command, &r->env, &r->working_dir, NULL, NULL, NULL);
 	if (!ret)
 		ret = r_bool(rp, o, "stdio", false, &r->stdio);
 	return ret;
@@ -987,13 +973,22 @@ static void put_overlay(struct json_object *o, const struct policy_req_mount_ove
 		put_str(o, "scratch", r->scratch);
 }
 
+static void put_container_process(struct json_object *o, const struct policy_strv *command,
+				  const struct policy_strv *env, const char *working_dir,
+				  const struct policy_user *user, const struct policy_caps *caps,
+				  bool no_new_privileges)
+{
+	put_process(o, command, env, working_dir);
+	put_user(o, user);
+	json_object_object_add(o, "capabilities", caps_json(caps));
+	put_bool(o, "no_new_privileges", no_new_privileges);
+}
+
 static void put_create(struct json_object *o, const struct policy_req_create_container *r)
 {
 	put_str(o, "container_id", r->container_id);
-	put_process(o, &r->command, &r->env, r->working_dir);
-	put_user(o, &r->user);
-	json_object_object_add(o, "capabilities", caps_json(&r->caps));
-	put_bool(o, "no_new_privileges", r->no_new_privileges);
+	put_container_process(o, &r->command, &r->env, r->working_dir, &r->user, &r->caps,
+			      r->no_new_privileges);
 	put_bool(o, "privileged", r->privileged);
 	struct json_object *ms = json_object_new_array();
 	for (size_t i = 0; ms && i < r->n_mounts; i++) {
@@ -1072,10 +1067,8 @@ struct json_object *policy_request_to_json(const struct policy_request *q)
 	case POLICY_REQ_EXEC_IN_CONTAINER: {
 		const struct policy_req_exec_in_container *r = &q->u.exec_in_container;
 		put_str(o, "container_id", r->container_id);
-		put_process(o, &r->command, &r->env, r->working_dir);
-		put_user(o, &r->user);
-		json_object_object_add(o, "capabilities", caps_json(&r->caps));
-		put_bool(o, "no_new_privileges", r->no_new_privileges);
+		put_container_process(o, &r->command, &r->env, r->working_dir, &r->user, &r->caps,
+				      r->no_new_privileges);
 		put_bool(o, "stdio", r->stdio);
 		break;
 	}

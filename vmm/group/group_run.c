@@ -1340,6 +1340,27 @@ static int run_opt_off(const char *prog, char *value, void *dest)
 	return 0;
 }
 
+/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec boots that kernel
+ * (or firmware) directly in the VMM, the same as `parma boot`. */
+static const char *const boot_options[] = {"--kernel", "--firmware"};
+
+static bool run_boots_directly(int argc, char **argv)
+{
+	bool boots = false;
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		size_t n = strlen(argv[i]);
+		if (argv[i][0] != '-' && n > 5 && !strcmp(argv[i] + n - 5, ".json"))
+			return false; /* a GROUP.json */
+		for (size_t k = 0; k < CLI_ARRAY_SIZE(boot_options); k++) {
+			size_t len = strlen(boot_options[k]);
+			if (!strncmp(argv[i], boot_options[k], len) &&
+			    (argv[i][len] == '\0' || argv[i][len] == '='))
+				boots = true;
+		}
+	}
+	return boots;
+}
+
 int group_cli_run(int argc, char **argv)
 {
 	const char *policy_file = NULL, *tee = NULL, *backend = NULL, *initrd = NULL;
@@ -1354,17 +1375,7 @@ int group_cli_run(int argc, char **argv)
 	 * bursts when stdio's buffer fills: whoever reads it follows the group live. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec: boot that
-	 * kernel directly in the VMM (the same as `parma boot`). */
-	bool has_spec = false, has_kernel = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--kernel") || !strcmp(argv[i], "--firmware"))
-			has_kernel = true;
-		size_t n = strlen(argv[i]);
-		if (argv[i][0] != '-' && n > 5 && !strcmp(argv[i] + n - 5, ".json"))
-			has_spec = true;
-	}
-	if (has_kernel && !has_spec)
+	if (run_boots_directly(argc, argv))
 		return vmm_cli_boot(argc, argv);
 
 	r.env = policy_runenv_new();
