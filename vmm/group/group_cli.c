@@ -150,19 +150,21 @@ int group_cli_ps(int argc, char **argv)
 
 struct exec_state {
 	uint32_t pid;
-	bool eof[3];
 };
 
 static void exec_on_output(void *opaque, uint32_t pid, int stream, const uint8_t *data,
 			   size_t len, bool eof)
 {
 	struct exec_state *s = opaque;
+	/* The process's first output can be read in the same batch as the exec's answer,
+	 * before the caller took its process id from it. The relay sends a client only the
+	 * output of processes it started, and this connection starts one: take its id. */
+	if (!s->pid)
+		s->pid = pid;
 	if (pid != s->pid || stream < 1 || stream > 2)
 		return;
-	if (eof) {
-		s->eof[stream] = true;
+	if (eof)
 		return;
-	}
 	fwrite(data, 1, len, stream == 1 ? stdout : stderr);
 	fflush(stream == 1 ? stdout : stderr);
 }
@@ -284,10 +286,17 @@ int group_cli_exec(int argc, char **argv)
 		cli_error(argv[0], CLI_FAILED, "%s", errbuf_msg(&eb));
 		goto out;
 	}
-	if (json_object_object_get_ex(resp, "process_id", &v))
-		st.pid = (uint32_t)json_object_get_int64(v);
+	uint32_t started = json_object_object_get_ex(resp, "process_id", &v)
+				   ? (uint32_t)json_object_get_int64(v)
+				   : 0;
 	json_object_put(resp);
 	resp = NULL;
+	if (st.pid && st.pid != started) {
+		cli_error(argv[0], CLI_FAILED, "output of process %u arrived for exec process %u",
+			  st.pid, started);
+		goto out;
+	}
+	st.pid = started;
 
 	if (forward_stdin) {
 		uint8_t buf[16384];
@@ -306,10 +315,8 @@ int group_cli_exec(int argc, char **argv)
 	json_object_object_add(wait, "process_id", json_object_new_int64(st.pid));
 	ret = agent_client_call(c, wait, -1, &resp, &eb);
 	json_object_put(wait);
-	/* Output may trail the exit status: drain until both streams ended. */
-	for (int k = 0; k < 50 && !(st.eof[1] && st.eof[2]); k++)
-		if (agent_client_pump(c, 100, NULL) < 0)
-			break;
+	/* The agent answers the wait only after both streams' EOF, on this ordered connection
+	 * (the relay keeps the order): all output is written by now. */
 	int status = ret == 0 ? group_wait_status(resp) : -1;
 	if (status >= 0)
 		code = status;

@@ -68,9 +68,11 @@ struct fake {
 	char made[8][256];    /* make_dir: "path uid:gid mode" */
 	size_t n_made;
 	size_t n_removed;
+	int late_go; /* >= 0: spawn leaves a writer that waits for a byte here (the test's end) */
 };
 
 static struct fake fk;
+#define LATE_BYTES (256u * 4096u)
 
 static void make_report(const uint8_t host_data[32], const uint8_t report_data[64],
 			uint8_t out[SNP_REPORT_SIZE])
@@ -220,8 +222,37 @@ static int f_spawn(void *ctx, const char *const *argv, const char *const *envp, 
 		   const struct agent_stdio *io, pid_t *pid, struct errbuf *eb)
 {
 	(void)ctx, (void)cwd, (void)eb;
-	*pid = fork_exec(io, -1, (const char **)argv, (const char **)envp);
 	fk.spawn++;
+	if (fk.late_go == -1) {
+		*pid = fork_exec(io, -1, (const char **)argv, (const char **)envp);
+		return 0;
+	}
+	/* The process exits at once and leaves a child holding its stdout/stderr that writes
+	 * LATE_BYTES once the test says so: its output ends well after its exit. */
+	int go[2];
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t p = fork();
+	if (p < 0)
+		return -errno;
+	if (p == 0) {
+		if (fork() == 0) {
+			char b, chunk[4096];
+			memset(chunk, 'x', sizeof(chunk));
+			close(go[1]);
+			if (read(go[0], &b, 1) != 1)
+				_exit(120);
+			for (size_t n = 0; n < LATE_BYTES; n += sizeof(chunk))
+				if (write(io->out, chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk))
+					_exit(121);
+			(void)!write(io->err, "done\n", 5);
+			_exit(0);
+		}
+		_exit(0);
+	}
+	close(go[0]);
+	fk.late_go = go[1];
+	*pid = p;
 	return 0;
 }
 
@@ -291,6 +322,7 @@ struct rig {
 	char state_dir[64];
 	char out[2][4096]; /* stdout, stderr of all processes */
 	size_t out_len[2];
+	size_t out_total[2]; /* every byte, also beyond out[] */
 	int eofs;
 	uint32_t watch;      /* process whose stdout also goes to watched[] */
 	char watched[256];
@@ -321,6 +353,7 @@ static void on_output(void *opaque, uint32_t pid, int stream, const uint8_t *dat
 		return;
 	}
 	size_t i = stream == PROTO_STDERR;
+	r->out_total[i] += len;
 	if (pid == r->watch && stream == PROTO_STDOUT && r->watched_len + len < sizeof(r->watched)) {
 		memcpy(r->watched + r->watched_len, data, len);
 		r->watched_len += len;
@@ -354,6 +387,7 @@ static int rig_setup(void **state)
 	int sv[2];
 	assert_non_null(r);
 	memset(&fk, 0, sizeof(fk));
+	fk.late_go = -1;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	strcpy(r->state_dir, "/tmp/parma-agent-test-XXXXXX");
 	assert_non_null(mkdtemp(r->state_dir));
@@ -380,6 +414,8 @@ static int rig_teardown(void **state)
 	for (size_t i = 0; i < fk.n_ctrs; i++)
 		if (fk.ctrs[i].go_fd >= 0)
 			close(fk.ctrs[i].go_fd);
+	if (fk.late_go >= 0)
+		close(fk.late_go);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	nftw(r->state_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -780,6 +816,59 @@ static void agent_exec_external_and_unlisted(void **state)
 	assert_memory_equal(r->out[0], "external\n", 9);
 }
 
+/* Whether the agent already recorded that process pid ended (get_properties). */
+static bool process_ended(struct rig *r, uint32_t pid)
+{
+	struct json_object *resp = NULL, *ps, *v;
+	bool ended = false;
+	assert_int_equal(call(r, &resp, "{\"type\":\"get_properties\"}"), 0);
+	assert_true(json_object_object_get_ex(resp, "processes", &ps));
+	for (size_t i = 0; i < json_object_array_length(ps); i++) {
+		struct json_object *e = json_object_array_get_idx(ps, i);
+		if (json_object_object_get_ex(e, "process_id", &v) &&
+		    (uint32_t)json_object_get_int64(v) == pid &&
+		    json_object_object_get_ex(e, "running", &v))
+			ended = !json_object_get_boolean(v);
+	}
+	json_object_put(resp);
+	return ended;
+}
+
+/* The exit status follows all of the process's output: a process that has ended while its
+ * output is still being written (here by a child it left behind, released only after the
+ * wait was asked) gets its status only after every byte and both EOFs. */
+static void agent_exit_status_follows_all_output(void **state)
+{
+	struct rig *r = *state;
+	install(r);
+	fk.late_go = -2; /* the next spawn leaves the late writer */
+	struct json_object *resp = NULL, *v;
+	assert_int_equal(call(r, &resp, "{\"type\":\"exec_external\",\"command\":[\"/bin/echo\",\"external\"],\"stdio\":true}"), 0);
+	assert_true(json_object_object_get_ex(resp, "process_id", &v));
+	uint32_t p = (uint32_t)json_object_get_int64(v);
+	json_object_put(resp);
+	assert_true(fk.late_go >= 0);
+	bool ended = false;
+	for (int i = 0; i < 500 && !(ended = process_ended(r, p)); i++)
+		usleep(10000);
+	assert_true(ended);
+	uint32_t wait_id;
+	char req[96];
+	snprintf(req, sizeof(req), "{\"type\":\"wait\",\"process_id\":%u}", p);
+	struct json_object *wreq = json_tokener_parse(req);
+	assert_int_equal(agent_client_send(r->cli, wreq, &wait_id, NULL), 0);
+	json_object_put(wreq);
+	assert_int_equal(write(fk.late_go, "g", 1), 1);
+	assert_int_equal(agent_client_wait(r->cli, wait_id, 20000, &resp, NULL), 0);
+	/* Nothing pumped after the answer: what arrived before it is all there is. */
+	assert_int_equal(r->out_total[0], LATE_BYTES);
+	assert_int_equal(r->out_total[1], 5);
+	assert_int_equal(r->eofs, 2);
+	assert_true(json_object_object_get_ex(resp, "exit_code", &v));
+	assert_int_equal(json_object_get_int(v), 0);
+	json_object_put(resp);
+}
+
 static void agent_malformed_frames_keep_serving(void **state)
 {
 	struct rig *r = *state;
@@ -980,6 +1069,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(agent_scratch_mounts_are_the_containers_own, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_exec_signal_and_stdin, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_exec_external_and_unlisted, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(agent_exit_status_follows_all_output, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_malformed_frames_keep_serving, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_workload_attestation_socket, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_seccomp_profile_must_match_digest, rig_setup, rig_teardown),
