@@ -430,12 +430,17 @@ int policy_mount_device(struct policy_engine *e, const struct policy_req_mount_d
 	return add_device(e, d, r->target, r->device_hash, false, false);
 }
 
+/* An overlay uses its layer devices and the scratch disk its writable layer is on. */
 static bool device_used_by_overlay(const struct policy_engine *e, size_t slot)
 {
-	for (size_t i = 0; i < e->ctr_hw; i++)
-		for (size_t j = 0; e->ctrs[i].used && j < e->ctrs[i].n_layers; j++)
-			if (e->ctrs[i].layer_dev[j] == slot)
+	for (size_t i = 0; i < e->ctr_hw; i++) {
+		const struct ctr_entry *ce = &e->ctrs[i];
+		if (ce->used && ce->has_scratch && ce->scratch_dev == slot)
+			return true;
+		for (size_t j = 0; ce->used && j < ce->n_layers; j++)
+			if (ce->layer_dev[j] == slot)
 				return true;
+	}
 	return false;
 }
 
@@ -456,7 +461,9 @@ int policy_unmount_device(struct policy_engine *e, const struct policy_req_unmou
 				   r->target, "no device is mounted at this target");
 	if (device_used_by_overlay(e, (size_t)slot))
 		return engine_deny(d, POLICY_RULE_DEVICE_IN_USE, "target", NULL, r->target,
-				   "a container overlay still uses this layer");
+				   e->devs[slot].scratch
+					   ? "a container overlay's writable layer is on this scratch"
+					   : "a container overlay still uses this layer");
 	undo_save_dev(e, (size_t)slot);
 	e->devs[slot].used = false;
 	return engine_allow(d);
@@ -511,9 +518,10 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 		return ret;
 	if (debug)
 		return engine_allow_debug(d);
+	long scratch_slot = -1;
 	if (r->scratch) {
-		long s = dev_find(e, r->scratch);
-		if (s < 0 || !e->devs[s].scratch)
+		scratch_slot = dev_find(e, r->scratch);
+		if (scratch_slot < 0 || !e->devs[scratch_slot].scratch)
 			return engine_deny(d, POLICY_RULE_NO_DEVICE, "scratch", "a mounted scratch",
 					   r->scratch, "no scratch is mounted at this target");
 	}
@@ -576,6 +584,8 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 	snprintf(ce->target, sizeof(ce->target), "%s", r->target);
 	ce->n_layers = (uint16_t)r->layer_targets.n;
 	memcpy(ce->layer_dev, slots, r->layer_targets.n * sizeof(slots[0]));
+	ce->has_scratch = scratch_slot >= 0;
+	ce->scratch_dev = scratch_slot >= 0 ? (uint16_t)scratch_slot : 0;
 	ce->cands = c;
 	if ((size_t)slot >= e->ctr_hw)
 		e->ctr_hw = (size_t)slot + 1;

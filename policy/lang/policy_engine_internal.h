@@ -34,6 +34,8 @@ struct ctr_entry {
 	char target[POLICY_MAX_TARGET + 1]; /* the overlay's mount target */
 	uint16_t n_layers;
 	uint16_t layer_dev[POLICY_MAX_LAYERS]; /* dev slots, base first */
+	bool has_scratch;     /* the writable layer is on a scratch disk: */
+	uint16_t scratch_dev; /* its dev slot */
 	struct cands cands;
 };
 

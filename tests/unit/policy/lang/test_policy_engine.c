@@ -269,6 +269,24 @@ static void policy_unmount_device_and_scratch(void **state)
 	assert_denied(f, "target_in_use",
 		      req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/scratch\"}"));
 	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
+	/* an overlay whose writable layer is on the scratch disk keeps it mounted, the layers
+	 * too, until the overlay is gone */
+	assert_allowed(f, req(f, MOUNT("0", HA)));
+	assert_allowed(f, req(f, MOUNT("1", HB)));
+	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"encrypted\":true}"));
+	assert_allowed(f, req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
+				 "\"layers\":[0,1],\"scratch\":true}"));
+	assert_denied(f, "device_in_use",
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
+	assert_denied(f, "device_in_use",
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/1\"}"));
+	assert_allowed(f, req(f, "{\"type\":\"unmount_overlay\",\"container_id\":\"c1\"}"));
+	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
+	/* a read-only overlay does not hold the scratch disk */
+	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"encrypted\":true}"));
+	assert_allowed(f, req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c2\","
+				 "\"layers\":[0,1]}"));
+	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
 	fx_free(f);
 	f = fx_new("\"allow_unencrypted_scratch\":true,");
 	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/"
