@@ -962,7 +962,14 @@ static void exec_record_denial(struct group_api *a, struct json_object *req, con
 {
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/denied-exec.json", a->state_dir);
-	struct json_object *history = json_object_new_array(), *rec = NULL;
+	/* after the group's own history, so the replay reaches the state the exec met */
+	char hist[4200];
+	snprintf(hist, sizeof(hist), "%s/requests.json", a->state_dir);
+	struct json_object *history = json_object_from_file(hist), *rec = NULL;
+	if (!history || !json_object_is_type(history, json_type_array)) {
+		json_object_put(history);
+		history = json_object_new_array();
+	}
 	struct policy_runenv *rv = policy_runenv_new();
 	if (values && rv) {
 		json_object_object_foreach(values, name, value)
