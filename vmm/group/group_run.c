@@ -924,8 +924,10 @@ static void run_serve_api(struct run *r)
 			/* the run-time values of one container, for an exec: memory to memory */
 			v = run_values(r, req_member(cmd, "name"));
 			body = json_object_new_object();
-			json_object_object_foreach(v, name, value)
-				req_str(body, name, json_object_get_string(value));
+			if (v) {
+				json_object_object_foreach(v, name, value)
+					req_str(body, name, json_object_get_string(value));
+			}
 			status = 200;
 		} else if (op && !strcmp(op, "start")) {
 			status = run_api_start(r, cmd, &body);
