@@ -6,7 +6,8 @@
  *    on the host, so a request the guest would deny (a run-time value its rule refuses) is
  *    reported before anything boots; pick the backend and the attestation mode;
  * 4. boot the guest with one read-only disk per layer and an encrypted scratch disk;
- * 5. share the agent stream through the relay (vmm/group/group_relay.h) so ps/exec/attest work;
+ * 5. share the agent stream through the relay (vmm/group/group_relay.h) with the group's API
+ *    (vmm/group/group_api.h), which serves ps/exec/logs/stop/attest and control planes;
  * 6. install the policy, mount layers, scratch and overlays, create and start the containers
  *    in spec order, streaming their output prefixed with their names;
  * 7. print a verified attestation summary; exit with the main (first) container's exit code.
@@ -1043,7 +1044,7 @@ static void run_usage(FILE *out)
 		"reported before boot. They stay in memory: records show them as NAME=<<redacted>>.\n"
 		"\n"
 		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
-		"parma attest GROUP, parma stop GROUP.\n"
+		"parma attest GROUP, parma stop GROUP: clients of the group's API (--api-sock).\n"
 		"Exit codes: the main container's exit code; 1 a request was denied or failed;\n"
 		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 125 the guest\n"
 		"or its VM process died under the containers (the message says which); 130 interrupted.\n");
