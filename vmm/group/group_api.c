@@ -412,8 +412,9 @@ static enum MHD_Result post_signal(struct route_args *r)
 	char state[32];
 	if (!container_ready(r, &ret, state, sizeof(state), NULL))
 		return ret;
-	if (strcmp(state, "running"))
-		return fail(r->c, 409, "not_running", "container '%.64s' is %s", r->id, state);
+	/* "created" may be a start in progress (the snapshot lags): the agent decides */
+	if (!strcmp(state, "exited"))
+		return fail(r->c, 409, "not_running", "container '%.64s' has exited", r->id);
 	struct policy_request q = {.type = POLICY_REQ_SIGNAL_PROCESS};
 	q.u.signal_process =
 		(struct policy_req_signal_process){.container_id = r->id, .signal = sig};
@@ -451,7 +452,7 @@ static enum MHD_Result delete_container(struct route_args *r)
 	char state[32];
 	if (!container_ready(r, &ret, state, sizeof(state), NULL))
 		return ret;
-	if (strcmp(state, "running"))
+	if (!strcmp(state, "exited"))
 		return answer(r->c, 204, NULL); /* nothing runs: already gone */
 	struct policy_request q = {.type = POLICY_REQ_SHUTDOWN_CONTAINER};
 	q.u.shutdown_container = (struct policy_req_shutdown_container){
@@ -1033,8 +1034,9 @@ static enum MHD_Result post_exec(struct route_args *r)
 	char state[32];
 	if (!container_ready(r, &ret, state, sizeof(state), NULL))
 		return ret;
-	if (strcmp(state, "running"))
-		return fail(r->c, 409, "not_running", "container '%.64s' is %s", r->id, state);
+	/* "created" may be a start in progress (the snapshot lags): the agent decides */
+	if (!strcmp(state, "exited"))
+		return fail(r->c, 409, "not_running", "container '%.64s' has exited", r->id);
 
 	struct errbuf eb = {0};
 	struct policy *policy = load_policy(r->a->policy, &eb);
@@ -1147,7 +1149,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/containers/{id}/logs", false, get_logs},
 	{"POST", "/v1/attest", true, post_attest},
 	{"GET", "/v1/events", false, get_events},
-	{"POST", "/v1/stop", false, post_stop},
+	{"POST", "/v1/stop", true, post_stop},
 };
 
 /* Match url against pattern; the {id} segment is copied to id (1..64 safe characters). */
