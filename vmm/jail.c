@@ -309,5 +309,11 @@ int jail_enter(const struct jail_config *c, struct errbuf *eb)
 		return ret;
 	if (sethostname("parma-vmm", 9) < 0)
 		return errbuf_set(eb, errno, "jail: sethostname: %s", strerror(errno));
-	return drop_privileges(c, eb);
+	if ((ret = drop_privileges(c, eb)) < 0)
+		return ret;
+	/* Changing the uid cleared the parent-death signal: without it again, a VMM whose
+	 * `parma run` was killed would go on running (run_e2e_faults). */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		return errbuf_set(eb, errno, "jail: PR_SET_PDEATHSIG: %s", strerror(errno));
+	return 0;
 }

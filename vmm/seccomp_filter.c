@@ -59,6 +59,18 @@ static size_t put_num(char *buf, size_t at, size_t cap, unsigned long v, unsigne
 	return at;
 }
 
+/* The argument the lists restrict, named in the report. */
+static const struct {
+	int nr;
+	const char *label;
+	int reg;
+	unsigned base;
+} reported_args[] = {
+	{ SYS_ioctl, ", request ", REG_RSI, 16 },
+	{ SYS_socket, ", family ", REG_RDI, 10 },
+	{ SYS_io_uring_register, ", opcode ", REG_RSI, 10 },
+};
+
 static void on_sigsys(int sig, siginfo_t *si, void *uc_void)
 {
 	(void)sig;
@@ -72,11 +84,14 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc_void)
 	n = put_str(line, n, cap, name ? name : "?");
 	n = put_str(line, n, cap, " (");
 	n = put_num(line, n, cap, (unsigned long)nr, 10);
-	if (nr == SYS_ioctl) {
+	for (size_t i = 0; i < sizeof(reported_args) / sizeof(reported_args[0]); i++) {
+		if (reported_args[i].nr != nr)
+			continue;
 		ucontext_t *uc = uc_void;
-		n = put_str(line, n, cap, ", request ");
-		n = put_num(line, n, cap, (unsigned long)uc->uc_mcontext.gregs[REG_RSI] & 0xffffffffu,
-			    16);
+		n = put_str(line, n, cap, reported_args[i].label);
+		n = put_num(line, n, cap,
+			    (unsigned long)uc->uc_mcontext.gregs[reported_args[i].reg] & 0xffffffffu,
+			    reported_args[i].base);
 	}
 	n = put_str(line, n, cap, "), which its filter does not allow: stopping the VMM "
 				  "(see docs/security.md; --seccomp=off to debug)\n");
@@ -120,13 +135,15 @@ static int add_table(scmp_filter_ctx ctx, const struct seccomp_role_table *t, st
 		if (nr == __NR_SCMP_ERROR)
 			return errbuf_set(eb, EINVAL, "seccomp: %s list: unknown system call '%s'",
 					  t->name, r->syscall);
-		if (!r->ioctls) {
+		if (!r->values) {
 			rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		} else {
-			for (size_t k = 0; k < r->n_ioctls && (rc == 0 || rc == -EEXIST); k++)
-				rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
-						      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-							      r->ioctls[k]));
+			for (size_t k = 0; k < r->n_values && (rc == 0 || rc == -EEXIST); k++) {
+				struct scmp_arg_cmp cmp = { .arg = r->arg, .op = SCMP_CMP_MASKED_EQ,
+							    .datum_a = 0xffffffffu,
+							    .datum_b = r->values[k] };
+				rc = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &cmp);
+			}
 		}
 		if (rc < 0 && rc != -EEXIST)
 			return errbuf_set(eb, -rc, "seccomp: %s list: %s: %s", t->name, r->syscall,

@@ -33,11 +33,14 @@ enum seccomp_role {
 	SECCOMP_ROLE_COUNT,
 };
 
-/* One allowed system call; ioctls: the request numbers allowed (ioctl only), NULL for none. */
+/* One allowed system call. values: NULL for any arguments, else the call is allowed only when
+ * its argument number `arg` (low 32 bits) is one of them: ioctl request numbers (arg 1),
+ * socket address families (arg 0), io_uring_register opcodes (arg 1). */
 struct seccomp_rule {
 	const char *syscall;
-	const unsigned long *ioctls;
-	size_t n_ioctls;
+	const unsigned long *values;
+	size_t n_values;
+	unsigned arg;
 };
 
 struct seccomp_role_table {

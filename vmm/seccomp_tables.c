@@ -6,15 +6,30 @@
  * need; SEV-SNP entries come from reading the SNP exit handlers (no SNP host here). Every
  * addition must say which code path makes the call. docs/security.md lists the method. */
 #include <linux/fs.h>
+#include <linux/io_uring.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "vmm/seccomp_filter.h"
 #include "vmm/snp_kvm.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-#define CALL(name) { name, NULL, 0 }
-#define IOCTLS(list) { "ioctl", list, N(list) }
+#define CALL(name) { name, NULL, 0, 0 }
+#define IOCTLS(list) { "ioctl", list, N(list), 1 }
+/* Every socket the VMM makes is AF_UNIX: the hybrid vsock (the host side of virtio-vsock is a
+ * Unix socket), the serial console and the control API. No role may open an IP, netlink,
+ * packet or AF_VSOCK socket, so a compromised device model cannot reach the network. */
+static const unsigned long socket_families[] = { AF_UNIX };
+#define SOCKET { "socket", socket_families, N(socket_families), 0 }
+/* io_uring_register: the block backend's setup (its disk as the one fixed file, its completion
+ * eventfd, the opcode restrictions, enabling the ring) and the event loop's (restrictions,
+ * enabling). Buffers, personalities, probes and the like are never registered. */
+static const unsigned long uring_register_ops[] = {
+	IORING_REGISTER_FILES, IORING_REGISTER_EVENTFD, IORING_REGISTER_RESTRICTIONS,
+	IORING_REGISTER_ENABLE_RINGS,
+};
+#define IO_URING_REGISTER { "io_uring_register", uring_register_ops, N(uring_register_ops), 1 }
 
 /* Common to every thread: memory (malloc), locks, signals, time, thread and process exit. */
 #define COMMON_RULES                                                                     \
@@ -39,7 +54,7 @@ static const struct seccomp_rule vcpu_rules[] = {
 	IOCTLS(vcpu_ioctls),
 	CALL("eventfd2"), CALL("fcntl"), CALL("fallocate"), CALL("io_uring_enter"),
 	CALL("pwrite64"), CALL("pread64"), CALL("preadv"), CALL("pwritev"), CALL("fdatasync"),
-	CALL("socket"), CALL("connect"), CALL("sendto"), CALL("sendmsg"), CALL("recvfrom"),
+	SOCKET, CALL("connect"), CALL("sendto"), CALL("sendmsg"), CALL("recvfrom"),
 	CALL("recvmsg"), CALL("shutdown"), CALL("getsockopt"),
 };
 
@@ -53,8 +68,8 @@ static const unsigned long device_ioctls[] = {
 static const struct seccomp_rule device_rules[] = {
 	COMMON_RULES,
 	IOCTLS(device_ioctls),
-	CALL("io_uring_enter"), CALL("io_uring_register"), CALL("eventfd2"), CALL("fcntl"),
-	CALL("accept4"), CALL("socket"), CALL("connect"), CALL("sendto"), CALL("sendmsg"),
+	CALL("io_uring_enter"), IO_URING_REGISTER, CALL("eventfd2"), CALL("fcntl"),
+	CALL("accept4"), SOCKET, CALL("connect"), CALL("sendto"), CALL("sendmsg"),
 	CALL("recvfrom"), CALL("recvmsg"), CALL("shutdown"), CALL("getsockopt"),
 	CALL("setsockopt"), CALL("readv"), CALL("pread64"), CALL("pwrite64"), CALL("preadv"),
 	CALL("pwritev"), CALL("fdatasync"), CALL("fsync"), CALL("fallocate"), CALL("unlink"),
@@ -82,10 +97,10 @@ static const struct seccomp_rule api_rules[] = {
 	CALL("accept4"), CALL("sendto"), CALL("recvfrom"), CALL("sendmsg"), CALL("recvmsg"),
 	CALL("shutdown"), CALL("setsockopt"), CALL("getsockopt"), CALL("fcntl"),
 	CALL("openat"), CALL("pread64"), CALL("statx"), CALL("memfd_create"), CALL("ftruncate"),
-	CALL("mprotect"), CALL("socket"), CALL("bind"), CALL("listen"), CALL("unlink"),
+	CALL("mprotect"), SOCKET, CALL("bind"), CALL("listen"), CALL("unlink"),
 	CALL("eventfd2"), CALL("rt_sigaction"), CALL("clone3"), CALL("clone"),
 	CALL("set_robust_list"), CALL("rseq"), CALL("prctl"), CALL("sched_getaffinity"),
-	CALL("io_uring_setup"), CALL("io_uring_register"), CALL("getrandom"),
+	CALL("io_uring_setup"), IO_URING_REGISTER, CALL("getrandom"),
 };
 
 /* Sanitizer builds only (the test build: ASan, LSan, UBSan): reports read /proc/self/maps,

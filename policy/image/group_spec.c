@@ -455,7 +455,7 @@ out:
 static int parse_resources(struct spath *p, struct json_object *o, const struct group_spec *g,
 			   struct group_container *c)
 {
-	static const char *const keys[] = { "cpu_millis", "memory_mib", NULL };
+	static const char *const keys[] = { "cpu_millis", "memory_mib", "pids_max", NULL };
 	struct json_object *v = field(o, "resources");
 	if (!v)
 		return 0;
@@ -464,8 +464,9 @@ static int parse_resources(struct spath *p, struct json_object *o, const struct 
 	if (!json_object_is_type(v, json_type_object))
 		ret = sp_err(p, EINVAL, "expected an object");
 	else if (!(ret = keys_check(p, v, keys)) &&
-		 !(ret = get_u32(p, v, "cpu_millis", 1, g->vcpus * 1000, 0, &c->cpu_millis)))
-		ret = get_u32(p, v, "memory_mib", 1, g->memory_mib, 0, &c->memory_mib);
+		 !(ret = get_u32(p, v, "cpu_millis", 1, g->vcpus * 1000, 0, &c->cpu_millis)) &&
+		 !(ret = get_u32(p, v, "memory_mib", 1, g->memory_mib, 0, &c->memory_mib)))
+		ret = get_u32(p, v, "pids_max", 1, 1u << 22, 0, &c->pids_max);
 	sp_pop(p, old);
 	return ret;
 }

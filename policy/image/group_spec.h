@@ -60,6 +60,7 @@ struct group_container {
 	size_t n_mounts;
 	uint32_t cpu_millis;  /* 0 = no limit */
 	uint32_t memory_mib;  /* 0 = no limit */
+	uint32_t pids_max;    /* 0 = no limit */
 	bool no_new_privileges;
 	bool allow_stdio_access;
 	uint64_t signals;

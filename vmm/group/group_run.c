@@ -48,6 +48,7 @@
 #include "vmm/group/group_api.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
+#include "vmm/group/group_console.h"
 #include "vmm/group/group_log.h"
 #include "vmm/group/group_relay.h"
 #include "vmm/group/group_request.h"
@@ -109,6 +110,7 @@ struct run {
 	pid_t vmm_pid;        /* kvm backend: the `parma boot` child */
 	char firmware[PATH_MAX];
 	struct group_relay *relay;
+	struct group_console *console; /* drains the VM's console into console.log */
 	struct agent_client *client;
 	struct snp_dev_ca *dev_ca;
 	uint8_t measurement[48]; /* what dev reports claim: an SNP launch of this config */
@@ -595,6 +597,26 @@ static int run_mount_all(struct run *r)
 	return run_send(r, &q, NULL);
 }
 
+/* The spec's cgroup limits as create_container's "resources" (the agent's, not the policy's:
+ * docs/policy.md); cpu_millis is CPU time per 100 ms period. */
+static void run_add_resources(struct json_object *req, const struct group_container *gc)
+{
+	if (!gc->cpu_millis && !gc->memory_mib && !gc->pids_max)
+		return;
+	struct json_object *o = json_object_new_object();
+	if (gc->memory_mib)
+		json_object_object_add(o, "memory_bytes",
+				       json_object_new_int64((int64_t)gc->memory_mib << 20));
+	if (gc->cpu_millis) {
+		json_object_object_add(o, "cpu_quota_us",
+				       json_object_new_int64((int64_t)gc->cpu_millis * 100));
+		json_object_object_add(o, "cpu_period_us", json_object_new_int64(100000));
+	}
+	if (gc->pids_max)
+		json_object_object_add(o, "pids_max", json_object_new_int64(gc->pids_max));
+	json_object_object_add(req, "resources", o);
+}
+
 static int run_start_container(struct run *r, struct run_container *c)
 {
 	char target[128];
@@ -616,6 +638,7 @@ static int run_start_container(struct run *r, struct run_container *c)
 	if (!req)
 		return -ENOMEM;
 	group_req_add_env_values(req, run_values(r, c->name));
+	run_add_resources(req, &r->spec->containers[c - r->containers]);
 	ret = run_call(r, "create_container", req, &resp);
 	json_object_put(req);
 	if (ret < 0 || r->dry)
@@ -773,7 +796,8 @@ static void run_report_guest_gone(struct run *r)
 	int status = 0, gone = 0;
 	const char *what = r->vm ? "QEMU" : "the VMM (parma boot)";
 	pid_t pid = r->vm ? qemu_vm_pid(r->vm) : r->vmm_pid;
-	for (int waited = 0; waited < 2000 && !gone; waited += 100) {
+	/* A dead agent panics the guest kernel, which then ends the VM at once (panic=-1). */
+	for (int waited = 0; waited < 10000 && !gone; waited += 100) {
 		if (r->vm)
 			gone = qemu_vm_wait(r->vm, 100, &status) == 0;
 		else if (r->vmm_pid > 0 && waitpid(r->vmm_pid, &status, WNOHANG) == r->vmm_pid)
@@ -781,10 +805,28 @@ static void run_report_guest_gone(struct run *r)
 		else
 			usleep(100000);
 	}
+	int agent = -1;
+	if (gone) { /* the console's last bytes are in once the drain has ended */
+		group_console_finish(r->console);
+		r->console = NULL;
+		agent = group_console_init_death(r->paths.console);
+	}
 	if (gone && WIFSIGNALED(status))
 		fprintf(stderr, "%s: the guest is gone: %s (pid %d) was killed by signal %d (%s); "
 			"console: %s\n", r->prog, what, (int)pid, WTERMSIG(status),
 			strsignal(WTERMSIG(status)), r->paths.console);
+	else if (gone && agent >= 0 && WIFSIGNALED(agent))
+		fprintf(stderr, "%s: the guest is gone: the guest agent (PID 1) was killed by signal "
+			"%d (%s), so the guest kernel panicked and %s (pid %d) ended the VM; its "
+			"containers and policy state are gone with it (the agent is never restarted); "
+			"console: %s\n", r->prog, WTERMSIG(agent), strsignal(WTERMSIG(agent)), what,
+			(int)pid, r->paths.console);
+	else if (gone && agent >= 0)
+		fprintf(stderr, "%s: the guest is gone: the guest agent (PID 1) exited with status "
+			"%d, so the guest kernel panicked and %s (pid %d) ended the VM; its "
+			"containers and policy state are gone with it (the agent is never restarted); "
+			"console: %s\n", r->prog, WEXITSTATUS(agent), what, (int)pid,
+			r->paths.console);
 	else if (gone)
 		fprintf(stderr, "%s: the guest is gone: %s (pid %d) exited with status %d (%s); "
 			"console: %s\n", r->prog, what, (int)pid, WEXITSTATUS(status),
@@ -1230,7 +1272,7 @@ static void run_vmm_config(struct run *r, const struct qemu_disk *disks, size_t 
 		.mem_mib = r->spec->memory_mib,
 		.vcpus = r->spec->vcpus,
 		.vsock_uds = vsock,
-		.console = r->paths.console,
+		.console_fd = -1,
 		.snp = r->tee == GROUP_TEE_SNP,
 		.policy_file = r->paths.policy,
 		.seccomp_off = r->seccomp_off,
@@ -1279,11 +1321,17 @@ static int run_boot(struct run *r, struct errbuf *eb)
 				errbuf_msg(&peb));
 	}
 
+	int console_fd;
+	if ((ret = group_console_start(r->paths.console, 0, &console_fd, &r->console, eb)) < 0)
+		return ret;
 	if (r->backend == GROUP_BACKEND_KVM) {
 		if (n_disks > GROUP_VMM_MAX_DRIVES)
 			return errbuf_set(eb, E2BIG, "the kvm backend takes at most %d disks (%zu layers "
 					  "+ scratch)", GROUP_VMM_MAX_DRIVES, r->n_layers);
-		if ((ret = group_vmm_start(&vc, &r->vmm_pid, eb)) < 0)
+		vc.console_fd = console_fd;
+		ret = group_vmm_start(&vc, &r->vmm_pid, eb);
+		group_console_release_writer(r->console);
+		if (ret < 0)
 			return ret;
 		fd = group_vmm_agent_connect(vsock, PROTO_VSOCK_PORT, r->vmm_pid, r->boot_timeout_ms,
 					     &run_interrupted, eb);
@@ -1297,12 +1345,13 @@ static int run_boot(struct run *r, struct errbuf *eb)
 			.disks = disks,
 			.n_disks = n_disks,
 			.agent_socket = agent_port,
-			.console_log = r->paths.console,
-			.console_fd = -1,
+			.console_fd = console_fd,
 		};
 		if ((ret = qemu_launch_available(&cfg, eb)) < 0)
 			return ret;
-		if ((ret = qemu_vm_start(&cfg, &r->vm, eb)) < 0)
+		ret = qemu_vm_start(&cfg, &r->vm, eb);
+		group_console_release_writer(r->console);
+		if (ret < 0)
 			return ret;
 		fd = qemu_vm_agent_connect(r->vm, eb);
 	}
@@ -1407,6 +1456,7 @@ static void run_free(struct run *r)
 		qemu_vm_free(r->vm);
 	}
 	group_vmm_stop(r->vmm_pid, 3000);
+	group_console_finish(r->console); /* the VM is gone: its console's last bytes are in */
 	for (size_t i = 0; i < r->n_containers; i++)
 		group_log_close(r->containers[i].log);
 	free(r->containers);

@@ -55,7 +55,7 @@ int group_vmm_find_firmware(char *out, size_t size)
 
 int group_vmm_start(const struct group_vmm_config *cfg, pid_t *pid, struct errbuf *eb)
 {
-	char mem[16], vcpus[16], vsock[PATH_MAX + 16], serial[PATH_MAX + 8], self[PATH_MAX];
+	char mem[16], vcpus[16], vsock[PATH_MAX + 16], self[PATH_MAX];
 	char drive[GROUP_VMM_MAX_DRIVES][PATH_MAX + 4];
 	const char *argv[ARGV_MAX];
 	size_t n = 0;
@@ -66,9 +66,8 @@ int group_vmm_start(const struct group_vmm_config *cfg, pid_t *pid, struct errbu
 	self[len] = '\0';
 	snprintf(mem, sizeof(mem), "%u", cfg->mem_mib);
 	snprintf(vcpus, sizeof(vcpus), "%u", cfg->vcpus);
-	if (snprintf(vsock, sizeof(vsock), "%d,%s", GROUP_VSOCK_CID, cfg->vsock_uds) >= (int)sizeof(vsock) ||
-	    snprintf(serial, sizeof(serial), "file:%s", cfg->console) >= (int)sizeof(serial))
-		return errbuf_set(eb, ENAMETOOLONG, "socket or console path too long");
+	if (snprintf(vsock, sizeof(vsock), "%d,%s", GROUP_VSOCK_CID, cfg->vsock_uds) >= (int)sizeof(vsock))
+		return errbuf_set(eb, ENAMETOOLONG, "socket path too long");
 	argv[n++] = self;
 	argv[n++] = "boot";
 	if (cfg->firmware) {
@@ -95,7 +94,7 @@ int group_vmm_start(const struct group_vmm_config *cfg, pid_t *pid, struct errbu
 	argv[n++] = "--vsock";
 	argv[n++] = vsock;
 	argv[n++] = "--serial";
-	argv[n++] = serial;
+	argv[n++] = cfg->console_fd >= 0 ? "stdout" : "none";
 	argv[n++] = "--debug-log";
 	argv[n++] = "none";
 	if (cfg->seccomp_off)
@@ -134,6 +133,8 @@ int group_vmm_start(const struct group_vmm_config *cfg, pid_t *pid, struct errbu
 	if (child == 0) {
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive parma run */
+		if (cfg->console_fd >= 0 && dup2(cfg->console_fd, STDOUT_FILENO) < 0)
+			_exit(127);
 		execv(self, (char *const *)argv);
 		_exit(127);
 	}

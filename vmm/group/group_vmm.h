@@ -26,7 +26,7 @@ struct group_vmm_config {
 	bool drive_ro[GROUP_VMM_MAX_DRIVES];
 	size_t n_drives;
 	const char *vsock_uds; /* the VMM's hybrid vsock socket */
-	const char *console;   /* console log file */
+	int console_fd;        /* the VM's console goes to this fd (its stdout); -1: none */
 	bool snp;              /* SEV-SNP launch with HOST_DATA = SHA-256(policy_file) */
 	const char *policy_file;
 	bool seccomp_off;      /* `parma boot --seccomp=off` (debugging) */

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,9 @@ int main(int argc, char **argv)
 	      "CAP_SYS_ADMIN gone from the bounding set");
 	check(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1, "no_new_privs");
 	check(getpid() == 1, "first process of its own PID namespace");
+	int pdeath = 0;
+	check(prctl(PR_GET_PDEATHSIG, &pdeath, 0, 0, 0) == 0 && pdeath == SIGKILL,
+	      "dies with its parent (the parent-death signal survives the uid change)");
 	check(mount("none", "/", "tmpfs", 0, NULL) < 0 && errno == EPERM, "cannot mount");
 	char host[64] = "";
 	gethostname(host, sizeof(host));

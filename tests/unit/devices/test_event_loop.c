@@ -18,6 +18,10 @@
 
 #include "devices/event_loop.h"
 
+#include <dirent.h>
+#include <liburing.h>
+#include <stdio.h>
+
 static struct event_loop *new_loop(void)
 {
 	struct errbuf eb = { 0 };
@@ -326,6 +330,49 @@ static void vmm_evloop_many_fds(void **state)
 		close(fds[i]);
 }
 
+/* The loop's ring is restricted (polls and timers only): seccomp cannot see io_uring
+ * operations, so an unrestricted ring would let a thread open or connect whatever its filter
+ * says. A restricted ring also refuses every registration not allowed: probing it is EACCES,
+ * where an unrestricted ring answers. */
+static void vmm_evloop_ring_is_restricted(void **state)
+{
+	(void)state;
+	struct event_loop *loop = new_loop();
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	struct dirent *de;
+	int rings = 0;
+	while ((de = readdir(d))) {
+		char target[64];
+		ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, "anon_inode:[io_uring]"))
+			continue;
+		struct io_uring_probe *probe = calloc(1, sizeof(*probe) + 256 * sizeof(probe->ops[0]));
+		assert_non_null(probe);
+		int rc = io_uring_register(atoi(de->d_name), IORING_REGISTER_PROBE, probe, 256);
+		free(probe);
+		if (rc != -EACCES)
+			fail_msg("ring fd %s: probe answered %d, expected -EACCES (restricted)",
+				 de->d_name, rc);
+		rings++;
+	}
+	closedir(d);
+	assert_int_equal(rings, 1);
+	event_loop_destroy(loop);
+
+	/* the control: an unrestricted ring answers the same probe */
+	struct io_uring ring;
+	assert_int_equal(io_uring_queue_init(4, &ring, 0), 0);
+	struct io_uring_probe *probe = calloc(1, sizeof(*probe) + 256 * sizeof(probe->ops[0]));
+	assert_non_null(probe);
+	assert_true(io_uring_register(ring.ring_fd, IORING_REGISTER_PROBE, probe, 256) >= 0);
+	free(probe);
+	io_uring_queue_exit(&ring);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,6 +384,7 @@ int main(void)
 		cmocka_unit_test(vmm_evloop_stop_from_other_thread),
 		cmocka_unit_test(vmm_evloop_stop_from_signal_handler_first_code_wins),
 		cmocka_unit_test(vmm_evloop_many_fds),
+		cmocka_unit_test(vmm_evloop_ring_is_restricted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/io_uring.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,7 +25,8 @@
 
 #include "vmm/seccomp_filter.h"
 
-enum probe { PROBE_ALLOWED, PROBE_MKDIR, PROBE_IOCTL, PROBE_EXECVE };
+enum probe { PROBE_ALLOWED, PROBE_MKDIR, PROBE_IOCTL, PROBE_EXECVE, PROBE_UNIX_SOCKET,
+	     PROBE_INET_SOCKET, PROBE_VSOCK_SOCKET, PROBE_URING_PROBE };
 
 /* Fork; the child installs `roles` and runs the probe. Returns the wait status; stderr of the
  * child lands in err. */
@@ -62,6 +65,20 @@ static int run_child(unsigned roles, enum probe probe, char *err, size_t cap)
 		}
 		case PROBE_EXECVE:
 			execl("/bin/true", "true", (char *)NULL);
+			break;
+		case PROBE_UNIX_SOCKET: {
+			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			_exit(fd >= 0 ? 0 : 5);
+		}
+		case PROBE_INET_SOCKET:
+			syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+			break;
+		case PROBE_VSOCK_SOCKET:
+			syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0);
+			break;
+		case PROBE_URING_PROBE:
+			/* fd -1: were it let through, EBADF, and the child exits 2 below */
+			syscall(SYS_io_uring_register, -1, IORING_REGISTER_PROBE, NULL, 0);
 			break;
 		}
 		_exit(2); /* the filter let it through */
@@ -126,16 +143,56 @@ static void seccomp_no_role_may_execve(void **state)
 	assert_non_null(strstr(err, "made system call execve"));
 }
 
+/* Every socket of the VMM is AF_UNIX: no role may open an IP or AF_VSOCK socket. */
+static void seccomp_sockets_are_unix_only(void **state)
+{
+	(void)state;
+	char err[512];
+	for (unsigned r = 0; r < SECCOMP_ROLE_COUNT; r++) {
+		const char *name = seccomp_role_table(r)->name;
+		int st = run_child(1u << r, PROBE_UNIX_SOCKET, err, sizeof(err));
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("role %s: AF_UNIX socket refused (status 0x%x): %s", name, st, err);
+		const struct { enum probe probe; int family; } bad[] = {
+			{ PROBE_INET_SOCKET, AF_INET }, { PROBE_VSOCK_SOCKET, AF_VSOCK } };
+		for (size_t i = 0; i < 2; i++) {
+			st = run_child(1u << r, bad[i].probe, err, sizeof(err));
+			char want[96];
+			snprintf(want, sizeof(want), "system call socket (%d, family %d)", SYS_socket,
+				 bad[i].family);
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != SECCOMP_FILTER_EXIT || !strstr(err, want))
+				fail_msg("role %s: family %d: status 0x%x, expected '%s' in: %s", name,
+					 bad[i].family, st, want, err);
+		}
+	}
+}
+
+/* io_uring_register only for the block backend's and the event loop's setup: a probe (or
+ * buffers, personalities) is refused, and the report names the opcode. */
+static void seccomp_io_uring_register_only_setup_opcodes(void **state)
+{
+	(void)state;
+	char err[512];
+	unsigned all = (1u << SECCOMP_ROLE_COUNT) - 1;
+	int st = run_child(all, PROBE_URING_PROBE, err, sizeof(err));
+	char want[96];
+	snprintf(want, sizeof(want), "system call io_uring_register (%d, opcode %d)",
+		 SYS_io_uring_register, IORING_REGISTER_PROBE);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != SECCOMP_FILTER_EXIT || !strstr(err, want))
+		fail_msg("status 0x%x, expected '%s' in: %s", st, want, err);
+}
+
 static void seccomp_vcpu_list_holds_kvm_run_but_not_vm_creation(void **state)
 {
 	(void)state;
 	const struct seccomp_role_table *t = seccomp_role_table(SECCOMP_ROLE_VCPU);
 	bool run = false, create = false;
 	for (size_t i = 0; i < t->n_rules; i++)
-		for (size_t k = 0; k < t->rules[i].n_ioctls; k++) {
-			run |= t->rules[i].ioctls[k] == KVM_RUN;
-			create |= t->rules[i].ioctls[k] == KVM_CREATE_VM ||
-				  t->rules[i].ioctls[k] == KVM_CREATE_VCPU;
+		for (size_t k = 0; !strcmp(t->rules[i].syscall, "ioctl") && k < t->rules[i].n_values;
+		     k++) {
+			run |= t->rules[i].values[k] == KVM_RUN;
+			create |= t->rules[i].values[k] == KVM_CREATE_VM ||
+				  t->rules[i].values[k] == KVM_CREATE_VCPU;
 		}
 	assert_true(run);
 	assert_false(create);
@@ -153,6 +210,8 @@ int main(void)
 		cmocka_unit_test(seccomp_violation_names_the_ioctl_request),
 		cmocka_unit_test(seccomp_no_role_may_execve),
 		cmocka_unit_test(seccomp_vcpu_list_holds_kvm_run_but_not_vm_creation),
+		cmocka_unit_test(seccomp_sockets_are_unix_only),
+		cmocka_unit_test(seccomp_io_uring_register_only_setup_opcodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
