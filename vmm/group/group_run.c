@@ -1688,9 +1688,9 @@ int group_cli_run(int argc, char **argv)
 	if (ret == 0)
 		code = r.containers[0].exit_code;
 	else if (ret == -ECANCELED) /* POST /v1/stop: as SIGTERM would end a running group */
-		code = r.containers[0].exited ? r.containers[0].exit_code
-		       : r.start_none	      ? 0
-					      : 128 + SIGTERM;
+		code = r.start_none		? 0
+		       : r.containers[0].exited ? r.containers[0].exit_code
+						: 128 + SIGTERM;
 	else if (ret == -EPIPE)
 		code = RUN_EXIT_GUEST_DIED;
 	else if (ret == -EINTR)

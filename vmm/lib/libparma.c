@@ -367,15 +367,13 @@ int parma_group_events(struct parma_group *g, int follow, struct parma_error *er
 		return set_error(err, PARMA_ERR_INVALID, "group is required");
 	struct group_api_reply r;
 	struct errbuf eb = {0};
-	pthread_mutex_lock(&g->lock);
+	/* its own connection, and it may last: other calls on the handle go on meanwhile */
 	int ret = group_api_request(g->sock, "GET",
 				    follow ? "/" GROUP_API_VERSION "/events"
 					   : "/" GROUP_API_VERSION "/events?follow=0",
 				    NULL, NULL, &r, &eb);
-	if (ret < 0) {
-		pthread_mutex_unlock(&g->lock);
+	if (ret < 0)
 		return set_error(err, PARMA_ERR_UNAVAILABLE, "%s", errbuf_msg(&eb));
-	}
 	char line[65536];
 	size_t len = 0;
 	ssize_t n;
@@ -396,7 +394,6 @@ int parma_group_events(struct parma_group *g, int follow, struct parma_error *er
 	if (n < 0)
 		ret = set_error(err, PARMA_ERR_UNAVAILABLE, "events: %s", strerror((int)-n));
 	group_api_reply_close(&r);
-	pthread_mutex_unlock(&g->lock);
 	return ret;
 }
 

@@ -13,8 +13,9 @@
  *   parma_group_exec(g, "app", (const char *[]){"/bin/cat", NULL}, "hi\n", 3, &code, &err);
  *   parma_group_close(g);
  *
- * Rules: no global state; one handle may be used from several threads (calls on it are
- * serialised); the library never prints: output and events reach the callbacks, errors come
+ * Rules: no global state; one handle may be used from several threads (its calls are
+ * serialised, except parma_group_events, which may follow the group while others go on);
+ * the library never prints: output and events reach the callbacks, errors come
  * back as a code plus a message that never holds a secret (run-time values). Link with
  * `pkg-config --cflags --libs parma`. */
 #ifndef PARMA_H

@@ -5,7 +5,8 @@ the socket, errors included (bad JSON, unknown field, unknown container, a denie
 exec, a client leaving mid-stream, a huge body, too many clients), and every operation the
 OpenAPI document lists checked off as exercised.
 
-Usage: test_group_api.py PARMA. Exits 77 without QEMU, a guest kernel or the guest initrd."""
+Usage: test_group_api.py PARMA [EMBED] (EMBED: examples/embed linked with libparma, run
+against the same group). Exits 77 without QEMU, a guest kernel or the guest initrd."""
 import base64
 import glob
 import http.client
@@ -22,6 +23,8 @@ import time
 import yaml
 
 PARMA = os.path.abspath(sys.argv[1])
+EMBED = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[0].endswith(
+    "test_group_api.py") else None
 SRC = os.environ["PARMA_SOURCE_ROOT"]
 TOKEN = "A" * 16 + "b" * 16  # matches [A-Za-z0-9]{32}
 BAD_TOKEN = "too-short-secret"
@@ -332,6 +335,20 @@ def scenario(sock, run, work, env, documented):
     code, d = call(sock, "POST", "/v1/containers/app/exec", {"command": ["/bin/cat"]})
     check("exec without Upgrade is 400 saying how", code == 400 and "Upgrade" in
           d["error"]["message"], d)
+
+    # libparma (examples/embed) on the same group: state, an exec's output and exit code, and a
+    # denial as a code with its rule
+    if EMBED:
+        e = subprocess.run([EMBED, "group", sock, "app", "/bin/sh", "-c",
+                            "echo out; echo err >&2; exit 7"], capture_output=True)
+        check("libparma: exec output and exit code through parma_group_exec",
+              e.returncode == 7 and e.stdout.endswith(b"out\n") and e.stderr == b"err\n"
+              and b'"api_version":"v1"' in e.stdout, e)
+        e = subprocess.run([EMBED, "group", sock, "app", "/bin/sh", "-c", "id"],
+                           capture_output=True)
+        check("libparma: a denied exec is PARMA_ERR_DENIED with its rule",
+              e.returncode == 1 and b"code -2" in e.stderr and b"rule exec_process" in e.stderr,
+              e)
 
     # attestation: a fresh report bound to our data, with the chain that verifies it
     rd = "ab" * 64
