@@ -100,26 +100,28 @@ not_has() { ! grep -q -- "$1" "$2"; }
 
 # ---- parma run --backend kvm ----
 sc_run_hello_world() {
-	# No firmware where PARMA_FIRMWARE points: the kernel boots directly.
+	# --firmware none: our VMM enters the kernel directly (run-e2e-stage0 boots through stage0).
 	w=/tmp/hello
 	rm -rf $w
 	mkdir -p $w/ex/hello-world
 	cp "$SRC/examples/hello-world/group.json" $w/ex/hello-world/
 	ln -s "$IMAGES" $w/ex/images
 	PARMA_STATE_DIR=$w/state PARMA_CACHE_DIR=$w/cache PARMA_DEV_CA=$w/ca \
-		PARMA_FIRMWARE=/nested/no-firmware-here \
-		"$PARMA" run --backend kvm --boot-timeout 900 $w/ex/hello-world/group.json >$w/out 2>&1
+		"$PARMA" run --backend kvm --firmware none --boot-timeout 900 $w/ex/hello-world/group.json \
+		>$w/out 2>&1
 	rc=$?
 	check "parma run hello-world exits 0 (got $rc)" [ "$rc" = 0 ]
+	check "it booted without firmware, as asked" has "== no firmware: the VMM enters the kernel" $w/out
 	check "the container's output" has "hello | Hello from a confidential container!" $w/out
 	check "dev attestation verified" has "attestation (dev): VERIFIED" $w/out
 	[ $fail = 0 ] || cat $w/out
 }
 sc_run_e2e_stage0() {
 	# The e2e script as on QEMU: web-and-client; ps, exec allowed/denied, logs, attest +
-	# verify --policy, the main container's exit code; parma stop. stage0 is found next to
-	# parma (the build tree's layout), so every boot here is the measured firmware path.
-	PARMA_E2E_RUN_ARGS="--backend kvm --boot-timeout 900" PARMA_E2E_IMAGES=$IMAGES PARMA_E2E_FIRMWARE=1 \
+	# verify --policy, the main container's exit code; parma stop. Every boot here goes
+	# through stage0 (--firmware), the measured firmware path.
+	PARMA_E2E_RUN_ARGS="--backend kvm --firmware $STAGE0 --boot-timeout 900" \
+		PARMA_E2E_IMAGES=$IMAGES PARMA_E2E_FIRMWARE=1 \
 		PARMA_SOURCE_ROOT=$SRC sh "$SRC/tests/e2e/run/test_run_e2e.sh" "$PARMA"
 }
 

@@ -103,9 +103,26 @@ chmod 755 "$l2/init"
 cp "$moddir/kernel/drivers/misc/pvpanic/pvpanic.ko" "$moddir/kernel/drivers/misc/pvpanic/pvpanic-mmio.ko" "$l2/"
 (cd "$l2" && find . | cpio -o -H newc --quiet) >"$root/nested/l2-initrd.img" || die "cpio (L2)"
 
+# python3 for the scripts the scenarios reuse (the run e2e's explain replay checks): the
+# binary, its library closure and the standard library without its tests and tools
+py=$(readlink -f /usr/bin/python3)
+pylib=$(/usr/bin/python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+[ -x "$py" ] && [ -d "$pylib" ] || skip "needs /usr/bin/python3 (Debian python3)"
+mkdir -p "$root/usr/bin" "$root$pylib"
+cp "$py" "$root/usr/bin/python3"
+ldd "$py" | grep -o '/[^ ]*' | sort -u | while read -r lib; do
+	mkdir -p "$root$(dirname "$lib")"
+	cp -L "$lib" "$root$lib"
+done
+tar -C "$pylib" --exclude=__pycache__ --exclude=./test --exclude=./idlelib --exclude=./tkinter \
+	--exclude=./lib2to3 --exclude=./ensurepip --exclude=./pydoc_data --exclude=./turtledemo \
+	--exclude=./distutils --exclude=./unittest --exclude=./site-packages \
+	--exclude=./dist-packages --exclude='./config-*' -cf - . | tar -C "$root$pylib" -xf - ||
+	die "copying python3's standard library"
+
 # the scripts and specs the scenarios reuse
 for f in tests/kvm/vmm/test_payload_boot.sh tests/kvm/firmware/test_firmware_vmm.sh \
-	tests/e2e/run/test_run_e2e.sh tests/e2e/run/interactive.json \
+	tests/e2e/run/test_run_e2e.sh tests/e2e/run/interactive.json tests/e2e/run/same_decisions.py \
 	examples/hello-world/group.json examples/web-and-client/group.json; do
 	mkdir -p "$root/nested/src/$(dirname $f)"
 	cp "$src/$f" "$root/nested/src/$f"

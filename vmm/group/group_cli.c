@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,12 @@ static int print_api_error(const char *prog, const char *what, unsigned status,
 			 group_api_error_message(answer), status);
 }
 
+static void ps_header(void)
+{
+	printf("%-20s %-10s %-8s %-5s %-8s %s\n", "GROUP", "CONTAINER", "STATE", "EXIT", "BACKEND",
+	       "POLICY SHA-256");
+}
+
 /* Only options: -h/--help. Returns the index of the first operand, or -1 after printing help
  * (exit 0) / a usage error (*code set). */
 static int simple_args(int argc, char **argv, const char *usage, int min, int max, int *code)
@@ -116,8 +123,9 @@ int group_cli_ps(int argc, char **argv)
 	DIR *d = opendir(root);
 	struct dirent *e;
 	int shown = 0;
-	printf("%-20s %-10s %-8s %-5s %-8s %s\n", "GROUP", "CONTAINER", "STATE", "EXIT", "BACKEND",
-	       "POLICY SHA-256");
+	/* `parma ps NAME` of a group that is gone prints only the error, not an empty table */
+	if (first >= argc)
+		ps_header();
 	while (d && (e = readdir(d))) {
 		struct group_paths p;
 		if (e->d_name[0] == '.' || (first < argc && strcmp(e->d_name, argv[first])))
@@ -141,6 +149,8 @@ int group_cli_ps(int argc, char **argv)
 		}
 		info = live;
 		const char *backend = "", *digest = "";
+		if (first < argc && !shown)
+			ps_header();
 		if (json_object_object_get_ex(info, "backend", &v))
 			backend = json_object_get_string(v);
 		if (json_object_object_get_ex(info, "policy_sha256", &v))
@@ -163,8 +173,15 @@ int group_cli_ps(int argc, char **argv)
 	}
 	if (d)
 		closedir(d);
-	if (first < argc && !shown)
+	if (first < argc && !shown) {
+		struct group_paths p;
+		struct stat st;
+		if (group_paths_get(argv[first], &p, NULL) == 0 && stat(p.logs, &st) == 0)
+			return cli_error(argv[0], CLI_FAILED, "group '%s' is not running (no parma run "
+					 "owns it; the logs of its last run are in %s)", argv[first],
+					 p.logs);
 		return cli_error(argv[0], CLI_FAILED, "group '%s' is not running", argv[first]);
+	}
 	return CLI_OK;
 }
 

@@ -108,7 +108,7 @@ struct run {
 	char kernel[PATH_MAX];
 	struct qemu_vm *vm;   /* qemu backend */
 	pid_t vmm_pid;        /* kvm backend: the `parma boot` child */
-	char firmware[PATH_MAX];
+	char firmware[PATH_MAX]; /* kvm backend: the stage0 ELF, or "" to enter the kernel */
 	struct group_relay *relay;
 	struct group_console *console; /* drains the VM's console into console.log */
 	struct agent_client *client;
@@ -561,6 +561,41 @@ static int find_initrd(char *out, size_t size, struct errbuf *eb)
 		return errbuf_set(eb, ENOENT,
 				  "%s: guest initrd not found (build it with meson, or set PARMA_INITRD)",
 				  out);
+	return 0;
+}
+
+/* The kvm backend's firmware: --firmware FILE, --firmware none (the VMM enters the kernel
+ * directly: no measured boot, so dev only), or by default the stage0 built or installed next
+ * to parma, if there. */
+static int find_firmware(struct run *r, const char *requested, struct errbuf *eb)
+{
+	r->firmware[0] = '\0';
+	if (!requested) {
+		const char *env = getenv("PARMA_FIRMWARE");
+		if (r->backend != GROUP_BACKEND_KVM)
+			return 0;
+		if (group_vmm_find_firmware(r->firmware, sizeof(r->firmware)) == 0)
+			return 0;
+		r->firmware[0] = '\0';
+		if (env && *env) /* named but not there: not silently a boot without firmware */
+			return errbuf_set(eb, ENOENT, "PARMA_FIRMWARE=%s: %s", env, strerror(ENOENT));
+		return 0;
+	}
+	if (r->backend != GROUP_BACKEND_KVM)
+		return errbuf_set(eb, EINVAL, "--firmware needs the kvm backend (QEMU boots with its "
+				  "own firmware)");
+	if (!strcmp(requested, "none")) {
+		if (r->tee == GROUP_TEE_SNP)
+			return errbuf_set(eb, EINVAL, "--firmware none: an SEV-SNP launch needs the "
+					  "measured firmware");
+		return 0;
+	}
+	if (snprintf(r->firmware, sizeof(r->firmware), "%s", requested) >= (int)sizeof(r->firmware))
+		return errbuf_set(eb, ENAMETOOLONG, "--firmware: path too long");
+	if (access(r->firmware, R_OK) < 0) {
+		int err = errno;
+		return errbuf_set(eb, err, "--firmware %s: %s", requested, strerror(err));
+	}
 	return 0;
 }
 
@@ -1061,6 +1096,9 @@ static void run_usage(FILE *out)
 		"  --env-file FILE      run-time values from a JSON file {\"C\": {\"NAME\": \"VALUE\"}}\n"
 		"  --initrd FILE        guest initrd (default: the one built next to parma)\n"
 		"  --kernel FILE        guest kernel (default: the installed linux-image-amd64)\n"
+		"  --firmware FILE|none kvm backend: the stage0 firmware that checks and enters the\n"
+		"                       kernel (default: the one built or installed next to parma,\n"
+		"                       if there); none enters the kernel directly (dev only)\n"
 		"  --cache-dir DIR      layer cache (default: ~/.cache/parma/layers)\n"
 		"  --boot-timeout S     seconds to wait for the guest's agent to answer (default 180;\n"
 		"                       more on slow hosts, e.g. nested virtualization)\n"
@@ -1302,8 +1340,6 @@ static int run_boot(struct run *r, struct errbuf *eb)
 		return ret;
 	if (!r->kernel[0] && (ret = qemu_launch_default_kernel(r->kernel, sizeof(r->kernel), eb)) < 0)
 		return ret;
-	if (group_vmm_find_firmware(r->firmware, sizeof(r->firmware)) < 0)
-		r->firmware[0] = '\0';
 	snprintf(vsock, sizeof(vsock), "%s/vsock.sock", r->paths.vm);
 	run_vmm_config(r, disks, n_disks, vsock, &vc);
 
@@ -1506,7 +1542,7 @@ static int run_opt_off(const char *prog, char *value, void *dest)
 int group_cli_run(int argc, char **argv)
 {
 	const char *policy_file = NULL, *tee = NULL, *backend = NULL, *initrd = NULL;
-	const char *kernel = NULL, *cache = NULL;
+	const char *kernel = NULL, *cache = NULL, *firmware = NULL;
 	bool debug = false;
 	struct run r = { .prog = argv[0], .boot_timeout_ms = RUN_BOOT_TIMEOUT_S * 1000 };
 	struct errbuf eb = { 0 };
@@ -1541,6 +1577,7 @@ int group_cli_run(int argc, char **argv)
 		CLI_FLAG("debug", 0, &debug),
 		CLI_STRING("initrd", 0, &initrd),
 		CLI_STRING("kernel", 0, &kernel),
+		CLI_STRING("firmware", 0, &firmware),
 		CLI_STRING("cache-dir", 0, &cache),
 		CLI_FUNC("boot-timeout", 0, opt_boot_timeout, &r.boot_timeout_ms),
 		CLI_FLAG("quiet", 'q', &r.quiet),
@@ -1611,6 +1648,11 @@ int group_cli_run(int argc, char **argv)
 				 errbuf_msg(&eb));
 		goto out_release;
 	}
+	if ((ret = find_firmware(&r, firmware, &eb)) < 0) {
+		code = cli_error(argv[0], ret == -EINVAL ? CLI_USAGE : CLI_UNAVAILABLE, "%s",
+				 errbuf_msg(&eb));
+		goto out_release;
+	}
 	if (initrd)
 		snprintf(r.initrd, sizeof(r.initrd), "%s", initrd);
 	if (kernel)
@@ -1649,6 +1691,10 @@ int group_cli_run(int argc, char **argv)
 		printf("== group %s: %zu container(s), %u vCPU(s), %u MiB\n", r.spec->name,
 		       r.n_containers, r.spec->vcpus, r.spec->memory_mib);
 		printf("== %s\n== %s\n", why_backend, why_tee);
+		if (r.backend == GROUP_BACKEND_KVM && r.firmware[0])
+			printf("== firmware %s (measured boot)\n", r.firmware);
+		else if (r.backend == GROUP_BACKEND_KVM)
+			printf("== no firmware: the VMM enters the kernel directly\n");
 		printf("== policy %s  HOST_DATA %s\n", r.paths.policy, r.digest.hex);
 		printf("== API %s\n", r.api_sock);
 		fflush(stdout);

@@ -127,12 +127,15 @@ int group_vmm_start(const struct group_vmm_config *cfg, pid_t *pid, struct errbu
 	}
 	argv[n] = NULL;
 
+	pid_t parent = getpid();
 	pid_t child = fork();
 	if (child < 0)
 		return errbuf_set(eb, errno, "fork: %s", strerror(errno));
 	if (child == 0) {
 		setpgid(0, 0);
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive parma run */
+		if (getppid() != parent) /* it died before the line above */
+			_exit(127);
 		if (cfg->console_fd >= 0 && dup2(cfg->console_fd, STDOUT_FILENO) < 0)
 			_exit(127);
 		execv(self, (char *const *)argv);

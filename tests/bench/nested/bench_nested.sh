@@ -24,10 +24,15 @@ cp /bin/busybox "$r/bin/"
 cp "$reader" "$r/blk-reader"
 cp "$src/tests/bench/nested/reader_init.sh" "$r/init"
 chmod 755 "$r/init" "$r/blk-reader"
-for m in kernel/drivers/virtio/virtio.ko kernel/drivers/virtio/virtio_ring.ko \
-	kernel/drivers/virtio/virtio_mmio.ko kernel/drivers/block/virtio_blk.ko; do
-	cp "$moddir/$m" "$r/"
-	basename "$m" >>"$r/modules.load"
+# each driver after what it needs (modules.dep lists a module's dependencies nearest first;
+# virtio.ko itself needs virtio_ring.ko): a module loaded too early leaves the guest diskless
+for target in kernel/drivers/virtio/virtio_mmio.ko kernel/drivers/block/virtio_blk.ko; do
+	deps=$(grep "^$target:" "$moddir/modules.dep" | cut -d: -f2)
+	for m in $(tr ' ' '\n' <<<"$deps" | tac) $target; do
+		[ -e "$r/$(basename "$m")" ] && continue
+		cp "$moddir/$m" "$r/" || { echo "FAIL: no $moddir/$m"; exit 1; }
+		basename "$m" >>"$r/modules.load"
+	done
 done
 (cd "$r" && find . | cpio -o -H newc --quiet) >"$work/reader-initrd.img"
 

@@ -53,7 +53,8 @@ check "the agent was never restarted (one start on the console)" \
 	'[ "$(grep -c "serving the host" "$state/console.log")" = 1 ]'
 check "parma ps does not list the group" '! "$parma" ps e2e-crash >/dev/null 2>&1'
 "$parma" ps e2e-crash > "$work/ps.out" 2>&1
-check "parma ps says it is not running" 'grep -q "not running" "$work/ps.out"'
+check "parma ps says it is gone and where its logs are" \
+	'grep -q "group .e2e-crash. is not running (no parma run owns it; the logs of its last run are in $state/logs)" "$work/ps.out"'
 check "runtime state, sockets and processes are released" \
 	'[ ! -e "$state/pid" ] && [ ! -e "$state/vm" ] && [ -z "$(find "$work/state" -type s)" ] &&
 	 ! pgrep -f "qemu-system.*$work/state" >/dev/null'

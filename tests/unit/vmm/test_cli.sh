@@ -36,5 +36,15 @@ done
 check "boot: --drive queues out of range" 2 "$parma" boot --kernel /dev/null --drive x,queues=9
 "$parma" boot --kernel /dev/null --drive x,queues=9 2>&1 | grep -q "queues=9: expected 1 to 8" ||
 	{ echo "FAIL --drive queues message"; fail=1; }
+# a group that is gone: ps says so (exit 1) and where its last run's logs are, with no table
+st=$(mktemp -d /tmp/parma-cli-state-XXXXXX)
+mkdir -p "$st/gone/logs"
+check "ps: a gone group" 1 env PARMA_STATE_DIR="$st" "$parma" ps gone
+grep -qx "parma ps: group 'gone' is not running (no parma run owns it; the logs of its last run are in $st/gone/logs)" \
+	/tmp/parma-cli-out.$$ || { echo "FAIL ps: gone group message"; cat /tmp/parma-cli-out.$$; fail=1; }
+check "ps: a group never run" 1 env PARMA_STATE_DIR="$st" "$parma" ps never
+grep -qx "parma ps: group 'never' is not running" /tmp/parma-cli-out.$$ ||
+	{ echo "FAIL ps: never-run group message"; cat /tmp/parma-cli-out.$$; fail=1; }
+rm -rf "$st"
 rm -f /tmp/parma-cli-out.$$
 exit $fail
