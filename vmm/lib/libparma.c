@@ -2,6 +2,7 @@
 #include "vmm/lib/parma.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
