@@ -48,7 +48,8 @@ struct group_api {
 	bool cmd_posted, cmd_taken, cmd_done;
 	char *cmd, *cmd_result;
 	unsigned cmd_status;
-	int streams; /* exec streams still running on threads of their own */
+	int streams;   /* exec streams still running on threads of their own */
+	int followers; /* logs and events responses not yet finished */
 };
 
 struct ga_request {
@@ -629,9 +630,14 @@ static ssize_t events_read(void *cls, uint64_t offset, char *buf, size_t max)
 static void stream_free(void *cls)
 {
 	struct stream *s = cls;
+	struct group_api *a = s->a;
 	if (s->f)
 		fclose(s->f);
 	free(s);
+	pthread_mutex_lock(&a->lock);
+	a->followers--;
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
 }
 
 static enum MHD_Result stream_answer(struct route_args *r, struct stream *s,
@@ -641,6 +647,9 @@ static enum MHD_Result stream_answer(struct route_args *r, struct stream *s,
 		MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	s->a = r->a;
 	s->fd = ci ? ci->connect_fd : -1;
+	pthread_mutex_lock(&r->a->lock);
+	r->a->followers++; /* stream_free counts it out, also when queueing fails */
+	pthread_mutex_unlock(&r->a->lock);
 	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024,
 								      reader, s, stream_free);
 	if (!resp) {
@@ -1322,6 +1331,13 @@ void group_api_stop(struct group_api *a)
 		if (pthread_cond_timedwait(&a->cond, &a->lock, &t) == ETIMEDOUT)
 			break;
 	bool streams_left = a->streams > 0;
+	/* followers deliver what is kept (the last events: "stopped") and end by themselves;
+	 * stopping the daemon first would cut them off */
+	clock_gettime(CLOCK_REALTIME, &t);
+	t.tv_sec += 3;
+	while (a->followers > 0)
+		if (pthread_cond_timedwait(&a->cond, &a->lock, &t) == ETIMEDOUT)
+			break;
 	pthread_mutex_unlock(&a->lock);
 	if (a->d && !streams_left)
 		MHD_stop_daemon(a->d);
