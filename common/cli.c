@@ -152,6 +152,34 @@ int cli_parse_options(const char *prog, const struct cli_opt *opts, size_t n, un
 	return CLI_OK;
 }
 
+int cli_start(const char *prog, const struct cli_spec *spec, int argc, char **argv, int *code)
+{
+	int first;
+	if (cli_wants_help(argc, argv)) {
+		printf(spec->usage, prog);
+		*code = CLI_OK;
+		return -1;
+	}
+	*code = cli_parse_options(prog, spec->opts, spec->n_opts, spec->flags, argc, argv, &first);
+	if (*code != CLI_OK)
+		return -1;
+	int n = argc - first;
+	bool few = n < spec->min_operands;
+	if (few || (spec->max_operands >= 0 && n > spec->max_operands)) {
+		if (few && spec->missing_error)
+			*code = cli_usage_error(prog, "%s", spec->missing_error);
+		else if (spec->operands_error)
+			*code = cli_usage_error(prog, "%s", spec->operands_error);
+		else if (few)
+			*code = cli_usage_error(prog, "missing argument");
+		else
+			*code = cli_usage_error(prog, "unexpected argument '%s'",
+						argv[first + spec->max_operands]);
+		return -1;
+	}
+	return first;
+}
+
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	if (!s || *s < '0' || *s > '9')

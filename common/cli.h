@@ -89,6 +89,25 @@ enum cli_parse_flags {
 int cli_parse_options(const char *prog, const struct cli_opt *opts, size_t n_opts,
 		      unsigned flags, int argc, char **argv, int *first_operand);
 
+/* The start every command shares, as data: its usage text, its options and how many operands
+ * it takes. */
+struct cli_spec {
+	const char *usage; /* for -h/--help, on stdout: a printf format whose %s is prog */
+	const struct cli_opt *opts;
+	size_t n_opts;
+	unsigned flags;			/* enum cli_parse_flags */
+	int min_operands, max_operands; /* max < 0: no limit */
+	/* the usage error for another count of operands (NULL: "missing argument", or
+	 * "unexpected argument 'X'" naming the first one too many) */
+	const char *operands_error;
+	const char *missing_error; /* for too few, when it says more (NULL: the above) */
+};
+
+/* -h/--help prints the usage (exit 0), then cli_parse_options() applies the options and the
+ * count of operands is checked. Returns the index of the first operand, or -1 with *code the
+ * exit code to end with now (CLI_OK after the help, else the usage error's). */
+int cli_start(const char *prog, const struct cli_spec *spec, int argc, char **argv, int *code);
+
 /* Strict unsigned decimal (no sign, no spaces) in min..max: 0, or -1 if s is not one. */
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 

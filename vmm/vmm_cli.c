@@ -253,10 +253,6 @@ int vmm_cli_boot(int argc, char **argv)
 {
 	const char *prog = argv[0];
 	uint64_t t0 = now_ns();
-	if (cli_wants_help(argc, argv)) {
-		fputs(boot_usage, stdout);
-		return CLI_OK;
-	}
 	struct boot_args a = { .cfg = { .t0_ns = t0 } };
 	struct snp_boot_opts snp_opts = { 0 };
 	const struct cli_opt opts[] = {
@@ -280,11 +276,11 @@ int vmm_cli_boot(int argc, char **argv)
 		CLI_FUNC("gid", 0, opt_gid, &a),
 		SNP_BOOT_OPTIONS(&snp_opts),
 	};
-	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {.usage = boot_usage, .opts = opts,
+				      .n_opts = CLI_ARRAY_SIZE(opts)};
+	int rc;
+	if (cli_start(prog, &spec, argc, argv, &rc) < 0)
 		return rc;
-	if (first < argc)
-		return cli_usage_error(prog, "unexpected argument '%s'", argv[first]);
 	struct vm_config cfg = a.cfg; /* its drives stay in a.drives */
 	const char *api_sock = a.api_sock;
 	bool boot_times = a.boot_times, seccomp = !a.seccomp_off;

@@ -1,6 +1,7 @@
-/* attest_flow: obtaining attestation reports (SNP hardware, or the host's development signer
- * over the protocol), the policy install that depends on one, and the workload attestation
- * socket in the security-context directory. */
+/* attest_flow: attestation jobs, the policy install that depends on one, and the workload
+ * attestation socket in the security-context directory (see attest_flow.h). */
+#include "guest/agent/attest_flow.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -22,22 +23,40 @@
 
 #define CERTS_JSON_MAX (64u << 10)
 
-const char *server_tee_name(const struct agent_server *s)
+void attest_init(struct agent_attest *a)
 {
-	return s->tee == AGENT_TEE_SNP ? "snp" : s->tee == AGENT_TEE_NONE ? "none" : "unknown";
+	*a = (struct agent_attest){.tee = AGENT_TEE_UNKNOWN, .next_host_req = 1, .listen_fd = -1};
 }
 
-void server_security_context_dir(const struct agent_server *s, char *out, size_t size)
+const char *attest_tee_name(const struct agent_attest *a)
+{
+	return a->tee == AGENT_TEE_SNP ? "snp" : a->tee == AGENT_TEE_NONE ? "none" : "unknown";
+}
+
+const uint8_t *attest_install_host_data(const struct agent_attest *a)
+{
+	return a->install_report + 0xC0;
+}
+
+bool attest_install_pending(const struct agent_attest *a)
+{
+	for (const struct agent_job *j = a->jobs; j; j = j->next)
+		if (j->kind == JOB_INSTALL)
+			return true;
+	return false;
+}
+
+void security_context_dir(const struct agent_server *s, char *out, size_t size)
 {
 	snprintf(out, size, "%s/security-context", s->state_dir);
 }
 
-static void job_unlink(struct agent_server *s, struct agent_job *j)
+static void job_unlink(struct agent_attest *a, struct agent_job *j)
 {
-	for (struct agent_job **pp = &s->jobs; *pp; pp = &(*pp)->next) {
+	for (struct agent_job **pp = &a->jobs; *pp; pp = &(*pp)->next) {
 		if (*pp == j) {
 			*pp = j->next;
-			s->n_jobs--;
+			a->n_jobs--;
 			return;
 		}
 	}
@@ -67,39 +86,40 @@ static void job_fail(struct agent_server *s, struct agent_job *j, const char *co
 }
 
 /* Write the read-only security-context directory every container sees. */
-static int write_security_context(struct agent_server *s, struct errbuf *eb)
+static int write_security_context(struct agent_server *s, const uint8_t *policy, size_t len,
+				  struct errbuf *eb)
 {
 	char dir[300], path[400];
-	server_security_context_dir(s, dir, sizeof(dir));
+	security_context_dir(s, dir, sizeof(dir));
 	int ret = mkdir_p(dir, 0755);
 	if (ret < 0)
 		return errbuf_set(eb, -ret, "%s: %s", dir, strerror(-ret));
 	snprintf(path, sizeof(path), "%s/policy.json", dir);
-	if ((ret = file_write_atomic(path, s->policy_bytes, s->policy_len, 0444, eb)) < 0)
+	if ((ret = file_write_atomic(path, policy, len, 0444, eb)) < 0)
 		return ret;
 	snprintf(path, sizeof(path), "%s/report.bin", dir);
-	if ((ret = file_write_atomic(path, s->agent_report, AGENT_REPORT_SIZE, 0444, eb)) < 0)
+	if ((ret = file_write_atomic(path, s->attest.install_report, AGENT_REPORT_SIZE, 0444, eb)) < 0)
 		return ret;
 	snprintf(path, sizeof(path), "%s/tee", dir);
 	char tee[16];
-	int n = snprintf(tee, sizeof(tee), "%s\n", server_tee_name(s));
+	int n = snprintf(tee, sizeof(tee), "%s\n", attest_tee_name(&s->attest));
 	if ((ret = file_write_atomic(path, tee, (size_t)n, 0444, eb)) < 0)
 		return ret;
-	if (s->certs_json) {
+	if (s->attest.certs_json) {
 		snprintf(path, sizeof(path), "%s/certs.json", dir);
-		if ((ret = file_write_atomic(path, s->certs_json, strlen(s->certs_json), 0444,
+		if ((ret = file_write_atomic(path, s->attest.certs_json, strlen(s->attest.certs_json), 0444,
 					     eb)) < 0)
 			return ret;
 	}
 	return 0;
 }
 
-int server_security_context_add_fragment(struct agent_server *s, const uint8_t *doc, size_t len,
+int security_context_add_fragment(struct agent_server *s, const uint8_t *doc, size_t len,
 					 struct errbuf *eb)
 {
 	char dir[300], path[420], hex[2 * 32 + 1];
 	uint8_t h[32];
-	server_security_context_dir(s, dir, sizeof(dir));
+	security_context_dir(s, dir, sizeof(dir));
 	strncat(dir, "/fragments", sizeof(dir) - strlen(dir) - 1);
 	int ret = mkdir_p(dir, 0755);
 	if (ret < 0)
@@ -115,7 +135,7 @@ static int attest_listen_open(struct agent_server *s, struct errbuf *eb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char dir[300];
-	server_security_context_dir(s, dir, sizeof(dir));
+	security_context_dir(s, dir, sizeof(dir));
 	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/attest.sock", dir);
 	if (n < 0 || (size_t)n >= sizeof(sa.sun_path))
 		return errbuf_set(eb, ENAMETOOLONG, "%s/attest.sock: path too long", dir);
@@ -129,7 +149,7 @@ static int attest_listen_open(struct agent_server *s, struct errbuf *eb)
 		close(fd);
 		return errbuf_set(eb, e, "%s: %s", sa.sun_path, strerror(e));
 	}
-	s->attest_listen = fd;
+	s->attest.listen_fd = fd;
 	return 0;
 }
 
@@ -146,21 +166,19 @@ static void finish_install(struct agent_server *s, struct agent_job *j, const ui
 		job_free(j);
 		return;
 	}
-	s->policy_bytes = j->policy;
-	s->policy_len = j->policy_len;
-	j->policy = NULL;
-	memcpy(s->agent_report, report, AGENT_REPORT_SIZE);
+	memcpy(s->attest.install_report, report, AGENT_REPORT_SIZE);
 	/* The policy is in force from here on; failing to publish the security context only
 	 * costs workloads their evidence, so it is reported, not undone. */
 	struct json_object *o = server_ok();
 	const struct policy_digest *dg = policy_get_digest(policy_engine_policy(s->engine));
 	json_object_object_add(o, "digest", json_object_new_string(dg->hex));
-	json_object_object_add(o, "tee", json_object_new_string(server_tee_name(s)));
+	json_object_object_add(o, "tee", json_object_new_string(attest_tee_name(&s->attest)));
 	json_object_object_add(o, "debug_policy",
 			       json_object_new_boolean(policy_is_debug(policy_engine_policy(s->engine))));
-	if (write_security_context(s, &eb) < 0 || attest_listen_open(s, &eb) < 0)
+	if (write_security_context(s, j->policy, j->policy_len, &eb) < 0 ||
+	    attest_listen_open(s, &eb) < 0)
 		json_object_object_add(o, "warning", json_object_new_string(errbuf_msg(&eb)));
-	server_log(s, "policy %s installed (tee: %s)", dg->hex, server_tee_name(s));
+	server_log(s, "policy %s installed (tee: %s)", dg->hex, attest_tee_name(&s->attest));
 	server_answer(s, j->host_req, o);
 	job_free(j);
 }
@@ -183,8 +201,8 @@ static void job_complete(struct agent_server *s, struct agent_job *j, const uint
 			 "attestation report does not carry the REPORT_DATA the agent asked for");
 		return;
 	}
-	if (certs && !s->certs_json)
-		s->certs_json = strdup(certs);
+	if (certs && !s->attest.certs_json)
+		s->attest.certs_json = strdup(certs);
 	switch (j->kind) {
 	case JOB_INSTALL:
 		finish_install(s, j, report, &r);
@@ -194,9 +212,9 @@ static void job_complete(struct agent_server *s, struct agent_job *j, const uint
 		base64_encode(report, AGENT_REPORT_SIZE, b64);
 		struct json_object *o = server_ok();
 		json_object_object_add(o, "report", json_object_new_string(b64));
-		json_object_object_add(o, "tee", json_object_new_string(server_tee_name(s)));
-		if (s->certs_json)
-			json_object_object_add(o, "certs", json_tokener_parse(s->certs_json));
+		json_object_object_add(o, "tee", json_object_new_string(attest_tee_name(&s->attest)));
+		if (s->attest.certs_json)
+			json_object_object_add(o, "certs", json_tokener_parse(s->attest.certs_json));
 		server_answer(s, j->host_req, o);
 		job_free(j);
 		return;
@@ -208,11 +226,11 @@ static void job_complete(struct agent_server *s, struct agent_job *j, const uint
 	}
 }
 
-int server_report_start(struct agent_server *s, int kind, uint32_t host_req,
+static int report_start(struct agent_server *s, enum agent_job_kind kind, uint32_t host_req,
 			const uint8_t report_data[AGENT_REPORT_DATA_SIZE], uint8_t *policy,
 			size_t policy_len, int conn_fd)
 {
-	if (s->n_jobs >= AGENT_MAX_JOBS)
+	if (s->attest.n_jobs >= AGENT_MAX_JOBS)
 		return -EBUSY;
 	struct agent_job *j = calloc(1, sizeof(*j));
 	if (!j)
@@ -224,12 +242,12 @@ int server_report_start(struct agent_server *s, int kind, uint32_t host_req,
 	j->policy_len = policy_len;
 	memcpy(j->report_data, report_data, AGENT_REPORT_DATA_SIZE);
 
-	if (s->tee != AGENT_TEE_NONE) {
+	if (s->attest.tee != AGENT_TEE_NONE) {
 		uint8_t report[AGENT_REPORT_SIZE];
 		struct errbuf eb = { 0 };
 		int ret = s->fx.ops->tee_report(s->fx.ctx, report_data, report, &eb);
 		if (ret == 0) {
-			s->tee = AGENT_TEE_SNP;
+			s->attest.tee = AGENT_TEE_SNP;
 			job_complete(s, j, report, NULL);
 			return 0;
 		}
@@ -240,7 +258,7 @@ int server_report_start(struct agent_server *s, int kind, uint32_t host_req,
 			return 0;
 		}
 		/* No TEE in this guest: development mode, recorded for every report answer. */
-		s->tee = AGENT_TEE_NONE;
+		s->attest.tee = AGENT_TEE_NONE;
 		server_log(s, "no TEE found: development mode (reports signed by the host)");
 	}
 	char hex[2 * AGENT_REPORT_DATA_SIZE + 1];
@@ -254,26 +272,26 @@ int server_report_start(struct agent_server *s, int kind, uint32_t host_req,
 	}
 	json_object_object_add(req, "type", json_object_new_string(PROTO_REQ_DEV_REPORT));
 	json_object_object_add(req, "report_data", json_object_new_string(hex));
-	j->dev_req = s->next_host_req++;
-	if (s->next_host_req == 0)
-		s->next_host_req = 1;
+	j->dev_req = s->attest.next_host_req++;
+	if (s->attest.next_host_req == 0)
+		s->attest.next_host_req = 1;
 	server_send_json(s, PROTO_REQUEST, j->dev_req, req);
 	json_object_put(req);
-	j->next = s->jobs;
-	s->jobs = j;
-	s->n_jobs++;
+	j->next = s->attest.jobs;
+	s->attest.jobs = j;
+	s->attest.n_jobs++;
 	return 0;
 }
 
-void server_host_answer(struct agent_server *s, uint32_t id, struct json_object *answer)
+void attest_host_answer(struct agent_server *s, uint32_t id, struct json_object *answer)
 {
 	struct agent_job *j;
-	for (j = s->jobs; j; j = j->next)
+	for (j = s->attest.jobs; j; j = j->next)
 		if (j->dev_req == id)
 			break;
 	if (!j)
 		return; /* an answer to nothing we asked: ignore */
-	job_unlink(s, j);
+	job_unlink(&s->attest, j);
 
 	struct json_object *ok, *rep, *certs = NULL;
 	uint8_t report[AGENT_REPORT_SIZE + 3];
@@ -307,40 +325,41 @@ void server_host_answer(struct agent_server *s, uint32_t id, struct json_object 
 	job_complete(s, j, report, certs_text);
 }
 
-size_t server_attest_pollfds(struct agent_server *s, struct pollfd *pfd, size_t max)
+size_t attest_pollfds(const struct agent_attest *a, struct pollfd *pfd, size_t max)
 {
 	size_t n = 0;
-	if (s->attest_listen >= 0 && n < max)
-		pfd[n++] = (struct pollfd){ .fd = s->attest_listen, .events = POLLIN };
-	for (size_t i = 0; i < s->n_conns && n < max; i++)
-		pfd[n++] = (struct pollfd){ .fd = s->conns[i].fd, .events = POLLIN };
+	if (a->listen_fd >= 0 && n < max)
+		pfd[n++] = (struct pollfd){ .fd = a->listen_fd, .events = POLLIN };
+	for (size_t i = 0; i < a->n_conns && n < max; i++)
+		pfd[n++] = (struct pollfd){ .fd = a->conns[i].fd, .events = POLLIN };
 	return n;
 }
 
-static void conn_drop(struct agent_server *s, size_t i, bool close_fd)
+static void conn_drop(struct agent_attest *a, size_t i, bool close_fd)
 {
 	if (close_fd)
-		close(s->conns[i].fd);
-	s->conns[i] = s->conns[--s->n_conns];
+		close(a->conns[i].fd);
+	a->conns[i] = a->conns[--a->n_conns];
 }
 
-void server_attest_handle(struct agent_server *s, struct pollfd *pfd, size_t n)
+void attest_handle(struct agent_server *s, struct pollfd *pfd, size_t n)
 {
+	struct agent_attest *a = &s->attest;
 	size_t k = 0;
 	int accept_ready = 0;
-	if (s->attest_listen >= 0 && k < n)
+	if (a->listen_fd >= 0 && k < n)
 		accept_ready = pfd[k++].revents != 0;
 	/* Connections: walk backwards so dropping one does not skip another. */
 	size_t n_conns_polled = n - k;
 	for (size_t i = n_conns_polled; i-- > 0;) {
-		if (!pfd[k + i].revents || i >= s->n_conns)
+		if (!pfd[k + i].revents || i >= a->n_conns)
 			continue;
-		struct attest_conn *c = &s->conns[i];
+		struct attest_conn *c = &a->conns[i];
 		ssize_t r = read(c->fd, c->buf + c->got, sizeof(c->buf) - c->got);
 		if (r < 0 && errno == EAGAIN)
 			continue;
 		if (r <= 0) {
-			conn_drop(s, i, true);
+			conn_drop(a, i, true);
 			continue;
 		}
 		c->got += (size_t)r;
@@ -349,60 +368,62 @@ void server_attest_handle(struct agent_server *s, struct pollfd *pfd, size_t n)
 		int fd = c->fd;
 		uint8_t data[AGENT_REPORT_DATA_SIZE];
 		memcpy(data, c->buf, sizeof(data));
-		conn_drop(s, i, false);
+		conn_drop(a, i, false);
 		/* Answer with a blocking write (1184 bytes to a local socket), bounded in time. */
 		int fl = fcntl(fd, F_GETFL);
 		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 		struct timeval tv = { 2, 0 };
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		if (server_report_start(s, JOB_WORKLOAD, 0, data, NULL, 0, fd) < 0) {
+		if (report_start(s, JOB_WORKLOAD, 0, data, NULL, 0, fd) < 0) {
 			static const char busy[] = "error: too many report requests in flight\n";
 			(void)write_full(fd, busy, sizeof(busy) - 1);
 			close(fd);
 		}
 	}
 	if (accept_ready) {
-		int fd = accept4(s->attest_listen, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(a->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
-			if (s->n_conns >= AGENT_MAX_ATTEST_CONNS) {
+			if (a->n_conns >= AGENT_MAX_ATTEST_CONNS) {
 				close(fd);
 			} else {
-				s->conns[s->n_conns].fd = fd;
-				s->conns[s->n_conns].got = 0;
-				s->n_conns++;
+				a->conns[a->n_conns].fd = fd;
+				a->conns[a->n_conns].got = 0;
+				a->n_conns++;
 			}
 		}
 	}
 }
 
-void server_attest_host_gone(struct agent_server *s)
+void attest_host_gone(struct agent_server *s)
 {
 	/* Reports the old connection was to sign will never come: fail those jobs, so a new
 	 * connection can install the policy (or a workload gets its error now). */
-	while (s->jobs) {
-		struct agent_job *j = s->jobs;
-		job_unlink(s, j);
+	while (s->attest.jobs) {
+		struct agent_job *j = s->attest.jobs;
+		job_unlink(&s->attest, j);
 		job_fail(s, j, PROTO_ERR_FAILED, "the host disconnected before answering dev_report");
 	}
 }
 
-void server_attest_free(struct agent_server *s)
+void attest_free(struct agent_attest *a)
 {
-	while (s->jobs) {
-		struct agent_job *j = s->jobs;
-		s->jobs = j->next;
+	while (a->jobs) {
+		struct agent_job *j = a->jobs;
+		a->jobs = j->next;
 		job_free(j);
 	}
-	for (size_t i = 0; i < s->n_conns; i++)
-		close(s->conns[i].fd);
-	s->n_conns = 0;
-	if (s->attest_listen >= 0)
-		close(s->attest_listen);
+	for (size_t i = 0; i < a->n_conns; i++)
+		close(a->conns[i].fd);
+	a->n_conns = 0;
+	if (a->listen_fd >= 0)
+		close(a->listen_fd);
+	a->listen_fd = -1;
+	free(a->certs_json);
+	a->certs_json = NULL;
 }
 
-/* Used by requests.c: install_policy's first step. */
-int server_install_begin(struct agent_server *s, uint32_t id, uint8_t *policy, size_t len);
-int server_install_begin(struct agent_server *s, uint32_t id, uint8_t *policy, size_t len)
+int attest_install_begin(struct agent_server *s, uint32_t host_req, uint8_t *policy,
+			 size_t len)
 {
 	uint8_t report_data[AGENT_REPORT_DATA_SIZE];
 	/* REPORT_DATA = SHA-256(policy) || 32 fresh random bytes: binds the report to this
@@ -410,5 +431,11 @@ int server_install_begin(struct agent_server *s, uint32_t id, uint8_t *policy, s
 	if (digest_sha256(policy, len, report_data) < 0 ||
 	    getrandom(report_data + 32, 32, 0) != 32)
 		return -EIO;
-	return server_report_start(s, JOB_INSTALL, id, report_data, policy, len, -1);
+	return report_start(s, JOB_INSTALL, host_req, report_data, policy, len, -1);
+}
+
+int attest_host_report(struct agent_server *s, uint32_t host_req,
+		       const uint8_t report_data[AGENT_REPORT_DATA_SIZE])
+{
+	return report_start(s, JOB_HOST_REPORT, host_req, report_data, NULL, 0, -1);
 }

@@ -20,10 +20,13 @@
 #include "guest/agent/effects.h"
 #include "guest/agent/pid1.h"
 #include "guest/agent/server.h"
+#include "policy/lang/policy.h"
 
-#define STATE_DIR "/run/parma/agent"
+#define STATE_DIR POLICY_AGENT_STATE /* in the path map, but named by no request */
 #define CRUN_PATH "/usr/bin/crun"
 #define MKFS_PATH "/sbin/mkfs.ext4"
+
+static const char usage[] = "usage: parma-agent --listen PATH [--state DIR]\n";
 
 static volatile sig_atomic_t child_pending;
 
@@ -87,16 +90,23 @@ int main(int argc, char **argv)
 	const char *listen_path = NULL, *state = STATE_DIR;
 	bool pid1 = getpid() == 1;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--listen") && i + 1 < argc)
-			listen_path = argv[++i];
-		else if (!strcmp(argv[i], "--state") && i + 1 < argc)
-			state = argv[++i];
-		else if (!pid1) {
-			fprintf(stderr, "usage: parma-agent [--listen PATH] [--state DIR]\n");
-			return 2;
+	/* As PID 1 the agent takes no options: the kernel hands init the command-line words it
+	 * did not use itself, which are not ours to refuse. Outside PID 1, a table of its two
+	 * options (common/cli.c is host code, not part of the guest's trusted base). */
+	const struct {
+		const char *name;
+		const char **dest;
+	} opts[] = {{"--listen", &listen_path}, {"--state", &state}};
+	for (int i = 1; i < argc && !pid1; i++) {
+		size_t k = 0;
+		while (k < sizeof(opts) / sizeof(opts[0]) && strcmp(argv[i], opts[k].name))
+			k++;
+		if (k == sizeof(opts) / sizeof(opts[0]) || i + 1 == argc) {
+			bool help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+			fputs(usage, help ? stdout : stderr);
+			return help ? 0 : 2;
 		}
-		/* As PID 1, the kernel passes unknown command-line words here: ignore them. */
+		*opts[k].dest = argv[++i];
 	}
 	if (!pid1 && !listen_path) {
 		fprintf(stderr, "parma-agent: not PID 1: give --listen PATH to serve on a Unix "

@@ -15,10 +15,9 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
+#include "guest/agent/container_mounts.h"
 #include "guest/agent/oci_spec.h"
 #include "guest/agent/server_internal.h"
-
-int server_install_begin(struct agent_server *s, uint32_t id, uint8_t *policy, size_t len);
 
 /* One request in flight through dispatch. */
 struct req_ctx {
@@ -64,76 +63,6 @@ static struct json_object *act_failed(struct req_ctx *c, const char *code, const
 	return server_error(code, "%s: %s", policy_request_type_name(c->q.type), msg);
 }
 
-/* ---- containers: runtime facts (rootfs path, init process) of the ids the engine knows ---- */
-
-static struct agent_container *container_find(struct agent_server *s, const char *id)
-{
-	for (struct agent_container *k = s->containers; k; k = k->next)
-		if (!strcmp(k->id, id))
-			return k;
-	return NULL;
-}
-
-static struct agent_container *container_by_rootfs(struct agent_server *s, const char *target)
-{
-	for (struct agent_container *k = s->containers; k; k = k->next)
-		if (!strcmp(k->rootfs, target))
-			return k;
-	return NULL;
-}
-
-static void container_remove(struct agent_server *s, struct agent_container *k)
-{
-	for (struct agent_container **pp = &s->containers; *pp; pp = &(*pp)->next)
-		if (*pp == k) {
-			*pp = k->next;
-			free(k);
-			return;
-		}
-}
-
-void server_containers_free(struct agent_server *s)
-{
-	while (s->containers) {
-		struct agent_container *k = s->containers;
-		s->containers = k->next;
-		free(k);
-	}
-}
-
-static void bundle_dir(struct agent_server *s, const char *id, char *out, size_t size)
-{
-	snprintf(out, size, "%s/bundles/%s", s->state_dir, id);
-}
-
-/* The overlay is gone: what the container wrote (its writable layer, its bundle) is removed,
- * so nothing of it can reappear under a new overlay (the engine also retires the id of a
- * container that ran). A removal that fails leaves files behind, not a way back in: it is
- * logged, not fatal. */
-static void container_forget(struct agent_server *s, struct agent_container *k)
-{
-	char bundle[512];
-	struct errbuf eb = { 0 };
-	bundle_dir(s, k->id, bundle, sizeof(bundle));
-	const char *dirs[] = { k->scratch_dir, bundle };
-	for (size_t i = 0; i < 2; i++)
-		if (dirs[i][0] && s->fx.ops->remove_tree(s->fx.ctx, dirs[i], &eb) < 0)
-			server_log(s, "container %s: %s", k->id, errbuf_msg(&eb));
-	container_remove(s, k);
-}
-
-void server_container_init_exited(struct agent_server *s, struct agent_proc *p)
-{
-	struct agent_container *k = container_find(s, p->container_id);
-	if (!k || k->init_proc != p->id)
-		return;
-	k->stopped = true;
-	if (k->shutting_down) {
-		struct errbuf eb = {0};
-		s->fx.ops->container_delete(s->fx.ctx, k->id, &eb);
-	}
-}
-
 /* ---- act helpers: called only for allowed requests ---- */
 
 typedef struct json_object *(*act_fn)(struct agent_server *s, struct req_ctx *c);
@@ -144,7 +73,7 @@ static struct json_object *act_ping(struct agent_server *s, struct req_ctx *c)
 	(void)c;
 	json_object_object_add(o, "agent", json_object_new_string(PARMA_VERSION));
 	json_object_object_add(o, "protocol", json_object_new_int(PROTO_VERSION));
-	json_object_object_add(o, "tee", json_object_new_string(server_tee_name(s)));
+	json_object_object_add(o, "tee", json_object_new_string(attest_tee_name(&s->attest)));
 	json_object_object_add(o, "policy_installed",
 			       json_object_new_boolean(policy_engine_policy(s->engine) != NULL));
 	return o;
@@ -157,19 +86,18 @@ static struct json_object *act_install_policy(struct agent_server *s, struct req
 	const struct policy_req_install_policy *r = &c->q.u.install_policy;
 	if (policy_engine_policy(s->engine)) {
 		struct policy_req_install_policy again = {r->policy, r->len,
-							  s->agent_report + 0xC0};
+							  attest_install_host_data(&s->attest)};
 		if (policy_engine_install(s->engine, &again, &c->d) == 0)
 			return server_error(PROTO_ERR_FAILED, "internal: second install allowed");
 		return server_decision_denial(&c->d);
 	}
-	for (struct agent_job *j = s->jobs; j; j = j->next)
-		if (j->kind == JOB_INSTALL)
-			return server_error(PROTO_ERR_BUSY, "a policy install is in progress");
+	if (attest_install_pending(&s->attest))
+		return server_error(PROTO_ERR_BUSY, "a policy install is in progress");
 	uint8_t *bytes = malloc(r->len ? r->len : 1);
 	if (!bytes)
 		return server_error(PROTO_ERR_FAILED, "out of memory");
 	memcpy(bytes, r->policy, r->len);
-	int ret = server_install_begin(s, c->id, bytes, r->len);
+	int ret = attest_install_begin(s, c->id, bytes, r->len);
 	if (ret < 0) {
 		free(bytes);
 		return server_error(PROTO_ERR_FAILED, "install_policy: %s", strerror(-ret));
@@ -180,8 +108,7 @@ static struct json_object *act_install_policy(struct agent_server *s, struct req
 
 static struct json_object *act_get_report(struct agent_server *s, struct req_ctx *c)
 {
-	int ret = server_report_start(s, JOB_HOST_REPORT, c->id, c->q.u.get_report.report_data,
-				      NULL, 0, -1);
+	int ret = attest_host_report(s, c->id, c->q.u.get_report.report_data);
 	if (ret < 0)
 		return server_error(PROTO_ERR_BUSY, "get_report: %s", strerror(-ret));
 	c->deferred = true;
@@ -209,30 +136,22 @@ static struct json_object *act_mount_scratch(struct agent_server *s, struct req_
 static struct json_object *act_mount_overlay(struct agent_server *s, struct req_ctx *c)
 {
 	const struct policy_req_mount_overlay *r = &c->q.u.mount_overlay;
-	if (container_find(s, r->container_id))
+	if (container_find(&s->ctrs, r->container_id))
 		return act_failed(c, PROTO_ERR_BUSY, "container %s already has a root file system",
 				  r->container_id);
-	char upper[POLICY_MAX_TARGET + POLICY_MAX_ID + 16], work[sizeof(upper)];
-	if (r->scratch) {
-		snprintf(upper, sizeof(upper), "%s/%s/upper", r->scratch, r->container_id);
-		snprintf(work, sizeof(work), "%s/%s/work", r->scratch, r->container_id);
-	}
-	struct agent_container *k = calloc(1, sizeof(*k));
+	struct agent_container *k = container_new(r->container_id, r->target, r->scratch);
 	if (!k)
 		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
+	char upper[sizeof(k->scratch_dir) + 8], work[sizeof(upper)];
+	container_layer_dir(k, "upper", upper, sizeof(upper));
+	container_layer_dir(k, "work", work, sizeof(work));
 	if (s->fx.ops->mount_overlay(s->fx.ctx, r->layer_targets.v, r->layer_targets.n,
 				     r->scratch ? upper : NULL, r->scratch ? work : NULL, r->target,
 				     &c->eb) < 0) {
 		free(k);
 		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
 	}
-	snprintf(k->id, sizeof(k->id), "%s", r->container_id);
-	snprintf(k->rootfs, sizeof(k->rootfs), "%s", r->target);
-	if (r->scratch)
-		snprintf(k->scratch_dir, sizeof(k->scratch_dir), "%s/%s", r->scratch,
-			 r->container_id);
-	k->next = s->containers;
-	s->containers = k;
+	container_add(&s->ctrs, k);
 	return server_ok();
 }
 
@@ -246,8 +165,8 @@ static struct json_object *act_unmount_device(struct agent_server *s, struct req
 static struct json_object *act_unmount_overlay(struct agent_server *s, struct req_ctx *c)
 {
 	const char *target = c->q.u.unmount_overlay.target;
-	struct agent_container *k = container_by_rootfs(s, target);
-	if (k && k->created && !k->stopped)
+	struct agent_container *k = container_by_rootfs(&s->ctrs, target);
+	if (k && container_running(s, k))
 		return act_failed(c, PROTO_ERR_BUSY, "container %s is still running on %s", k->id,
 				  target);
 	if (s->fx.ops->unmount(s->fx.ctx, target, &c->eb) < 0)
@@ -270,8 +189,55 @@ static const char **kept_env(struct req_ctx *c, const struct policy_strv *env, s
 	return v;
 }
 
-static struct json_object *started_process(struct agent_proc *p)
+/* A process to start: what the effect needs, and what the process table records. */
+struct launch {
+	enum agent_proc_kind kind;
+	const char *container_id; /* NULL for an external process */
+	const struct policy_strv *command;
+	bool want_stdio;  /* asked for, and allowed by the decision */
+	const char *spec; /* INIT: the bundle; EXEC: the process spec */
+	const char *const *env; /* EXTERNAL: the kept environment, NULL-terminated */
+	const char *cwd;	/* EXTERNAL */
+};
+
+static int launch_effect(struct agent_server *s, const struct launch *l,
+			 const struct agent_stdio *io, pid_t *pid, struct errbuf *eb)
 {
+	const struct agent_effects_ops *ops = s->fx.ops;
+	if (l->kind == AGENT_PROC_INIT)
+		return ops->container_create(s->fx.ctx, l->container_id, l->spec, io, pid, eb);
+	if (l->kind == AGENT_PROC_EXEC)
+		return ops->container_exec(s->fx.ctx, l->container_id, l->spec, io, pid, eb);
+	return ops->spawn(s->fx.ctx, l->command->v, l->env, l->cwd, io, pid, eb);
+}
+
+/* Start the process with its stdio and record it; a process the agent cannot record is
+ * undone (a container deleted, a process killed). The answer is {process_id, stdio}, or the
+ * act's failure; *out is the process when started. */
+static struct json_object *launch(struct agent_server *s, struct req_ctx *c,
+				  const struct launch *l, struct agent_proc **out)
+{
+	struct agent_stdio io;
+	int ours[3] = {-1, -1, -1};
+	pid_t pid;
+	*out = NULL;
+	if (process_stdio_open(&io, ours, l->want_stdio) < 0 ||
+	    launch_effect(s, l, &io, &pid, &c->eb) < 0) {
+		process_stdio_close(&io, ours);
+		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
+	}
+	process_stdio_close(&io, NULL);
+	struct agent_proc *p = process_add(&s->procs, pid, l->kind, l->container_id,
+					   l->command->v, l->command->n, ours);
+	if (!p) {
+		process_stdio_close(&io, ours);
+		if (l->kind == AGENT_PROC_INIT)
+			s->fx.ops->container_delete(s->fx.ctx, l->container_id, &c->eb);
+		else
+			s->fx.ops->kill(s->fx.ctx, pid, SIGKILL);
+		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
+	}
+	*out = p;
 	struct json_object *o = server_ok();
 	json_object_object_add(o, "process_id", json_object_new_int64(p->id));
 	json_object_object_add(o, "stdio", json_object_new_boolean(p->stdio));
@@ -296,67 +262,57 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 {
 	const struct policy_req_create_container *r = &c->q.u.create_container;
 	const struct policy_resources *rs = &r->resources;
-	struct agent_container *k = container_find(s, r->container_id);
+	struct agent_container *k = container_find(&s->ctrs, r->container_id);
 	struct json_object *seccomp = NULL, *resp = NULL;
 	char bundle[512], path[600], sc[300];
 	char *config = NULL;
-	struct agent_stdio io;
-	int ours[3] = {-1, -1, -1};
-	pid_t pid;
 	size_t n_env;
 	const char **env = kept_env(c, &r->env, &n_env);
-	struct oci_mount *om = ctx_alloc(c, (r->n_mounts + 1) * sizeof(*om));
+	struct container_mounts om = {0};
 
-	if (!k || k->created)
+	if (!k || k->init_proc)
 		return act_failed(c, PROTO_ERR_FAILED, "%s",
 				  k ? "container already created" : "no root file system");
-	if (!env || !om)
+	if (!env)
 		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
+	if (container_mounts_resolve(&s->fx, r->container_id, r->mounts, r->n_mounts,
+				     r->user.uid, r->user.gid, &om, &c->eb) < 0) {
+		resp = act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
+		goto out;
+	}
 	if (r->seccomp_profile) /* the parser checked it is a JSON object */
 		seccomp = json_tokener_parse((const char *)r->seccomp_profile);
-	for (size_t i = 0; i < r->n_mounts; i++)
-		om[i] = (struct oci_mount){r->mounts[i].source, r->mounts[i].destination,
-					   r->mounts[i].type, r->mounts[i].options,
-					   r->mounts[i].n_options};
-	server_security_context_dir(s, sc, sizeof(sc));
+	security_context_dir(s, sc, sizeof(sc));
 	struct oci_config cfg = {
 		.container_id = r->container_id,
 		.rootfs = k->rootfs,
 		.security_context_dir = sc,
 		.process = oci_process_of(&r->command, env, n_env, r->working_dir, &r->user,
 					  r->no_new_privileges, &c->d.caps),
-		.mounts = om,
-		.n_mounts = r->n_mounts,
+		.mounts = om.v,
+		.n_mounts = om.n,
 		.seccomp = seccomp,
 		.resources = {rs->memory_bytes, rs->cpu_quota_us, rs->cpu_period_us, rs->pids_max},
 		.privileged = r->privileged,
 	};
-	bundle_dir(s, r->container_id, bundle, sizeof(bundle));
+	container_bundle_dir(s, r->container_id, bundle, sizeof(bundle));
 	snprintf(path, sizeof(path), "%s/config.json", bundle);
 	if ((r->seccomp_profile && !seccomp) || oci_config_build(&cfg, &config, &c->eb) < 0 ||
 	    mkdir_p(bundle, 0700) < 0 ||
-	    file_write_atomic(path, config, strlen(config), 0600, &c->eb) < 0 ||
-	    server_stdio_open(&io, ours, r->stdio && c->d.allow_stdio_access) < 0 ||
-	    s->fx.ops->container_create(s->fx.ctx, r->container_id, bundle, &io, &pid, &c->eb) <
-		    0) {
-		server_stdio_close(&io, ours);
+	    file_write_atomic(path, config, strlen(config), 0600, &c->eb) < 0) {
 		resp = act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
 		goto out;
 	}
-	server_stdio_close(&io, NULL);
-	struct agent_proc *p = server_proc_add(s, pid, AGENT_PROC_INIT, r->container_id,
-					       r->command.v, r->command.n, ours);
-	if (!p) {
-		server_stdio_close(&io, ours);
-		s->fx.ops->container_delete(s->fx.ctx, r->container_id, &c->eb);
-		resp = act_failed(c, PROTO_ERR_FAILED, "out of memory");
-		goto out;
+	struct launch l = {AGENT_PROC_INIT, r->container_id, &r->command,
+			   r->stdio && c->d.allow_stdio_access, bundle, NULL, NULL};
+	struct agent_proc *p;
+	resp = launch(s, c, &l, &p);
+	if (p) {
+		k->init_proc = p->id;
+		server_log(s, "container %s created (process %u)", r->container_id, p->id);
 	}
-	k->created = true;
-	k->init_proc = p->id;
-	server_log(s, "container %s created (process %u)", r->container_id, p->id);
-	resp = started_process(p);
 out:
+	container_mounts_free(&om);
 	free(config);
 	json_object_put(seccomp);
 	return resp;
@@ -365,57 +321,42 @@ out:
 static struct json_object *act_start_container(struct agent_server *s, struct req_ctx *c)
 {
 	const char *cid = c->q.u.start_container.container_id;
-	struct agent_container *k = container_find(s, cid);
-	if (!k || !k->created)
+	struct agent_container *k = container_find(&s->ctrs, cid);
+	if (!k || !k->init_proc)
 		return server_error(PROTO_ERR_NOT_FOUND, "start_container: %s was not created "
 				    "(create_container is the gated step)", cid);
-	if (k->started)
+	if (k->start_issued)
 		return server_error(PROTO_ERR_BUSY, "start_container: %s already started", cid);
 	if (s->fx.ops->container_start(s->fx.ctx, cid, &c->eb) < 0)
 		return server_error(PROTO_ERR_FAILED, "start_container: %s", errbuf_msg(&c->eb));
-	k->started = true;
+	k->start_issued = true;
 	return server_ok();
 }
 
 static struct json_object *act_exec_in_container(struct agent_server *s, struct req_ctx *c)
 {
 	const struct policy_req_exec_in_container *r = &c->q.u.exec_in_container;
-	struct agent_container *k = container_find(s, r->container_id);
-	struct json_object *resp = NULL;
+	struct agent_container *k = container_find(&s->ctrs, r->container_id);
 	char bundle[512], path[640];
 	char *spec = NULL;
-	struct agent_stdio io;
-	int ours[3] = {-1, -1, -1};
-	pid_t pid;
 	size_t n_env;
 	const char **env = kept_env(c, &r->env, &n_env);
-	if (!k || !k->started || k->stopped)
+	if (!k || !k->start_issued || !container_running(s, k))
 		return act_failed(c, PROTO_ERR_NOT_FOUND, "%s is not running", r->container_id);
 	struct oci_process proc = oci_process_of(&r->command, env, n_env, r->working_dir, &r->user,
 						 r->no_new_privileges, &c->d.caps);
-	bundle_dir(s, r->container_id, bundle, sizeof(bundle));
-	snprintf(path, sizeof(path), "%s/exec-%u.json", bundle, s->next_proc_id);
+	container_bundle_dir(s, r->container_id, bundle, sizeof(bundle));
+	snprintf(path, sizeof(path), "%s/exec-%u.json", bundle, s->procs.next_id);
 	if (!env || oci_process_build(&proc, &spec, &c->eb) < 0 ||
-	    file_write_atomic(path, spec, strlen(spec), 0600, &c->eb) < 0 ||
-	    server_stdio_open(&io, ours, r->stdio && c->d.allow_stdio_access) < 0 ||
-	    s->fx.ops->container_exec(s->fx.ctx, r->container_id, path, &io, &pid, &c->eb) < 0) {
-		server_stdio_close(&io, ours);
-		resp = act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
-		goto out;
+	    file_write_atomic(path, spec, strlen(spec), 0600, &c->eb) < 0) {
+		free(spec);
+		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
 	}
-	server_stdio_close(&io, NULL);
-	struct agent_proc *p = server_proc_add(s, pid, AGENT_PROC_EXEC, r->container_id,
-					       r->command.v, r->command.n, ours);
-	if (!p) {
-		server_stdio_close(&io, ours);
-		s->fx.ops->kill(s->fx.ctx, pid, SIGKILL);
-		resp = act_failed(c, PROTO_ERR_FAILED, "out of memory");
-		goto out;
-	}
-	resp = started_process(p);
-out:
 	free(spec);
-	return resp;
+	struct launch l = {AGENT_PROC_EXEC, r->container_id, &r->command,
+			   r->stdio && c->d.allow_stdio_access, path, NULL, NULL};
+	struct agent_proc *p;
+	return launch(s, c, &l, &p);
 }
 
 static struct json_object *act_exec_external(struct agent_server *s, struct req_ctx *c)
@@ -423,24 +364,12 @@ static struct json_object *act_exec_external(struct agent_server *s, struct req_
 	const struct policy_req_exec_external *r = &c->q.u.exec_external;
 	size_t n_env;
 	const char **env = kept_env(c, &r->env, &n_env);
-	struct agent_stdio io;
-	int ours[3] = {-1, -1, -1};
-	pid_t pid;
-	if (!env || server_stdio_open(&io, ours, r->stdio && c->d.allow_stdio_access) < 0 ||
-	    s->fx.ops->spawn(s->fx.ctx, r->command.v, env, r->working_dir, &io, &pid, &c->eb) <
-		    0) {
-		server_stdio_close(&io, ours);
-		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
-	}
-	server_stdio_close(&io, NULL);
-	struct agent_proc *p = server_proc_add(s, pid, AGENT_PROC_EXTERNAL, NULL, r->command.v,
-					       r->command.n, ours);
-	if (!p) {
-		server_stdio_close(&io, ours);
-		s->fx.ops->kill(s->fx.ctx, pid, SIGKILL);
+	if (!env)
 		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
-	}
-	return started_process(p);
+	struct launch l = {AGENT_PROC_EXTERNAL, NULL, &r->command,
+			   r->stdio && c->d.allow_stdio_access, NULL, env, r->working_dir};
+	struct agent_proc *p;
+	return launch(s, c, &l, &p);
 }
 
 /* The process a signal names (default: the container's init), if it is one of the
@@ -448,10 +377,11 @@ static struct json_object *act_exec_external(struct agent_server *s, struct req_
 static struct agent_proc *signal_target(struct agent_server *s,
 					const struct policy_req_signal_process *r)
 {
-	struct agent_container *k = container_find(s, r->container_id);
-	if (!k || !k->created)
+	struct agent_container *k = container_find(&s->ctrs, r->container_id);
+	if (!k || !k->init_proc)
 		return NULL;
-	struct agent_proc *p = server_proc_find(s, r->has_process_id ? r->process_id : k->init_proc);
+	struct agent_proc *p =
+		process_find(&s->procs, r->has_process_id ? r->process_id : k->init_proc);
 	if (!p || strcmp(p->container_id, r->container_id) || p->kind == AGENT_PROC_EXTERNAL)
 		return NULL;
 	return p;
@@ -504,10 +434,10 @@ static struct json_object *act_signal_process(struct agent_server *s, struct req
 static struct json_object *act_wait(struct agent_server *s, struct req_ctx *c)
 {
 	uint32_t pid = c->q.u.process.process_id;
-	struct agent_proc *p = server_proc_find(s, pid);
+	struct agent_proc *p = process_find(&s->procs, pid);
 	if (!p)
 		return server_error(PROTO_ERR_NOT_FOUND, "wait: no process %u", pid);
-	int ret = server_proc_wait(s, p, c->id);
+	int ret = process_wait(s, p, c->id);
 	if (ret < 0)
 		return server_error(PROTO_ERR_BUSY, "wait: %s", strerror(-ret));
 	c->deferred = true;
@@ -517,14 +447,9 @@ static struct json_object *act_wait(struct agent_server *s, struct req_ctx *c)
 static struct json_object *act_close_stdin(struct agent_server *s, struct req_ctx *c)
 {
 	uint32_t pid = c->q.u.process.process_id;
-	struct agent_proc *p = server_proc_find(s, pid);
-	if (!p || p->in_fd < 0)
+	struct agent_proc *p = process_find(&s->procs, pid);
+	if (!p || process_close_stdin(p) < 0)
 		return server_error(PROTO_ERR_NOT_FOUND, "close_stdin: no open stdin for %u", pid);
-	p->in_eof = true;
-	if (!p->in_len) {
-		close(p->in_fd);
-		p->in_fd = -1;
-	}
 	return server_ok();
 }
 
@@ -533,25 +458,23 @@ static struct json_object *act_get_properties(struct agent_server *s, struct req
 	struct json_object *o = server_ok(), *cs = json_object_new_array(),
 			   *ps = json_object_new_array();
 	(void)c;
-	json_object_object_add(o, "tee", json_object_new_string(server_tee_name(s)));
+	json_object_object_add(o, "tee", json_object_new_string(attest_tee_name(&s->attest)));
 	json_object_object_add(
 		o, "policy_digest",
 		json_object_new_string(policy_get_digest(policy_engine_policy(s->engine))->hex));
-	for (struct agent_container *k = s->containers; k; k = k->next) {
+	for (struct agent_container *k = s->ctrs.head; k; k = k->next) {
 		struct json_object *e = json_object_new_object();
-		const char *state = k->stopped ? "stopped" : k->started ? "running"
-					       : k->created	   ? "created"
-								   : "rootfs";
+		const char *state = container_state_name(s, k);
 		json_object_object_add(e, "id", json_object_new_string(k->id));
 		json_object_object_add(e, "state", json_object_new_string(state));
-		if (k->created)
+		if (k->init_proc)
 			json_object_object_add(e, "init_process_id",
 					       json_object_new_int64(k->init_proc));
-		if (k->started && !k->stopped)
+		if (!strcmp(state, "running"))
 			s->fx.ops->container_stats(s->fx.ctx, k->id, e);
 		json_object_array_add(cs, e);
 	}
-	for (struct agent_proc *p = s->procs; p; p = p->next) {
+	for (struct agent_proc *p = s->procs.head; p; p = p->next) {
 		struct json_object *e = json_object_new_object();
 		static const char *const kinds[] = {"init", "exec", "external"};
 		json_object_object_add(e, "process_id", json_object_new_int64(p->id));
@@ -582,10 +505,10 @@ static struct json_object *act_dump_stacks(struct agent_server *s, struct req_ct
 static struct json_object *act_shutdown_container(struct agent_server *s, struct req_ctx *c)
 {
 	const struct policy_req_shutdown_container *r = &c->q.u.shutdown_container;
-	struct agent_container *k = container_find(s, r->container_id);
-	if (!k || !k->created)
+	struct agent_container *k = container_find(&s->ctrs, r->container_id);
+	if (!k || !k->init_proc)
 		return act_failed(c, PROTO_ERR_NOT_FOUND, "%s was not created", r->container_id);
-	struct agent_proc *p = server_proc_find(s, k->init_proc);
+	struct agent_proc *p = process_find(&s->procs, k->init_proc);
 	k->shutting_down = true;
 	if (p && !p->exited) {
 		int ret = s->fx.ops->kill(s->fx.ctx, p->pid, r->force ? SIGKILL : SIGTERM);
@@ -604,7 +527,7 @@ static struct json_object *act_shutdown_container(struct agent_server *s, struct
 static struct json_object *act_load_fragment(struct agent_server *s, struct req_ctx *c)
 {
 	const struct policy_req_load_fragment *r = &c->q.u.load_fragment;
-	if (server_security_context_add_fragment(s, r->fragment, r->len, &c->eb) < 0)
+	if (security_context_add_fragment(s, r->fragment, r->len, &c->eb) < 0)
 		return act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
 	struct json_object *o = server_ok();
 	json_object_object_add(o, "source", json_object_new_string(c->d.source));

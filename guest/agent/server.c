@@ -1,5 +1,5 @@
-/* server: connection, frames, dispatch, processes and stdio of parma-agent (see server.h).
- * The per-request handlers live in requests.c; this file is the plumbing they share. */
+/* server: parma-agent's host connection (see server.h): frames in and out, answers, logging
+ * and the poll loop. The parts it serves are listed in server_internal.h. */
 #include "guest/agent/server_internal.h"
 
 #include <errno.h>
@@ -162,9 +162,7 @@ void server_log(struct agent_server *s, const char *fmt, ...)
 	s->log(s->log_opaque, line);
 }
 
-/* ---- processes ---- */
-
-static void set_nonblock_cloexec(int fd)
+void server_fd_nonblock_cloexec(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0)
@@ -172,220 +170,11 @@ static void set_nonblock_cloexec(int fd)
 	fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-int server_stdio_open(struct agent_stdio *child, int ours[3], bool want)
-{
-	int p[3][2];
-	child->in = child->out = child->err = -1;
-	ours[0] = ours[1] = ours[2] = -1;
-	if (!want)
-		return 0;
-	for (int i = 0; i < 3; i++) {
-		if (pipe2(p[i], O_CLOEXEC) < 0) {
-			int e = errno;
-			for (int j = 0; j < i; j++) {
-				close(p[j][0]);
-				close(p[j][1]);
-			}
-			return -e;
-		}
-	}
-	child->in = p[0][0];
-	ours[0] = p[0][1];
-	ours[1] = p[1][0];
-	child->out = p[1][1];
-	ours[2] = p[2][0];
-	child->err = p[2][1];
-	for (int i = 0; i < 3; i++)
-		set_nonblock_cloexec(ours[i]);
-	return 0;
-}
-
-void server_stdio_close(struct agent_stdio *child, int ours[3])
-{
-	int *c[3] = { &child->in, &child->out, &child->err };
-	for (int i = 0; i < 3; i++) {
-		if (*c[i] >= 0)
-			close(*c[i]);
-		*c[i] = -1;
-		if (ours && ours[i] >= 0)
-			close(ours[i]);
-		if (ours)
-			ours[i] = -1;
-	}
-}
-
-/* Forget processes that ended, whose output is drained and that nobody waits for: the host
- * can still wait for the most recent ones; a long-lived group does not grow without bound. */
-static void procs_collect(struct agent_server *s)
-{
-	for (struct agent_proc **pp = &s->procs; *pp;) {
-		struct agent_proc *p = *pp;
-		if (p->exited && p->out_fd < 0 && p->err_fd < 0 && !p->n_waiters) {
-			*pp = p->next;
-			server_proc_free(p);
-			s->n_procs--;
-		} else {
-			pp = &p->next;
-		}
-	}
-}
-
-struct agent_proc *server_proc_add(struct agent_server *s, pid_t pid, int kind,
-				   const char *container_id, const char *const *argv, size_t argc,
-				   int fds[3])
-{
-	/* Collection happens only between polls (agent_server_poll), never while pointers into
-	 * the list are live. */
-	if (s->n_procs >= AGENT_MAX_PROCS)
-		return NULL;
-	struct agent_proc *p = calloc(1, sizeof(*p));
-	if (!p)
-		return NULL;
-	p->argv = calloc(argc + 1, sizeof(char *));
-	if (!p->argv) {
-		free(p);
-		return NULL;
-	}
-	for (size_t i = 0; i < argc; i++) {
-		p->argv[i] = strdup(argv[i]);
-		if (!p->argv[i]) {
-			server_proc_free(p);
-			return NULL;
-		}
-	}
-	p->argc = argc;
-	p->id = s->next_proc_id++;
-	p->pid = pid;
-	p->kind = kind;
-	snprintf(p->container_id, sizeof(p->container_id), "%s", container_id ? container_id : "");
-	p->in_fd = fds[0];
-	p->out_fd = fds[1];
-	p->err_fd = fds[2];
-	fds[0] = fds[1] = fds[2] = -1;
-	p->stdio = p->out_fd >= 0;
-	p->next = s->procs;
-	s->procs = p;
-	s->n_procs++;
-	return p;
-}
-
-void server_proc_free(struct agent_proc *p)
-{
-	if (!p)
-		return;
-	for (size_t i = 0; p->argv && p->argv[i]; i++)
-		free(p->argv[i]);
-	free(p->argv);
-	if (p->in_fd >= 0)
-		close(p->in_fd);
-	if (p->out_fd >= 0)
-		close(p->out_fd);
-	if (p->err_fd >= 0)
-		close(p->err_fd);
-	free(p->inbuf);
-	free(p->waiters);
-	free(p);
-}
-
-struct agent_proc *server_proc_find(struct agent_server *s, uint32_t id)
-{
-	for (struct agent_proc *p = s->procs; p; p = p->next)
-		if (p->id == id)
-			return p;
-	return NULL;
-}
-
-/* Read one chunk of a process's stdout/stderr and forward it; close at EOF. */
-static void proc_read_output(struct agent_server *s, struct agent_proc *p, int stream)
-{
-	int *fd = stream == PROTO_STDOUT ? &p->out_fd : &p->err_fd;
-	uint8_t buf[PROTO_STREAM_MAX];
-	ssize_t n = read(*fd, buf, sizeof(buf));
-	if (n > 0) {
-		server_send_frame(s, PROTO_STREAM, (uint16_t)stream, p->id, buf, (uint32_t)n);
-		return;
-	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	close(*fd);
-	*fd = -1;
-	server_send_frame(s, PROTO_EOF, (uint16_t)stream, p->id, NULL, 0);
-}
-
-static void proc_write_stdin(struct agent_server *s, struct agent_proc *p)
-{
-	if (p->in_len) {
-		ssize_t n = write(p->in_fd, p->inbuf, p->in_len);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n < 0) {
-			/* The process closed its stdin: drop what is queued, stop accepting. */
-			p->in_len = 0;
-			p->in_eof = 1;
-		} else {
-			memmove(p->inbuf, p->inbuf + n, p->in_len - (size_t)n);
-			p->in_len -= (size_t)n;
-			uint8_t c[4] = { (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)(n >> 16),
-					 (uint8_t)(n >> 24) };
-			server_send_frame(s, PROTO_CREDIT, PROTO_STDIN, p->id, c, sizeof(c));
-		}
-	}
-	if (!p->in_len && p->in_eof && p->in_fd >= 0) {
-		close(p->in_fd);
-		p->in_fd = -1;
-	}
-}
-
-static void answer_waiters(struct agent_server *s, struct agent_proc *p)
-{
-	for (size_t i = 0; i < p->n_waiters; i++) {
-		struct json_object *o = server_ok();
-		if (o) {
-			json_object_object_add(o, "process_id", json_object_new_int64(p->id));
-			if (WIFSIGNALED(p->status))
-				json_object_object_add(o, "signal",
-						       json_object_new_int(WTERMSIG(p->status)));
-			else
-				json_object_object_add(o, "exit_code",
-						       json_object_new_int(WEXITSTATUS(p->status)));
-		}
-		server_answer(s, p->waiters[i], o);
-	}
-	p->n_waiters = 0;
-}
-
-int server_proc_wait(struct agent_server *s, struct agent_proc *p, uint32_t req_id)
-{
-	if (p->n_waiters >= AGENT_MAX_WAITERS)
-		return -EBUSY;
-	uint32_t *n = realloc(p->waiters, (p->n_waiters + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	p->waiters = n;
-	p->waiters[p->n_waiters++] = req_id;
-	if (p->exited)
-		answer_waiters(s, p);
-	return 0;
-}
-
 void agent_server_child_exited(struct agent_server *s, pid_t pid, int status)
 {
-	for (struct agent_proc *p = s->procs; p; p = p->next) {
-		if (p->pid != pid || p->exited)
-			continue;
-		p->exited = 1;
-		p->status = status;
-		/* Forward what the process wrote before it ended, then tell waiters. */
-		for (int guard = 0; guard < 64 && p->out_fd >= 0; guard++)
-			proc_read_output(s, p, PROTO_STDOUT);
-		for (int guard = 0; guard < 64 && p->err_fd >= 0; guard++)
-			proc_read_output(s, p, PROTO_STDERR);
-		server_log(s, "process %u (pid %d) ended with status 0x%x", p->id, (int)pid, status);
-		answer_waiters(s, p);
-		if (p->kind == AGENT_PROC_INIT)
-			server_container_init_exited(s, p);
-		return;
-	}
+	struct agent_proc *p = process_exited(s, pid, status);
+	if (p && p->kind == AGENT_PROC_INIT)
+		container_init_exited(s, p);
 }
 
 /* ---- frames from the host ---- */
@@ -407,39 +196,9 @@ static void send_fault(struct agent_server *s, uint32_t id, const char *code, co
 	send_fault_flags(s, 0, id, code, why);
 }
 
-/* A fault about a stream frame: id is a process id, not a request id. */
-static void send_stream_fault(struct agent_server *s, uint32_t id, const char *code,
-			      const char *why)
+void server_stream_fault(struct agent_server *s, uint32_t id, const char *code, const char *why)
 {
 	send_fault_flags(s, PROTO_ERROR_STREAM, id, code, why);
-}
-
-static void handle_stdin(struct agent_server *s, const struct proto_frame *f)
-{
-	struct agent_proc *p = server_proc_find(s, f->id);
-	if (!p || p->in_fd < 0 || p->in_eof) {
-		send_stream_fault(s, f->id, PROTO_ERR_NOT_FOUND, "no open stdin for this process id");
-		return;
-	}
-	if (f->type == PROTO_EOF) {
-		p->in_eof = 1;
-		proc_write_stdin(s, p);
-		return;
-	}
-	if (p->in_len + f->length > PROTO_STDIN_WINDOW) {
-		send_stream_fault(s, f->id, PROTO_ERR_BUSY, "stdin data beyond the granted credit dropped");
-		return;
-	}
-	if (!p->inbuf) {
-		p->inbuf = malloc(PROTO_STDIN_WINDOW);
-		if (!p->inbuf) {
-			send_stream_fault(s, f->id, PROTO_ERR_FAILED, "out of memory");
-			return;
-		}
-	}
-	memcpy(p->inbuf + p->in_len, f->body, f->length);
-	p->in_len += f->length;
-	proc_write_stdin(s, p);
 }
 
 static void handle_frame(struct agent_server *s, const struct proto_frame *f)
@@ -460,19 +219,19 @@ static void handle_frame(struct agent_server *s, const struct proto_frame *f)
 	case PROTO_ERROR:
 		if (proto_json_parse(f, &obj, &eb) < 0)
 			obj = proto_error_object(PROTO_ERR_MALFORMED, errbuf_msg(&eb));
-		server_host_answer(s, f->id, obj);
+		attest_host_answer(s, f->id, obj);
 		json_object_put(obj);
 		return;
 	case PROTO_STREAM:
 	case PROTO_EOF:
 		if (f->flags != PROTO_STDIN) {
-			send_stream_fault(s, f->id, PROTO_ERR_INVALID, "the host may only send stdin");
+			server_stream_fault(s, f->id, PROTO_ERR_INVALID, "the host may only send stdin");
 			return;
 		}
-		handle_stdin(s, f);
+		process_stdin_frame(s, f);
 		return;
 	default:
-		send_stream_fault(s, f->id, PROTO_ERR_INVALID, "the agent does not accept CREDIT frames");
+		server_stream_fault(s, f->id, PROTO_ERR_INVALID, "the agent does not accept CREDIT frames");
 		return;
 	}
 }
@@ -497,7 +256,7 @@ static int read_host(struct agent_server *s)
 			if (st == PROTO_NEED_MORE)
 				break;
 			if (st == PROTO_FAULT && fault.has_id && fault.type >= PROTO_STREAM)
-				send_stream_fault(s, fault.id, PROTO_ERR_MALFORMED, fault.reason);
+				server_stream_fault(s, fault.id, PROTO_ERR_MALFORMED, fault.reason);
 			else if (st == PROTO_FAULT)
 				send_fault(s, fault.has_id ? fault.id : 0, PROTO_ERR_MALFORMED,
 					   fault.reason);
@@ -532,10 +291,8 @@ int agent_server_new(const struct agent_server_config *cfg, struct agent_server 
 	s->fx = cfg->effects;
 	s->log = cfg->log;
 	s->log_opaque = cfg->log_opaque;
-	s->next_proc_id = 1;
-	s->next_host_req = 1;
-	s->tee = AGENT_TEE_UNKNOWN;
-	s->attest_listen = -1;
+	processes_init(&s->procs);
+	attest_init(&s->attest);
 	proto_decoder_init(&s->dec);
 	snprintf(s->state_dir, sizeof(s->state_dir), "%s", cfg->state_dir);
 	s->engine = policy_engine_new();
@@ -557,7 +314,7 @@ int agent_server_new(const struct agent_server_config *cfg, struct agent_server 
 void agent_server_set_fd(struct agent_server *s, int fd)
 {
 	if (s->fd >= 0 && s->fd != fd)
-		server_attest_host_gone(s);
+		attest_host_gone(s);
 	if (s->fd >= 0 && s->fd != fd)
 		close(s->fd);
 	s->fd = fd;
@@ -565,25 +322,19 @@ void agent_server_set_fd(struct agent_server *s, int fd)
 	proto_decoder_destroy(&s->dec);
 	proto_decoder_init(&s->dec);
 	if (fd >= 0)
-		set_nonblock_cloexec(fd);
+		server_fd_nonblock_cloexec(fd);
 }
 
 void agent_server_free(struct agent_server *s)
 {
 	if (!s)
 		return;
-	while (s->procs) {
-		struct agent_proc *p = s->procs;
-		s->procs = p->next;
-		server_proc_free(p);
-	}
-	server_containers_free(s);
-	server_attest_free(s);
+	processes_free(&s->procs);
+	containers_free(&s->ctrs);
+	attest_free(&s->attest);
 	policy_engine_free(s->engine);
 	proto_decoder_destroy(&s->dec);
 	free(s->out);
-	free(s->policy_bytes);
-	free(s->certs_json);
 	if (s->fd >= 0)
 		close(s->fd);
 	free(s);
@@ -607,10 +358,10 @@ int agent_server_poll(struct agent_server *s, int timeout_ms)
 	struct agent_proc *who[MAX_POLL];
 	int what[MAX_POLL];
 	size_t n = 0;
-	int throttled = outq_pending(s) > AGENT_OUT_HIGH_WATER;
+	bool throttled = outq_pending(s) > AGENT_OUT_HIGH_WATER;
 
-	if (s->n_procs >= AGENT_MAX_PROCS / 2)
-		procs_collect(s);
+	if (s->procs.n >= AGENT_MAX_PROCS / 2)
+		processes_collect(&s->procs);
 
 	if (s->fd >= 0) {
 		/* A host that sends requests but never reads its answers stops being read. */
@@ -620,25 +371,10 @@ int agent_server_poll(struct agent_server *s, int timeout_ms)
 		who[n] = NULL;
 		what[n++] = -1;
 	}
-	for (struct agent_proc *p = s->procs; p && n + 3 < MAX_POLL - 8; p = p->next) {
-		if (p->out_fd >= 0 && !throttled) {
-			pfd[n] = (struct pollfd){ .fd = p->out_fd, .events = POLLIN };
-			who[n] = p;
-			what[n++] = PROTO_STDOUT;
-		}
-		if (p->err_fd >= 0 && !throttled) {
-			pfd[n] = (struct pollfd){ .fd = p->err_fd, .events = POLLIN };
-			who[n] = p;
-			what[n++] = PROTO_STDERR;
-		}
-		if (p->in_fd >= 0 && p->in_len) {
-			pfd[n] = (struct pollfd){ .fd = p->in_fd, .events = POLLOUT };
-			who[n] = p;
-			what[n++] = PROTO_STDIN;
-		}
-	}
+	n += processes_pollfds(&s->procs, throttled, pfd + n, who + n, what + n,
+			       MAX_POLL - 9 - n);
 	size_t attest_first = n;
-	n += server_attest_pollfds(s, pfd + n, MAX_POLL - n);
+	n += attest_pollfds(&s->attest, pfd + n, MAX_POLL - n);
 
 	int r = poll(pfd, n, timeout_ms);
 	if (r < 0)
@@ -654,14 +390,9 @@ int agent_server_poll(struct agent_server *s, int timeout_ms)
 				ret = -EPIPE;
 			continue;
 		}
-		struct agent_proc *p = who[i];
-		if (what[i] == PROTO_STDIN)
-			proc_write_stdin(s, p);
-		else if ((what[i] == PROTO_STDOUT && p->out_fd >= 0) ||
-			 (what[i] == PROTO_STDERR && p->err_fd >= 0))
-			proc_read_output(s, p, what[i]);
+		process_io(s, who[i], what[i]);
 	}
-	server_attest_handle(s, pfd + attest_first, n - attest_first);
+	attest_handle(s, pfd + attest_first, n - attest_first);
 	if (s->fd >= 0 && outq_pending(s) && write_host(s) < 0)
 		ret = -EPIPE;
 	return ret;

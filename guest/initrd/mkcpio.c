@@ -246,27 +246,32 @@ done:
 	return rc;
 }
 
+static int opt_mtime(const char *prog, char *value, void *dest)
+{
+	if (parse_u32(value, dest) < 0)
+		return cli_usage_error(prog, "--mtime: not a number of seconds");
+	return CLI_OK;
+}
+
 int main(int argc, char **argv)
 {
 	const char *prog = "parma-mkcpio";
 	uint32_t mtime = 0;
-	int i = 1;
-
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--mtime SECONDS] SPEC OUTPUT\n"
-		       "Write a deterministic newc cpio archive from a gen_init_cpio-style spec.\n",
-		       prog);
-		return CLI_OK;
-	}
-	if (i + 1 < argc && !strcmp(argv[i], "--mtime")) {
-		if (parse_u32(argv[i + 1], &mtime) < 0)
-			return cli_usage_error(prog, "--mtime: not a number of seconds");
-		i += 2;
-	}
-	if (argc - i != 2)
-		return cli_usage_error(prog, "expected SPEC and OUTPUT");
+	const struct cli_opt opts[] = {
+		CLI_FUNC("mtime", 0, opt_mtime, &mtime),
+	};
+	const struct cli_spec spec = {
+		.usage = "Usage: %s [--mtime SECONDS] SPEC OUTPUT\n"
+			 "Write a deterministic newc cpio archive from a gen_init_cpio-style spec.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 2, .max_operands = 2,
+		.operands_error = "expected SPEC and OUTPUT",
+	};
+	int code, first = cli_start(prog, &spec, argc, argv, &code);
+	if (first < 0)
+		return code;
 	struct errbuf eb = { 0 };
-	if (run(argv[i], argv[i + 1], mtime, &eb) < 0)
+	if (run(argv[first], argv[first + 1], mtime, &eb) < 0)
 		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 	return CLI_OK;
 }

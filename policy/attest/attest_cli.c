@@ -157,34 +157,31 @@ static int load_certs(struct snp_certs *certs, const char *path, struct errbuf *
 	return snp_certs_add_dir(certs, path, eb);
 }
 
-static void verify_usage(const char *prog)
-{
-	printf("Usage: %s REPORT --certs DIR [options]\n\n"
-	       "Verify an SEV-SNP attestation report (raw 1184 bytes or hex) against AMD's\n"
-	       "endorsement chain in DIR (ARK, ASK/ASVK, VCEK/VLEK; PEM or DER, single or bundled,\n"
-	       "any file names) and check the requested claims. Prints a JSON verdict.\n\n"
-	       "Options:\n"
-	       "  --certs DIR|FILE     certificates and CRLs (required): a directory, or one bundle\n"
-	       "  --policy FILE        HOST_DATA must equal SHA-256 of this file's bytes\n"
-	       "  --host-data HEX      HOST_DATA must equal these 32 bytes\n"
-	       "  --measurement HEX    MEASUREMENT must equal these 48 bytes\n"
-	       "  --report-data HEX    REPORT_DATA must equal these bytes (up to 64, zero-padded)\n"
-	       "  --min-tcb TCB        REPORTED_TCB must be at least bl=N,tee=N,snp=N,ucode=N[,fmc=N]\n"
-	       "                       (or 16 hex digits of a raw TCB_VERSION)\n"
-	       "  --vmpl N             VMPL must equal N\n"
-	       "  --family-id HEX      FAMILY_ID (ID block) must equal these 16 bytes\n"
-	       "  --image-id HEX       IMAGE_ID (ID block) must equal these 16 bytes\n"
-	       "  --id-key-digest HEX  ID_KEY_DIGEST must equal these 48 bytes\n"
-	       "  --min-guest-svn N    GUEST_SVN must be at least N\n"
-	       "  --product NAME       the chain must be for milan, genoa or turin\n"
-	       "  --at TIME            check certificate validity at this RFC 3339 time, not now\n"
-	       "  --require-crl        fail unless a CRL of the chain's ARK is among the certificates\n"
-	       "  --allow-debug        accept a guest policy that allows debugging\n"
-	       "  --allow-dev          accept a Parma DEVELOPMENT chain (no security!)\n"
-	       "  -q, --quiet          no JSON on stdout; only the exit status and errors\n\n"
-	       "Exit status: 0 every check and claim held; 1 rejected; 2 usage; 3 bad input.\n",
-	       prog);
-}
+static const char verify_usage[] =
+	"Usage: %s REPORT --certs DIR [options]\n\n"
+	"Verify an SEV-SNP attestation report (raw 1184 bytes or hex) against AMD's\n"
+	"endorsement chain in DIR (ARK, ASK/ASVK, VCEK/VLEK; PEM or DER, single or bundled,\n"
+	"any file names) and check the requested claims. Prints a JSON verdict.\n\n"
+	"Options:\n"
+	"  --certs DIR|FILE     certificates and CRLs (required): a directory, or one bundle\n"
+	"  --policy FILE        HOST_DATA must equal SHA-256 of this file's bytes\n"
+	"  --host-data HEX      HOST_DATA must equal these 32 bytes\n"
+	"  --measurement HEX    MEASUREMENT must equal these 48 bytes\n"
+	"  --report-data HEX    REPORT_DATA must equal these bytes (up to 64, zero-padded)\n"
+	"  --min-tcb TCB        REPORTED_TCB must be at least bl=N,tee=N,snp=N,ucode=N[,fmc=N]\n"
+	"                       (or 16 hex digits of a raw TCB_VERSION)\n"
+	"  --vmpl N             VMPL must equal N\n"
+	"  --family-id HEX      FAMILY_ID (ID block) must equal these 16 bytes\n"
+	"  --image-id HEX       IMAGE_ID (ID block) must equal these 16 bytes\n"
+	"  --id-key-digest HEX  ID_KEY_DIGEST must equal these 48 bytes\n"
+	"  --min-guest-svn N    GUEST_SVN must be at least N\n"
+	"  --product NAME       the chain must be for milan, genoa or turin\n"
+	"  --at TIME            check certificate validity at this RFC 3339 time, not now\n"
+	"  --require-crl        fail unless a CRL of the chain's ARK is among the certificates\n"
+	"  --allow-debug        accept a guest policy that allows debugging\n"
+	"  --allow-dev          accept a Parma DEVELOPMENT chain (no security!)\n"
+	"  -q, --quiet          no JSON on stdout; only the exit status and errors\n\n"
+	"Exit status: 0 every check and claim held; 1 rejected; 2 usage; 3 bad input.\n";
 
 static int opt_min_tcb(const char *prog, char *value, void *dest)
 {
@@ -223,10 +220,6 @@ int verify_cli_main(int argc, char **argv)
 	bool quiet = false;
 	int ret;
 
-	if (cli_wants_help(argc, argv)) {
-		verify_usage(prog);
-		return CLI_OK;
-	}
 	memset(&claims, 0, sizeof(claims));
 	struct hex_opt host_data = { "--host-data", claims.host_data, SNP_HOST_DATA_SIZE, false,
 				     &claims.check_host_data },
@@ -263,12 +256,14 @@ int verify_cli_main(int argc, char **argv)
 		CLI_FUNC("min-guest-svn", 0, opt_u32, &svn),
 		CLI_FLAG("quiet", 'q', &quiet),
 	};
-	int first;
-	ret = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (ret)
+	const struct cli_spec spec = {
+		.usage = verify_usage, .opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "too many arguments", .missing_error = "missing REPORT",
+	};
+	int first = cli_start(prog, &spec, argc, argv, &ret);
+	if (first < 0)
 		return ret;
-	if (first != argc - 1)
-		return cli_usage_error(prog, first >= argc ? "missing REPORT" : "too many arguments");
 	if (!certs_dir)
 		return cli_usage_error(prog, "--certs DIR is required");
 	if (policy_file && claims.check_host_data)
@@ -351,23 +346,22 @@ static int report_show_main(int argc, char **argv)
 	bool json = false;
 	struct errbuf eb = { 0 };
 
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s REPORT [--json] [--product milan|genoa|turin]\n\n"
-		       "Print every field of an SEV-SNP report (raw or hex). Does NOT verify\n"
-		       "it: use `parma verify` for that. --product picks the TCB layout for\n"
-		       "version-2 reports, which do not name their product.\n",
-		       prog);
-		return CLI_OK;
-	}
 	const struct cli_opt opts[] = {
 		CLI_FLAG("json", 0, &json),
 		CLI_FUNC("product", 0, opt_report_product, &product),
 	};
-	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s REPORT [--json] [--product milan|genoa|turin]\n\n"
+			 "Print every field of an SEV-SNP report (raw or hex). Does NOT verify\n"
+			 "it: use `parma verify` for that. --product picks the TCB layout for\n"
+			 "version-2 reports, which do not name their product.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected one REPORT file",
+	};
+	int rc, first = cli_start(prog, &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (first != argc - 1)
-		return cli_usage_error(prog, "expected one REPORT file");
 	const char *path = argv[first];
 
 	uint8_t *raw;
@@ -406,27 +400,26 @@ static int report_dev_ca_main(int argc, char **argv)
 	struct snp_dev_ca *ca;
 	uint32_t bits = 0;
 
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s DIR [--rsa-bits N]\n\n"
-		       "Create (or load, if present) a Parma DEVELOPMENT attestation CA in DIR:\n"
-		       "ark.pem, ask.pem, vcek.pem (pass DIR to `parma verify --certs`) and\n"
-		       "private/*.key. Reports it signs verify only with --allow-dev.\n",
-		       prog);
-		return CLI_OK;
-	}
 	bool have_bits = false;
 	struct u32_opt rsa_bits = { &bits, 16384, "--rsa-bits: expected 2048-16384", &have_bits };
 	const struct cli_opt opts[] = {
 		CLI_FUNC("rsa-bits", 0, opt_u32, &rsa_bits),
 	};
-	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s DIR [--rsa-bits N]\n\n"
+			 "Create (or load, if present) a Parma DEVELOPMENT attestation CA in DIR:\n"
+			 "ark.pem, ask.pem, vcek.pem (pass DIR to `parma verify --certs`) and\n"
+			 "private/*.key. Reports it signs verify only with --allow-dev.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected one DIR",
+	};
+	int rc, first = cli_start(prog, &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
 	if (have_bits && bits < 2048)
 		return cli_usage_error(prog, "--rsa-bits: expected 2048-16384");
 	o.rsa_bits = bits;
-	if (first != argc - 1)
-		return cli_usage_error(prog, "expected one DIR");
 	const char *dir = argv[first];
 	if (snp_dev_ca_open(dir, true, &o, &ca, &eb) < 0)
 		return cli_error(prog, CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
@@ -462,17 +455,6 @@ static int report_dev_sign_main(int argc, char **argv)
 	uint64_t gpol = SNP_POLICY_RESERVED_MBO | SNP_POLICY_SMT;
 	uint32_t vmpl = 0, svn = 0;
 
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s --ca DIR -o OUT [--measurement HEX] [--host-data HEX | "
-		       "--policy FILE]\n"
-		       "        [--report-data HEX] [--guest-policy 0xN] [--vmpl N] "
-		       "[--guest-svn N]\n\n"
-		       "Sign an SNP-format report with the DEVELOPMENT CA in DIR (created if\n"
-		       "missing). --policy sets HOST_DATA to the SHA-256 of the file's bytes.\n"
-		       "The guest policy defaults to 0x30000 (debug off).\n",
-		       prog);
-		return CLI_OK;
-	}
 	struct hex_opt meas_opt = { "--measurement", meas, sizeof(meas), false, NULL },
 		host_opt = { "--host-data", host, sizeof(host), false, &have_host },
 		rdata_opt = { "--report-data", rdata, sizeof(rdata), true, NULL };
@@ -489,11 +471,19 @@ static int report_dev_sign_main(int argc, char **argv)
 		CLI_FUNC("guest-svn", 0, opt_u32, &svn_opt),
 		CLI_STRING("output", 'o', &out),
 	};
-	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s --ca DIR -o OUT [--measurement HEX] [--host-data HEX | "
+			 "--policy FILE]\n"
+			 "        [--report-data HEX] [--guest-policy 0xN] [--vmpl N] "
+			 "[--guest-svn N]\n\n"
+			 "Sign an SNP-format report with the DEVELOPMENT CA in DIR (created if\n"
+			 "missing). --policy sets HOST_DATA to the SHA-256 of the file's bytes.\n"
+			 "The guest policy defaults to 0x30000 (debug off).\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+	};
+	int rc, first = cli_start(prog, &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (first != argc)
-		return cli_usage_error(prog, "unexpected argument '%s'", argv[first]);
 	if (!ca_dir || !out)
 		return cli_usage_error(prog, "--ca DIR and -o OUT are required");
 	if (have_host && policy_file)

@@ -89,19 +89,6 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int fragment_sign(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s --key KEY.pem --chain CHAIN.pem --issuer DID --feed FEED --svn "
-		       "N\n"
-		       "       [--alg ES256|ES384|PS256|PS384] FRAGMENT.json > FRAGMENT.cose\n\n"
-		       "Sign a policy fragment as a COSE_Sign1 document. CHAIN.pem holds the\n"
-		       "leaf certificate (the key's) first, then its CA certificates; DID is the\n"
-		       "did:x509 issuer the importing policy names. The fragment must be valid "
-		       "and\n"
-		       "declare the same issuer, feed and svn. The default algorithm follows the\n"
-		       "key: ES256 (P-256), ES384 (P-384), PS256 (RSA).\n",
-		       argv[0]);
-		return CLI_OK;
-	}
 	const char *key_path = NULL, *chain_path = NULL, *issuer = NULL, *feed = NULL,
 		   *svn_s = NULL, *alg_s = NULL, *input = NULL;
 	const struct cli_opt opts[] = {
@@ -109,12 +96,22 @@ static int fragment_sign(int argc, char **argv)
 		CLI_STRING("issuer", 0, &issuer),    CLI_STRING("feed", 0, &feed),
 		CLI_STRING("svn", 0, &svn_s),        CLI_STRING("alg", 0, &alg_s),
 	};
-	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
-					  &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s --key KEY.pem --chain CHAIN.pem --issuer DID --feed FEED --svn "
+			 "N\n"
+			 "       [--alg ES256|ES384|PS256|PS384] FRAGMENT.json > FRAGMENT.cose\n\n"
+			 "Sign a policy fragment as a COSE_Sign1 document. CHAIN.pem holds the\n"
+			 "leaf certificate (the key's) first, then its CA certificates; DID is the\n"
+			 "did:x509 issuer the importing policy names. The fragment must be valid "
+			 "and\n"
+			 "declare the same issuer, feed and svn. The default algorithm follows the\n"
+			 "key: ES256 (P-256), ES384 (P-384), PS256 (RSA).\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.max_operands = 1, .operands_error = "expected one FRAGMENT.json",
+	};
+	int rc, first = cli_start(argv[0], &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (argc - first > 1)
-		return cli_usage_error(argv[0], "expected one FRAGMENT.json");
 	if (first < argc)
 		input = argv[first];
 	if (!key_path || !chain_path || !issuer || !feed || !svn_s || !input)
@@ -213,27 +210,24 @@ out:
 
 static int fragment_verify(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s (--policy POLICY.json | --did DID) FRAGMENT.cose\n\n"
-		       "--policy: decide load_fragment with a fresh policy engine that has POLICY\n"
-		       "installed, exactly as the guest does (import, chain, did:x509, signature,\n"
-		       "headers, SVN, payload, includes, no widening).\n"
-		       "--did: check the chain, the DID and the signature only.\n"
-		       "Exit: 0 verified, 1 rejected, 3 invalid input.\n",
-		       argv[0]);
-		return CLI_OK;
-	}
 	const char *policy = NULL, *did = NULL, *input = NULL;
 	const struct cli_opt opts[] = {
 		CLI_STRING("policy", 0, &policy),
 		CLI_STRING("did", 0, &did),
 	};
-	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
-					  &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s (--policy POLICY.json | --did DID) FRAGMENT.cose\n\n"
+			 "--policy: decide load_fragment with a fresh policy engine that has POLICY\n"
+			 "installed, exactly as the guest does (import, chain, did:x509, signature,\n"
+			 "headers, SVN, payload, includes, no widening).\n"
+			 "--did: check the chain, the DID and the signature only.\n"
+			 "Exit: 0 verified, 1 rejected, 3 invalid input.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.max_operands = 1, .operands_error = "expected one FRAGMENT.cose",
+	};
+	int rc, first = cli_start(argv[0], &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (argc - first > 1)
-		return cli_usage_error(argv[0], "expected one FRAGMENT.cose");
 	if (first < argc)
 		input = argv[first];
 	if (!input || !!policy == !!did)
@@ -303,34 +297,34 @@ static void print_cert(size_t i, const uint8_t *der, size_t len)
 
 static int fragment_inspect(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s FRAGMENT.cose\n\n"
-		       "Print a fragment's headers, certificate chain (with the base64url SHA-256\n"
-		       "fingerprints a did:x509 pins) and payload. Nothing is verified: use\n"
-		       "'parma policy fragment verify'.\n",
-		       argv[0]);
-		return CLI_OK;
-	}
-	if (argc != 2)
-		return cli_usage_error(argv[0], "expected one FRAGMENT.cose");
-	if (argv[1][0] == '-' && argv[1][1])
-		return cli_usage_error(argv[0], "unknown option '%s'", argv[1]);
+	const struct cli_spec spec = {
+		.usage = "Usage: %s FRAGMENT.cose\n\n"
+			 "Print a fragment's headers, certificate chain (with the base64url SHA-256\n"
+			 "fingerprints a did:x509 pins) and payload. Nothing is verified: use\n"
+			 "'parma policy fragment verify'.\n",
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected one FRAGMENT.cose",
+	};
+	int rc, first = cli_start(argv[0], &spec, argc, argv, &rc);
+	if (first < 0)
+		return rc;
+	const char *path = argv[first];
 	struct errbuf eb = {0};
 	uint8_t *doc;
 	size_t len;
-	if (file_read_all(argv[1], COSE_MAX_DOCUMENT, &doc, &len, &eb))
+	if (file_read_all(path, COSE_MAX_DOCUMENT, &doc, &len, &eb))
 		return cli_error(argv[0], CLI_BAD_INPUT, "%s", errbuf_msg(&eb));
 	struct cose_fault f = {0};
 	struct cose_sign1 *m;
 	if (cose_sign1_decode(doc, len, &m, &f)) {
 		free(doc);
-		return cli_error(argv[0], CLI_BAD_INPUT, "%s: %s", argv[1], errbuf_msg(&f.eb));
+		return cli_error(argv[0], CLI_BAD_INPUT, "%s: %s", path, errbuf_msg(&f.eb));
 	}
 	uint8_t h[32];
 	char hex[65];
 	digest_sha256(m->payload, m->payload_len, h);
 	hex_encode(h, sizeof(h), hex);
-	printf("COSE_Sign1 %s (NOT verified)\n", argv[1]);
+	printf("COSE_Sign1 %s (NOT verified)\n", path);
 	printf("alg          %s\n", cose_alg_name(m->alg));
 	printf("iss          %s\n", m->issuer);
 	printf("feed         %s\n", m->feed);
@@ -459,18 +453,6 @@ static int opt_ca(const char *prog, char *value, void *dest)
 
 static int fragment_did(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s --chain CHAIN.pem [--ca N] [--hash sha256|sha384|sha512]\n"
-		       "       (--subject KEY[,KEY...] | --eku OID | --san TYPE:VALUE)...\n\n"
-		       "Print the did:x509 issuer that pins CA certificate N of the chain "
-		       "(default:\n"
-		       "the last) and names the leaf by the leaf's own subject fields (KEY: CN, "
-		       "L,\n"
-		       "ST, O, OU, C, STREET), an extended key usage OID or a SAN (email, dns,\n"
-		       "uri). The DID is resolved against the chain before it is printed.\n",
-		       argv[0]);
-		return CLI_OK;
-	}
 	const char *chain_path = NULL, *hash = "sha256";
 	long ca = -1;
 	int code = 0;
@@ -483,12 +465,19 @@ static int fragment_did(int argc, char **argv)
 		CLI_FUNC("eku", 0, opt_eku, &names),
 		CLI_FUNC("san", 0, opt_san, &names),
 	};
-	int first;
-	if ((code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
-				      &first)))
+	const struct cli_spec spec = {
+		.usage = "Usage: %s --chain CHAIN.pem [--ca N] [--hash sha256|sha384|sha512]\n"
+			 "       (--subject KEY[,KEY...] | --eku OID | --san TYPE:VALUE)...\n\n"
+			 "Print the did:x509 issuer that pins CA certificate N of the chain "
+			 "(default:\n"
+			 "the last) and names the leaf by the leaf's own subject fields (KEY: CN, "
+			 "L,\n"
+			 "ST, O, OU, C, STREET), an extended key usage OID or a SAN (email, dns,\n"
+			 "uri). The DID is resolved against the chain before it is printed.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+	};
+	if (cli_start(argv[0], &spec, argc, argv, &code) < 0)
 		return code;
-	if (first < argc)
-		return cli_usage_error(argv[0], "unexpected argument '%s'", argv[first]);
 	if (!chain_path)
 		return cli_usage_error(argv[0], "--chain is required");
 	const EVP_MD *md = EVP_get_digestbyname(hash);

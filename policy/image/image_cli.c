@@ -35,7 +35,10 @@ int image_cli_parse_threads(const char *prog, char *value, void *dest)
 	return 0;
 }
 
-static int args_parse(int argc, char **argv, bool with_threads, struct image_args *a)
+/* Options and the one IMAGE operand; usage is printed for --help. Returns 0 to go on, or -1
+ * with *code the exit code to end with (after the help, or a usage error). */
+static int args_parse(int argc, char **argv, const char *usage, bool with_threads,
+		      struct image_args *a, int *code)
 {
 	memset(a, 0, sizeof(*a));
 	const struct cli_opt opts[] = {
@@ -44,14 +47,16 @@ static int args_parse(int argc, char **argv, bool with_threads, struct image_arg
 		CLI_FUNC("threads", 't', image_cli_parse_threads, &a->threads), /* convert only */
 		CLI_FLAG("no-cache", 'n', &a->no_cache),                       /* convert only */
 	};
-	int first, rc = cli_parse_options(argv[0], opts, with_threads ? 4 : 2, 0, argc, argv,
-					  &first);
-	if (rc)
-		return rc;
-	if (first != argc - 1)
-		return cli_usage_error(argv[0], "expected exactly one IMAGE (PATH or PATH:TAG)");
+	const struct cli_spec spec = {
+		.usage = usage, .opts = opts, .n_opts = with_threads ? 4 : 2,
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected exactly one IMAGE (PATH or PATH:TAG)",
+	};
+	int first = cli_start(argv[0], &spec, argc, argv, code);
+	if (first < 0)
+		return -1;
 	a->ref = argv[first];
-	return CLI_OK;
+	return 0;
 }
 
 static int exit_code_for(int err)
@@ -185,21 +190,18 @@ static int open_image(const char *prog, const struct image_args *a, char *dir, s
 
 static int cmd_convert(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--json] [--output DIR] [--threads N] [--no-cache] IMAGE\n\n"
-		       "Convert every layer of IMAGE (an OCI image layout directory or a docker-save\n"
-		       "archive, optionally PATH:TAG) into an erofs image with an appended dm-verity\n"
-		       "hash tree (docs/images.md). Layers already in the cache are not converted\n"
-		       "again (--no-cache: convert anyway). The cache is $PARMA_CACHE_DIR,\n"
-		       "$XDG_CACHE_HOME/parma/layers or\n"
-		       "~/.cache/parma/layers unless --output names a directory.\n"
-		       "Exit: 0 converted, 3 invalid or hostile input, 5 internal error.\n",
-		       argv[0]);
-		return CLI_OK;
-	}
+	static const char usage[] =
+		"Usage: %s [--json] [--output DIR] [--threads N] [--no-cache] IMAGE\n\n"
+		"Convert every layer of IMAGE (an OCI image layout directory or a docker-save\n"
+		"archive, optionally PATH:TAG) into an erofs image with an appended dm-verity\n"
+		"hash tree (docs/images.md). Layers already in the cache are not converted\n"
+		"again (--no-cache: convert anyway). The cache is $PARMA_CACHE_DIR,\n"
+		"$XDG_CACHE_HOME/parma/layers or\n"
+		"~/.cache/parma/layers unless --output names a directory.\n"
+		"Exit: 0 converted, 3 invalid or hostile input, 5 internal error.\n";
 	struct image_args a;
-	int code = args_parse(argc, argv, true, &a);
-	if (code)
+	int code;
+	if (args_parse(argc, argv, usage, true, &a, &code) < 0)
 		return code;
 	char dir[PATH_MAX];
 	struct oci_image *img;
@@ -251,18 +253,15 @@ out:
 
 static int cmd_inspect(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--json] [--output DIR] IMAGE\n\n"
-		       "Show an image's layers (digest, media type, size, and root hash if already\n"
-		       "converted), entrypoint, cmd, environment variable names, working dir and\n"
-		       "user, without converting anything.\n"
-		       "Exit: 0 ok, 3 invalid input.\n",
-		       argv[0]);
-		return CLI_OK;
-	}
+	static const char usage[] =
+		"Usage: %s [--json] [--output DIR] IMAGE\n\n"
+		"Show an image's layers (digest, media type, size, and root hash if already\n"
+		"converted), entrypoint, cmd, environment variable names, working dir and\n"
+		"user, without converting anything.\n"
+		"Exit: 0 ok, 3 invalid input.\n";
 	struct image_args a;
-	int code = args_parse(argc, argv, false, &a);
-	if (code)
+	int code;
+	if (args_parse(argc, argv, usage, false, &a, &code) < 0)
 		return code;
 	char dir[PATH_MAX];
 	struct oci_image *img;

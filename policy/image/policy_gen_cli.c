@@ -93,23 +93,6 @@ static int parse_svn(const char *prog, char *value, void *dest)
 
 int policy_gen_cli_main(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--debug] [-o POLICY.json] [--plan PLAN.json] [--cache-dir DIR]\n"
-		       "       [--no-cache] [--threads N] [--fragment FEED --svn N] GROUP.json\n\n"
-		       "Validate a group spec (docs/group-spec.md), convert its images' layers into\n"
-		       "the layer cache, and write the execution policy (docs/policy.md) to\n"
-		       "POLICY.json or stdout. --debug adds the debug allowances (shell exec, stdio,\n"
-		       "properties, dump stacks, logging) and prints a warning. --no-cache converts\n"
-		       "every layer again instead of trusting the cache's root hashes. --plan writes,\n"
-		       "per container, the layer image files (base first) with their dm-verity\n"
-		       "parameters: what the host attaches to the guest. --fragment FEED --svn N\n"
-		       "writes instead the payload of a signed fragment for FEED (a feed the spec\n"
-		       "imports): the containers whose \"fragment\" is FEED, ready for\n"
-		       "'parma policy fragment sign'; the policy then leaves them out.\n"
-		       "Exit: 0 written, 3 invalid spec or image, 5 internal error.\n",
-		       argv[0]);
-		return CLI_OK;
-	}
 	const char *out_path = NULL, *cache = NULL, *plan_path = NULL;
 	struct policy_gen_opts o = { 0 };
 	struct svn_opt svn = { 0 };
@@ -123,11 +106,27 @@ int policy_gen_cli_main(int argc, char **argv)
 		CLI_STRING("fragment", 'f', &o.fragment_feed),
 		CLI_FUNC("svn", 's', parse_svn, &svn),
 	};
-	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s [--debug] [-o POLICY.json] [--plan PLAN.json] [--cache-dir DIR]\n"
+			 "       [--no-cache] [--threads N] [--fragment FEED --svn N] GROUP.json\n\n"
+			 "Validate a group spec (docs/group-spec.md), convert its images' layers into\n"
+			 "the layer cache, and write the execution policy (docs/policy.md) to\n"
+			 "POLICY.json or stdout. --debug adds the debug allowances (shell exec, stdio,\n"
+			 "properties, dump stacks, logging) and prints a warning. --no-cache converts\n"
+			 "every layer again instead of trusting the cache's root hashes. --plan writes,\n"
+			 "per container, the layer image files (base first) with their dm-verity\n"
+			 "parameters: what the host attaches to the guest. --fragment FEED --svn N\n"
+			 "writes instead the payload of a signed fragment for FEED (a feed the spec\n"
+			 "imports): the containers whose \"fragment\" is FEED, ready for\n"
+			 "'parma policy fragment sign'; the policy then leaves them out.\n"
+			 "Exit: 0 written, 3 invalid spec or image, 5 internal error.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected exactly one GROUP.json",
+	};
+	int rc, first = cli_start(argv[0], &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (first != argc - 1)
-		return cli_usage_error(argv[0], "expected exactly one GROUP.json");
 	if (!o.fragment_feed != !svn.set)
 		return cli_usage_error(argv[0], "--fragment and --svn go together");
 	o.fragment_svn = svn.value;

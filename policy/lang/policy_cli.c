@@ -41,18 +41,16 @@ static int load_file(const char *prog, const char *path, uint8_t **bytes, size_t
 
 int policy_cli_check(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s FILE\n\nValidate an execution policy. Errors name the JSON "
-		       "path.\n"
-		       "Exit: 0 valid, 3 invalid.\n",
-		       argv[0]);
-		return CLI_OK;
-	}
-	int first, code = cli_parse_options(argv[0], NULL, 0, 0, argc, argv, &first);
-	if (code)
+	static const struct cli_spec spec = {
+		.usage = "Usage: %s FILE\n\nValidate an execution policy. Errors name the JSON "
+			 "path.\n"
+			 "Exit: 0 valid, 3 invalid.\n",
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected exactly one policy FILE",
+	};
+	int code, first = cli_start(argv[0], &spec, argc, argv, &code);
+	if (first < 0)
 		return code;
-	if (first != argc - 1)
-		return cli_usage_error(argv[0], "expected exactly one policy FILE");
 	const char *path = argv[first];
 	uint8_t *bytes;
 	size_t len;
@@ -75,28 +73,25 @@ int policy_cli_check(int argc, char **argv)
 
 int policy_cli_digest(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s [--hex|--base64] FILE\n\n"
-		       "Print the policy digest: SHA-256 over the file's exact bytes, which is "
-		       "the\n"
-		       "SNP HOST_DATA of the group. The policy is validated first (exit 3 if "
-		       "invalid).\n",
-		       argv[0]);
-		return CLI_OK;
-	}
 	bool only_hex = false, only_b64 = false;
 	const struct cli_opt opts[] = {
 		CLI_FLAG("hex", 0, &only_hex),
 		CLI_FLAG("base64", 0, &only_b64),
 	};
-	int first, code = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
-					    &first);
-	if (code)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s [--hex|--base64] FILE\n\n"
+			 "Print the policy digest: SHA-256 over the file's exact bytes, which is "
+			 "the\n"
+			 "SNP HOST_DATA of the group. The policy is validated first (exit 3 if "
+			 "invalid).\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected exactly one policy FILE",
+		.missing_error = "expected a policy FILE",
+	};
+	int code, first = cli_start(argv[0], &spec, argc, argv, &code);
+	if (first < 0)
 		return code;
-	if (first == argc)
-		return cli_usage_error(argv[0], "expected a policy FILE");
-	if (first != argc - 1)
-		return cli_usage_error(argv[0], "expected exactly one policy FILE");
 	if (only_hex && only_b64)
 		return cli_usage_error(argv[0], "--hex and --base64 exclude each other");
 	const char *path = argv[first];
@@ -435,21 +430,19 @@ static size_t diff_values(const char *path, struct json_object *a, struct json_o
 
 int policy_cli_diff(int argc, char **argv)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s A B\n\n"
-		       "Show what differs between two valid policies: flags, containers (by "
-		       "name),\n"
-		       "external processes (by command) and fragments (by issuer and feed).\n"
-		       "Lines: '- X' only in A, '+ X' only in B, '~ path: a -> b' changed.\n"
-		       "Exit: 0 same rules, 1 different, 3 invalid input.\n",
-		       argv[0]);
-		return CLI_OK;
-	}
-	int first, code = cli_parse_options(argv[0], NULL, 0, 0, argc, argv, &first);
-	if (code)
+	static const struct cli_spec spec = {
+		.usage = "Usage: %s A B\n\n"
+			 "Show what differs between two valid policies: flags, containers (by "
+			 "name),\n"
+			 "external processes (by command) and fragments (by issuer and feed).\n"
+			 "Lines: '- X' only in A, '+ X' only in B, '~ path: a -> b' changed.\n"
+			 "Exit: 0 same rules, 1 different, 3 invalid input.\n",
+		.min_operands = 2, .max_operands = 2,
+		.operands_error = "expected two policy files A and B",
+	};
+	int code, first = cli_start(argv[0], &spec, argc, argv, &code);
+	if (first < 0)
 		return code;
-	if (first != argc - 2)
-		return cli_usage_error(argv[0], "expected two policy files A and B");
 	const char *path_a = argv[first], *path_b = argv[first + 1];
 	uint8_t *ba = NULL, *bb = NULL;
 	size_t la, lb;

@@ -317,7 +317,6 @@ static int parse_user(struct parser *ps, struct json_object *obj, struct user_ru
 	static const char *const keys[] = {"uid", "gid", "additional_gids", "umask", NULL};
 	struct json_object *uo, *arr;
 	uint64_t uid = 0, gid = 0;
-	const char *umask = "0022";
 	size_t n;
 	u->umask = 022;
 	int ret = policy_jfield_object(&ps->c, obj, "user", false, &uo);
@@ -330,18 +329,7 @@ static int parse_user(struct parser *ps, struct json_object *obj, struct user_ru
 	if (!ret)
 		ret = policy_jfield_u64(&ps->c, uo, "gid", false, UINT32_MAX - 1, &gid);
 	if (!ret)
-		ret = policy_jfield_string(&ps->c, uo, "umask", false, 8, &umask);
-	if (!ret) {
-		size_t o2 = policy_jctx_key(&ps->c, "umask");
-		char *end;
-		unsigned long m = strtoul(umask, &end, 8);
-		if (!umask[0] || *end || strspn(umask, "01234567") != strlen(umask) || m > 0777 ||
-		    strlen(umask) > 4)
-			ret = policy_jerr(&ps->c, EINVAL,
-					  "expected an octal umask such as \"0022\"");
-		u->umask = (uint32_t)m;
-		policy_jctx_pop(&ps->c, o2);
-	}
+		ret = policy_jfield_umask(&ps->c, uo, &u->umask);
 	if (!ret)
 		ret = policy_jfield_array(&ps->c, uo, "additional_gids", false, POLICY_MAX_GROUPS,
 					  &arr, &n);

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/lang/policy.h"
@@ -371,6 +372,26 @@ static int cap_set_add(struct jctx *c, uint64_t *set, const char *name)
 	if (*set & (1ull << cap))
 		return policy_jerr(c, EINVAL, "duplicate capability '%s'", name);
 	*set |= 1ull << cap;
+	return 0;
+}
+
+int policy_jfield_umask(struct jctx *c, struct json_object *obj, uint32_t *out)
+{
+	const char *umask = "0022";
+	*out = 022;
+	int ret = policy_jfield_string(c, obj, "umask", false, 8, &umask);
+	if (ret)
+		return ret;
+	char *end;
+	unsigned long m = strtoul(umask, &end, 8);
+	if (!umask[0] || *end || strspn(umask, "01234567") != strlen(umask) || m > 0777 ||
+	    strlen(umask) > 4) {
+		size_t old = policy_jctx_key(c, "umask");
+		ret = policy_jerr(c, EINVAL, "expected an octal umask such as \"0022\"");
+		policy_jctx_pop(c, old);
+		return ret;
+	}
+	*out = (uint32_t)m;
 	return 0;
 }
 

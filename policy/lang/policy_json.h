@@ -43,6 +43,9 @@ int policy_jfield_array(struct jctx *c, struct json_object *obj, const char *key
 int policy_jfield_object(struct jctx *c, struct json_object *obj, const char *key, bool required,
 			 struct json_object **out);
 
+/* "umask": an octal string of at most 4 digits ("0022"), at most 0777; absent: 022. The one
+ * reading of a umask, for policy documents and requests alike. */
+int policy_jfield_umask(struct jctx *c, struct json_object *obj, uint32_t *out);
 /* The optional "capabilities" member of obj (policies and requests alike): five sets of
  * "CAP_*" names, each without duplicates; absent → containerd's default set for bounding,
  * effective and permitted, empty inheritable and ambient. */

@@ -89,21 +89,10 @@ static void ps_header(void)
  * (exit 0) / a usage error (*code set). */
 static int simple_args(int argc, char **argv, const char *usage, int min, int max, int *code)
 {
-	if (cli_wants_help(argc, argv)) {
-		printf("%s", usage);
-		*code = CLI_OK;
-		return -1;
-	}
-	int first;
-	*code = cli_parse_options(argv[0], NULL, 0, 0, argc, argv, &first);
-	if (*code)
-		return -1;
-	if (argc - first < min || argc - first > max) {
-		*code = cli_usage_error(argv[0], argc - first < min ? "missing argument"
-								    : "too many arguments");
-		return -1;
-	}
-	return first;
+	const struct cli_spec spec = {.usage = usage, .min_operands = min, .max_operands = max,
+				      .operands_error = "too many arguments",
+				      .missing_error = "missing argument"};
+	return cli_start(argv[0], &spec, argc, argv, code);
 }
 
 /* ---- ps ---- */
@@ -419,23 +408,20 @@ static int logs_from_api(const char *prog, const struct group_paths *p, const ch
 int group_cli_logs(int argc, char **argv)
 {
 	bool follow = false;
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: parma logs GROUP [CONTAINER] [-f]\n\nPrint a container's output "
-		       "(default: every container, prefixed with its name). -f follows it.\n");
-		return CLI_OK;
-	}
 	const struct cli_opt opts[] = {
 		CLI_FLAG("follow", 'f', &follow),
 	};
-	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
-					  &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: parma logs GROUP [CONTAINER] [-f]\n\nPrint a container's output "
+			 "(default: every container, prefixed with its name). -f follows it.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 1, .max_operands = 2,
+		.operands_error = "too many arguments", .missing_error = "missing GROUP",
+	};
+	int rc, first = cli_start(argv[0], &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
 	int n = argc - first;
-	if (n > 2)
-		return cli_usage_error(argv[0], "too many arguments");
-	if (!n)
-		return cli_usage_error(argv[0], "missing GROUP");
 	const char *operands[2] = { argv[first], n > 1 ? argv[first + 1] : NULL };
 	struct group_paths p;
 	struct errbuf eb = { 0 };
@@ -540,26 +526,25 @@ int group_cli_stop(int argc, char **argv)
 int group_cli_attest(int argc, char **argv)
 {
 	const char *report_data = NULL, *certs_out = NULL;
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: parma attest GROUP [--report-data HEX] [--certs-out DIR] "
-		       "> report.bin\n\n"
-		       "Fetch a fresh SEV-SNP attestation report from the group's agent and "
-		       "write its 1184 bytes to\nstandard output (refuses a terminal). "
-		       "--report-data binds up to 64 bytes (hex) of your own;\n"
-		       "--certs-out writes the chain that verifies it. Then: parma verify "
-		       "report.bin --certs DIR ...\n");
-		return CLI_OK;
-	}
 	const struct cli_opt opts[] = {
 		CLI_STRING("report-data", 0, &report_data),
 		CLI_STRING("certs-out", 0, &certs_out),
 	};
-	int first, rc = cli_parse_options(argv[0], opts, CLI_ARRAY_SIZE(opts), 0, argc, argv,
-					  &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: parma attest GROUP [--report-data HEX] [--certs-out DIR] "
+			 "> report.bin\n\n"
+			 "Fetch a fresh SEV-SNP attestation report from the group's agent and "
+			 "write its 1184 bytes to\nstandard output (refuses a terminal). "
+			 "--report-data binds up to 64 bytes (hex) of your own;\n"
+			 "--certs-out writes the chain that verifies it. Then: parma verify "
+			 "report.bin --certs DIR ...\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "exactly one GROUP expected",
+	};
+	int rc, first = cli_start(argv[0], &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (first != argc - 1)
-		return cli_usage_error(argv[0], "exactly one GROUP expected");
 	const char *group = argv[first];
 	uint8_t rd[64] = { 0 };
 	size_t rd_len = 0;

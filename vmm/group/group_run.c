@@ -628,7 +628,7 @@ static int run_mount_all(struct run *r)
 	snprintf(dev, sizeof(dev), "/dev/vd%c", (char)('a' + r->n_layers));
 	struct policy_request q = {.type = POLICY_REQ_MOUNT_SCRATCH};
 	q.u.mount_scratch = (struct policy_req_mount_scratch){
-		.target = POLICY_MOUNT_ROOT "scratch", .encrypted = true, .device = dev};
+		.target = POLICY_PATH_SCRATCH, .encrypted = true, .device = dev};
 	return run_send(r, &q, NULL);
 }
 
@@ -654,17 +654,19 @@ static void run_add_resources(struct json_object *req, const struct group_contai
 
 static int run_start_container(struct run *r, struct run_container *c)
 {
-	char target[128];
+	char target[POLICY_MAX_TARGET + 1];
 	const char *layers[RUN_MAX_LAYERS];
 	int ret;
 
 	for (size_t i = 0; i < c->n_layers; i++)
 		layers[i] = r->layers[c->layer[i]].target;
-	snprintf(target, sizeof(target), POLICY_MOUNT_ROOT "%s/rootfs", c->name);
+	/* the guest's path map names the rootfs; the request goes out as names */
+	if (policy_path_rootfs(target, sizeof(target), c->name))
+		return -EINVAL;
 	struct policy_request q = {.type = POLICY_REQ_MOUNT_OVERLAY};
 	q.u.mount_overlay = (struct policy_req_mount_overlay){
 		.container_id = c->name, .target = target, .layer_targets = {layers, c->n_layers},
-		.scratch = POLICY_MOUNT_ROOT "scratch"};
+		.scratch = POLICY_PATH_SCRATCH};
 	if (!c->overlay_mounted && (ret = run_send(r, &q, NULL)) < 0)
 		return ret;
 	c->overlay_mounted = !r->dry;
@@ -1238,7 +1240,7 @@ static void run_name_layers(struct run *r)
 	for (size_t i = 0; i < r->n_layers; i++) {
 		struct run_layer *l = &r->layers[i];
 		snprintf(l->device, sizeof(l->device), "/dev/vd%c", (char)('a' + i));
-		snprintf(l->target, sizeof(l->target), POLICY_MOUNT_ROOT "layers/%zu", i);
+		policy_path_layer(l->target, sizeof(l->target), (uint32_t)i);
 	}
 }
 
@@ -1539,6 +1541,27 @@ static int run_opt_off(const char *prog, char *value, void *dest)
 	return 0;
 }
 
+/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec boots that kernel
+ * (or firmware) directly in the VMM, the same as `parma boot`. */
+static const char *const boot_options[] = {"--kernel", "--firmware"};
+
+static bool run_boots_directly(int argc, char **argv)
+{
+	bool boots = false;
+	for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+		size_t n = strlen(argv[i]);
+		if (argv[i][0] != '-' && n > 5 && !strcmp(argv[i] + n - 5, ".json"))
+			return false; /* a GROUP.json */
+		for (size_t k = 0; k < CLI_ARRAY_SIZE(boot_options); k++) {
+			size_t len = strlen(boot_options[k]);
+			if (!strncmp(argv[i], boot_options[k], len) &&
+			    (argv[i][len] == '\0' || argv[i][len] == '='))
+				boots = true;
+		}
+	}
+	return boots;
+}
+
 int group_cli_run(int argc, char **argv)
 {
 	const char *policy_file = NULL, *tee = NULL, *backend = NULL, *initrd = NULL;
@@ -1553,17 +1576,7 @@ int group_cli_run(int argc, char **argv)
 	 * bursts when stdio's buffer fills: whoever reads it follows the group live. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	/* `parma run --kernel K [--initrd I] [--cmdline C] ...` with no group spec: boot that
-	 * kernel directly in the VMM (the same as `parma boot`). */
-	bool has_spec = false, has_kernel = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--kernel") || !strcmp(argv[i], "--firmware"))
-			has_kernel = true;
-		size_t n = strlen(argv[i]);
-		if (argv[i][0] != '-' && n > 5 && !strcmp(argv[i] + n - 5, ".json"))
-			has_spec = true;
-	}
-	if (has_kernel && !has_spec)
+	if (run_boots_directly(argc, argv))
 		return vmm_cli_boot(argc, argv);
 
 	r.env = policy_runenv_new();

@@ -35,17 +35,15 @@ static int policy_check_main(int argc, char **argv)
 {
 	const char *prog = argv[0];
 	struct errbuf eb = {0};
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s FILE\n\nCheck a resource release policy; errors name the JSON "
-		       "path. See docs/key-release.md for the schema.\n",
-		       prog);
-		return CLI_OK;
-	}
-	int first, rc = cli_parse_options(prog, NULL, 0, 0, argc, argv, &first);
-	if (rc)
+	static const struct cli_spec spec = {
+		.usage = "Usage: %s FILE\n\nCheck a resource release policy; errors name the "
+			 "JSON path. See docs/key-release.md for the schema.\n",
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected one release policy file",
+	};
+	int rc, first = cli_start(prog, &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (argc - first != 1)
-		return cli_usage_error(prog, "expected one release policy file");
 	struct kbs_policy *p = malloc(sizeof(*p));
 	if (!p)
 		return cli_error(prog, CLI_INTERNAL, "out of memory");
@@ -87,24 +85,24 @@ static int put_main(int argc, char **argv)
 	struct kbs_store s;
 	struct kbs_resource_id id;
 	struct errbuf eb = {0};
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s --store DIR --policy FILE REPO/TYPE/TAG SECRET-FILE|-\n\n"
-		       "Store a secret (read from a file, or stdin with -) with its release "
-		       "policy.\n"
-		       "Files are written 0600 in a 0700 store; an existing resource is replaced.\n"
-		       "The secret is never printed.\n",
-		       prog);
-		return CLI_OK;
-	}
 	const struct cli_opt opts[] = {
 		CLI_STRING("store", 0, &store_dir),
 		CLI_STRING("policy", 0, &policy_file),
 	};
-	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s --store DIR --policy FILE REPO/TYPE/TAG SECRET-FILE|-\n\n"
+			 "Store a secret (read from a file, or stdin with -) with its release "
+			 "policy.\n"
+			 "Files are written 0600 in a 0700 store; an existing resource is "
+			 "replaced.\n"
+			 "The secret is never printed.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 2, .max_operands = 2,
+		.operands_error = "expected REPO/TYPE/TAG and SECRET-FILE",
+	};
+	int rc, first = cli_start(prog, &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (argc - first != 2)
-		return cli_usage_error(prog, "expected REPO/TYPE/TAG and SECRET-FILE");
 	if (!policy_file)
 		return cli_usage_error(prog, "--policy FILE is required: a resource without a "
 					     "release policy is never released");
@@ -144,18 +142,15 @@ static int list_main(int argc, char **argv)
 	const char *prog = argv[0], *store_dir = NULL;
 	struct kbs_store s;
 	struct errbuf eb = {0};
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s --store DIR\n\nList the resource ids in a store (never their "
-		       "values).\n",
-		       prog);
-		return CLI_OK;
-	}
 	const struct cli_opt opts[] = {CLI_STRING("store", 0, &store_dir)};
-	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s --store DIR\n\nList the resource ids in a store (never their "
+			 "values).\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+	};
+	int rc, first = cli_start(prog, &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (argc != first)
-		return cli_usage_error(prog, "unexpected argument '%s'", argv[first]);
 	if ((rc = open_store(prog, store_dir, false, &s)))
 		return rc;
 	int r = kbs_store_list(&s, print_id, NULL, &eb);
@@ -168,18 +163,17 @@ static int rm_main(int argc, char **argv)
 	struct kbs_store s;
 	struct kbs_resource_id id;
 	struct errbuf eb = {0};
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s --store DIR REPO/TYPE/TAG\n\nRemove a resource and its release "
-		       "policy.\n",
-		       prog);
-		return CLI_OK;
-	}
 	const struct cli_opt opts[] = {CLI_STRING("store", 0, &store_dir)};
-	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s --store DIR REPO/TYPE/TAG\n\nRemove a resource and its "
+			 "release policy.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+		.min_operands = 1, .max_operands = 1,
+		.operands_error = "expected REPO/TYPE/TAG",
+	};
+	int rc, first = cli_start(prog, &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (argc - first != 1)
-		return cli_usage_error(prog, "expected REPO/TYPE/TAG");
 	if (kbs_resource_id_parse(argv[first], &id, &eb) < 0)
 		return cli_error(prog, CLI_BAD_INPUT, "%s", eb.msg);
 	if ((rc = open_store(prog, store_dir, false, &s)))
@@ -284,26 +278,22 @@ static int serve_main(int argc, char **argv)
 	const char *prog = argv[0], *config = NULL;
 	struct serve_config c;
 	struct errbuf eb = {0};
-	if (cli_wants_help(argc, argv)) {
-		printf("Usage: %s --config FILE\n\n"
-		       "Serve Trustee's KBS protocol (/kbs/v0/auth, /attest, /resource/R/T/G).\n"
-		       "FILE: {\"listen\": \"127.0.0.1\", \"port\": 8080, \"store\": DIR, "
-		       "\"certs\": "
-		       "DIR,\n"
-		       "       \"tls\": {\"cert\": PEM, \"key\": PEM}, \"session_ttl\": 300,\n"
-		       "       \"max_sessions\": 1024, \"log\": FILE}\n"
-		       "Without tls only a loopback address is served. Every release and refusal\n"
-		       "is logged (stderr, or the log file) with its reasons; never a secret.\n"
-		       "Stops on SIGINT/SIGTERM.\n",
-		       prog);
-		return CLI_OK;
-	}
 	const struct cli_opt opts[] = {CLI_STRING("config", 0, &config)};
-	int first, rc = cli_parse_options(prog, opts, CLI_ARRAY_SIZE(opts), 0, argc, argv, &first);
-	if (rc)
+	const struct cli_spec spec = {
+		.usage = "Usage: %s --config FILE\n\n"
+			 "Serve Trustee's KBS protocol (/kbs/v0/auth, /attest, /resource/R/T/G).\n"
+			 "FILE: {\"listen\": \"127.0.0.1\", \"port\": 8080, \"store\": DIR, "
+			 "\"certs\": DIR,\n"
+			 "       \"tls\": {\"cert\": PEM, \"key\": PEM}, \"session_ttl\": 300,\n"
+			 "       \"max_sessions\": 1024, \"log\": FILE}\n"
+			 "Without tls only a loopback address is served. Every release and refusal\n"
+			 "is logged (stderr, or the log file) with its reasons; never a secret.\n"
+			 "Stops on SIGINT/SIGTERM.\n",
+		.opts = opts, .n_opts = CLI_ARRAY_SIZE(opts),
+	};
+	int rc, first = cli_start(prog, &spec, argc, argv, &rc);
+	if (first < 0)
 		return rc;
-	if (argc != first)
-		return cli_usage_error(prog, "unexpected argument '%s'", argv[first]);
 	if (!config)
 		return cli_usage_error(prog, "--config FILE is required");
 	int r = config_load(config, &c, &eb);
