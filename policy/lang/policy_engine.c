@@ -98,29 +98,27 @@ static int check_target(struct policy_decision *d, const char *field, const char
 			"a normalised path of [A-Za-z0-9._/-] below " POLICY_MOUNT_ROOT, target,
 			"mount target is not a normalised path of plain characters below %s",
 			POLICY_MOUNT_ROOT);
-	return 0;
+	return engine_check_not_agent_state(d, field, target);
 }
 
-/* Paths overlap when equal or one is inside the other. */
-static bool paths_overlap(const char *a, const char *b)
+/* check_target, then the path map's entry for the kind of thing the target names. */
+static int check_target_kind(struct policy_decision *d, const char *field, const char *target,
+			     enum engine_path_kind kind, const char *id)
 {
-	size_t la = strlen(a), lb = strlen(b);
-	size_t n = la < lb ? la : lb;
-	if (strncmp(a, b, n))
-		return false;
-	return la == lb || (la < lb ? b[la] == '/' : a[lb] == '/');
+	int ret = check_target(d, field, target);
+	return ret ? ret : engine_check_kind(d, field, target, kind, id);
 }
 
 static int check_target_free(struct policy_engine *e, struct policy_decision *d, const char *field,
 			     const char *target)
 {
 	for (size_t i = 0; i < e->dev_hw; i++)
-		if (e->devs[i].used && paths_overlap(e->devs[i].target, target))
+		if (e->devs[i].used && policy_path_overlap(e->devs[i].target, target))
 			return engine_deny(d, POLICY_RULE_TARGET_IN_USE, field, "a free target",
 					   target, "target overlaps the mount at %s",
 					   e->devs[i].target);
 	for (size_t i = 0; i < e->ctr_hw; i++)
-		if (e->ctrs[i].used && paths_overlap(e->ctrs[i].target, target))
+		if (e->ctrs[i].used && policy_path_overlap(e->ctrs[i].target, target))
 			return engine_deny(d, POLICY_RULE_TARGET_IN_USE, field, "a free target",
 					   target,
 					   "target overlaps the overlay of container %s at %s",
@@ -416,7 +414,7 @@ int policy_mount_device(struct policy_engine *e, const struct policy_req_mount_d
 	int ret = engine_begin(e, d, POLICY_REQ_MOUNT_DEVICE, &debug);
 	if (ret)
 		return ret;
-	if ((ret = check_target(d, "target", r->target)))
+	if ((ret = check_target_kind(d, "target", r->target, ENGINE_PATH_LAYER, NULL)))
 		return ret;
 	if (debug)
 		return engine_allow_debug(d);
@@ -471,7 +469,7 @@ int policy_mount_scratch(struct policy_engine *e, const struct policy_req_mount_
 	int ret = engine_begin(e, d, POLICY_REQ_MOUNT_SCRATCH, &debug);
 	if (ret)
 		return ret;
-	if ((ret = check_target(d, "target", r->target)))
+	if ((ret = check_target_kind(d, "target", r->target, ENGINE_PATH_SCRATCH, NULL)))
 		return ret;
 	if (debug)
 		return engine_allow_debug(d);
@@ -497,17 +495,19 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 		return engine_malformed(
 			d, "container_id",
 			"expected 1-128 of [A-Za-z0-9._-], not starting with . _ -");
-	if ((ret = check_target(d, "target", r->target)))
+	if ((ret = check_target_kind(d, "target", r->target, ENGINE_PATH_ROOTFS, r->container_id)))
 		return ret;
 	if (r->layer_targets.n == 0 || r->layer_targets.n > POLICY_MAX_LAYERS ||
 	    !r->layer_targets.v)
 		return engine_malformed(d, "layer_targets", "expected 1 to 128 layer targets");
 	for (size_t i = 0; i < r->layer_targets.n; i++) {
 		snprintf(field, sizeof(field), "layer_targets[%zu]", i);
-		if ((ret = check_target(d, field, r->layer_targets.v[i])))
+		if ((ret = check_target_kind(d, field, r->layer_targets.v[i], ENGINE_PATH_LAYER,
+					     NULL)))
 			return ret;
 	}
-	if (r->scratch && (ret = check_target(d, "scratch", r->scratch)))
+	if (r->scratch &&
+	    (ret = check_target_kind(d, "scratch", r->scratch, ENGINE_PATH_SCRATCH, NULL)))
 		return ret;
 	if (debug)
 		return engine_allow_debug(d);

@@ -607,7 +607,7 @@ static int run_mount_all(struct run *r)
 	snprintf(dev, sizeof(dev), "/dev/vd%c", (char)('a' + r->n_layers));
 	struct policy_request q = {.type = POLICY_REQ_MOUNT_SCRATCH};
 	q.u.mount_scratch = (struct policy_req_mount_scratch){
-		.target = POLICY_MOUNT_ROOT "scratch", .encrypted = true, .device = dev};
+		.target = POLICY_PATH_SCRATCH, .encrypted = true, .device = dev};
 	return run_send(r, &q, NULL);
 }
 
@@ -633,17 +633,19 @@ static void run_add_resources(struct json_object *req, const struct group_contai
 
 static int run_start_container(struct run *r, struct run_container *c)
 {
-	char target[128];
+	char target[POLICY_MAX_TARGET + 1];
 	const char *layers[RUN_MAX_LAYERS];
 	int ret;
 
 	for (size_t i = 0; i < c->n_layers; i++)
 		layers[i] = r->layers[c->layer[i]].target;
-	snprintf(target, sizeof(target), POLICY_MOUNT_ROOT "%s/rootfs", c->name);
+	/* the guest's path map names the rootfs; the request goes out as names */
+	if (policy_path_rootfs(target, sizeof(target), c->name))
+		return -EINVAL;
 	struct policy_request q = {.type = POLICY_REQ_MOUNT_OVERLAY};
 	q.u.mount_overlay = (struct policy_req_mount_overlay){
 		.container_id = c->name, .target = target, .layer_targets = {layers, c->n_layers},
-		.scratch = POLICY_MOUNT_ROOT "scratch"};
+		.scratch = POLICY_PATH_SCRATCH};
 	if ((ret = run_send(r, &q, NULL)) < 0)
 		return ret;
 
@@ -1048,7 +1050,7 @@ static void run_name_layers(struct run *r)
 	for (size_t i = 0; i < r->n_layers; i++) {
 		struct run_layer *l = &r->layers[i];
 		snprintf(l->device, sizeof(l->device), "/dev/vd%c", (char)('a' + i));
-		snprintf(l->target, sizeof(l->target), POLICY_MOUNT_ROOT "layers/%zu", i);
+		policy_path_layer(l->target, sizeof(l->target), (uint32_t)i);
 	}
 }
 

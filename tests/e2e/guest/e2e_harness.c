@@ -213,6 +213,9 @@ char *harness_request(struct harness *h, const char *name, const char *id,
 		json_object_object_add(req, "working_dir", copy(v));
 	if (json_object_object_get_ex(pc, "user", &v))
 		json_object_object_add(req, "user", copy(v));
+	/* the policy's mounts (policy gen writes fixed, symbolic sources) */
+	if (!exec_command && json_object_object_get_ex(pc, "mounts", &v))
+		json_object_object_add(req, "mounts", copy(v));
 	json_object_object_add(req, "capabilities",
 			       json_object_object_get_ex(pc, "capabilities", &v) ? copy(v)
 										  : default_caps_json());

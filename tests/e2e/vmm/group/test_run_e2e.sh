@@ -1,8 +1,10 @@
 #!/bin/sh
 # parma run end to end under QEMU TCG (dev attestation):
 #  1. the two-container example (examples/web-and-client) runs and exits 0 with the page;
-#  2. on a running group: an unlisted `parma exec` is denied with its rule and an explain
-#     hint, a listed one runs; `parma attest` + `parma verify --policy` holds, and fails for
+#  2. on a running group: a container whose user is a name from the image's passwd (www,
+#     uid 33) writes and reads its scratch and tmpfs mounts; another container's scratch mount
+#     of the same name is its own; an unlisted `parma exec` is denied with its rule and an
+#     explain hint, a listed one runs; `parma attest` + `parma verify --policy` holds, and fails for
 #     another policy; `parma ps` lists it; the main container's exit code becomes run's;
 #  3. `parma stop` ends a running group; its output, piped, arrives line by line meanwhile.
 # Exits 77 (skip) without QEMU, a guest kernel or the guest initrd.
@@ -71,7 +73,15 @@ for i in $(seq 1 300); do
 	sleep 1
 done
 check "group is up" 'grep -q "waiter | waiting" "$work/run.out"'
-check "a scratch mount from the spec is writable" 'grep -q "waiter | scratch-ok" "$work/run.out"'
+check "the waiter runs as the image's user www (uid 33)" 'grep -q "waiter | uid 33" "$work/run.out"'
+check "a scratch mount from the spec is writable by that non-root user" 'grep -q "waiter | scratch-ok" "$work/run.out"'
+check "a tmpfs mount from the spec is writable by that non-root user" 'grep -q "waiter | tmpfs-ok" "$work/run.out"'
+# the exit code says it (0: web has a /data of its own, without the waiter's probe)
+"$parma" exec e2e-run web -- /bin/sh -c "test -d /data && test ! -e /data/probe" \
+	> "$work/web-data.out" 2>&1
+code=$?
+check "web's scratch mount of the same name is its own: waiter's probe is not there (exit $code)" \
+	'[ $code = 0 ]'
 check "parma ps lists it" '"$parma" ps e2e-run | grep -q "e2e-run *web *running"'
 check "parma logs has the container's output" '"$parma" logs e2e-run waiter | grep -q "^waiting"'
 
