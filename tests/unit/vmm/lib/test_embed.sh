@@ -28,7 +28,7 @@ libdir=$(dirname "$(find "$work/root" -name 'libparma.so' | head -1)")
 export LD_LIBRARY_PATH="$libdir"
 /usr/bin/python3 "$src/examples/make-images.py" "$work/images" >/dev/null ||
 	{ echo "FAIL make-images"; exit 1; }
-sed "s#\"images/busybox#\"$work/images/busybox#" "$src/tests/e2e/run/api.json" > "$work/g.json"
+sed "s#\"images/busybox#\"$work/images/busybox#" "$src/tests/e2e/vmm/group/api.json" > "$work/g.json"
 "$work/embed" policy "$work/g.json" "$work/cache" > "$work/digest.out" 2>"$work/embed.err"
 check "embed generates the policy (exit $?)" '[ -s "$work/digest.out" ]'
 "$build/vmm/parma" policy gen --cache-dir "$work/cache" -o "$work/policy.json" "$work/g.json" \

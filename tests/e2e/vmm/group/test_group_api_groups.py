@@ -41,7 +41,7 @@ def main():
                         stdout=subprocess.DEVNULL).returncode:
         t.check("make-images", False)
         return 1
-    with open(f"{src}/tests/e2e/run/api.json") as f:
+    with open(f"{src}/tests/e2e/vmm/group/api.json") as f:
         spec = f.read().replace('"images/busybox', f'"{work}/images/busybox')
     runs, socks, logs = [], [], []
     try:

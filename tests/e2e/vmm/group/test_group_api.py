@@ -182,7 +182,7 @@ def main():
                         stdout=subprocess.DEVNULL).returncode:
         check("make-images", False)
         return 1
-    with open(f"{SRC}/tests/e2e/run/api.json") as f:
+    with open(f"{SRC}/tests/e2e/vmm/group/api.json") as f:
         group = f.read().replace('"images/busybox', f'"{work}/images/busybox')
     with open(f"{work}/g.json", "w") as f:
         f.write(group)
