@@ -76,7 +76,7 @@ int harness_image(struct harness *h, int bench)
 {
 	char cmd[2048], out[4096];
 	snprintf(h->parma, sizeof(h->parma), "%s", getenv("PARMA_BINARY"));
-	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/agent/make_image.py %s%s 2>&1",
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/guest/make_image.py %s%s 2>&1",
 		 getenv("PARMA_SOURCE_ROOT"), h->dir, bench ? " --bench" : "");
 	if (run_capture(cmd, out, sizeof(out)) != 0) {
 		printf("make_image.py: %s\n", out);

@@ -63,7 +63,7 @@ fi
 [ $fail = 0 ] || cat "$work/ex.out"
 
 # 2. a group that keeps running until told to stop
-cp "$src/tests/e2e/run/interactive.json" "$work/g.json"
+cp "$src/tests/e2e/vmm/group/interactive.json" "$work/g.json"
 sed -i "s#\"images/busybox#\"$work/images/busybox#" "$work/g.json"
 "$parma" run $run_args "$work/g.json" > "$work/run.out" 2>&1 &
 runpid=$!
@@ -94,7 +94,7 @@ check "denial gives the explain command" 'grep -q "parma policy explain" "$work/
 "$parma" policy explain --json "$work/state/e2e-run/policy.json" "$work/state/e2e-run/requests.json" \
 	> "$work/explain.json" 2>"$work/explain.err"
 check "explain replays every recorded request to the agent's decision" \
-	'python3 "$src/tests/e2e/run/same_decisions.py" "$work/explain.json" "$work/state/e2e-run/decisions.json"'
+	'python3 "$src/tests/e2e/vmm/group/same_decisions.py" "$work/explain.json" "$work/state/e2e-run/decisions.json"'
 "$parma" policy explain --json "$work/state/e2e-run/policy.json" "$work/state/e2e-run/denied-exec.json" \
 	> "$work/explain-exec.json" 2>&1
 check "explain replays the denied exec to the agent's rule (exec_process)" \
