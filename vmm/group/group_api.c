@@ -732,6 +732,13 @@ struct exec_stream {
 	uint8_t in[8 + GROUP_API_FRAME_MAX];
 	size_t in_len;
 	bool write_failed;
+	/* Output that arrives before the stream is upgraded (it can come in the same read as
+	 * the exec's answer): kept as records {stream, length (4 bytes, host order), data} and
+	 * sent first. */
+	uint8_t *early;
+	size_t early_len, early_cap;
+	bool early_lost; /* out of memory keeping it */
+	bool streaming;  /* the stream is upgraded: output goes straight to it */
 };
 
 static void send_frame(struct exec_stream *x, uint8_t type, const void *data, size_t len)
@@ -753,10 +760,33 @@ static void exec_on_output(void *opaque, uint32_t pid, int stream, const uint8_t
 			   bool eof)
 {
 	struct exec_stream *x = opaque;
+	/* Before the exec's answer is taken its process id is not known yet; this agent
+	 * connection is the exec's own and the relay routes it only the output of the process it
+	 * started, so the first output names it (checked against the answer). */
+	if (!x->process_id)
+		x->process_id = pid;
 	if (pid != x->process_id || stream < 1 || stream > 2)
 		return;
 	if (eof) {
 		x->eof[stream] = true;
+		return;
+	}
+	if (!x->streaming) {
+		uint32_t n = (uint32_t)len;
+		if (x->early_len + 5 + len > x->early_cap) {
+			size_t cap = (x->early_len + 5 + len) * 2;
+			uint8_t *b = realloc(x->early, cap);
+			if (!b) {
+				x->early_lost = true;
+				return;
+			}
+			x->early = b;
+			x->early_cap = cap;
+		}
+		x->early[x->early_len] = (uint8_t)stream;
+		memcpy(x->early + x->early_len + 1, &n, 4);
+		memcpy(x->early + x->early_len + 5, data, len);
+		x->early_len += 5 + len;
 		return;
 	}
 	while (len) { /* frames no larger than the client's own limit */
@@ -857,7 +887,26 @@ static void *exec_thread(void *arg)
 	int fl = fcntl(x->sock, F_GETFL);
 	if (fl >= 0)
 		fcntl(x->sock, F_SETFL, fl & ~O_NONBLOCK); /* writes complete; reads are polled */
-	bool exited = false, abandoned = false, ok = exec_client_frames(x);
+	x->streaming = true;
+	for (size_t off = 0; off + 5 <= x->early_len;) {
+		uint32_t n;
+		memcpy(&n, x->early + off + 1, 4);
+		exec_on_output(x, x->process_id, x->early[off], x->early + off + 5, n, false);
+		off += 5 + n;
+	}
+	free(x->early);
+	x->early = NULL;
+	x->early_len = 0;
+	bool exited = false, abandoned = false, ok = !x->early_lost;
+	if (!ok) {
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "error", json_object_new_string(
+							   "out of memory keeping the process's output"));
+		send_exit(x, e);
+		abandoned = true;
+	} else {
+		ok = exec_client_frames(x);
+	}
 	struct json_object *status = NULL;
 	int drain = 0;
 	while (ok && !x->write_failed) {
@@ -929,6 +978,7 @@ static void *exec_thread(void *arg)
 	MHD_upgrade_action(x->urh, MHD_UPGRADE_ACTION_CLOSE);
 	struct group_api *a = x->a;
 	free(x->container);
+	free(x->early);
 	free(x);
 	pthread_mutex_lock(&a->lock);
 	a->streams--;
@@ -961,6 +1011,7 @@ static void exec_upgraded(void *cls, struct MHD_Connection *c, void *con_cls, co
 		x->a->streams--;
 		pthread_mutex_unlock(&x->a->lock);
 		free(x->container);
+		free(x->early);
 		free(x);
 	}
 	pthread_attr_destroy(&attr);
@@ -1067,9 +1118,14 @@ static enum MHD_Result post_exec(struct route_args *r)
 	group_req_add_env_values(req, values);
 	struct agent_client *client = NULL;
 	struct json_object *resp = NULL;
-	int rc = agent_open(r->a, &client, &eb);
-	if (rc == 0)
+	/* x takes the process's output from the exec's answer on (see exec_on_output) */
+	struct exec_stream *x = calloc(1, sizeof(*x)), *own = x; /* own: x not handed over yet */
+	int rc = x ? agent_open(r->a, &client, &eb) : -ENOMEM;
+	if (rc == 0) {
+		struct agent_client_callbacks cbs = {.on_output = exec_on_output, .opaque = x};
+		agent_client_set_callbacks(client, &cbs);
 		rc = agent_client_call(client, req, GA_AGENT_TIMEOUT_MS, &resp, &eb);
+	}
 	if (rc == -EACCES) {
 		char reproduce[8400];
 		exec_record_denial(r->a, req, r->id, values, reproduce, sizeof(reproduce));
@@ -1088,10 +1144,10 @@ static enum MHD_Result post_exec(struct route_args *r)
 		ret = agent_failed(r->c, rc, &eb);
 		goto out;
 	}
-	struct exec_stream *x = calloc(1, sizeof(*x));
-	if (!x || !json_object_object_get_ex(resp, "process_id", &v)) {
-		free(x);
-		ret = fail(r->c, 502, "agent", "the agent's answer has no process_id");
+	if (!json_object_object_get_ex(resp, "process_id", &v) ||
+	    (x->process_id && x->process_id != (uint32_t)json_object_get_int64(v))) {
+		ret = fail(r->c, 502, "agent", "the agent's answer has no process_id, or not "
+					       "the one of the output that came with it");
 		goto out;
 	}
 	x->a = r->a;
@@ -1113,12 +1169,15 @@ static enum MHD_Result post_exec(struct route_args *r)
 		if (x->container)
 			exec_abandon(x);
 		free(x->container);
+		free(x->early);
 		free(x);
+		own = NULL;
 		ret = fail(r->c, 500, "internal", "cannot stream the process's stdio");
 		goto out;
 	}
 	x->client = client;
 	client = NULL;
+	own = NULL;
 	MHD_add_response_header(up_resp, MHD_HTTP_HEADER_UPGRADE, "parma-stdio");
 	char pid_text[16];
 	snprintf(pid_text, sizeof(pid_text), "%u", x->process_id);
@@ -1134,6 +1193,10 @@ static enum MHD_Result post_exec(struct route_args *r)
 	MHD_destroy_response(up_resp);
 out:
 	agent_client_close(client);
+	if (own) {
+		free(own->early);
+		free(own);
+	}
 	json_object_put(resp);
 	json_object_put(req);
 	json_object_put(values);
