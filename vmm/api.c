@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "devices/event_loop.h"
+#include "vmm/http_json.h"
 #include "vmm/vm.h"
 
 #define API_MAX_DRIVES VM_MAX_DRIVES
@@ -45,9 +46,8 @@ struct api_server {
 };
 
 struct request {
-	char *body;
-	size_t len;
-	bool too_large;
+	struct http_body body;
+	bool peer_checked;
 };
 
 /* ---- responses ---- */
@@ -55,15 +55,7 @@ struct request {
 static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status,
 				    struct json_object *o)
 {
-	const char *text = o ? json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN) : "";
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
-								 MHD_RESPMEM_MUST_COPY);
-	if (o)
-		MHD_add_response_header(r, "Content-Type", "application/json");
-	enum MHD_Result ret = MHD_queue_response(c, status, r);
-	MHD_destroy_response(r);
-	json_object_put(o);
-	return ret;
+	return (enum MHD_Result)http_respond_json(c, status, o);
 }
 
 static enum MHD_Result fault(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
@@ -83,37 +75,12 @@ static enum MHD_Result fault(struct MHD_Connection *c, unsigned status, const ch
 
 /* ---- field helpers: each names the field at fault ---- */
 
-struct field {
-	const char *name;
-	enum json_type type;
-};
+#define field http_field
 
-/* Reject unknown fields and wrong types. Returns NULL or an error message in buf. */
 static const char *check_fields(struct json_object *o, const struct field *f, size_t n,
 				char *buf, size_t cap)
 {
-	if (!json_object_is_type(o, json_type_object))
-		return "body: expected a JSON object";
-	json_object_object_foreach(o, key, val) {
-		size_t i;
-		for (i = 0; i < n; i++)
-			if (!strcmp(key, f[i].name))
-				break;
-		if (i == n) {
-			snprintf(buf, cap, "%s: unknown field", key);
-			return buf;
-		}
-		if (!json_object_is_type(val, f[i].type)) {
-			snprintf(buf, cap, "%s: expected %s", key, json_type_to_name(f[i].type));
-			return buf;
-		}
-		if (f[i].type == json_type_string &&
-		    strlen(json_object_get_string(val)) > API_MAX_STRING) {
-			snprintf(buf, cap, "%s: longer than %d bytes", key, API_MAX_STRING);
-			return buf;
-		}
-	}
-	return NULL;
+	return http_check_fields(o, f, n, API_MAX_STRING, buf, cap);
 }
 
 static const char *get_str(struct json_object *o, const char *k)
@@ -346,7 +313,7 @@ static enum MHD_Result put_actions(struct api_server *s, struct MHD_Connection *
 static enum MHD_Result route(struct api_server *s, struct MHD_Connection *c, const char *url,
 			     const char *method, struct request *rq)
 {
-	if (rq->too_large)
+	if (rq->body.too_large)
 		return fault(c, 413, "body: larger than %d bytes", API_MAX_BODY);
 	if (!strcmp(url, "/") || !strcmp(url, "/status")) {
 		if (strcmp(method, "GET"))
@@ -356,11 +323,10 @@ static enum MHD_Result route(struct api_server *s, struct MHD_Connection *c, con
 	if (strcmp(method, "PUT") && strcmp(method, "PATCH"))
 		return fault(c, 405, "%s %s: only PUT", method, url);
 	bool configuring = !s->vm;
-	enum json_tokener_error jerr;
-	struct json_object *o = rq->len ? json_tokener_parse_verbose(rq->body, &jerr) : NULL;
+	char err[256];
+	struct json_object *o = http_body_json(&rq->body, err, sizeof(err));
 	if (!o)
-		return fault(c, 400, "body: not valid JSON%s%s", rq->len ? ": " : " (empty)",
-			     rq->len ? json_tokener_error_desc(jerr) : "");
+		return fault(c, 400, "%s", err);
 	enum MHD_Result ret;
 	if (!strcmp(url, "/actions"))
 		ret = put_actions(s, c, o);
@@ -396,20 +362,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		*con_cls = rq;
 		return MHD_YES;
 	}
+	if (!rq->peer_checked) {
+		if (!http_peer_allowed(c))
+			return fault(c, 403, "refused: this VMM belongs to another user");
+		rq->peer_checked = true;
+	}
 	if (*upload_size) {
-		if (!rq->too_large) {
-			if (*upload_size > API_MAX_BODY - rq->len) {
-				rq->too_large = true;
-			} else {
-				char *b = realloc(rq->body, rq->len + *upload_size + 1);
-				if (!b)
-					return MHD_NO;
-				rq->body = b;
-				memcpy(b + rq->len, upload, *upload_size);
-				rq->len += *upload_size;
-				b[rq->len] = 0;
-			}
-		}
+		if (http_body_append(&rq->body, upload, *upload_size, API_MAX_BODY) < 0)
+			return MHD_NO;
 		*upload_size = 0;
 		return MHD_YES;
 	}
@@ -424,7 +384,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)toe;
 	struct request *rq = *con_cls;
 	if (rq) {
-		free(rq->body);
+		http_body_free(&rq->body);
 		free(rq);
 		*con_cls = NULL;
 	}
@@ -457,18 +417,11 @@ int api_server_create(const struct api_options *o, struct api_server **out, stru
 	}
 	int rc;
 	strcpy(sa.sun_path, o->socket_path);
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	s->listen_fd = http_unix_listen(o->socket_path, "--api-sock", eb);
 	if (s->listen_fd < 0) {
-		rc = errbuf_set(eb, errno, "--api-sock: socket: %s", strerror(errno));
+		rc = s->listen_fd;
 		goto fail;
 	}
-	unlink(sa.sun_path);
-	if (bind(s->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(s->listen_fd, 16) < 0) {
-		rc = errbuf_set(eb, errno, "--api-sock %s: %s", o->socket_path, strerror(errno));
-		goto fail;
-	}
-	chmod(sa.sun_path, 0600);
 	s->path = strdup(sa.sun_path);
 	s->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL,
 				on_request, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd,

@@ -39,8 +39,11 @@ struct agent_container *container_new(const char *id, const char *rootfs, const 
 		return NULL;
 	snprintf(k->id, sizeof(k->id), "%s", id);
 	snprintf(k->rootfs, sizeof(k->rootfs), "%s", rootfs);
-	if (scratch)
-		snprintf(k->scratch_dir, sizeof(k->scratch_dir), "%s/%s", scratch, id);
+	/* the writable layer's place comes from the path map, never from the request */
+	if (scratch && policy_path_scratch_layer_dir(k->scratch_dir, sizeof(k->scratch_dir), id)) {
+		free(k);
+		return NULL;
+	}
 	return k;
 }
 
@@ -74,16 +77,18 @@ void container_bundle_dir(const struct agent_server *s, const char *id, char *ou
 	snprintf(out, size, "%s/bundles/%s", s->state_dir, id);
 }
 
-/* What the container wrote (its writable layer, its bundle) is removed, so nothing of it can
- * reappear under a new overlay (the engine also retires the id of a container that ran). A
- * removal that fails leaves files behind, not a way back in: it is logged, not fatal. */
+/* What the container wrote (its writable layer, its scratch mounts, its bundle) is removed, so
+ * nothing of it can reappear under a new overlay (the engine also retires the id of a
+ * container that ran). A removal that fails leaves files behind, not a way back in: it is
+ * logged, not fatal. */
 void container_forget(struct agent_server *s, struct agent_container *k)
 {
-	char bundle[512];
+	char bundle[512], mounts[POLICY_MAX_TARGET + 1] = "";
 	struct errbuf eb = { 0 };
 	container_bundle_dir(s, k->id, bundle, sizeof(bundle));
-	const char *dirs[] = { k->scratch_dir, bundle };
-	for (size_t i = 0; i < 2; i++)
+	policy_path_scratch_mounts_dir(mounts, sizeof(mounts), k->id);
+	const char *dirs[] = { k->scratch_dir, mounts, bundle };
+	for (size_t i = 0; i < 3; i++)
 		if (dirs[i][0] && s->fx.ops->remove_tree(s->fx.ctx, dirs[i], &eb) < 0)
 			server_log(s, "container %s: %s", k->id, errbuf_msg(&eb));
 	container_remove(&s->ctrs, k);

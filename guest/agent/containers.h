@@ -36,9 +36,9 @@ struct agent_containers {
 void containers_free(struct agent_containers *t);
 struct agent_container *container_find(struct agent_containers *t, const char *id);
 struct agent_container *container_by_rootfs(struct agent_containers *t, const char *rootfs);
-/* A record for a root file system about to be mounted at rootfs (scratch: the scratch
- * target its writable layer lives on, or NULL for a read-only one); not yet in any table.
- * NULL on ENOMEM. */
+/* A record for a root file system about to be mounted at rootfs (scratch: non-NULL when its
+ * writable layer lives on the scratch disk, at the path map's scratch/containers/ID; NULL for a
+ * read-only one); not yet in any table. NULL on ENOMEM or an id the map refuses. */
 struct agent_container *container_new(const char *id, const char *rootfs, const char *scratch);
 /* Its writable layer's upper/ or work/ directory (sub), "" when read-only. */
 void container_layer_dir(const struct agent_container *k, const char *sub, char *out,

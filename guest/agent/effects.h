@@ -64,6 +64,9 @@ struct agent_effects_ops {
 	/* Remove a directory tree the agent made for a container (its writable layer, its
 	 * bundle) and everything the container put there, following no symlink inside it. */
 	int (*remove_tree)(void *ctx, const char *path, struct errbuf *eb);
+	/* A container's own directory at path (parents as needed), owned by uid:gid with mode. */
+	int (*make_dir)(void *ctx, const char *path, uint32_t uid, uint32_t gid, uint32_t mode,
+			struct errbuf *eb);
 };
 
 struct agent_effects {

@@ -203,44 +203,42 @@ static int lx_mount_overlay(void *ctx, const char *const *lowers, size_t n, cons
 	return storage_overlay_mount(lowers, n, upper, work, target, eb);
 }
 
-/* Bind mounts from the group's scratch (policy gen's /run/parma/scratch/<container>/<name>)
- * name directories that exist only once a container uses them: create them on the scratch
- * filesystem before crun looks. Sources were checked by the policy engine (no "..", under the
- * mount root); nothing outside the scratch tree is created. */
-#define SCRATCH_TREE "/run/parma/scratch/"
-
-static int prepare_scratch_sources(const char *bundle, struct errbuf *eb)
+/* A container's own directory (a scratch:// mount): parents as root-owned 0755, the directory
+ * itself owned by uid:gid with mode. It lies in a tree of this container's single-use id, so
+ * an existing one is this container's (a name listed twice, or a create retried after a
+ * failed one); ownership is set through an fd opened without following a symlink. */
+static int lx_make_dir(void *ctx, const char *path, uint32_t uid, uint32_t gid, uint32_t mode,
+		       struct errbuf *eb)
 {
-	char path[600];
-	uint8_t *text;
-	size_t len;
-	int ret = 0;
-	snprintf(path, sizeof(path), "%s/config.json", bundle);
-	if (file_read_all(path, 4u << 20, &text, &len, eb) < 0)
-		return -EIO;
-	struct json_object *spec = json_tokener_parse((const char *)text), *mounts, *v;
-	free(text);
-	if (spec && json_object_object_get_ex(spec, "mounts", &mounts))
-		for (size_t i = 0; i < json_object_array_length(mounts) && ret == 0; i++) {
-			struct json_object *m = json_object_array_get_idx(mounts, i);
-			const char *src = json_object_object_get_ex(m, "source", &v)
-						  ? json_object_get_string(v) : NULL;
-			if (!src || strncmp(src, SCRATCH_TREE, strlen(SCRATCH_TREE)) ||
-			    strstr(src, "/..") || access(src, F_OK) == 0)
-				continue;
-			if ((ret = mkdir_p(src, 0755)) < 0)
-				errbuf_set(eb, -ret, "scratch mount source %s: %s", src, strerror(-ret));
-		}
-	json_object_put(spec);
-	return ret;
+	(void)ctx;
+	char parent[512];
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(parent))
+		return errbuf_set(eb, EINVAL, "%s: not a directory path", path);
+	memcpy(parent, path, (size_t)(slash - path));
+	parent[slash - path] = '\0';
+	int ret = mkdir_p(parent, 0755);
+	if (ret < 0)
+		return errbuf_set(eb, -ret, "%s: %s", parent, strerror(-ret));
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return errbuf_set(eb, errno, "%s: %s", path, strerror(errno));
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errbuf_set(eb, errno, "%s: %s", path, strerror(errno));
+	if (fchown(fd, uid, gid) < 0 || fchmod(fd, mode) < 0) {
+		int e = errno;
+		close(fd);
+		return errbuf_set(eb, e, "%s: owner %u:%u mode %o: %s", path, uid, gid, mode,
+				  strerror(e));
+	}
+	close(fd);
+	return 0;
 }
 
 static int lx_container_create(void *ctx, const char *id, const char *bundle,
 			       const struct agent_stdio *io, pid_t *init_pid, struct errbuf *eb)
 {
 	char pidfile[600];
-	if (prepare_scratch_sources(bundle, eb) < 0)
-		return -EIO;
 	snprintf(pidfile, sizeof(pidfile), "%s/init.pid", bundle);
 	unlink(pidfile);
 	const char *args[] = { "create", "--bundle", bundle, "--pid-file", pidfile, id, NULL };
@@ -478,6 +476,7 @@ static const struct agent_effects_ops linux_ops = {
 	.container_stats = lx_container_stats,
 	.dump_stacks = lx_dump_stacks,
 	.remove_tree = lx_remove_tree,
+	.make_dir = lx_make_dir,
 };
 
 struct agent_effects agent_effects_linux(const char *crun_path, const char *mkfs_path)

@@ -20,8 +20,9 @@
 #include "guest/agent/effects.h"
 #include "guest/agent/pid1.h"
 #include "guest/agent/server.h"
+#include "policy/lang/policy.h"
 
-#define STATE_DIR "/run/parma/agent"
+#define STATE_DIR POLICY_AGENT_STATE /* in the path map, but named by no request */
 #define CRUN_PATH "/usr/bin/crun"
 #define MKFS_PATH "/sbin/mkfs.ext4"
 

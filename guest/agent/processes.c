@@ -163,6 +163,17 @@ bool process_running(struct agent_processes *t, uint32_t id)
 /* ---- output, stdin, waiters ---- */
 
 /* Read one chunk of a process's stdout/stderr and forward it; close at EOF. */
+static void answer_waiters(struct agent_server *s, struct agent_proc *p);
+
+/* The exit status goes out only after both output streams reached EOF: every frame of the
+ * process's output precedes its status on the one ordered host connection, so a client that
+ * stops at the status has seen all of it (as containerd reports an exec's exit after its
+ * stdio closed). A child that keeps the pipes open (a background grandchild) delays it. */
+static bool process_finished(const struct agent_proc *p)
+{
+	return p->exited && p->out_fd < 0 && p->err_fd < 0;
+}
+
 static void read_output(struct agent_server *s, struct agent_proc *p, int stream)
 {
 	int *fd = stream == PROTO_STDOUT ? &p->out_fd : &p->err_fd;
@@ -177,6 +188,8 @@ static void read_output(struct agent_server *s, struct agent_proc *p, int stream
 	close(*fd);
 	*fd = -1;
 	server_send_frame(s, PROTO_EOF, (uint16_t)stream, p->id, NULL, 0);
+	if (process_finished(p))
+		answer_waiters(s, p);
 }
 
 static void write_stdin(struct agent_server *s, struct agent_proc *p)
@@ -239,7 +252,7 @@ int process_wait(struct agent_server *s, struct agent_proc *p, uint32_t req_id)
 		return -ENOMEM;
 	p->waiters = n;
 	p->waiters[p->n_waiters++] = req_id;
-	if (p->exited)
+	if (process_finished(p))
 		answer_waiters(s, p);
 	return 0;
 }
@@ -251,13 +264,15 @@ struct agent_proc *process_exited(struct agent_server *s, pid_t pid, int status)
 			continue;
 		p->exited = 1;
 		p->status = status;
-		/* Forward what the process wrote before it ended, then tell waiters. */
+		server_log(s, "process %u (pid %d) ended with status 0x%x", p->id, (int)pid, status);
+		/* Forward what is already in the pipes; waiters are answered once both reached
+		 * EOF, here or later from the poll loop. */
 		for (int guard = 0; guard < 64 && p->out_fd >= 0; guard++)
 			read_output(s, p, PROTO_STDOUT);
 		for (int guard = 0; guard < 64 && p->err_fd >= 0; guard++)
 			read_output(s, p, PROTO_STDERR);
-		server_log(s, "process %u (pid %d) ended with status 0x%x", p->id, (int)pid, status);
-		answer_waiters(s, p);
+		if (process_finished(p))
+			answer_waiters(s, p);
 		return p;
 	}
 	return NULL;

@@ -67,10 +67,11 @@ struct agent_proc *process_find(struct agent_processes *t, uint32_t id);
 /* True while the process is known and has not ended (a forgotten process has ended). */
 bool process_running(struct agent_processes *t, uint32_t id);
 
-/* A reaped child: forward what it wrote, answer its waiters. Returns its process, or NULL
- * for a pid the agent did not start (or already saw end). */
+/* A reaped child: forward what it wrote, answer its waiters once its output ended. Returns
+ * its process, or NULL for a pid the agent did not start (or already saw end). */
 struct agent_proc *process_exited(struct agent_server *s, pid_t pid, int status);
-/* Answer request req_id when p ends (now, if it has). 0, -EBUSY or -ENOMEM. */
+/* Answer request req_id once p has ended and both its output streams reached EOF (now, if
+ * so), so the status follows all of its output. 0, -EBUSY or -ENOMEM. */
 int process_wait(struct agent_server *s, struct agent_proc *p, uint32_t req_id);
 /* The host's stdin data or EOF for a process (a STREAM or EOF frame). */
 void process_stdin_frame(struct agent_server *s, const struct proto_frame *f);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/fileio.h"
+#include "guest/agent/container_mounts.h"
 #include "guest/agent/oci_spec.h"
 #include "guest/agent/server_internal.h"
 
@@ -267,19 +268,20 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 	char *config = NULL;
 	size_t n_env;
 	const char **env = kept_env(c, &r->env, &n_env);
-	struct oci_mount *om = ctx_alloc(c, (r->n_mounts + 1) * sizeof(*om));
+	struct container_mounts om = {0};
 
 	if (!k || k->init_proc)
 		return act_failed(c, PROTO_ERR_FAILED, "%s",
 				  k ? "container already created" : "no root file system");
-	if (!env || !om)
+	if (!env)
 		return act_failed(c, PROTO_ERR_FAILED, "out of memory");
+	if (container_mounts_resolve(&s->fx, r->container_id, r->mounts, r->n_mounts,
+				     r->user.uid, r->user.gid, &om, &c->eb) < 0) {
+		resp = act_failed(c, PROTO_ERR_FAILED, "%s", errbuf_msg(&c->eb));
+		goto out;
+	}
 	if (r->seccomp_profile) /* the parser checked it is a JSON object */
 		seccomp = json_tokener_parse((const char *)r->seccomp_profile);
-	for (size_t i = 0; i < r->n_mounts; i++)
-		om[i] = (struct oci_mount){r->mounts[i].source, r->mounts[i].destination,
-					   r->mounts[i].type, r->mounts[i].options,
-					   r->mounts[i].n_options};
 	security_context_dir(s, sc, sizeof(sc));
 	struct oci_config cfg = {
 		.container_id = r->container_id,
@@ -287,8 +289,8 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 		.security_context_dir = sc,
 		.process = oci_process_of(&r->command, env, n_env, r->working_dir, &r->user,
 					  r->no_new_privileges, &c->d.caps),
-		.mounts = om,
-		.n_mounts = r->n_mounts,
+		.mounts = om.v,
+		.n_mounts = om.n,
 		.seccomp = seccomp,
 		.resources = {rs->memory_bytes, rs->cpu_quota_us, rs->cpu_period_us, rs->pids_max},
 		.privileged = r->privileged,
@@ -310,6 +312,7 @@ static struct json_object *act_create_container(struct agent_server *s, struct r
 		server_log(s, "container %s created (process %u)", r->container_id, p->id);
 	}
 out:
+	container_mounts_free(&om);
 	free(config);
 	json_object_put(seccomp);
 	return resp;

@@ -9,7 +9,7 @@
  * device-mapper table or a mount option string is validated first (the host chooses device
  * names and paths, the policy chooses hashes), so no host byte can add a table argument or a
  * mount option. Table and option construction are pure functions, unit-tested on the host;
- * everything that touches the kernel runs only in the guest (tests/e2e/agent).
+ * everything that touches the kernel runs only in the guest (tests/e2e/guest).
  *
  * Errors: 0 or a negative errno; the errbuf names the device, path or field at fault.
  * I/O semantics: a dm-verity mismatch makes the read fail with EIO (the kernel default, no

@@ -14,7 +14,6 @@
 #include "policy/lang/policy.h"
 
 #define ETC_FILE_MAX    (4u << 20)
-#define SCRATCH_ROOT    "/run/parma/scratch"
 #define SIGTERM_NUM     15
 #define SIGKILL_NUM     9
 
@@ -208,23 +207,33 @@ static int env_rules(const struct group_container *c, const struct oci_image *im
 	return 0;
 }
 
-static struct json_object *mount_json(const struct group_container *c,
-				      const struct group_mount *m)
+/* Scratch mounts are the container's own directory on the scratch disk (scratch://NAME,
+ * resolved by the guest), created owned by the container's user with mode 0700; a tmpfs is
+ * the container's own too (tmpfs://), world-writable with the sticky bit as /tmp is. The
+ * ownership options are part of the mount rule, so the host cannot change them. */
+static struct json_object *mount_json(const struct group_mount *m,
+				      const struct policy_gen_user *u)
 {
 	struct json_object *o = json_object_new_object(), *opts = json_object_new_array();
-	char src[512];
+	char src[POLICY_MAX_MOUNT_NAME + 16], opt[32];
 	if (m->type == GROUP_MOUNT_SCRATCH) {
-		snprintf(src, sizeof(src), "%s/%s/%s", SCRATCH_ROOT, c->name, m->name);
+		snprintf(src, sizeof(src), POLICY_SOURCE_SCRATCH "%s", m->name);
 		json_object_object_add(o, "source", json_object_new_string(src));
 		json_object_object_add(o, "destination", json_object_new_string(m->destination));
 		json_object_object_add(o, "type", json_object_new_string("bind"));
 		json_object_array_add(opts, json_object_new_string("rbind"));
+		snprintf(opt, sizeof(opt), "uid=%u", u->uid);
+		json_object_array_add(opts, json_object_new_string(opt));
+		snprintf(opt, sizeof(opt), "gid=%u", u->gid);
+		json_object_array_add(opts, json_object_new_string(opt));
+		json_object_array_add(opts, json_object_new_string("mode=0700"));
 	} else {
-		json_object_object_add(o, "source", json_object_new_string("tmpfs"));
+		json_object_object_add(o, "source", json_object_new_string(POLICY_SOURCE_TMPFS));
 		json_object_object_add(o, "destination", json_object_new_string(m->destination));
 		json_object_object_add(o, "type", json_object_new_string("tmpfs"));
 		json_object_array_add(opts, json_object_new_string("nosuid"));
 		json_object_array_add(opts, json_object_new_string("nodev"));
+		json_object_array_add(opts, json_object_new_string("mode=1777"));
 	}
 	json_object_array_add(opts, json_object_new_string(m->read_only ? "ro" : "rw"));
 	json_object_object_add(o, "options", opts);
@@ -372,7 +381,7 @@ static int container_gen(const struct group_spec *g, size_t ci, const struct pol
 			       json_object_new_boolean(c->allow_stdio_access || dbg->stdio));
 	arr = json_object_new_array();
 	for (size_t i = 0; i < c->n_mounts; i++)
-		json_object_array_add(arr, mount_json(c, &c->mounts[i]));
+		json_object_array_add(arr, mount_json(&c->mounts[i], &u));
 	json_object_object_add(j, "mounts", arr);
 	arr = json_object_new_array();
 	for (size_t i = 0; i < c->n_execs; i++) {

@@ -57,8 +57,9 @@ struct json_object;
 #define POLICY_MAX_RETIRED_IDS	    65536 /* ids shut down and unmounted, never used again */
 #define POLICY_MAX_REQUEST_BYTES    (1u << 20)
 
-/* Every guest mount target (layer devices, scratch, overlays) must be a
- * normalised absolute path below this directory. */
+/* The guest owns every path: each mount target is the path-map entry of what it names (a
+ * layer slot, the scratch disk, a container id), below this directory; see "The path map"
+ * below and docs/policy.md. */
 #define POLICY_MOUNT_ROOT "/run/parma/"
 
 /* The only value of the debug form's marker (see docs/policy.md, "Debug form"). */
@@ -327,7 +328,7 @@ enum policy_rule {
 	POLICY_RULE_INVALID_POLICY,
 	POLICY_RULE_UNKNOWN_REQUEST,
 	POLICY_RULE_MALFORMED_REQUEST,
-	POLICY_RULE_TARGET_PATH, /* mount target not a normalised path under the root */
+	POLICY_RULE_TARGET_PATH, /* mount target not the path map's entry for what it names */
 	POLICY_RULE_TARGET_IN_USE,
 	POLICY_RULE_DEVICE_HASH, /* root hash not in any candidate container */
 	POLICY_RULE_NO_DEVICE,
@@ -364,6 +365,9 @@ enum policy_rule {
 	POLICY_RULE_STATE_FULL,
 	POLICY_RULE_INTERNAL,
 	POLICY_RULE_NO_PROCESS, /* a signal names no process of that container */
+	POLICY_RULE_AGENT_STATE,   /* a target or bind source over the agent's own state */
+	POLICY_RULE_SOURCE_IN_USE, /* a path bind source overlaps a live mount target */
+	POLICY_RULE_MOUNT_SOURCE,  /* a bind source the guest does not hand out (path map) */
 	POLICY_RULE_COUNT,
 };
 
@@ -515,6 +519,47 @@ void policy_replay_free(struct policy_replay *r);
  * convention of policy_decide; a malformed request is a denial. */
 int policy_replay_decide(struct policy_replay *r, struct json_object *obj,
 			 struct policy_request *q, struct policy_decision *d);
+
+/* ---- The path map: the guest owns every path ----
+ * Host requests name things (a layer slot, the scratch disk, a container id, a mount by the
+ * symbolic source its policy entry gives); these functions are the only place a name becomes a
+ * guest path, for the engine (which records and compares those paths) and the agent (which
+ * mounts there) alike. One directory per kind, never shared between kinds:
+ *
+ *   /run/parma/layers/N                      layer slot N (erofs on dm-verity, read-only)
+ *   /run/parma/containers/ID/rootfs          container ID's overlay
+ *   /run/parma/scratch                       the scratch disk (ext4 on dm-crypt)
+ *   /run/parma/scratch/containers/ID/upper   ID's writable layer (and .../work)
+ *   /run/parma/scratch/mounts/ID/NAME        ID's "scratch://NAME" bind source
+ *   /run/parma/agent                         the agent's state: no request names it
+ *
+ * Each builder writes into buf and returns 0, -EINVAL for a name that is no container id
+ * (or mount name), or -ENAMETOOLONG. */
+#define POLICY_AGENT_STATE    "/run/parma/agent"
+#define POLICY_PATH_SCRATCH   "/run/parma/scratch"
+#define POLICY_SOURCE_SCRATCH "scratch://" /* + NAME: the container's own scratch directory */
+#define POLICY_SOURCE_TMPFS   "tmpfs://"   /* a fresh tmpfs of the container's own */
+#define POLICY_MAX_MOUNT_NAME 64
+int policy_path_layer(char *buf, size_t size, uint32_t slot);
+int policy_path_rootfs(char *buf, size_t size, const char *id);
+int policy_path_upper(char *buf, size_t size, const char *id);
+int policy_path_work(char *buf, size_t size, const char *id);
+int policy_path_scratch_mount(char *buf, size_t size, const char *id, const char *name);
+/* The per-container trees on the scratch disk that the agent removes with the overlay:
+ * scratch/containers/ID (writable layer) and scratch/mounts/ID (scratch mounts). */
+int policy_path_scratch_layer_dir(char *buf, size_t size, const char *id);
+int policy_path_scratch_mounts_dir(char *buf, size_t size, const char *id);
+/* Slot N when path is exactly layers/N (decimal, no leading zero, < POLICY_MAX_STATE_DEVICES),
+ * else -1. */
+long policy_path_layer_slot(const char *path);
+/* The container id whose rootfs path this is (copied into id, POLICY_MAX_ID + 1 bytes), or
+ * -EINVAL. */
+int policy_path_rootfs_id(const char *path, char *id, size_t size);
+/* NAME of a "scratch://NAME" source; NULL when source is not one or NAME is not 1-64 of
+ * [A-Za-z0-9._-] other than "." and "..". */
+const char *policy_source_scratch_name(const char *source);
+/* Paths overlap when equal or one lies inside the other ("/a" and "/a/b", not "/a/bc"). */
+bool policy_path_overlap(const char *a, const char *b);
 
 /* ---- Typed queries of a loaded policy (what a host needs to build honest requests) ---- */
 

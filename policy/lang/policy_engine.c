@@ -98,29 +98,27 @@ static int check_target(struct policy_decision *d, const char *field, const char
 			"a normalised path of [A-Za-z0-9._/-] below " POLICY_MOUNT_ROOT, target,
 			"mount target is not a normalised path of plain characters below %s",
 			POLICY_MOUNT_ROOT);
-	return 0;
+	return engine_check_not_agent_state(d, field, target);
 }
 
-/* Paths overlap when equal or one is inside the other. */
-static bool paths_overlap(const char *a, const char *b)
+/* check_target, then the path map's entry for the kind of thing the target names. */
+static int check_target_kind(struct policy_decision *d, const char *field, const char *target,
+			     enum engine_path_kind kind, const char *id)
 {
-	size_t la = strlen(a), lb = strlen(b);
-	size_t n = la < lb ? la : lb;
-	if (strncmp(a, b, n))
-		return false;
-	return la == lb || (la < lb ? b[la] == '/' : a[lb] == '/');
+	int ret = check_target(d, field, target);
+	return ret ? ret : engine_check_kind(d, field, target, kind, id);
 }
 
 static int check_target_free(struct policy_engine *e, struct policy_decision *d, const char *field,
 			     const char *target)
 {
 	for (size_t i = 0; i < e->dev_hw; i++)
-		if (e->devs[i].used && paths_overlap(e->devs[i].target, target))
+		if (e->devs[i].used && policy_path_overlap(e->devs[i].target, target))
 			return engine_deny(d, POLICY_RULE_TARGET_IN_USE, field, "a free target",
 					   target, "target overlaps the mount at %s",
 					   e->devs[i].target);
 	for (size_t i = 0; i < e->ctr_hw; i++)
-		if (e->ctrs[i].used && paths_overlap(e->ctrs[i].target, target))
+		if (e->ctrs[i].used && policy_path_overlap(e->ctrs[i].target, target))
 			return engine_deny(d, POLICY_RULE_TARGET_IN_USE, field, "a free target",
 					   target,
 					   "target overlaps the overlay of container %s at %s",
@@ -416,7 +414,7 @@ int policy_mount_device(struct policy_engine *e, const struct policy_req_mount_d
 	int ret = engine_begin(e, d, POLICY_REQ_MOUNT_DEVICE, &debug);
 	if (ret)
 		return ret;
-	if ((ret = check_target(d, "target", r->target)))
+	if ((ret = check_target_kind(d, "target", r->target, ENGINE_PATH_LAYER, NULL)))
 		return ret;
 	if (debug)
 		return engine_allow_debug(d);
@@ -432,12 +430,17 @@ int policy_mount_device(struct policy_engine *e, const struct policy_req_mount_d
 	return add_device(e, d, r->target, r->device_hash, false, false);
 }
 
+/* An overlay uses its layer devices and the scratch disk its writable layer is on. */
 static bool device_used_by_overlay(const struct policy_engine *e, size_t slot)
 {
-	for (size_t i = 0; i < e->ctr_hw; i++)
-		for (size_t j = 0; e->ctrs[i].used && j < e->ctrs[i].n_layers; j++)
-			if (e->ctrs[i].layer_dev[j] == slot)
+	for (size_t i = 0; i < e->ctr_hw; i++) {
+		const struct ctr_entry *ce = &e->ctrs[i];
+		if (ce->used && ce->has_scratch && ce->scratch_dev == slot)
+			return true;
+		for (size_t j = 0; ce->used && j < ce->n_layers; j++)
+			if (ce->layer_dev[j] == slot)
 				return true;
+	}
 	return false;
 }
 
@@ -458,7 +461,9 @@ int policy_unmount_device(struct policy_engine *e, const struct policy_req_unmou
 				   r->target, "no device is mounted at this target");
 	if (device_used_by_overlay(e, (size_t)slot))
 		return engine_deny(d, POLICY_RULE_DEVICE_IN_USE, "target", NULL, r->target,
-				   "a container overlay still uses this layer");
+				   e->devs[slot].scratch
+					   ? "a container overlay's writable layer is on this scratch"
+					   : "a container overlay still uses this layer");
 	undo_save_dev(e, (size_t)slot);
 	e->devs[slot].used = false;
 	return engine_allow(d);
@@ -471,7 +476,7 @@ int policy_mount_scratch(struct policy_engine *e, const struct policy_req_mount_
 	int ret = engine_begin(e, d, POLICY_REQ_MOUNT_SCRATCH, &debug);
 	if (ret)
 		return ret;
-	if ((ret = check_target(d, "target", r->target)))
+	if ((ret = check_target_kind(d, "target", r->target, ENGINE_PATH_SCRATCH, NULL)))
 		return ret;
 	if (debug)
 		return engine_allow_debug(d);
@@ -497,23 +502,26 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 		return engine_malformed(
 			d, "container_id",
 			"expected 1-128 of [A-Za-z0-9._-], not starting with . _ -");
-	if ((ret = check_target(d, "target", r->target)))
+	if ((ret = check_target_kind(d, "target", r->target, ENGINE_PATH_ROOTFS, r->container_id)))
 		return ret;
 	if (r->layer_targets.n == 0 || r->layer_targets.n > POLICY_MAX_LAYERS ||
 	    !r->layer_targets.v)
 		return engine_malformed(d, "layer_targets", "expected 1 to 128 layer targets");
 	for (size_t i = 0; i < r->layer_targets.n; i++) {
 		snprintf(field, sizeof(field), "layer_targets[%zu]", i);
-		if ((ret = check_target(d, field, r->layer_targets.v[i])))
+		if ((ret = check_target_kind(d, field, r->layer_targets.v[i], ENGINE_PATH_LAYER,
+					     NULL)))
 			return ret;
 	}
-	if (r->scratch && (ret = check_target(d, "scratch", r->scratch)))
+	if (r->scratch &&
+	    (ret = check_target_kind(d, "scratch", r->scratch, ENGINE_PATH_SCRATCH, NULL)))
 		return ret;
 	if (debug)
 		return engine_allow_debug(d);
+	long scratch_slot = -1;
 	if (r->scratch) {
-		long s = dev_find(e, r->scratch);
-		if (s < 0 || !e->devs[s].scratch)
+		scratch_slot = dev_find(e, r->scratch);
+		if (scratch_slot < 0 || !e->devs[scratch_slot].scratch)
 			return engine_deny(d, POLICY_RULE_NO_DEVICE, "scratch", "a mounted scratch",
 					   r->scratch, "no scratch is mounted at this target");
 	}
@@ -576,6 +584,8 @@ int policy_mount_overlay(struct policy_engine *e, const struct policy_req_mount_
 	snprintf(ce->target, sizeof(ce->target), "%s", r->target);
 	ce->n_layers = (uint16_t)r->layer_targets.n;
 	memcpy(ce->layer_dev, slots, r->layer_targets.n * sizeof(slots[0]));
+	ce->has_scratch = scratch_slot >= 0;
+	ce->scratch_dev = scratch_slot >= 0 ? (uint16_t)scratch_slot : 0;
 	ce->cands = c;
 	if ((size_t)slot >= e->ctr_hw)
 		e->ctr_hw = (size_t)slot + 1;

@@ -34,6 +34,8 @@ struct ctr_entry {
 	char target[POLICY_MAX_TARGET + 1]; /* the overlay's mount target */
 	uint16_t n_layers;
 	uint16_t layer_dev[POLICY_MAX_LAYERS]; /* dev slots, base first */
+	bool has_scratch;     /* the writable layer is on a scratch disk: */
+	uint16_t scratch_dev; /* its dev slot */
 	struct cands cands;
 };
 
@@ -155,6 +157,15 @@ bool engine_strv_ok(const struct policy_strv *v, size_t max_n);
 bool engine_env_ok(const struct policy_strv *env);
 bool engine_user_ok(const struct policy_user *u);
 bool engine_id_ok(const char *id);
+
+/* Checks against the path map (policy_paths.c); each returns 0 or a denial. */
+enum engine_path_kind { ENGINE_PATH_LAYER, ENGINE_PATH_SCRATCH, ENGINE_PATH_ROOTFS };
+int engine_check_not_agent_state(struct policy_decision *d, const char *field, const char *path);
+/* target must be the map's path for its kind (ROOTFS: of container id). */
+int engine_check_kind(struct policy_decision *d, const char *field, const char *target,
+		      enum engine_path_kind kind, const char *id);
+int engine_check_source(const struct policy_engine *e, struct policy_decision *d,
+			const char *field, const struct policy_mount *m);
 int engine_malformed(struct policy_decision *d, const char *field, const char *what);
 void engine_undo_clear(struct policy_engine *e);
 void engine_undo_save_ctr(struct policy_engine *e, size_t slot);

@@ -642,6 +642,10 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 					   "a normalised absolute path", m->source,
 					   "mount source is not a normalised absolute path");
 		}
+		/* the debug form keeps no mount state, but never exposes the agent's own */
+		if (debug && m->source[0] == '/' &&
+		    (ret = engine_check_not_agent_state(d, "mounts", m->source)))
+			return ret;
 	}
 	if (debug) {
 		if (!engine_id_ok(r->container_id))
@@ -653,6 +657,12 @@ int policy_create_container(struct policy_engine *e, const struct policy_req_cre
 	long slot;
 	if ((ret = find_container(e, d, r->container_id, false, &slot)))
 		return ret;
+	for (size_t i = 0; i < r->n_mounts; i++) {
+		char field[64];
+		snprintf(field, sizeof(field), "mounts[%zu].source", i);
+		if ((ret = engine_check_source(e, d, field, &r->mounts[i])))
+			return ret;
+	}
 	struct cands c = e->ctrs[slot].cands;
 	struct proc_req pr = {.command = &r->command,
 			      .working_dir = r->working_dir,

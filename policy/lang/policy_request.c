@@ -234,6 +234,57 @@ static int r_target(struct rparser *rp, struct json_object *obj, const char **ou
 	return policy_jfield_string(&rp->c, obj, "target", true, POLICY_MAX_TARGET, out);
 }
 
+/* The path map's entry for a name (policy.h, "The path map"), kept in the request's arena:
+ * the typed form carries paths, the wire names things. */
+static int r_keep(struct rparser *rp, const char *path, const char **out)
+{
+	return (*out = policy_arena_strdup(rp->a, path)) ? 0 : room(rp);
+}
+
+static bool r_has(struct json_object *obj, const char *key)
+{
+	return json_object_object_get_ex(obj, key, NULL);
+}
+
+/* A layer slot: "layer": N names /run/parma/layers/N. */
+static int r_layer_slot(struct rparser *rp, struct json_object *v, const char **out)
+{
+	uint64_t slot;
+	char path[POLICY_MAX_TARGET + 1];
+	int ret = policy_ju64(&rp->c, v, POLICY_MAX_STATE_DEVICES - 1, &slot);
+	if (ret)
+		return ret;
+	policy_path_layer(path, sizeof(path), (uint32_t)slot);
+	return r_keep(rp, path, out);
+}
+
+/* "layer": N, or the compatibility form "target": PATH (which the engine checks against the
+ * map). Exactly one. */
+static int r_layer_or_target(struct rparser *rp, struct json_object *obj, bool scratch_ok,
+			     const char **out)
+{
+	bool scratch = false;
+	int n = r_has(obj, "layer") + r_has(obj, "target") + (scratch_ok && r_has(obj, "scratch"));
+	if (n != 1)
+		return r_field_err(rp, "layer",
+				   scratch_ok ? "expected exactly one of layer, scratch, target"
+					      : "expected exactly one of layer, target");
+	if (r_has(obj, "target"))
+		return r_target(rp, obj, out);
+	if (r_has(obj, "scratch")) {
+		int ret = policy_jfield_bool(&rp->c, obj, "scratch", &scratch);
+		if (!ret && !scratch)
+			ret = r_field_err(rp, "scratch", "expected true");
+		return ret ? ret : r_keep(rp, POLICY_PATH_SCRATCH, out);
+	}
+	struct json_object *v;
+	json_object_object_get_ex(obj, "layer", &v);
+	size_t old = policy_jctx_key(&rp->c, "layer");
+	int ret = r_layer_slot(rp, v, out);
+	policy_jctx_pop(&rp->c, old);
+	return ret;
+}
+
 /* A block device the host attached: a plain /dev/ path (it names a device, never a place). */
 static int r_device(struct rparser *rp, struct json_object *obj, const char **out)
 {
@@ -323,6 +374,31 @@ struct req_form {
 	int (*parse)(struct rparser *rp, struct json_object *obj, struct policy_request *q);
 };
 
+/* "layers": [N, ...], base first: layer slots, each named as its map path. */
+static int r_layer_slots(struct rparser *rp, struct json_object *obj, struct policy_strv *out)
+{
+	struct json_object *arr;
+	size_t n;
+	out->v = NULL;
+	out->n = 0;
+	int ret = policy_jfield_array(&rp->c, obj, "layers", true, POLICY_MAX_LAYERS, &arr, &n);
+	if (ret || !arr)
+		return ret;
+	const char **v = policy_arena_alloc(rp->a, (n + 1) * sizeof(*v));
+	if (!v)
+		return room(rp);
+	size_t old = policy_jctx_key(&rp->c, "layers");
+	for (size_t i = 0; i < n && !ret; i++) {
+		size_t o2 = policy_jctx_index(&rp->c, i);
+		ret = r_layer_slot(rp, json_object_array_get_idx(arr, i), &v[i]);
+		policy_jctx_pop(&rp->c, o2);
+	}
+	policy_jctx_pop(&rp->c, old);
+	out->v = v;
+	out->n = n;
+	return ret;
+}
+
 static int p_install(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	return r_bytes_b64(rp, o, "policy_base64", true, &q->u.install_policy.policy,
@@ -332,7 +408,7 @@ static int p_install(struct rparser *rp, struct json_object *o, struct policy_re
 static int p_mount_device(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_mount_device *r = &q->u.mount_device;
-	int ret = r_target(rp, o, &r->target);
+	int ret = r_layer_or_target(rp, o, false, &r->target);
 	if (!ret)
 		ret = r_hash(rp, o, "device_hash", true, NULL, r->device_hash);
 	if (!ret) /* the agent needs device and hash_offset to act; a replay may leave them out */
@@ -345,13 +421,14 @@ static int p_mount_device(struct rparser *rp, struct json_object *o, struct poli
 
 static int p_unmount_device(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
-	return r_target(rp, o, &q->u.unmount_device.target);
+	return r_layer_or_target(rp, o, true, &q->u.unmount_device.target);
 }
 
 static int p_mount_scratch(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_mount_scratch *r = &q->u.mount_scratch;
-	int ret = r_target(rp, o, &r->target);
+	int ret = r_has(o, "target") ? r_target(rp, o, &r->target)
+				     : r_keep(rp, POLICY_PATH_SCRATCH, &r->target);
 	if (!ret)
 		ret = r_bool(rp, o, "encrypted", true, &r->encrypted);
 	if (!ret)
@@ -362,20 +439,47 @@ static int p_mount_scratch(struct rparser *rp, struct json_object *o, struct pol
 static int p_mount_overlay(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
 	struct policy_req_mount_overlay *r = &q->u.mount_overlay;
+	char path[POLICY_MAX_TARGET + 1];
 	int ret = r_container_id(rp, o, &r->container_id);
-	if (!ret)
+	if (!ret && r_has(o, "target"))
 		ret = r_target(rp, o, &r->target);
+	else if (!ret && policy_path_rootfs(path, sizeof(path), r->container_id))
+		ret = r_field_err(rp, "container_id", "no rootfs path for this id");
+	else if (!ret)
+		ret = r_keep(rp, path, &r->target);
 	if (!ret)
-		ret = r_strv(rp, o, "layer_targets", true, POLICY_MAX_LAYERS, &r->layer_targets);
-	if (!ret)
+		ret = r_has(o, "layers") == r_has(o, "layer_targets")
+			      ? r_field_err(rp, "layers",
+					    "expected exactly one of layers, layer_targets")
+		      : r_has(o, "layer_targets") ? r_strv(rp, o, "layer_targets", true,
+							   POLICY_MAX_LAYERS, &r->layer_targets)
+						  : r_layer_slots(rp, o, &r->layer_targets);
+	struct json_object *sv;
+	if (!ret && json_object_object_get_ex(o, "scratch", &sv) &&
+	    json_object_is_type(sv, json_type_boolean)) {
+		bool scratch = json_object_get_boolean(sv);
+		if (scratch)
+			ret = r_keep(rp, POLICY_PATH_SCRATCH, &r->scratch);
+	} else if (!ret) {
 		ret = policy_jfield_string(&rp->c, o, "scratch", false, POLICY_MAX_TARGET,
 					   &r->scratch);
+	}
 	return ret;
 }
 
 static int p_unmount_overlay(struct rparser *rp, struct json_object *o, struct policy_request *q)
 {
-	return r_target(rp, o, &q->u.unmount_overlay.target);
+	char path[POLICY_MAX_TARGET + 1];
+	const char *id;
+	if (r_has(o, "target") == r_has(o, "container_id"))
+		return r_field_err(rp, "container_id",
+				   "expected exactly one of container_id, target");
+	if (r_has(o, "target"))
+		return r_target(rp, o, &q->u.unmount_overlay.target);
+	int ret = r_container_id(rp, o, &id);
+	if (!ret && policy_path_rootfs(path, sizeof(path), id))
+		ret = r_field_err(rp, "container_id", "no rootfs path for this id");
+	return ret ? ret : r_keep(rp, path, &q->u.unmount_overlay.target);
 }
 
 /* The fields every process request has (command, env, working_dir) and, for a process in a
@@ -503,14 +607,15 @@ static int p_fragment(struct rparser *rp, struct json_object *o, struct policy_r
 
 static const struct req_form forms[POLICY_REQ_COUNT] = {
 	[POLICY_REQ_INSTALL_POLICY] = {{"type", "policy_base64"}, p_install},
-	[POLICY_REQ_MOUNT_DEVICE] = {{"type", "target", "device_hash", "device", "hash_offset"},
+	[POLICY_REQ_MOUNT_DEVICE] = {{"type", "layer", "target", "device_hash", "device",
+				      "hash_offset"},
 				     p_mount_device},
-	[POLICY_REQ_UNMOUNT_DEVICE] = {{"type", "target"}, p_unmount_device},
+	[POLICY_REQ_UNMOUNT_DEVICE] = {{"type", "layer", "scratch", "target"}, p_unmount_device},
 	[POLICY_REQ_MOUNT_SCRATCH] = {{"type", "target", "encrypted", "device"}, p_mount_scratch},
-	[POLICY_REQ_MOUNT_OVERLAY] = {{"type", "container_id", "target", "layer_targets",
+	[POLICY_REQ_MOUNT_OVERLAY] = {{"type", "container_id", "target", "layers", "layer_targets",
 				       "scratch"},
 				      p_mount_overlay},
-	[POLICY_REQ_UNMOUNT_OVERLAY] = {{"type", "target"}, p_unmount_overlay},
+	[POLICY_REQ_UNMOUNT_OVERLAY] = {{"type", "container_id", "target"}, p_unmount_overlay},
 	[POLICY_REQ_CREATE_CONTAINER] = {{"type", "container_id", "command", "env", "working_dir",
 					  "user", "capabilities", "no_new_privileges", "privileged",
 					  "mounts", "seccomp_profile", "stdio", "resources"},
@@ -827,6 +932,47 @@ static void put_process(struct json_object *o, const struct policy_strv *command
 	put_str(o, "working_dir", working_dir);
 }
 
+/* Names where a path is the map's entry for one, the path otherwise (so that a
+ * compatibility request reads back equal, and is judged as sent). */
+static bool is_scratch(const char *path)
+{
+	return path && !strcmp(path, POLICY_PATH_SCRATCH);
+}
+
+static void put_layer(struct json_object *o, const char *target)
+{
+	long slot = target ? policy_path_layer_slot(target) : -1;
+	if (slot >= 0)
+		put_u64(o, "layer", (uint64_t)slot);
+	else
+		put_str(o, "target", target);
+}
+
+static void put_overlay(struct json_object *o, const struct policy_req_mount_overlay *r)
+{
+	char want[POLICY_MAX_TARGET + 1];
+	bool slots = r->layer_targets.n > 0;
+	put_str(o, "container_id", r->container_id);
+	if (!r->target || !r->container_id ||
+	    policy_path_rootfs(want, sizeof(want), r->container_id) || strcmp(want, r->target))
+		put_str(o, "target", r->target);
+	for (size_t i = 0; i < r->layer_targets.n && slots; i++)
+		slots = r->layer_targets.v[i] && policy_path_layer_slot(r->layer_targets.v[i]) >= 0;
+	if (slots) {
+		struct json_object *a = json_object_new_array();
+		for (size_t i = 0; i < r->layer_targets.n; i++)
+			json_object_array_add(a, json_object_new_int64(policy_path_layer_slot(
+							 r->layer_targets.v[i])));
+		json_object_object_add(o, "layers", a);
+	} else {
+		put_strv(o, "layer_targets", &r->layer_targets);
+	}
+	if (is_scratch(r->scratch))
+		put_bool(o, "scratch", true);
+	else
+		put_str(o, "scratch", r->scratch);
+}
+
 static void put_container_process(struct json_object *o, const struct policy_strv *command,
 				  const struct policy_strv *env, const char *working_dir,
 				  const struct policy_user *user, const struct policy_caps *caps,
@@ -887,27 +1033,34 @@ struct json_object *policy_request_to_json(const struct policy_request *q)
 		break;
 	case POLICY_REQ_MOUNT_DEVICE:
 		put_str(o, "device", q->u.mount_device.device);
-		put_str(o, "target", q->u.mount_device.target);
+		put_layer(o, q->u.mount_device.target);
 		put_hash(o, "device_hash", q->u.mount_device.device_hash);
 		put_u64(o, "hash_offset", q->u.mount_device.hash_offset);
 		break;
 	case POLICY_REQ_UNMOUNT_DEVICE:
-		put_str(o, "target", q->u.unmount_device.target);
+		if (is_scratch(q->u.unmount_device.target))
+			put_bool(o, "scratch", true);
+		else
+			put_layer(o, q->u.unmount_device.target);
 		break;
 	case POLICY_REQ_MOUNT_SCRATCH:
 		put_str(o, "device", q->u.mount_scratch.device);
-		put_str(o, "target", q->u.mount_scratch.target);
+		if (!is_scratch(q->u.mount_scratch.target))
+			put_str(o, "target", q->u.mount_scratch.target);
 		put_bool(o, "encrypted", q->u.mount_scratch.encrypted);
 		break;
 	case POLICY_REQ_MOUNT_OVERLAY:
-		put_str(o, "container_id", q->u.mount_overlay.container_id);
-		put_str(o, "target", q->u.mount_overlay.target);
-		put_strv(o, "layer_targets", &q->u.mount_overlay.layer_targets);
-		put_str(o, "scratch", q->u.mount_overlay.scratch);
+		put_overlay(o, &q->u.mount_overlay);
 		break;
-	case POLICY_REQ_UNMOUNT_OVERLAY:
-		put_str(o, "target", q->u.unmount_overlay.target);
+	case POLICY_REQ_UNMOUNT_OVERLAY: {
+		char id[POLICY_MAX_ID + 1];
+		if (q->u.unmount_overlay.target &&
+		    !policy_path_rootfs_id(q->u.unmount_overlay.target, id, sizeof(id)))
+			put_str(o, "container_id", id);
+		else
+			put_str(o, "target", q->u.unmount_overlay.target);
 		break;
+	}
 	case POLICY_REQ_CREATE_CONTAINER:
 		put_create(o, &q->u.create_container);
 		break;

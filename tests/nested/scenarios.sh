@@ -122,7 +122,7 @@ sc_run_e2e_stage0() {
 	# through stage0 (--firmware), the measured firmware path.
 	PARMA_E2E_RUN_ARGS="--backend kvm --firmware $STAGE0 --boot-timeout 900" \
 		PARMA_E2E_IMAGES=$IMAGES PARMA_E2E_FIRMWARE=1 \
-		PARMA_SOURCE_ROOT=$SRC sh "$SRC/tests/e2e/run/test_run_e2e.sh" "$PARMA"
+		PARMA_SOURCE_ROOT=$SRC sh "$SRC/tests/e2e/vmm/group/test_run_e2e.sh" "$PARMA"
 }
 
 [ -r /nested/extra.sh ] && . /nested/extra.sh

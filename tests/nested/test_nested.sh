@@ -122,7 +122,7 @@ tar -C "$pylib" --exclude=__pycache__ --exclude=./test --exclude=./idlelib --exc
 
 # the scripts and specs the scenarios reuse
 for f in tests/kvm/vmm/test_payload_boot.sh tests/kvm/firmware/test_firmware_vmm.sh \
-	tests/e2e/run/test_run_e2e.sh tests/e2e/run/interactive.json tests/e2e/run/same_decisions.py \
+	tests/e2e/vmm/group/test_run_e2e.sh tests/e2e/vmm/group/interactive.json tests/e2e/vmm/group/same_decisions.py \
 	examples/hello-world/group.json examples/web-and-client/group.json; do
 	mkdir -p "$root/nested/src/$(dirname $f)"
 	cp "$src/$f" "$root/nested/src/$f"
@@ -131,7 +131,7 @@ done
 # images: the examples' busybox image; the storage probe's layer (converted by the real
 # `parma image convert`), a copy with one byte of big.txt flipped, and the busybox layer
 python3 "$src/examples/make-images.py" "$root/nested/images" >/dev/null || die "make-images.py"
-python3 "$src/tests/e2e/agent/make_image.py" "$work" >/dev/null || die "make_image.py"
+python3 "$src/tests/e2e/guest/make_image.py" "$work" >/dev/null || die "make_image.py"
 "$parma" image convert --json --output "$work/cache" "$work/oci:latest" >"$work/convert.json" ||
 	die "parma image convert"
 python3 - "$work/convert.json" "$root/nested/storage" <<'PY' || die "layer images"

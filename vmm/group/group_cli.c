@@ -1,6 +1,7 @@
 /* `parma ps | exec | logs | stop | attest`: commands on a group that `parma run` owns.
- * They find it through its state directory (vmm/group/group_state.h) and talk to its agent through
- * the group's relay socket, so every request still goes through the guest's policy engine. */
+ * They find it through its state directory (vmm/group/group_state.h) and are clients of the
+ * group's API (vmm/group/group_api.h, docs/group-api.md), like any control plane: every
+ * request that reaches the guest is still its policy engine's to decide. */
 #include <dirent.h>
 #include <errno.h>
 #include <poll.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,23 +22,13 @@
 #include "common/fileio.h"
 #include "policy/lang/policy.h"
 #include "policy/lang/policy_runenv.h"
-#include "vmm/group/agent_client.h"
+#include "vmm/group/group_api.h"
+#include "vmm/group/group_api_client.h"
 #include "vmm/group/group_cli.h"
 #include "vmm/group/group_request.h"
 #include "vmm/group/group_state.h"
 
 #define GROUP_CALL_TIMEOUT_MS 60000
-
-static int connect_group(const char *prog, const char *name, struct group_paths *p,
-			 struct agent_client **c)
-{
-	struct errbuf eb = { 0 };
-	if (group_find_running(name, p, &eb) < 0)
-		return cli_error(prog, CLI_FAILED, "%s", errbuf_msg(&eb));
-	if (agent_client_connect(p->relay_sock, AGENT_CONNECT_SERIAL, 5000, c, &eb) < 0)
-		return cli_error(prog, CLI_FAILED, "group '%s': %s", name, errbuf_msg(&eb));
-	return 0;
-}
 
 static struct json_object *load_json_file(const char *path, struct errbuf *eb)
 {
@@ -51,17 +43,40 @@ static struct json_object *load_json_file(const char *path, struct errbuf *eb)
 	return o;
 }
 
-static struct policy *load_policy_file(const char *path, struct errbuf *eb)
+/* The API socket of the running group `name`: where group.json says (--api-sock), else the
+ * state directory's. */
+static int api_of(const char *prog, const char *name, struct group_paths *p, char *sock,
+		  size_t cap)
 {
-	uint8_t *data;
-	size_t len;
-	struct policy *p = NULL;
-	if (file_read_all(path, POLICY_MAX_BYTES, &data, &len, eb) < 0)
-		return NULL;
-	if (policy_load(data, len, &p, eb) < 0)
-		errbuf_prefix(eb, "%s", path);
-	free(data);
-	return p;
+	struct errbuf eb = { 0 };
+	if (group_find_running(name, p, &eb) < 0)
+		return cli_error(prog, CLI_FAILED, "%s", errbuf_msg(&eb));
+	struct json_object *info = load_json_file(p->info, NULL), *v;
+	const char *path = info && json_object_object_get_ex(info, "api_sock", &v)
+				   ? json_object_get_string(v)
+				   : p->api_sock;
+	snprintf(sock, cap, "%s", path);
+	json_object_put(info);
+	return 0;
+}
+
+/* Print an API error answer: a denial as `parma run` prints one (rule, field, expected,
+ * got, and the command that replays it), anything else as its message. */
+static int print_api_error(const char *prog, const char *what, unsigned status,
+			   struct json_object *answer)
+{
+	struct json_object *e, *rep;
+	if (status == 403 && json_object_object_get_ex(answer, "error", &e) &&
+	    json_object_object_get_ex(e, "reason", NULL)) {
+		fprintf(stderr, "%s: denied by the policy: %s\n", prog,
+			group_api_error_message(answer));
+		group_print_reason(stderr, answer);
+		if (json_object_object_get_ex(e, "reproduce", &rep))
+			fprintf(stderr, "  reproduce: %s\n", json_object_get_string(rep));
+		return CLI_FAILED;
+	}
+	return cli_error(prog, CLI_FAILED, "%s: %s (HTTP %u)", what,
+			 group_api_error_message(answer), status);
 }
 
 static void ps_header(void)
@@ -106,9 +121,22 @@ int group_cli_ps(int argc, char **argv)
 			continue;
 		if (group_paths_get(e->d_name, &p, NULL) < 0 || !group_owner_pid(&p))
 			continue;
-		struct json_object *info = load_json_file(p.info, NULL), *cs, *v;
-		if (!info)
+		/* the group's own answer (its API), not a file it may be rewriting */
+		struct json_object *info = load_json_file(p.info, NULL), *cs, *v, *live = NULL;
+		char sock[GROUP_PATH_MAX];
+		unsigned status = 0;
+		snprintf(sock, sizeof(sock), "%s",
+			 info && json_object_object_get_ex(info, "api_sock", &v)
+				 ? json_object_get_string(v)
+				 : p.api_sock);
+		json_object_put(info);
+		if (group_api_call(sock, "GET", "/" GROUP_API_VERSION "/group", NULL, &status, &live,
+				   NULL) < 0 ||
+		    status != 200) {
+			json_object_put(live);
 			continue;
+		}
+		info = live;
 		const char *backend = "", *digest = "";
 		if (first < argc && !shown)
 			ps_header();
@@ -148,69 +176,74 @@ int group_cli_ps(int argc, char **argv)
 
 /* ---- exec ---- */
 
-struct exec_state {
-	uint32_t pid;
-	bool eof[3];
-};
-
-static void exec_on_output(void *opaque, uint32_t pid, int stream, const uint8_t *data,
-			   size_t len, bool eof)
+/* Copy the exec stream's frames to our stdout/stderr until the exit frame; forward our stdin
+ * when asked. Returns the command's exit code, or -1 (a message printed). */
+static int exec_stream(const char *prog, struct group_api_reply *r, bool forward_stdin)
 {
-	struct exec_state *s = opaque;
-	if (pid != s->pid || stream < 1 || stream > 2)
-		return;
-	if (eof) {
-		s->eof[stream] = true;
-		return;
+	static uint8_t in[8 + GROUP_API_FRAME_MAX];
+	size_t len = group_api_take_upgraded(r, in, sizeof(in));
+	bool stdin_open = forward_stdin;
+	for (;;) {
+		while (len >= 8) {
+			uint32_t n = (uint32_t)in[4] << 24 | (uint32_t)in[5] << 16 |
+				     (uint32_t)in[6] << 8 | in[7];
+			if (n > GROUP_API_FRAME_MAX) {
+				cli_error(prog, CLI_FAILED, "exec: a frame of %u bytes from the group", n);
+				return -1;
+			}
+			if (len < 8 + n)
+				break;
+			if (in[0] == GROUP_API_FRAME_STDOUT || in[0] == GROUP_API_FRAME_STDERR) {
+				FILE *out = in[0] == GROUP_API_FRAME_STDOUT ? stdout : stderr;
+				fwrite(in + 8, 1, n, out);
+				fflush(out);
+			} else if (in[0] == GROUP_API_FRAME_EXIT) {
+				struct json_tokener *tok = json_tokener_new();
+				struct json_object *o = tok ? json_tokener_parse_ex(tok, (char *)in + 8,
+										   (int)n) : NULL, *v;
+				if (tok)
+					json_tokener_free(tok);
+				int code = -1;
+				if (json_object_object_get_ex(o, "exit_code", &v))
+					code = json_object_get_int(v);
+				else
+					cli_error(prog, CLI_FAILED, "exec: %s",
+						  json_object_object_get_ex(o, "error", &v)
+							  ? json_object_get_string(v)
+							  : "the stream ended without an exit code");
+				json_object_put(o);
+				return code;
+			}
+			memmove(in, in + 8 + n, len - 8 - n);
+			len -= 8 + n;
+		}
+		struct pollfd p[2] = { { r->fd, POLLIN, 0 }, { STDIN_FILENO, POLLIN, 0 } };
+		if (poll(p, stdin_open ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (stdin_open && p[1].revents) {
+			uint8_t buf[16384], h[8] = { GROUP_API_FRAME_STDIN };
+			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+			if (n <= 0)
+				stdin_open = false;
+			h[4] = (uint8_t)((n > 0 ? n : 0) >> 24);
+			h[5] = (uint8_t)((n > 0 ? n : 0) >> 16);
+			h[6] = (uint8_t)((n > 0 ? n : 0) >> 8);
+			h[7] = (uint8_t)(n > 0 ? n : 0);
+			if (write_full(r->fd, h, 8) < 0 || (n > 0 && write_full(r->fd, buf, (size_t)n) < 0))
+				stdin_open = false;
+		}
+		if (p[0].revents) {
+			ssize_t n = recv(r->fd, in + len, sizeof(in) - len, 0);
+			if (n <= 0) {
+				cli_error(prog, CLI_FAILED, "exec: the group closed the stream");
+				return -1;
+			}
+			len += (size_t)n;
+		}
 	}
-	fwrite(data, 1, len, stream == 1 ? stdout : stderr);
-	fflush(stream == 1 ? stdout : stderr);
-}
-
-/* Keep a replayable record of a denied request next to the group's own history. */
-/* The run-time values `parma run` was given for container `id`, from the group's relay
- * ({"NAME": "VALUE"}, new reference), or NULL if there are none. */
-static struct json_object *exec_values(struct agent_client *c, const char *id)
-{
-	struct json_object *req = group_req_new("group_env"), *resp = NULL, *env, *out = NULL;
-	json_object_object_add(req, "container_id", json_object_new_string(id));
-	if (agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, NULL) == 0 &&
-	    json_object_object_get_ex(resp, "env", &env) &&
-	    json_object_is_type(env, json_type_object) && json_object_object_length(env))
-		out = json_object_get(env);
-	json_object_put(req);
-	json_object_put(resp);
-	return out;
-}
-
-/* Keep a replayable record of a denied request next to the group's own history, with the
- * run-time values (`values` of container `id`) redacted. */
-static void exec_explain_hint(const char *prog, const struct group_paths *p,
-			      struct json_object *req, const char *id, struct json_object *values)
-{
-	struct json_object *history = load_json_file(p->requests, NULL), *rec = NULL;
-	if (!history || !json_object_is_type(history, json_type_array)) {
-		json_object_put(history);
-		history = json_object_new_array();
-	}
-	struct policy_runenv *rv = policy_runenv_new();
-	if (values && rv) {
-		json_object_object_foreach(values, name, value)
-			policy_runenv_set(rv, id, name, json_object_get_string(value), NULL);
-	}
-	if (json_object_deep_copy(req, &rec, NULL) == 0) { /* a copy: req is not ours to change */
-		policy_runenv_redact(rv, id, rec);
-		json_object_array_add(history, rec);
-	}
-	policy_runenv_free(rv);
-	char path[GROUP_PATH_MAX + 32];
-	snprintf(path, sizeof(path), "%s/denied-exec.json", p->dir);
-	const char *text = json_object_to_json_string_ext(history, JSON_C_TO_STRING_PRETTY);
-	if (file_write_atomic(path, text, strlen(text), 0600, NULL) == 0)
-		fprintf(stderr, "  reproduce: parma policy explain %s %s%s\n", p->policy, path,
-			values ? " --env-file FILE (the run-time values)" : "");
-	json_object_put(history);
-	(void)prog;
 }
 
 static const char exec_usage[] =
@@ -252,79 +285,125 @@ int group_cli_exec(int argc, char **argv)
 	size_t n_cmd = (size_t)(argc - dashdash - 1);
 
 	struct group_paths p;
-	struct agent_client *c;
+	char sock[GROUP_PATH_MAX], path[256];
 	struct errbuf eb = { 0 };
-	int ret = connect_group(argv[0], operands[0], &p, &c);
+	int ret = api_of(argv[0], operands[0], &p, sock, sizeof(sock));
 	if (ret)
 		return ret;
-	struct policy *policy = load_policy_file(p.policy, &eb);
-	struct json_object *req = policy ? group_req_exec(policy, operands[1], cmd, n_cmd) : NULL;
-	if (!req) {
-		policy_free(policy);
-		agent_client_close(c);
-		return cli_error(argv[0], CLI_FAILED, "group '%s' has no container '%s'%s%s",
-				 operands[0], operands[1], eb.code ? ": " : "",
-				 eb.code ? errbuf_msg(&eb) : "");
-	}
-	struct exec_state st = { 0 };
-	struct agent_client_callbacks cbs = { .on_output = exec_on_output, .opaque = &st };
-	agent_client_set_callbacks(c, &cbs);
-
-	struct json_object *resp = NULL, *v, *values = exec_values(c, operands[1]);
-	group_req_add_env_values(req, values);
-	ret = agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, &eb);
+	struct json_object *body = json_object_new_object(), *cmdv = json_object_new_array();
+	for (size_t i = 0; i < n_cmd; i++)
+		json_object_array_add(cmdv, json_object_new_string(cmd[i]));
+	json_object_object_add(body, "command", cmdv);
+	json_object_object_add(body, "stdin", json_object_new_boolean(forward_stdin));
+	snprintf(path, sizeof(path), "/%s/containers/%.64s/exec", GROUP_API_VERSION, operands[1]);
+	struct group_api_reply r;
+	ret = group_api_request(sock, "POST", path,
+				json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+				"Connection: Upgrade\r\nUpgrade: parma-stdio\r\n", &r, &eb);
+	json_object_put(body);
+	if (ret < 0)
+		return cli_error(argv[0], CLI_FAILED, "group '%s': %s", operands[0], errbuf_msg(&eb));
 	int code = CLI_FAILED;
-	if (ret == -EACCES) {
-		fprintf(stderr, "%s: denied by the policy: %s\n", argv[0], errbuf_msg(&eb));
-		group_print_reason(stderr, resp);
-		exec_explain_hint(argv[0], &p, req, operands[1], values);
-		goto out;
+	if (r.status == 101) {
+		code = exec_stream(argv[0], &r, forward_stdin);
+		if (code < 0)
+			code = CLI_FAILED;
+	} else {
+		struct json_object *answer = NULL;
+		group_api_reply_json(&r, &answer, NULL);
+		if (r.status == 404)
+			cli_error(argv[0], CLI_FAILED, "group '%s' has no container '%s': %s",
+				  operands[0], operands[1], group_api_error_message(answer));
+		else
+			print_api_error(argv[0], "exec", r.status, answer);
+		json_object_put(answer);
 	}
-	if (ret < 0) {
-		cli_error(argv[0], CLI_FAILED, "%s", errbuf_msg(&eb));
-		goto out;
-	}
-	if (json_object_object_get_ex(resp, "process_id", &v))
-		st.pid = (uint32_t)json_object_get_int64(v);
-	json_object_put(resp);
-	resp = NULL;
-
-	if (forward_stdin) {
-		uint8_t buf[16384];
-		for (;;) {
-			ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
-			if (n <= 0)
-				break;
-			if (agent_client_write_stdin(c, st.pid, buf, (size_t)n, GROUP_CALL_TIMEOUT_MS,
-						     &eb) < 0)
-				break;
-		}
-	}
-	agent_client_close_stdin(c, st.pid, &eb);
-
-	struct json_object *wait = group_req_new("wait");
-	json_object_object_add(wait, "process_id", json_object_new_int64(st.pid));
-	ret = agent_client_call(c, wait, -1, &resp, &eb);
-	json_object_put(wait);
-	/* Output may trail the exit status: drain until both streams ended. */
-	for (int k = 0; k < 50 && !(st.eof[1] && st.eof[2]); k++)
-		if (agent_client_pump(c, 100, NULL) < 0)
-			break;
-	int status = ret == 0 ? group_wait_status(resp) : -1;
-	if (status >= 0)
-		code = status;
-	else
-		cli_error(argv[0], CLI_FAILED, "wait: %s", errbuf_msg(&eb));
-out:
-	json_object_put(resp);
-	json_object_put(req);
-	json_object_put(values);
-	policy_free(policy);
-	agent_client_close(c);
+	group_api_reply_close(&r);
 	return code;
 }
 
 /* ---- logs ---- */
+
+struct log_stream {
+	struct group_api_reply r;
+	char name[65];
+	bool at_line_start, open;
+};
+
+/* The output of one container (name) or of all, prefixed, from the group's API; -1 when the
+ * API does not answer (the caller reads the files instead). */
+static int logs_from_api(const char *prog, const struct group_paths *p, const char *name,
+			 bool follow)
+{
+	struct json_object *info = load_json_file(p->info, NULL), *v, *group = NULL, *cs;
+	char sock[GROUP_PATH_MAX], path[256];
+	snprintf(sock, sizeof(sock), "%s",
+		 info && json_object_object_get_ex(info, "api_sock", &v) ? json_object_get_string(v)
+									   : p->api_sock);
+	json_object_put(info);
+	unsigned status = 0;
+	if (group_api_call(sock, "GET", "/" GROUP_API_VERSION "/group", NULL, &status, &group,
+			   NULL) < 0 ||
+	    status != 200 || !json_object_object_get_ex(group, "containers", &cs)) {
+		json_object_put(group);
+		return -1;
+	}
+	struct log_stream st[64];
+	size_t n = 0;
+	for (size_t i = 0; i < json_object_array_length(cs) && n < 64; i++) {
+		const char *c = json_object_get_string(
+			json_object_object_get(json_object_array_get_idx(cs, i), "name"));
+		if (!c || (name && strcmp(c, name)))
+			continue;
+		snprintf(path, sizeof(path), "/%s/containers/%.64s/logs%s", GROUP_API_VERSION, c,
+			 follow ? "?follow=1" : "");
+		if (group_api_request(sock, "GET", path, NULL, NULL, &st[n].r, NULL) < 0)
+			continue;
+		if (st[n].r.status != 200) {
+			group_api_reply_close(&st[n].r);
+			continue;
+		}
+		snprintf(st[n].name, sizeof(st[n].name), "%s", c);
+		st[n].at_line_start = st[n].open = true;
+		n++;
+	}
+	json_object_put(group);
+	if (!n) {
+		cli_error(prog, CLI_FAILED, "no logs for %s%s%s", p->dir, name ? "/" : "",
+			  name ? name : "");
+		return CLI_FAILED;
+	}
+	size_t open = n;
+	while (open) {
+		struct pollfd pf[64];
+		for (size_t i = 0; i < n; i++)
+			pf[i] = (struct pollfd){ st[i].open ? st[i].r.fd : -1, POLLIN, 0 };
+		if (poll(pf, n, -1) < 0 && errno != EINTR)
+			break;
+		for (size_t i = 0; i < n; i++) {
+			if (!st[i].open || !pf[i].revents)
+				continue;
+			uint8_t buf[16384];
+			ssize_t got = group_api_read(&st[i].r, buf, sizeof(buf));
+			if (got <= 0) {
+				st[i].open = false;
+				open--;
+				continue;
+			}
+			for (ssize_t k = 0; k < got; k++) {
+				if (!name && st[i].at_line_start)
+					printf("%s | ", st[i].name);
+				putchar(buf[k]);
+				st[i].at_line_start = buf[k] == '\n';
+			}
+			fflush(stdout);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		group_api_reply_close(&st[i].r);
+	return CLI_OK;
+}
+
 
 int group_cli_logs(int argc, char **argv)
 {
@@ -348,6 +427,12 @@ int group_cli_logs(int argc, char **argv)
 	struct errbuf eb = { 0 };
 	if (group_paths_get(operands[0], &p, &eb) < 0)
 		return cli_usage_error(argv[0], "%s", errbuf_msg(&eb));
+	/* a running group answers through its API; a stopped one's logs stay in its files */
+	if (group_owner_pid(&p)) {
+		int code = logs_from_api(argv[0], &p, operands[1], follow);
+		if (code >= 0)
+			return code;
+	}
 
 	FILE *files[64];
 	char names[64][64];
@@ -410,9 +495,23 @@ int group_cli_stop(int argc, char **argv)
 	if (group_find_running(argv[first], &p, &eb) < 0)
 		return cli_error(argv[0], CLI_FAILED, "%s", errbuf_msg(&eb));
 	pid_t pid = group_owner_pid(&p);
-	if (kill(pid, SIGTERM) < 0)
-		return cli_error(argv[0], CLI_FAILED, "cannot signal parma run (pid %d): %s", (int)pid,
-				 strerror(errno));
+	char sock[GROUP_PATH_MAX];
+	struct json_object *answer = NULL;
+	unsigned status = 0;
+	int ret = api_of(argv[0], argv[first], &p, sock, sizeof(sock));
+	if (ret)
+		return ret;
+	if (group_api_call(sock, "POST", "/" GROUP_API_VERSION "/stop", NULL, &status, &answer,
+			   &eb) < 0) {
+		json_object_put(answer);
+		return cli_error(argv[0], CLI_FAILED, "group '%s': %s", argv[first], errbuf_msg(&eb));
+	}
+	if (status != 202) {
+		ret = print_api_error(argv[0], "stop", status, answer);
+		json_object_put(answer);
+		return ret;
+	}
+	json_object_put(answer);
 	for (int i = 0; i < 300 && group_owner_pid(&p); i++)
 		usleep(100000);
 	if (group_owner_pid(&p))
@@ -456,22 +555,28 @@ int group_cli_attest(int argc, char **argv)
 					       "(parma attest %s > report.bin)", group);
 
 	struct group_paths p;
-	struct agent_client *c;
+	char sock[GROUP_PATH_MAX];
 	struct errbuf eb = { 0 };
-	int ret = connect_group(argv[0], group, &p, &c);
+	int ret = api_of(argv[0], group, &p, sock, sizeof(sock));
 	if (ret)
 		return ret;
 	char hex[129];
 	hex_encode(rd, sizeof(rd), hex);
-	struct json_object *req = group_req_new("get_report"), *resp = NULL, *v, *certs;
+	struct json_object *req = json_object_new_object(), *resp = NULL, *v, *certs;
 	json_object_object_add(req, "report_data", json_object_new_string(hex));
-	ret = agent_client_call(c, req, GROUP_CALL_TIMEOUT_MS, &resp, &eb);
+	unsigned status = 0;
+	ret = group_api_call(sock, "POST", "/" GROUP_API_VERSION "/attest", req, &status, &resp,
+			     &eb);
 	json_object_put(req);
 	int code = CLI_FAILED;
 	uint8_t report[1184];
 	long n = -1;
 	if (ret < 0) {
-		cli_error(argv[0], CLI_FAILED, "get_report: %s", errbuf_msg(&eb));
+		cli_error(argv[0], CLI_FAILED, "attest: %s", errbuf_msg(&eb));
+		goto out;
+	}
+	if (status != 200) {
+		print_api_error(argv[0], "attest", status, resp);
 		goto out;
 	}
 	if (json_object_object_get_ex(resp, "report", &v))
@@ -506,6 +611,5 @@ int group_cli_attest(int argc, char **argv)
 	code = CLI_OK;
 out:
 	json_object_put(resp);
-	agent_client_close(c);
 	return code;
 }

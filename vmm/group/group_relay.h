@@ -1,8 +1,9 @@
 /* group_relay: lets several host clients share the guest agent's single byte stream.
  *
  * The agent has exactly one transport (a virtio-serial port or one vsock connection), but a
- * running group is used by several host commands at once: `parma run` itself, `parma exec`,
- * `parma ps`, `parma attest`. The relay owns the agent stream and listens on a Unix socket
+ * running group has several host clients at once: `parma run` itself and each request of the
+ * group's API (group_api.h; `parma exec`, `attest` and the others are clients of that API).
+ * The relay owns the agent stream and listens on a Unix socket
  * that speaks the same framed protocol (docs/protocol.md), so every client is an ordinary
  * agent_client. It rewrites request ids so clients cannot collide, routes each process's
  * stdio frames to the client that started the process, and hands requests the agent sends

@@ -94,3 +94,20 @@ void group_req_add_env_values(struct json_object *req, struct json_object *value
 	}
 	json_object_object_add(req, "env", out);
 }
+
+struct json_object *group_denial_json(struct json_object *resp, const char *reproduce)
+{
+	struct json_object *err, *o = json_object_new_object(), *e = NULL;
+	if (json_object_object_get_ex(resp, "error", &err))
+		json_object_deep_copy(err, &e, NULL);
+	if (!e) {
+		e = json_object_new_object();
+		json_object_object_add(e, "message", json_object_new_string("denied by the policy"));
+	}
+	json_object_object_del(e, "code");
+	json_object_object_add(e, "code", json_object_new_string("denied"));
+	if (reproduce)
+		json_object_object_add(e, "reproduce", json_object_new_string(reproduce));
+	json_object_object_add(o, "error", e);
+	return o;
+}

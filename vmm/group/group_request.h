@@ -38,6 +38,12 @@ void group_req_add_env_values(struct json_object *req, struct json_object *value
  * nothing if `resp` carries none. */
 void group_print_reason(FILE *out, struct json_object *resp);
 
+/* A denial as an API answer body: {"error": {"code": "denied", "message", "reason": {"rule",
+ * "field", "expected", "got"}, "reproduce"}} from the agent's answer `resp` (values already
+ * redacted by the agent); reproduce (may be NULL) is the `parma policy explain` command that
+ * replays it. New reference. */
+struct json_object *group_denial_json(struct json_object *resp, const char *reproduce);
+
 /* The exit status a `wait` answer reports: its exit_code, or 128 + its signal; -1 if neither. */
 int group_wait_status(struct json_object *resp);
 

@@ -6,7 +6,8 @@
  *    on the host, so a request the guest would deny (a run-time value its rule refuses) is
  *    reported before anything boots; pick the backend and the attestation mode;
  * 4. boot the guest with one read-only disk per layer and an encrypted scratch disk;
- * 5. share the agent stream through the relay (vmm/group/group_relay.h) so ps/exec/attest work;
+ * 5. share the agent stream through the relay (vmm/group/group_relay.h) with the group's API
+ *    (vmm/group/group_api.h), which serves ps/exec/logs/stop/attest and control planes;
  * 6. install the policy, mount layers, scratch and overlays, create and start the containers
  *    in spec order, streaming their output prefixed with their names;
  * 7. print a verified attestation summary; exit with the main (first) container's exit code.
@@ -44,6 +45,7 @@
 #include "policy/lang/policy.h"
 #include "policy/lang/policy_cli.h"
 #include "policy/lang/policy_runenv.h"
+#include "vmm/group/group_api.h"
 #include "vmm/group/group_backend.h"
 #include "vmm/group/group_cli.h"
 #include "vmm/group/group_console.h"
@@ -79,6 +81,7 @@ struct run_container {
 	size_t n_layers;
 	uint32_t process_id;
 	uint32_t wait_id; /* the pending `wait` request */
+	bool overlay_mounted; /* kept for a start that a later request retries */
 	bool started, exited;
 	int exit_code; /* 128+signal when killed */
 	struct group_log *log;
@@ -126,6 +129,14 @@ struct run {
 	struct policy *fragment_rules[2 * POLICY_MAX_FRAGMENTS];
 	size_t n_fragment_rules;
 	bool quiet;
+	/* the group's API (group_api.h): where, whether the spec's containers start at once
+	 * (--start none: only through POST /v1/containers), and what it asked for */
+	const char *api_sock;
+	struct group_api *api;
+	bool start_none;
+	bool stop_requested;
+	struct json_object *last_denial; /* the agent's answer to the last denied request */
+	const char *info_state;		  /* the last state written, for state events */
 	bool seccomp_off; /* kvm backend: the VMM runs without its seccomp filters (debugging) */
 	bool jail_off;    /* kvm backend as root: the VMM runs unjailed (debugging) */
 	char jail_dir[PATH_MAX];
@@ -381,9 +392,19 @@ static int run_call(struct run *r, const char *what, struct json_object *req,
 				      agent_decision(json_object_get_string(t), ret, resp));
 		run_save_requests(r);
 	}
-	if (ret == -EACCES)
+	if (ret == -EACCES) {
 		print_denial(r, what, resp, &eb);
-	else if (ret < 0)
+		json_object_put(r->last_denial);
+		r->last_denial = json_object_get(resp);
+		struct json_object *ev = json_object_new_object(), *err;
+		json_object_object_add(ev, "request", json_object_new_string(what));
+		const char *cid = req_member(req, "container_id");
+		if (cid)
+			json_object_object_add(ev, "container_id", json_object_new_string(cid));
+		if (json_object_object_get_ex(resp, "error", &err))
+			json_object_object_add(ev, "error", json_object_get(err));
+		group_api_event(r->api, "denied", ev);
+	} else if (ret < 0)
 		fprintf(stderr, "%s: %s failed: %s\n", r->prog, what, errbuf_msg(&eb));
 	if (resp_out && ret == 0)
 		*resp_out = resp;
@@ -520,7 +541,7 @@ static int run_check_env(struct run *r, struct errbuf *eb)
 			}
 		}
 	}
-	for (size_t i = 0; i < r->spec->n_containers; i++) {
+	for (size_t i = 0; i < r->spec->n_containers && !r->start_none; i++) {
 		const struct group_container *gc = &r->spec->containers[i];
 		for (size_t k = 0; k < gc->n_env; k++)
 			if (gc->env[k].required && gc->env[k].is_regex &&
@@ -607,7 +628,7 @@ static int run_mount_all(struct run *r)
 	snprintf(dev, sizeof(dev), "/dev/vd%c", (char)('a' + r->n_layers));
 	struct policy_request q = {.type = POLICY_REQ_MOUNT_SCRATCH};
 	q.u.mount_scratch = (struct policy_req_mount_scratch){
-		.target = POLICY_MOUNT_ROOT "scratch", .encrypted = true, .device = dev};
+		.target = POLICY_PATH_SCRATCH, .encrypted = true, .device = dev};
 	return run_send(r, &q, NULL);
 }
 
@@ -633,19 +654,22 @@ static void run_add_resources(struct json_object *req, const struct group_contai
 
 static int run_start_container(struct run *r, struct run_container *c)
 {
-	char target[128];
+	char target[POLICY_MAX_TARGET + 1];
 	const char *layers[RUN_MAX_LAYERS];
 	int ret;
 
 	for (size_t i = 0; i < c->n_layers; i++)
 		layers[i] = r->layers[c->layer[i]].target;
-	snprintf(target, sizeof(target), POLICY_MOUNT_ROOT "%s/rootfs", c->name);
+	/* the guest's path map names the rootfs; the request goes out as names */
+	if (policy_path_rootfs(target, sizeof(target), c->name))
+		return -EINVAL;
 	struct policy_request q = {.type = POLICY_REQ_MOUNT_OVERLAY};
 	q.u.mount_overlay = (struct policy_req_mount_overlay){
 		.container_id = c->name, .target = target, .layer_targets = {layers, c->n_layers},
-		.scratch = POLICY_MOUNT_ROOT "scratch"};
-	if ((ret = run_send(r, &q, NULL)) < 0)
+		.scratch = POLICY_PATH_SCRATCH};
+	if (!c->overlay_mounted && (ret = run_send(r, &q, NULL)) < 0)
 		return ret;
+	c->overlay_mounted = !r->dry;
 
 	struct json_object *resp = NULL, *v, *req = group_req_create(c->rules, c->name);
 	if (!req)
@@ -667,6 +691,10 @@ static int run_start_container(struct run *r, struct run_container *c)
 	if (ret < 0)
 		return ret;
 	c->started = true;
+	struct json_object *ev = json_object_new_object();
+	json_object_object_add(ev, "container_id", json_object_new_string(c->name));
+	json_object_object_add(ev, "process_id", json_object_new_int64(c->process_id));
+	group_api_event(r->api, "container_started", ev);
 
 	/* Ask now to be told when it ends; the answer arrives while we pump. */
 	struct errbuf eb = { 0 };
@@ -699,9 +727,18 @@ static void run_write_info(struct run *r, const char *state)
 		json_object_array_add(cs, j);
 	}
 	json_object_object_add(o, "containers", cs);
+	if (r->api)
+		req_str(o, "api_sock", r->api_sock);
 	const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
 	file_write_atomic(r->paths.info, text, strlen(text), 0600, NULL);
+	group_api_set_group(r->api, o);
 	json_object_put(o);
+	if (!r->info_state || strcmp(r->info_state, state)) {
+		struct json_object *ev = json_object_new_object();
+		req_str(ev, "state", state);
+		group_api_event(r->api, "group_state", ev);
+	}
+	r->info_state = state;
 }
 
 /* Ask the agent for a fresh report bound to a random nonce and verify it: the summary a user
@@ -837,13 +874,159 @@ static void run_report_guest_gone(struct run *r)
 			r->paths.console);
 }
 
+/* ---- requests of the group's API that need the group's own state ---- */
+
+static struct json_object *api_error(const char *code, const char *message)
+{
+	struct json_object *o = json_object_new_object(), *e = json_object_new_object();
+	req_str(e, "code", code);
+	req_str(e, "message", message);
+	json_object_object_add(o, "error", e);
+	return o;
+}
+
+/* POST /v1/containers: start the spec's container `name` with run-time values `env`
+ * (checked against the spec as --env is; the guest's policy decides them). */
+static unsigned run_api_start(struct run *r, struct json_object *cmd, struct json_object **body)
+{
+	const char *name = req_member(cmd, "name");
+	char msg[512];
+	struct run_container *c = NULL;
+	const struct group_container *gc = NULL;
+	for (size_t i = 0; i < r->n_containers && name; i++)
+		if (!strcmp(r->containers[i].name, name)) {
+			c = &r->containers[i];
+			gc = &r->spec->containers[i];
+		}
+	if (!c) {
+		snprintf(msg, sizeof(msg), "name: the group has no container '%.64s'",
+			 name ? name : "");
+		*body = api_error("not_found", msg);
+		return 404;
+	}
+	if (c->started) {
+		snprintf(msg, sizeof(msg), "container '%s' was already started (%s)", c->name,
+			 c->exited ? "it exited" : "it runs");
+		*body = api_error("conflict", msg);
+		return 409;
+	}
+	struct json_object *env = NULL;
+	json_object_object_get_ex(cmd, "env", &env);
+	if (env) {
+		json_object_object_foreach(env, var, value) {
+			(void)value;
+			bool known = false;
+			for (size_t k = 0; k < gc->n_env && !known; k++)
+				known = !strcmp(gc->env[k].name, var);
+			if (!known) {
+				snprintf(msg, sizeof(msg), "env.%.64s: container '%s' has no variable "
+					 "%.64s in the spec's env", var, c->name, var);
+				*body = api_error("invalid", msg);
+				return 400;
+			}
+		}
+	}
+	/* The values now: the command line's, with the request's replacing those it names (a
+	 * refused start may be retried with other values). */
+	struct policy_runenv *rv = policy_runenv_new();
+	struct errbuf eb = { 0 };
+	int ret = rv ? 0 : -ENOMEM;
+	json_object_object_foreach(policy_runenv_json(r->env), cname, vars) {
+		json_object_object_foreach(vars, var, value) {
+			if (ret == 0 && !(env && !strcmp(cname, c->name) &&
+					  json_object_object_get_ex(env, var, NULL)))
+				ret = policy_runenv_set(rv, cname, var, json_object_get_string(value),
+							&eb);
+		}
+	}
+	if (env) {
+		json_object_object_foreach(env, var, value) {
+			if (ret == 0)
+				ret = policy_runenv_set(rv, c->name, var, json_object_get_string(value),
+							&eb);
+		}
+	}
+	if (ret < 0) {
+		policy_runenv_free(rv);
+		*body = api_error(ret == -ENOMEM ? "internal" : "invalid",
+				  eb.code ? errbuf_msg(&eb) : "out of memory");
+		return ret == -ENOMEM ? 500 : 400;
+	}
+	policy_runenv_free(r->env);
+	r->env = rv;
+	for (size_t k = 0; k < gc->n_env; k++)
+		if (gc->env[k].required && gc->env[k].is_regex &&
+		    !policy_runenv_get(r->env, gc->name, gc->env[k].name)) {
+			snprintf(msg, sizeof(msg), "env.%s: container '%s' requires it (a value "
+				 "matching %s)", gc->env[k].name, gc->name, gc->env[k].value);
+			*body = api_error("invalid", msg);
+			return 400;
+		}
+	if (!r->quiet)
+		printf("== starting container %s (API)\n", c->name);
+	ret = run_start_container(r, c);
+	run_write_info(r, "running");
+	if (ret == -EACCES) {
+		char reproduce[2 * GROUP_PATH_MAX + 64];
+		snprintf(reproduce, sizeof(reproduce), "parma policy explain %s %s%s",
+			 r->paths.policy, r->paths.requests,
+			 policy_runenv_empty(r->env) ? "" : " --env-file FILE (the run-time values)");
+		*body = group_denial_json(r->last_denial, reproduce);
+		return 403;
+	}
+	if (ret < 0) {
+		snprintf(msg, sizeof(msg), "starting '%s' failed: %s", c->name, strerror(-ret));
+		*body = api_error("agent", msg);
+		return 502;
+	}
+	struct json_object *o = json_object_new_object();
+	req_str(o, "name", c->name);
+	req_str(o, "state", "running");
+	json_object_object_add(o, "process_id", json_object_new_int64(c->process_id));
+	*body = o;
+	return 201;
+}
+
+/* Answer what the API's threads handed to this one. */
+static void run_serve_api(struct run *r)
+{
+	struct json_object *cmd;
+	while ((cmd = group_api_next_command(r->api))) {
+		const char *op = req_member(cmd, "op");
+		struct json_object *body = NULL, *v;
+		unsigned status = 400;
+		if (op && !strcmp(op, "stop")) {
+			r->stop_requested = true;
+			body = json_object_new_object();
+			req_str(body, "state", "stopping");
+			status = 202;
+		} else if (op && !strcmp(op, "env")) {
+			/* the run-time values of one container, for an exec: memory to memory */
+			v = run_values(r, req_member(cmd, "name"));
+			body = json_object_new_object();
+			if (v) {
+				json_object_object_foreach(v, name, value)
+					req_str(body, name, json_object_get_string(value));
+			}
+			status = 200;
+		} else if (op && !strcmp(op, "start")) {
+			status = run_api_start(r, cmd, &body);
+		}
+		group_api_finish_command(r->api, status, body);
+		json_object_put(cmd);
+	}
+}
+
 /* Pump until the main container exits (or the guest dies, or a signal). */
 static int run_supervise(struct run *r)
 {
 	struct run_container *main_c = &r->containers[0];
 	struct errbuf eb = { 0 };
 	while (!run_interrupted) {
-		int ret = agent_client_pump(r->client, 200, &eb);
+		run_serve_api(r);
+		if (r->stop_requested)
+			return -ECANCELED;
+		int ret = agent_client_pump(r->client, 100, &eb);
 		if (ret == -EPIPE || group_relay_agent_gone(r->relay)) {
 			run_report_guest_gone(r);
 			return -EPIPE;
@@ -865,9 +1048,13 @@ static int run_supervise(struct run *r)
 			if (!r->quiet)
 				fprintf(stderr, "%s: container '%s' exited with code %d\n", r->prog,
 					c->name, c->exit_code);
+			struct json_object *ev = json_object_new_object();
+			req_str(ev, "container_id", c->name);
+			json_object_object_add(ev, "exit_code", json_object_new_int(c->exit_code));
+			group_api_event(r->api, "container_exited", ev);
 			run_write_info(r, "running");
 		}
-		if (main_c->exited)
+		if (main_c->exited && !r->start_none)
 			return 0;
 	}
 	return -EINTR;
@@ -921,6 +1108,11 @@ static void run_usage(FILE *out)
 		"                       before any container starts (repeatable; see\n"
 		"                       parma policy fragment --help)\n"
 		"  -q, --quiet          only the containers' output and errors\n"
+		"  --api-sock PATH      serve the group's API here (default: api.sock in the group's\n"
+		"                       state directory; docs/group-api.md)\n"
+		"  --start all|none     all: start the spec's containers in order (default); none:\n"
+		"                       start them only through the API (POST /v1/containers), and\n"
+		"                       run until POST /v1/stop or a signal\n"
 		"  --seccomp=off        kvm backend: the VMM without its system-call filters\n"
 		"                       (debugging only; it says so loudly)\n"
 		"  --jail=off           kvm backend as root: the VMM without its jail (by default\n"
@@ -934,7 +1126,7 @@ static void run_usage(FILE *out)
 		"reported before boot. They stay in memory: records show them as NAME=<<redacted>>.\n"
 		"\n"
 		"While it runs: parma ps, parma exec GROUP CONTAINER -- CMD, parma logs GROUP,\n"
-		"parma attest GROUP, parma stop GROUP.\n"
+		"parma attest GROUP, parma stop GROUP: clients of the group's API (--api-sock).\n"
 		"Exit codes: the main container's exit code; 1 a request was denied or failed;\n"
 		"2 usage; 3 invalid spec or policy; 4 no backend; 5 internal error; 125 the guest\n"
 		"or its VM process died under the containers (the message says which); 130 interrupted.\n");
@@ -1048,7 +1240,7 @@ static void run_name_layers(struct run *r)
 	for (size_t i = 0; i < r->n_layers; i++) {
 		struct run_layer *l = &r->layers[i];
 		snprintf(l->device, sizeof(l->device), "/dev/vd%c", (char)('a' + i));
-		snprintf(l->target, sizeof(l->target), POLICY_MOUNT_ROOT "layers/%zu", i);
+		policy_path_layer(l->target, sizeof(l->target), (uint32_t)i);
 	}
 }
 
@@ -1274,7 +1466,7 @@ static int run_check_before_boot(struct run *r)
 		ret = run_load_fragments(r);
 	if (ret == 0)
 		ret = run_mount_all(r);
-	for (size_t i = 0; i < r->n_containers && ret == 0; i++)
+	for (size_t i = 0; i < r->n_containers && ret == 0 && !r->start_none; i++)
 		ret = run_start_container(r, &r->containers[i]);
 	policy_engine_free(r->dry);
 	r->dry = NULL;
@@ -1293,6 +1485,8 @@ static int run_opt_fragment(const char *prog, char *value, void *dest)
 
 static void run_free(struct run *r)
 {
+	group_api_stop(r->api);
+	json_object_put(r->last_denial);
 	agent_client_close(r->client);
 	group_relay_stop(r->relay);
 	if (r->vm) {
@@ -1326,6 +1520,15 @@ static int opt_boot_timeout(const char *prog, char *value, void *dest)
 		return cli_usage_error(prog, "--boot-timeout: expected seconds, 1-%d",
 				       RUN_BOOT_TIMEOUT_MAX_S);
 	*(int *)dest = (int)v * 1000;
+	return 0;
+}
+
+/* --start all|none */
+static int run_opt_start(const char *prog, char *value, void *dest)
+{
+	if (strcmp(value, "all") && strcmp(value, "none"))
+		return cli_usage_error(prog, "--start: expected all or none");
+	*(bool *)dest = !strcmp(value, "none");
 	return 0;
 }
 
@@ -1396,6 +1599,8 @@ int group_cli_run(int argc, char **argv)
 		CLI_FUNC("seccomp", 0, run_opt_off, &r.seccomp_off),
 		CLI_FUNC("jail", 0, run_opt_off, &r.jail_off),
 		CLI_FUNC("fragment", 0, run_opt_fragment, &r),
+		CLI_STRING("api-sock", 0, &r.api_sock),
+		CLI_FUNC("start", 0, run_opt_start, &r.start_none),
 		CLI_FLAG("help", 'h', &help),
 	};
 	int first;
@@ -1482,6 +1687,19 @@ int group_cli_run(int argc, char **argv)
 				errbuf_msg(&eb));
 	}
 
+	/* The group's API, up while the guest boots (it says "booting" until it runs). */
+	if (!r.api_sock)
+		r.api_sock = r.paths.api_sock;
+	struct group_api_config api_cfg = { .socket_path = r.api_sock,
+					    .relay_sock = r.paths.relay_sock,
+					    .policy = r.paths.policy,
+					    .logs_dir = r.paths.logs,
+					    .state_dir = r.paths.dir };
+	if (group_api_start(&api_cfg, &r.api, &eb) < 0) {
+		code = cli_error(argv[0], CLI_FAILED, "group API: %s", errbuf_msg(&eb));
+		goto out_release;
+	}
+
 	if (!r.quiet) {
 		printf("== group %s: %zu container(s), %u vCPU(s), %u MiB\n", r.spec->name,
 		       r.n_containers, r.spec->vcpus, r.spec->memory_mib);
@@ -1491,6 +1709,7 @@ int group_cli_run(int argc, char **argv)
 		else if (r.backend == GROUP_BACKEND_KVM)
 			printf("== no firmware: the VMM enters the kernel directly\n");
 		printf("== policy %s  HOST_DATA %s\n", r.paths.policy, r.digest.hex);
+		printf("== API %s\n", r.api_sock);
 		fflush(stdout);
 	}
 	if (r.tee == GROUP_TEE_DEV)
@@ -1512,7 +1731,7 @@ int group_cli_run(int argc, char **argv)
 	code = CLI_FAILED;
 	if (run_install_policy(&r) < 0 || run_load_fragments(&r) < 0 || run_mount_all(&r) < 0)
 		goto out_stop;
-	for (size_t i = 0; i < r.n_containers; i++) {
+	for (size_t i = 0; i < r.n_containers && !r.start_none; i++) {
 		if (!r.quiet)
 			printf("== starting container %s\n", r.containers[i].name);
 		fflush(stdout);
@@ -1527,6 +1746,10 @@ int group_cli_run(int argc, char **argv)
 	ret = run_supervise(&r);
 	if (ret == 0)
 		code = r.containers[0].exit_code;
+	else if (ret == -ECANCELED) /* POST /v1/stop: as SIGTERM would end a running group */
+		code = r.start_none		? 0
+		       : r.containers[0].exited ? r.containers[0].exit_code
+						: 128 + SIGTERM;
 	else if (ret == -EPIPE)
 		code = RUN_EXIT_GUEST_DIED;
 	else if (ret == -EINTR)
@@ -1534,8 +1757,11 @@ int group_cli_run(int argc, char **argv)
 out_stop:
 	if (run_interrupted && !r.quiet)
 		fprintf(stderr, "%s: stopping group %s\n", argv[0], r.spec->name);
+	run_write_info(&r, "stopping");
 	run_shutdown(&r);
 	run_write_info(&r, "stopped");
+	group_api_stop(r.api);
+	r.api = NULL;
 out_release:
 	group_state_release(&r.paths);
 out:

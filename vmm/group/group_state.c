@@ -63,6 +63,7 @@ int group_paths_get(const char *name, struct group_paths *p, struct errbuf *eb)
 	} files[] = {
 		{ p->pid, "pid" },	      { p->info, "group.json" },
 		{ p->relay_sock, "agent.sock" }, { p->policy, "policy.json" },
+		{ p->api_sock, "api.sock" },
 		{ p->requests, "requests.json" }, { p->decisions, "decisions.json" },
 		{ p->certs, "certs" },
 		{ p->logs, "logs" },	      { p->console, "console.log" },
@@ -155,6 +156,7 @@ int group_state_claim(struct group_paths *p, struct errbuf *eb)
 			return errbuf_set(eb, -ret, "%s: %s", dirs[i], strerror(-ret));
 		}
 	unlink(p->relay_sock);
+	unlink(p->api_sock);
 	char pid[32];
 	int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	return file_write_atomic(p->pid, pid, (size_t)n, 0600, eb);
@@ -165,6 +167,7 @@ void group_state_release(struct group_paths *p)
 	if (p->lock_fd < 0)
 		return; /* not ours: another run's files stay */
 	unlink(p->relay_sock);
+	unlink(p->api_sock);
 	unlink(p->pid);
 	remove_tree(p->vm);
 	close(p->lock_fd);

@@ -8,6 +8,7 @@
  *   pid            the `parma run` process that owns the group
  *   group.json     status: backend, tee, policy digest, containers (id, process, state, exit)
  *   agent.sock     the relay socket (vmm/group/group_relay.h): speaks the agent protocol
+ *   api.sock       the group's API (vmm/group/group_api.h), unless --api-sock puts it elsewhere
  *   policy.json    the exact policy bytes installed (HOST_DATA = its SHA-256)
  *   requests.json  every request `parma run` sent, for `parma policy explain`, with run-time
  *                  env values (--env, --env-file) as NAME=<<redacted>>: no value is on disk
@@ -31,6 +32,7 @@ struct group_paths {
 	char pid[GROUP_PATH_MAX];
 	char info[GROUP_PATH_MAX];
 	char relay_sock[GROUP_PATH_MAX];
+	char api_sock[GROUP_PATH_MAX];
 	char policy[GROUP_PATH_MAX];
 	char requests[GROUP_PATH_MAX];
 	char decisions[GROUP_PATH_MAX]; /* the agent's decision for each recorded request */

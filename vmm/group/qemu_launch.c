@@ -342,15 +342,23 @@ int qemu_vm_agent_connect(struct qemu_vm *vm, struct errbuf *eb)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	strcpy(sa.sun_path, vm->socket_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return errbuf_set(eb, errno, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	/* QEMU creates the socket file (bind) a moment before it listens: until then a connect
+	 * is refused. Retry while QEMU runs, within the start-up timeout. */
+	int64_t deadline = now_ms() + START_TIMEOUT_MS;
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return errbuf_set(eb, errno, "socket: %s", strerror(errno));
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
 		int e = errno;
 		close(fd);
-		return errbuf_set(eb, e, "%s: connect: %s", vm->socket_path, strerror(e));
+		if (vm->pid && waitpid(vm->pid, &vm->status, WNOHANG) == vm->pid)
+			vm->pid = 0; /* QEMU ended: reaped here, as during start-up */
+		if (e != ECONNREFUSED || !vm->pid || now_ms() > deadline)
+			return errbuf_set(eb, e, "%s: connect: %s", vm->socket_path, strerror(e));
+		sleep_ms(10);
 	}
-	return fd;
 }
 
 pid_t qemu_vm_pid(const struct qemu_vm *vm)

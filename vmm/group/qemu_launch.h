@@ -1,6 +1,6 @@
 /* qemu_launch: boot the Parma guest image (Debian kernel + our initrd) under QEMU TCG microvm.
  *
- * The development backend of `parma run --backend qemu` and the rig of tests/e2e/agent: one
+ * The development backend of `parma run --backend qemu` and the rig of tests/e2e/guest: one
  * QEMU process in its own process group, N virtio-blk disks (read-only or writable), one
  * virtio-serial port named "parma.agent" on a Unix socket (the agent's transport where there
  * is no vsock), the serial console to a file or an fd, memory and vCPUs. Host-side, untrusted

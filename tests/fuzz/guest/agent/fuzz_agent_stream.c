@@ -120,9 +120,17 @@ static int ok_remove(void *c, const char *p, struct errbuf *eb)
 	return 0;
 }
 
+static int ok_make_dir(void *c, const char *p, uint32_t uid, uint32_t gid, uint32_t mode,
+		       struct errbuf *eb)
+{
+	(void)c, (void)p, (void)uid, (void)gid, (void)mode, (void)eb;
+	return 0;
+}
+
 static const struct agent_effects_ops inert = {
-	ok_mount, ok_unmount, ok_scratch, ok_overlay, ok_create, ok_start, ok_exec, ok_delete,
-	ok_spawn, ok_kill,    fake_tee,   ok_stats,	  ok_stacks,  ok_remove,
+	ok_mount, ok_unmount, ok_scratch, ok_overlay, ok_create, ok_start,  ok_exec,
+	ok_delete, ok_spawn,  ok_kill,    fake_tee,   ok_stats,  ok_stacks, ok_remove,
+	ok_make_dir,
 };
 
 static char state_dir[64];

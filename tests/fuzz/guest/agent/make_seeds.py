@@ -27,11 +27,10 @@ def req(fid, obj):
 install = req(1, {"type": "install_policy", "policy_base64": base64.b64encode(POLICY.encode()).decode()})
 life = [
     install,
-    req(2, {"type": "mount_device", "device": "/dev/vda", "target": "/run/parma/l0",
+    req(2, {"type": "mount_device", "device": "/dev/vda", "layer": 0,
             "device_hash": "a" * 64, "hash_offset": 4096}),
-    req(3, {"type": "mount_scratch", "device": "/dev/vdb", "target": "/run/parma/s", "encrypted": True}),
-    req(4, {"type": "mount_overlay", "container_id": "c1", "layer_targets": ["/run/parma/l0"],
-            "target": "/run/parma/c1", "scratch": "/run/parma/s"}),
+    req(3, {"type": "mount_scratch", "device": "/dev/vdb", "encrypted": True}),
+    req(4, {"type": "mount_overlay", "container_id": "c1", "layers": [0], "scratch": True}),
     req(5, {"type": "create_container", "container_id": "c1", "command": ["/bin/true"],
             "env": ["A=1"], "working_dir": "/", "stdio": True,
             }),
@@ -43,11 +42,11 @@ life = [
     req(9, {"type": "wait", "process_id": 1}),
     req(10, {"type": "get_properties"}),
     req(11, {"type": "shutdown_container", "container_id": "c1", "force": True}),
-    req(12, {"type": "unmount_overlay", "target": "/run/parma/c1"}),
+    req(12, {"type": "unmount_overlay", "container_id": "c1"}),
 ]
 seeds = {
     "lifecycle": b"".join(life),
-    "closed": req(1, {"type": "mount_device", "device": "/dev/vda", "target": "/run/parma/x",
+    "closed": req(1, {"type": "mount_device", "device": "/dev/vda", "layer": 0,
                       "device_hash": "b" * 64, "hash_offset": 0}) + req(2, {"type": "ping"}),
     "garbage": b"xxPRMA" + frame(1, 3, b"[1]") + b"\x00" * 30 + req(4, {"type": "get_report"}),
     "hooks": install + req(2, {"type": "create_container", "container_id": "c1",

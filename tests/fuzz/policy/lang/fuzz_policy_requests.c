@@ -27,7 +27,7 @@ static const char policy_text[] =
 		      "               {\"pattern\":\"R=(a+)+b\",\"strategy\":\"regex\"}],"
 		      " \"exec_processes\":[{\"command\":[\"/"
 		      "ps\"],\"signals\":[9]}],\"signals\":[15],"
-		      " \"mounts\":[{\"source\":\"/run/parma/s/"
+		      " \"mounts\":[{\"source\":\"scratch://"
 		      "[0-9]+\",\"source_strategy\":\"regex\",\"destination\":\"/"
 		      "d\",\"type\":\"bind\"}]},"
 		      "{\"name\":\"web2\",\"layers\":[\"" H("aa") "\",\"" H(

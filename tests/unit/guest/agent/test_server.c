@@ -65,10 +65,14 @@ struct fake {
 	struct fake_ctr ctrs[8];
 	size_t n_ctrs;
 	char removed[8][256]; /* remove_tree paths */
+	char made[8][256];    /* make_dir: "path uid:gid mode" */
+	size_t n_made;
 	size_t n_removed;
+	int late_go; /* >= 0: spawn leaves a writer that waits for a byte here (the test's end) */
 };
 
 static struct fake fk;
+#define LATE_BYTES (256u * 4096u)
 
 static void make_report(const uint8_t host_data[32], const uint8_t report_data[64],
 			uint8_t out[SNP_REPORT_SIZE])
@@ -218,8 +222,37 @@ static int f_spawn(void *ctx, const char *const *argv, const char *const *envp, 
 		   const struct agent_stdio *io, pid_t *pid, struct errbuf *eb)
 {
 	(void)ctx, (void)cwd, (void)eb;
-	*pid = fork_exec(io, -1, (const char **)argv, (const char **)envp);
 	fk.spawn++;
+	if (fk.late_go == -1) {
+		*pid = fork_exec(io, -1, (const char **)argv, (const char **)envp);
+		return 0;
+	}
+	/* The process exits at once and leaves a child holding its stdout/stderr that writes
+	 * LATE_BYTES once the test says so: its output ends well after its exit. */
+	int go[2];
+	if (pipe2(go, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t p = fork();
+	if (p < 0)
+		return -errno;
+	if (p == 0) {
+		if (fork() == 0) {
+			char b, chunk[4096];
+			memset(chunk, 'x', sizeof(chunk));
+			close(go[1]);
+			if (read(go[0], &b, 1) != 1)
+				_exit(120);
+			for (size_t n = 0; n < LATE_BYTES; n += sizeof(chunk))
+				if (write(io->out, chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk))
+					_exit(121);
+			(void)!write(io->err, "done\n", 5);
+			_exit(0);
+		}
+		_exit(0);
+	}
+	close(go[0]);
+	fk.late_go = go[1];
+	*pid = p;
 	return 0;
 }
 
@@ -262,9 +295,21 @@ static int f_remove_tree(void *ctx, const char *path, struct errbuf *eb)
 	return 0;
 }
 
+/* Records the container directories the agent made (newest last). */
+static int f_make_dir(void *ctx, const char *path, uint32_t uid, uint32_t gid, uint32_t mode,
+		      struct errbuf *eb)
+{
+	(void)ctx, (void)eb;
+	if (fk.n_made < sizeof(fk.made) / sizeof(fk.made[0]))
+		snprintf(fk.made[fk.n_made++], sizeof(fk.made[0]), "%s %u:%u %o", path, uid, gid,
+			 mode);
+	return 0;
+}
+
 static const struct agent_effects_ops fake_ops = {
-	f_mount_layer, f_unmount, f_scratch, f_overlay, f_create, f_start, f_exec, f_delete,
-	f_spawn,       f_kill,    f_tee,     f_stats,   f_stacks, f_remove_tree,
+	f_mount_layer, f_unmount, f_scratch, f_overlay, f_create,      f_start,    f_exec,
+	f_delete,      f_spawn,   f_kill,    f_tee,     f_stats,       f_stacks,   f_remove_tree,
+	f_make_dir,
 };
 
 /* ---- harness: server thread + client ---- */
@@ -277,6 +322,7 @@ struct rig {
 	char state_dir[64];
 	char out[2][4096]; /* stdout, stderr of all processes */
 	size_t out_len[2];
+	size_t out_total[2]; /* every byte, also beyond out[] */
 	int eofs;
 	uint32_t watch;      /* process whose stdout also goes to watched[] */
 	char watched[256];
@@ -307,6 +353,7 @@ static void on_output(void *opaque, uint32_t pid, int stream, const uint8_t *dat
 		return;
 	}
 	size_t i = stream == PROTO_STDERR;
+	r->out_total[i] += len;
 	if (pid == r->watch && stream == PROTO_STDOUT && r->watched_len + len < sizeof(r->watched)) {
 		memcpy(r->watched + r->watched_len, data, len);
 		r->watched_len += len;
@@ -340,6 +387,7 @@ static int rig_setup(void **state)
 	int sv[2];
 	assert_non_null(r);
 	memset(&fk, 0, sizeof(fk));
+	fk.late_go = -1;
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	strcpy(r->state_dir, "/tmp/parma-agent-test-XXXXXX");
 	assert_non_null(mkdtemp(r->state_dir));
@@ -366,6 +414,8 @@ static int rig_teardown(void **state)
 	for (size_t i = 0; i < fk.n_ctrs; i++)
 		if (fk.ctrs[i].go_fd >= 0)
 			close(fk.ctrs[i].go_fd);
+	if (fk.late_go >= 0)
+		close(fk.late_go);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	nftw(r->state_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
@@ -437,10 +487,10 @@ static void install(struct rig *r)
 	install_text(r, policy_text);
 }
 
-#define MOUNT_A "{\"type\":\"mount_device\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/a\",\"device_hash\":\"" HASH_A "\",\"hash_offset\":4096}"
-#define MOUNT_B "{\"type\":\"mount_device\",\"device\":\"/dev/vdc\",\"target\":\"/run/parma/layers/b\",\"device_hash\":\"" HASH_B "\",\"hash_offset\":4096}"
+#define MOUNT_A "{\"type\":\"mount_device\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/0\",\"device_hash\":\"" HASH_A "\",\"hash_offset\":4096}"
+#define MOUNT_B "{\"type\":\"mount_device\",\"device\":\"/dev/vdc\",\"target\":\"/run/parma/layers/1\",\"device_hash\":\"" HASH_B "\",\"hash_offset\":4096}"
 #define SCRATCH "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\",\"target\":\"/run/parma/scratch\",\"encrypted\":true}"
-#define OVERLAY "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layer_targets\":[\"/run/parma/layers/a\",\"/run/parma/layers/b\"],\"target\":\"/run/parma/ctr/c1\",\"scratch\":\"/run/parma/scratch\"}"
+#define OVERLAY "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layer_targets\":[\"/run/parma/layers/0\",\"/run/parma/layers/1\"],\"target\":\"/run/parma/containers/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}"
 #define CREATE_FIELDS "\"container_id\":\"c1\",\"command\":[\"/bin/sh\",\"-c\",\"echo hello; echo oops >&2; read x; exit 3\"],\"working_dir\":\"/\",\"no_new_privileges\":true,\"stdio\":true"
 #define CREATE "{\"type\":\"create_container\"," CREATE_FIELDS ",\"env\":[\"PATH=/usr/bin:/bin\",\"GREETING=hi\"]}"
 
@@ -523,7 +573,7 @@ static void agent_denials_change_nothing(void **state)
 	install(r);
 	char *before = state_json(r);
 	expect_denied(r, "device_hash",
-		      "{\"type\":\"mount_device\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/x\",\"device_hash\":\"" HASH_X "\",\"hash_offset\":4096}");
+		      "{\"type\":\"mount_device\",\"device\":\"/dev/vdb\",\"target\":\"/run/parma/layers/9\",\"device_hash\":\"" HASH_X "\",\"hash_offset\":4096}");
 	char *after = state_json(r);
 	assert_string_equal(before, after);
 	free(after);
@@ -532,7 +582,7 @@ static void agent_denials_change_nothing(void **state)
 	free(before);
 	before = state_json(r);
 	/* Reordered layers for a second container. */
-	expect_denied(r, "overlay_layers", "{\"type\":\"mount_overlay\",\"container_id\":\"c2\",\"layer_targets\":[\"/run/parma/layers/b\",\"/run/parma/layers/a\"],\"target\":\"/run/parma/ctr/c2\"}");
+	expect_denied(r, "overlay_layers", "{\"type\":\"mount_overlay\",\"container_id\":\"c2\",\"layer_targets\":[\"/run/parma/layers/1\",\"/run/parma/layers/0\"],\"target\":\"/run/parma/containers/c2/rootfs\"}");
 	/* Host-supplied hooks never pass. */
 	expect_denied(r, "malformed_request", "{\"type\":\"create_container\"," CREATE_FIELDS ",\"env\":[\"PATH=/usr/bin:/bin\"],\"hooks\":{\"prestart\":[{\"path\":\"/bin/evil\"}]}}");
 	/* An extra environment variable. */
@@ -555,7 +605,7 @@ static void agent_failed_effect_rolls_back(void **state)
 	install(r);
 	char *before = state_json(r);
 	struct json_object *resp = NULL;
-	int rc = call(r, &resp, "{\"type\":\"mount_device\",\"device\":\"/dev/fail\",\"target\":\"/run/parma/layers/a\",\"device_hash\":\"" HASH_A "\",\"hash_offset\":4096}");
+	int rc = call(r, &resp, "{\"type\":\"mount_device\",\"device\":\"/dev/fail\",\"target\":\"/run/parma/layers/0\",\"device_hash\":\"" HASH_A "\",\"hash_offset\":4096}");
 	assert_int_equal(rc, -EIO);
 	json_object_put(resp);
 	char *after = state_json(r);
@@ -609,7 +659,7 @@ static void agent_container_lifecycle(void **state)
 	assert_int_equal(json_object_array_length(json_object_object_get(caps, "ambient")), 0);
 	assert_string_equal(json_object_get_string(json_object_object_get(
 				    json_object_object_get(cfg, "root"), "path")),
-			    "/run/parma/ctr/c1");
+			    "/run/parma/containers/c1/rootfs");
 	json_object_put(cfg);
 
 	expect_ok(r, "{\"type\":\"start_container\",\"container_id\":\"c1\"}");
@@ -633,7 +683,7 @@ static void agent_container_lifecycle(void **state)
 	/* Shutdown then unmount the overlay. */
 	expect_ok(r, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}");
 	assert_int_equal(fk.del, 1);
-	expect_ok(r, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/ctr/c1\"}");
+	expect_ok(r, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c1/rootfs\"}");
 	assert_int_equal(fk.unmount, 1);
 }
 
@@ -657,15 +707,62 @@ static void agent_shutdown_twice_then_id_retired(void **state)
 	assert_int_equal(call(r, &resp, "{\"type\":\"wait\",\"process_id\":%u}", init), 0);
 	json_object_put(resp);
 	fk.n_removed = 0;
-	expect_ok(r, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/ctr/c1\"}");
-	assert_int_equal(fk.n_removed, 2);
-	assert_string_equal(fk.removed[0], "/run/parma/scratch/c1");
+	expect_ok(r, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c1/rootfs\"}");
+	assert_int_equal(fk.n_removed, 3);
+	assert_string_equal(fk.removed[0], "/run/parma/scratch/containers/c1");
+	assert_string_equal(fk.removed[1], "/run/parma/scratch/mounts/c1");
 	char bundle[300];
 	snprintf(bundle, sizeof(bundle), "%s/bundles/c1", r->state_dir);
-	assert_string_equal(fk.removed[1], bundle);
+	assert_string_equal(fk.removed[2], bundle);
 	expect_denied(r, "container_not_started",
 		      "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}");
 	expect_denied(r, "id_reused", OVERLAY);
+}
+
+/* The guest owns every path: scratch://NAME becomes the container's own directory, created
+ * with the owner and mode the rule names (default: the container's user, 0700) and bound
+ * without those options; tmpfs:// a tmpfs; nothing of the request names a guest path. */
+#define MOUNTS_RULES                                                                               \
+	"[{\"source\":\"scratch://data\",\"destination\":\"/data\",\"type\":\"bind\","        \
+	"\"options\":[\"rbind\",\"rw\",\"uid=33\",\"gid=34\",\"mode=0750\"]},"               \
+	"{\"source\":\"scratch://cache\",\"destination\":\"/cache\",\"type\":\"bind\","      \
+	"\"options\":[\"rbind\",\"rw\"]},"                                                     \
+	"{\"source\":\"tmpfs://\",\"destination\":\"/scratchtmp\",\"type\":\"tmpfs\","       \
+	"\"options\":[\"nosuid\",\"mode=1777\"]}]"
+
+static void agent_scratch_mounts_are_the_containers_own(void **state)
+{
+	struct rig *r = *state;
+	char *pol = strdup(policy_text);
+	const char *at = strstr(pol, "\"working_dir\":\"/\",");
+	assert_non_null(at);
+	char *text = NULL;
+	assert_true(asprintf(&text, "%.*s\"user\":{\"uid\":1000,\"gid\":1001},\"mounts\":" MOUNTS_RULES
+				    ",%s", (int)(at - pol), pol, at) > 0);
+	install_text(r, text);
+	mount_all(r);
+	fk.n_made = 0;
+	expect_ok(r, "{\"type\":\"create_container\"," CREATE_FIELDS
+		     ",\"env\":[\"PATH=/usr/bin:/bin\"],\"user\":{\"uid\":1000,\"gid\":1001},"
+		     "\"mounts\":" MOUNTS_RULES "}");
+	assert_int_equal(fk.n_made, 2);
+	assert_string_equal(fk.made[0], "/run/parma/scratch/mounts/c1/data 33:34 750");
+	assert_string_equal(fk.made[1], "/run/parma/scratch/mounts/c1/cache 1000:1001 700");
+	char path[200];
+	snprintf(path, sizeof(path), "%s/bundles/c1/config.json", r->state_dir);
+	struct json_object *cfg = json_object_from_file(path), *mounts;
+	assert_non_null(cfg);
+	assert_true(json_object_object_get_ex(cfg, "mounts", &mounts));
+	const char *cfg_text = json_object_to_json_string_ext(
+		mounts, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	assert_non_null(strstr(cfg_text, "\"source\":\"/run/parma/scratch/mounts/c1/data\""));
+	assert_null(strstr(cfg_text, "scratch:"));
+	assert_null(strstr(cfg_text, "tmpfs:"));
+	assert_null(strstr(cfg_text, "uid=")); /* ownership is the directory's, not the bind's */
+	assert_non_null(strstr(cfg_text, "mode=1777")); /* a tmpfs keeps its options */
+	json_object_put(cfg);
+	free(text);
+	free(pol);
 }
 
 static void agent_exec_signal_and_stdin(void **state)
@@ -717,6 +814,59 @@ static void agent_exec_external_and_unlisted(void **state)
 	json_object_put(resp);
 	wait_for_eofs(r, 2);
 	assert_memory_equal(r->out[0], "external\n", 9);
+}
+
+/* Whether the agent already recorded that process pid ended (get_properties). */
+static bool process_ended(struct rig *r, uint32_t pid)
+{
+	struct json_object *resp = NULL, *ps, *v;
+	bool ended = false;
+	assert_int_equal(call(r, &resp, "{\"type\":\"get_properties\"}"), 0);
+	assert_true(json_object_object_get_ex(resp, "processes", &ps));
+	for (size_t i = 0; i < json_object_array_length(ps); i++) {
+		struct json_object *e = json_object_array_get_idx(ps, i);
+		if (json_object_object_get_ex(e, "process_id", &v) &&
+		    (uint32_t)json_object_get_int64(v) == pid &&
+		    json_object_object_get_ex(e, "running", &v))
+			ended = !json_object_get_boolean(v);
+	}
+	json_object_put(resp);
+	return ended;
+}
+
+/* The exit status follows all of the process's output: a process that has ended while its
+ * output is still being written (here by a child it left behind, released only after the
+ * wait was asked) gets its status only after every byte and both EOFs. */
+static void agent_exit_status_follows_all_output(void **state)
+{
+	struct rig *r = *state;
+	install(r);
+	fk.late_go = -2; /* the next spawn leaves the late writer */
+	struct json_object *resp = NULL, *v;
+	assert_int_equal(call(r, &resp, "{\"type\":\"exec_external\",\"command\":[\"/bin/echo\",\"external\"],\"stdio\":true}"), 0);
+	assert_true(json_object_object_get_ex(resp, "process_id", &v));
+	uint32_t p = (uint32_t)json_object_get_int64(v);
+	json_object_put(resp);
+	assert_true(fk.late_go >= 0);
+	bool ended = false;
+	for (int i = 0; i < 500 && !(ended = process_ended(r, p)); i++)
+		usleep(10000);
+	assert_true(ended);
+	uint32_t wait_id;
+	char req[96];
+	snprintf(req, sizeof(req), "{\"type\":\"wait\",\"process_id\":%u}", p);
+	struct json_object *wreq = json_tokener_parse(req);
+	assert_int_equal(agent_client_send(r->cli, wreq, &wait_id, NULL), 0);
+	json_object_put(wreq);
+	assert_int_equal(write(fk.late_go, "g", 1), 1);
+	assert_int_equal(agent_client_wait(r->cli, wait_id, 20000, &resp, NULL), 0);
+	/* Nothing pumped after the answer: what arrived before it is all there is. */
+	assert_int_equal(r->out_total[0], LATE_BYTES);
+	assert_int_equal(r->out_total[1], 5);
+	assert_int_equal(r->eofs, 2);
+	assert_true(json_object_object_get_ex(resp, "exit_code", &v));
+	assert_int_equal(json_object_get_int(v), 0);
+	json_object_put(resp);
 }
 
 static void agent_malformed_frames_keep_serving(void **state)
@@ -803,7 +953,7 @@ static void agent_seccomp_profile_must_match_digest(void **state)
 		 "\"seccomp_profile_sha256\":\"%s\"}]}", hex);
 	install_text(r, policy);
 	expect_ok(r, MOUNT_A);
-	expect_ok(r, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layer_targets\":[\"/run/parma/layers/a\"],\"target\":\"/run/parma/ctr/c1\"}");
+	expect_ok(r, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layer_targets\":[\"/run/parma/layers/0\"],\"target\":\"/run/parma/containers/c1/rootfs\"}");
 	const char *base = "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/bin/true\"]";
 	snprintf(req, sizeof(req), "%s}", base);
 	expect_denied(r, "seccomp", req);
@@ -895,7 +1045,7 @@ static void agent_load_fragment_publishes_in_security_context(void **state)
 			assert_memory_equal(data, doc, len);
 			free(data);
 			expect_ok(r, "{\"type\":\"mount_device\",\"device\":\"/dev/vdb\",\"target\":"
-				     "\"/run/parma/layers/x\",\"device_hash\":\"" HASH_X
+				     "\"/run/parma/layers/9\",\"device_hash\":\"" HASH_X
 				     "\",\"hash_offset\":4096}");
 		}
 		free(req), free(b64), free(doc), free(body);
@@ -916,8 +1066,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(agent_failed_effect_rolls_back, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_container_lifecycle, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_shutdown_twice_then_id_retired, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(agent_scratch_mounts_are_the_containers_own, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_exec_signal_and_stdin, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_exec_external_and_unlisted, rig_setup, rig_teardown),
+		cmocka_unit_test_setup_teardown(agent_exit_status_follows_all_output, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_malformed_frames_keep_serving, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_workload_attestation_socket, rig_setup, rig_teardown),
 		cmocka_unit_test_setup_teardown(agent_seccomp_profile_must_match_digest, rig_setup, rig_teardown),

@@ -1,5 +1,5 @@
 /* storage_table: validation of host-chosen names/paths and the table and option strings built
- * from them (guest/storage/table.c). Real device-mapper runs only in tests/e2e/agent. */
+ * from them (guest/storage/table.c). Real device-mapper runs only in tests/e2e/guest. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -106,10 +106,11 @@ def main():
         check(c["cmd"]["user"] == {"uid": 4242, "gid": 0}, "unknown numeric uid: gid 0")
         check(c["both"]["user"] == {"uid": 1000, "gid": 1001}, "numeric uid takes passwd gid")
         check(c["args"]["mounts"] == [
-            {"source": "/run/parma/scratch/args/data", "destination": "/data", "type": "bind",
-             "options": ["rbind", "rw"]},
-            {"source": "tmpfs", "destination": "/scratch", "type": "tmpfs",
-             "options": ["nosuid", "nodev", "ro"]}], "mounts")
+            {"source": "scratch://data", "destination": "/data", "type": "bind",
+             "options": ["rbind", "uid=1000", "gid=50", "mode=0700", "rw"]},
+            {"source": "tmpfs://", "destination": "/scratch", "type": "tmpfs",
+             "options": ["nosuid", "nodev", "mode=1777", "ro"]}],
+              "mounts: symbolic sources, the scratch directory owned by the container's user")
         check(c["args"]["signals"] == [1, 15] and c["plain"]["signals"] == [15], "signals")
         check(c["args"]["exec_processes"] == [{"command": ["/bin/cat", "/srv/index.html"],
                                                "working_dir": "/tmp", "signals": [9]}],
@@ -128,11 +129,11 @@ def main():
               "plan lists each container's layer images, base first, with verity parameters")
         # the engine allows exactly what the spec describes (replayed through parma policy explain)
         a = c["args"]
-        reqs = [{"type": "mount_device", "target": "/run/parma/layers/%d" % i, "device_hash": h}
+        reqs = [{"type": "mount_device", "layer": i, "device_hash": h}
                 for i, h in enumerate(a["layers"])]
+        reqs.append({"type": "mount_scratch", "encrypted": True})
         reqs.append({"type": "mount_overlay", "container_id": "c1",
-                     "target": "/run/parma/c1/rootfs",
-                     "layer_targets": ["/run/parma/layers/%d" % i for i in range(len(a["layers"]))]})
+                     "layers": list(range(len(a["layers"]))), "scratch": True})
         create = {"type": "create_container", "container_id": "c1",
                   "command": ["/bin/sh", "-c", "echo args"],
                   "env": ["PATH=/bin:/usr/bin", "MODE=spec", "TOKEN=abcdefgh"],
@@ -153,12 +154,12 @@ def main():
         r = explain(reqs)
         check(r.returncode == 0, "engine allows the spec's own container: " + r.stdout + r.stderr)
         bad_env = dict(create, env=["PATH=/bin:/usr/bin", "MODE=spec"])
-        r = explain(reqs[:3] + [bad_env])
+        r = explain(reqs[:-3] + [bad_env])
         check(r.returncode == 1 and "env_required" in r.stdout, "missing required env denied")
         bad_cmd = dict(create, command=["/bin/sh", "-c", "echo image"])
-        r = explain(reqs[:3] + [bad_cmd])
+        r = explain(reqs[:-3] + [bad_cmd])
         check(r.returncode == 1 and "command" in r.stdout, "image cmd replaced by args")
-        r = explain(reqs[:3] + [dict(create, user={"uid": 0, "gid": 0})])
+        r = explain(reqs[:-3] + [dict(create, user={"uid": 0, "gid": 0})])
         check(r.returncode == 1 and "user" in r.stdout, "other user denied")
         first = open(pol_path, "rb").read()
         r = gen(work, spec, "-o", pol_path)

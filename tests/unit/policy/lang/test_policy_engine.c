@@ -34,8 +34,8 @@ static const char *policy_text =
 	" \"exec_processes\":[{\"command\":[\"/bin/ps\"],\"signals\":[9]},"
 	"                     {\"command\":[\"/bin/top\"],\"working_dir\":\"/tmp\"}],"
 	" \"signals\":[15],"
-	" \"mounts\":[{\"source\":\"/run/parma/scratch/[a-z0-9]+/"
-	"data\",\"source_strategy\":\"regex\","
+	" \"mounts\":[{\"source\":\"scratch://[a-z0-9]+"
+	"\",\"source_strategy\":\"regex\","
 	"             "
 	"\"destination\":\"/data\",\"type\":\"bind\",\"options\":[\"rbind\",\"rw\"]}]},"
 	"{\"name\":\"worker\",\"layers\":[\"" HA "\",\"" HB "\"],\"command\":[\"/api\",\"work\"],"
@@ -137,7 +137,7 @@ static char *snap(struct fx *f)
 	"{\"type\":\"mount_device\",\"target\":\"/run/parma/layers/" t "\",\"device_hash\":\"" h   \
 	"\"}"
 #define OVERLAY(id, layers)                                                                        \
-	"{\"type\":\"mount_overlay\",\"container_id\":\"" id "\",\"target\":\"/run/parma/" id      \
+	"{\"type\":\"mount_overlay\",\"container_id\":\"" id "\",\"target\":\"/run/parma/containers/" id \
 	"/rootfs\",\"layer_targets\":[" layers "]}"
 #define LT(t)	"\"/run/parma/layers/" t "\""
 #define USER100 "\"user\":{\"uid\":100,\"gid\":100}"
@@ -152,9 +152,9 @@ static char *snap(struct fx *f)
 static void setup_overlay(struct fx *f, const char *id)
 {
 	(void)id;
-	assert_allowed(f, req(f, MOUNT("a", HA)));
-	assert_allowed(f, req(f, MOUNT("b", HB)));
-	assert_allowed(f, req(f, OVERLAY("c1", LT("a") "," LT("b"))));
+	assert_allowed(f, req(f, MOUNT("0", HA)));
+	assert_allowed(f, req(f, MOUNT("1", HB)));
+	assert_allowed(f, req(f, OVERLAY("c1", LT("0") "," LT("1"))));
 }
 
 static void policy_closed_engine_denies_everything(void **state)
@@ -211,14 +211,30 @@ static void policy_mount_device_allows_policy_layers_only(void **state)
 {
 	(void)state;
 	struct fx *f = fx_new("");
-	assert_allowed(f, req(f, MOUNT("a", HA)));
-	assert_allowed(f, req(f, MOUNT("c", HC)));
+	assert_allowed(f, req(f, MOUNT("0", HA)));
+	assert_allowed(f, req(f, MOUNT("2", HC)));
 	assert_denied(
 		f, "device_hash",
-		req(f, MOUNT("x",
+		req(f, MOUNT("3",
 			     "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd")));
-	assert_denied(f, "target_in_use", req(f, MOUNT("a", HB)));
-	assert_denied(f, "target_in_use", req(f, MOUNT("a/sub", HB)));
+	assert_denied(f, "target_in_use", req(f, MOUNT("0", HB)));
+	/* the guest owns every path: a layer goes only to layers/N */
+	assert_denied(f, "target_path", req(f, MOUNT("0/sub", HB)));
+	assert_denied(f, "target_path", req(f, MOUNT("01", HB)));
+	assert_denied(f, "target_path", req(f, MOUNT("1024", HB)));
+	assert_denied(f, "agent_state",
+		      req(f, "{\"type\":\"mount_device\",\"target\":\"/run/parma/agent/x\","
+			     "\"device_hash\":\"" HA "\"}"));
+	/* the name form: layer slot 1 is layers/1 */
+	assert_allowed(f, req(f, "{\"type\":\"mount_device\",\"layer\":1,\"device_hash\":\"" HB
+				 "\"}"));
+	assert_denied(f, "target_in_use", req(f, MOUNT("1", HB)));
+	assert_denied(f, "malformed_request",
+		      req(f, "{\"type\":\"mount_device\",\"layer\":1024,\"device_hash\":\"" HB
+			     "\"}"));
+	assert_denied(f, "malformed_request",
+		      req(f, "{\"type\":\"mount_device\",\"layer\":3,\"target\":\"/run/parma/"
+			     "layers/3\",\"device_hash\":\"" HB "\"}"));
 	assert_denied(f, "target_path",
 		      req(f,
 			  "{\"type\":\"mount_device\",\"target\":\"/tmp/x\",\"device_hash\":\"" HA
@@ -236,27 +252,45 @@ static void policy_unmount_device_and_scratch(void **state)
 {
 	(void)state;
 	struct fx *f = fx_new("");
-	assert_allowed(f, req(f, MOUNT("a", HA)));
+	assert_allowed(f, req(f, MOUNT("0", HA)));
 	assert_denied(f, "no_device",
-		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/b\"}"));
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/1\"}"));
 	assert_allowed(f,
-		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
+		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/0\"}"));
 	assert_denied(f, "no_device",
-		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/0\"}"));
 	assert_denied(f, "scratch_unencrypted",
 		      req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/"
-			     "s\",\"encrypted\":false}"));
+			     "scratch\",\"encrypted\":false}"));
 	assert_allowed(
 		f,
 		req(f,
-		    "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\",\"encrypted\":true}"));
+		    "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/scratch\",\"encrypted\":true}"));
 	assert_denied(f, "target_in_use",
-		      req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\"}"));
-	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/s\"}"));
+		      req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/scratch\"}"));
+	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
+	/* an overlay whose writable layer is on the scratch disk keeps it mounted, the layers
+	 * too, until the overlay is gone */
+	assert_allowed(f, req(f, MOUNT("0", HA)));
+	assert_allowed(f, req(f, MOUNT("1", HB)));
+	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"encrypted\":true}"));
+	assert_allowed(f, req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
+				 "\"layers\":[0,1],\"scratch\":true}"));
+	assert_denied(f, "device_in_use",
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
+	assert_denied(f, "device_in_use",
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/1\"}"));
+	assert_allowed(f, req(f, "{\"type\":\"unmount_overlay\",\"container_id\":\"c1\"}"));
+	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
+	/* a read-only overlay does not hold the scratch disk */
+	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"encrypted\":true}"));
+	assert_allowed(f, req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c2\","
+				 "\"layers\":[0,1]}"));
+	assert_allowed(f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
 	fx_free(f);
 	f = fx_new("\"allow_unencrypted_scratch\":true,");
 	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/"
-				 "s\",\"encrypted\":false}"));
+				 "scratch\",\"encrypted\":false}"));
 	fx_free(f);
 }
 
@@ -264,33 +298,42 @@ static void policy_overlay_requires_exact_layer_order(void **state)
 {
 	(void)state;
 	struct fx *f = fx_new("");
-	assert_allowed(f, req(f, MOUNT("a", HA)));
-	assert_allowed(f, req(f, MOUNT("b", HB)));
-	assert_allowed(f, req(f, MOUNT("c", HC)));
-	assert_denied(f, "overlay_layers", req(f, OVERLAY("c1", LT("b") "," LT("a"))));
-	assert_denied(f, "overlay_layers", req(f, OVERLAY("c1", LT("a"))));
-	assert_denied(f, "overlay_layers", req(f, OVERLAY("c1", LT("a") "," LT("b") "," LT("c"))));
-	assert_denied(f, "no_device", req(f, OVERLAY("c1", LT("a") "," LT("zz"))));
-	assert_allowed(f, req(f, OVERLAY("c1", LT("a") "," LT("b"))));
+	assert_allowed(f, req(f, MOUNT("0", HA)));
+	assert_allowed(f, req(f, MOUNT("1", HB)));
+	assert_allowed(f, req(f, MOUNT("2", HC)));
+	assert_denied(f, "overlay_layers", req(f, OVERLAY("c1", LT("1") "," LT("0"))));
+	assert_denied(f, "overlay_layers", req(f, OVERLAY("c1", LT("0"))));
+	assert_denied(f, "overlay_layers", req(f, OVERLAY("c1", LT("0") "," LT("1") "," LT("2"))));
+	assert_denied(f, "no_device", req(f, OVERLAY("c1", LT("0") "," LT("9"))));
+	assert_allowed(f, req(f, OVERLAY("c1", LT("0") "," LT("1"))));
 	char *s = snap(f);
 	assert_non_null(strstr(s, "\"candidates\":[\"api\",\"worker\"]")); /* both share A,B */
 	free(s);
-	assert_allowed(f, req(f, OVERLAY("c2", LT("a") "," LT("c"))));
+	assert_allowed(f, req(f, OVERLAY("c2", LT("0") "," LT("2"))));
 	s = snap(f);
 	assert_non_null(strstr(s, "\"candidates\":[\"db\"]"));
 	free(s);
 	assert_denied(f, "overlay_exists",
-		      req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"target\":\"/"
-			     "run/parma/other\",\"layer_targets\":[" LT("a") "," LT("b") "]}"));
+		      req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layers\":[0,1]}"));
+	/* a rootfs is named by its own id: c3's overlay cannot go to c1's, nor elsewhere */
+	assert_denied(f, "target_path",
+		      req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c3\",\"target\":\"/"
+			     "run/parma/containers/c1/rootfs\",\"layers\":[0,1]}"));
+	assert_denied(f, "target_path",
+		      req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c3\",\"target\":\"/"
+			     "run/parma/other\",\"layers\":[0,1]}"));
+	assert_denied(f, "target_path",
+		      req(f, "{\"type\":\"mount_overlay\",\"container_id\":\"c3\",\"layers\":[0,1],"
+			     "\"scratch\":\"/run/parma/layers/0\"}"));
 	assert_denied(f, "device_in_use",
-		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
+		      req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/0\"}"));
 	/* unmount overlay, then the layer can go */
 	assert_allowed(
-		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c2/rootfs\"}"));
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c2/rootfs\"}"));
 	assert_denied(f, "no_overlay",
-		      req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c2/rootfs\"}"));
+		      req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c2/rootfs\"}"));
 	assert_allowed(f,
-		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/c\"}"));
+		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/2\"}"));
 	fx_free(f);
 }
 
@@ -340,13 +383,21 @@ static void policy_create_narrows_candidates_and_returns_effective_values(void *
 		       "api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100
 		       "," CAPKILL ",\"seccomp_profile\":\"e30=\"}"));
 	assert_denied(f, "no_overlay", req(f, CREATE_API("c9", "\"PATH=/bin\"")));
+	/* a scratch:// source lives on the scratch disk */
+#define CREATE_DATA                                                                                \
+	"{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"          \
+	"api\",\"serve\"],\"env\":[\"PATH=/bin\"],\"working_dir\":\"/app\"," USER100        \
+	"," CAPKILL ",\"mounts\":[{\"source\":\"scratch://data\",\"destination\":\"/"         \
+	"data\",\"type\":\"bind\",\"options\":[\"rw\",\"rbind\"]}]}"
+	assert_denied(f, "no_device", req(f, CREATE_DATA));
+	assert_allowed(f, req(f, "{\"type\":\"mount_scratch\"}"));
 	/* allowed: regex mount source, env kept in order, caps and stdio from the policy */
 	assert_allowed(
 		f,
 		req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\",\"command\":[\"/"
 		       "api\",\"serve\"],\"env\":[\"PATH=/"
 		       "bin\",\"SECRET=abcd\"],\"working_dir\":\"/app\"," USER100 "," CAPKILL
-		       ",\"mounts\":[{\"source\":\"/run/parma/scratch/c1/data\",\"destination\":\"/"
+		       ",\"mounts\":[{\"source\":\"scratch://data\",\"destination\":\"/"
 		       "data\",\"type\":\"bind\",\"options\":[\"rw\",\"rbind\"]}]}"));
 	assert_int_equal(f->d.n_env_keep, 2);
 	assert_int_equal(f->d.env_keep[0], 0);
@@ -539,8 +590,8 @@ static void policy_signal_narrows_candidates(void **state)
 	policy_digest((uint8_t *)p, strlen(p), &dg);
 	struct policy_req_install_policy in = {(uint8_t *)p, strlen(p), dg.sha256};
 	assert_int_equal(policy_engine_install(f->e, &in, &f->d), 0);
-	assert_allowed(f, req(f, MOUNT("a", HA)));
-	assert_allowed(f, req(f, OVERLAY("c1", LT("a"))));
+	assert_allowed(f, req(f, MOUNT("0", HA)));
+	assert_allowed(f, req(f, OVERLAY("c1", LT("0"))));
 	assert_allowed(f, req(f, "{\"type\":\"create_container\",\"container_id\":\"c1\","
 				 "\"command\":[\"/x\"],\"working_dir\":\"/\"}"));
 	char *s0 = snap(f);
@@ -584,11 +635,11 @@ static void policy_full_lifecycle(void **state)
 	(void)state;
 	struct fx *f = fx_new("");
 	char *empty = snap(f);
-	assert_allowed(f, req(f, MOUNT("a", HA)));
-	assert_allowed(f, req(f, MOUNT("b", HB)));
+	assert_allowed(f, req(f, MOUNT("0", HA)));
+	assert_allowed(f, req(f, MOUNT("1", HB)));
 	assert_allowed(f,
-		       req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/scratch/c1\"}"));
-	assert_allowed(f, req(f, OVERLAY("c1", LT("a") "," LT("b"))));
+		       req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/scratch\"}"));
+	assert_allowed(f, req(f, OVERLAY("c1", LT("0") "," LT("1"))));
 	assert_allowed(f, req(f, CREATE_API("c1", "\"PATH=/bin\"")));
 	assert_allowed(
 		f, req(f, "{\"type\":\"exec_in_container\",\"container_id\":\"c1\",\"command\":[\"/"
@@ -597,7 +648,7 @@ static void policy_full_lifecycle(void **state)
 	assert_allowed(
 		f, req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
 	assert_denied(f, "overlay_in_use",
-		      req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+		      req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c1/rootfs\"}"));
 	assert_allowed(f, req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
 	/* a second shutdown (the host forcing a container that ignored SIGTERM) is allowed
 	 * and changes nothing; exec and create are not */
@@ -614,29 +665,29 @@ static void policy_full_lifecycle(void **state)
 		req(f, "{\"type\":\"signal_process\",\"container_id\":\"c1\",\"signal\":15}"));
 	assert_denied(f, "id_reused", req(f, CREATE_API("c1", "\"PATH=/bin\"")));
 	assert_allowed(
-		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c1/rootfs\"}"));
 	/* once unmounted, the container is gone: no shutdown, and the id is retired */
 	assert_denied(f, "container_not_started",
 		      req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
 	assert_allowed(
-		f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch/c1\"}"));
+		f, req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/scratch\"}"));
 	assert_allowed(f,
-		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/b\"}"));
+		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/1\"}"));
 	assert_allowed(f,
-		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/a\"}"));
+		       req(f, "{\"type\":\"unmount_device\",\"target\":\"/run/parma/layers/0\"}"));
 	char *end = snap(f);
 	/* everything undone, nothing left behind but the retired id */
 	assert_non_null(strstr(end, "\"devices\":[],\"containers\":[]"));
 	assert_non_null(strstr(end, "\"retired_ids\":[\"c1\"]"));
 	assert_non_null(strstr(empty, "\"retired_ids\":[]"));
 	/* the id can never get an overlay again, on these layers or any others */
-	assert_allowed(f, req(f, MOUNT("a", HA)));
-	assert_allowed(f, req(f, MOUNT("b", HB)));
-	assert_allowed(f, req(f, MOUNT("c", HC)));
-	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("a") "," LT("b"))));
-	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("a") "," LT("c"))));
+	assert_allowed(f, req(f, MOUNT("0", HA)));
+	assert_allowed(f, req(f, MOUNT("1", HB)));
+	assert_allowed(f, req(f, MOUNT("2", HC)));
+	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("0") "," LT("1"))));
+	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("0") "," LT("2"))));
 	/* a new id starts from scratch */
-	assert_allowed(f, req(f, OVERLAY("c2", LT("a") "," LT("b"))));
+	assert_allowed(f, req(f, OVERLAY("c2", LT("0") "," LT("1"))));
 	assert_allowed(f, req(f, CREATE_API("c2", "\"PATH=/bin\"")));
 	free(empty);
 	free(end);
@@ -654,19 +705,19 @@ static void policy_ids_retire_with_their_container(void **state)
 	struct fx *f = fx_new("");
 	setup_overlay(f, "c1");
 	assert_allowed(
-		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
-	assert_allowed(f, req(f, OVERLAY("c1", LT("a") "," LT("b"))));
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c1/rootfs\"}"));
+	assert_allowed(f, req(f, OVERLAY("c1", LT("0") "," LT("1"))));
 	assert_allowed(f, req(f, CREATE_API("c1", "\"PATH=/bin\"")));
 	assert_allowed(f, req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}"));
 	char *before = snap(f);
 	assert_allowed(
-		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c1/rootfs\"}"));
 	assert_int_equal(policy_engine_revert(f->e), 0); /* the unmount failed in the guest */
 	char *after = snap(f);
 	assert_string_equal(before, after);
 	assert_allowed(
-		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/c1/rootfs\"}"));
-	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("a") "," LT("b"))));
+		f, req(f, "{\"type\":\"unmount_overlay\",\"target\":\"/run/parma/containers/c1/rootfs\"}"));
+	assert_denied(f, "id_reused", req(f, OVERLAY("c1", LT("0") "," LT("1"))));
 	/* many retired ids stay sorted and each one found */
 	char id[32];
 	for (int i = 0; i < 300; i++) {
@@ -674,8 +725,7 @@ static void policy_ids_retire_with_their_container(void **state)
 		char *o;
 		assert_true(asprintf(&o,
 				     "{\"type\":\"mount_overlay\",\"container_id\":\"%s\","
-				     "\"target\":\"/run/parma/%s/rootfs\",\"layer_targets\":[" LT(
-					     "a") "," LT("b") "]}",
+				     "\"target\":\"/run/parma/containers/%s/rootfs\",\"layer_targets\":[" LT("0") "," LT("1") "]}",
 				     id, id) > 0);
 		assert_allowed(f, req(f, "%s", o));
 		assert_allowed(f, req(f,
@@ -689,7 +739,7 @@ static void policy_ids_retire_with_their_container(void **state)
 				      id));
 		assert_allowed(f, req(f,
 				      "{\"type\":\"unmount_overlay\",\"target\":"
-				      "\"/run/parma/%s/rootfs\"}",
+				      "\"/run/parma/containers/%s/rootfs\"}",
 				      id));
 		assert_denied(f, "id_reused", req(f, "%s", o));
 		free(o);
@@ -699,8 +749,7 @@ static void policy_ids_retire_with_their_container(void **state)
 		assert_denied(f, "id_reused",
 			      req(f,
 				  "{\"type\":\"mount_overlay\",\"container_id\":\"%s\","
-				  "\"target\":\"/run/parma/%s/rootfs\",\"layer_targets\":[" LT(
-					  "a") "," LT("b") "]}",
+				  "\"target\":\"/run/parma/containers/%s/rootfs\",\"layer_targets\":[" LT("0") "," LT("1") "]}",
 				  id, id));
 	}
 	free(before);
@@ -714,7 +763,7 @@ static void policy_revert_restores_state_before_last_allowed(void **state)
 	struct fx *f = fx_new("");
 	assert_int_equal(policy_engine_revert(f->e), -ENOENT);
 	char *s0 = snap(f);
-	assert_allowed(f, req(f, MOUNT("a", HA)));
+	assert_allowed(f, req(f, MOUNT("0", HA)));
 	assert_int_equal(policy_engine_revert(f->e), 0); /* the device mount failed */
 	char *s1 = snap(f);
 	assert_string_equal(s0, s1);
@@ -778,11 +827,11 @@ static struct policy_engine *engine_with(const char *pol)
 	struct policy_req_install_policy in = {(const uint8_t *)pol, strlen(pol), dg.sha256};
 	if (policy_engine_install(e, &in, &d))
 		fail_msg("install: %s", d.reason.message);
-	struct policy_req_mount_device md = {.target = "/run/parma/l"};
+	struct policy_req_mount_device md = {.target = "/run/parma/layers/0"};
 	memset(md.device_hash, 0xaa, 32);
 	assert_int_equal(policy_mount_device(e, &md, &d), 0);
-	const char *lt[] = {"/run/parma/l"};
-	struct policy_req_mount_overlay mo = {"c", "/run/parma/c", {lt, 1}, NULL};
+	const char *lt[] = {"/run/parma/layers/0"};
+	struct policy_req_mount_overlay mo = {"c", "/run/parma/containers/c/rootfs", {lt, 1}, NULL};
 	assert_int_equal(policy_mount_overlay(e, &mo, &d), 0);
 	return e;
 }
@@ -1064,6 +1113,72 @@ static void policy_request_json_is_strict(void **state)
 	assert_null(policy_cap_name(41));
 }
 
+/* Requests name things: the parser fills in the path map's entries, to_json writes names
+ * back, and a compatibility path that is not the map's entry is kept as sent (so the engine
+ * judges exactly it). */
+static char *reparse(const char *text, struct policy_request *q)
+{
+	struct errbuf eb = {0};
+	if (policy_request_parse(text, strlen(text), q, &eb))
+		fail_msg("%s: %s", text, errbuf_msg(&eb));
+	struct json_object *o = policy_request_to_json(q);
+	assert_non_null(o);
+	char *out = strdup(json_object_to_json_string_ext(
+		o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return out;
+}
+
+static void policy_requests_name_things_through_the_path_map(void **state)
+{
+	(void)state;
+	struct policy_request q;
+	char *s = reparse("{\"type\":\"mount_overlay\",\"container_id\":\"layers\","
+			  "\"layers\":[3,0],\"scratch\":true}",
+			  &q);
+	/* a container named "layers" still gets containers/layers/rootfs */
+	assert_string_equal(q.u.mount_overlay.target, "/run/parma/containers/layers/rootfs");
+	assert_string_equal(q.u.mount_overlay.layer_targets.v[0], "/run/parma/layers/3");
+	assert_string_equal(q.u.mount_overlay.scratch, POLICY_PATH_SCRATCH);
+	assert_non_null(strstr(s, "\"layers\":[3,0]"));
+	assert_non_null(strstr(s, "\"scratch\":true"));
+	assert_null(strstr(s, "target"));
+	policy_request_clear(&q);
+	free(s);
+	s = reparse("{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"target\":\"/run/"
+		    "parma/elsewhere\",\"layer_targets\":[\"/run/parma/layers/x\"]}",
+		    &q);
+	assert_non_null(strstr(s, "\"target\":\"/run/parma/elsewhere\""));
+	assert_non_null(strstr(s, "\"layer_targets\":[\"/run/parma/layers/x\"]"));
+	policy_request_clear(&q);
+	free(s);
+	s = reparse("{\"type\":\"unmount_device\",\"scratch\":true}", &q);
+	assert_string_equal(q.u.unmount_device.target, POLICY_PATH_SCRATCH);
+	assert_string_equal(s, "{\"type\":\"unmount_device\",\"scratch\":true}");
+	policy_request_clear(&q);
+	free(s);
+	s = reparse("{\"type\":\"unmount_overlay\",\"container_id\":\"c1\"}", &q);
+	assert_string_equal(q.u.unmount_overlay.target, "/run/parma/containers/c1/rootfs");
+	assert_string_equal(s, "{\"type\":\"unmount_overlay\",\"container_id\":\"c1\"}");
+	policy_request_clear(&q);
+	free(s);
+	/* the map's own edges */
+	char buf[64];
+	assert_int_equal(policy_path_layer_slot("/run/parma/layers/1023"), 1023);
+	assert_int_equal(policy_path_layer_slot("/run/parma/layers/1024"), -1);
+	assert_int_equal(policy_path_layer_slot("/run/parma/layers/007"), -1);
+	assert_int_equal(policy_path_layer_slot("/run/parma/layers/"), -1);
+	assert_int_equal(policy_path_rootfs(buf, sizeof(buf), "../x"), -EINVAL);
+	assert_int_equal(policy_path_scratch_mount(buf, sizeof(buf), "c1", ".."), -EINVAL);
+	assert_int_equal(policy_path_scratch_mount(buf, sizeof(buf), "c1", "a/b"), -EINVAL);
+	assert_int_equal(policy_path_scratch_mount(buf, sizeof(buf), "c1", "data"), 0);
+	assert_string_equal(buf, "/run/parma/scratch/mounts/c1/data");
+	assert_int_equal(policy_path_upper(buf, 8, "c1"), -ENAMETOOLONG);
+	assert_true(policy_path_overlap("/run/parma", "/run/parma/agent"));
+	assert_false(policy_path_overlap("/run/parma/agent2", "/run/parma/agent"));
+	assert_true(policy_path_overlap("/", "/etc"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1089,6 +1204,7 @@ int main(void)
 		cmocka_unit_test(policy_limit_budget_is_per_request),
 		cmocka_unit_test(policy_limit_allows_realistic_large_requests),
 		cmocka_unit_test(policy_request_json_is_strict),
+		cmocka_unit_test(policy_requests_name_things_through_the_path_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -137,7 +137,7 @@ static int req(struct fx *f, const char *fmt, ...)
 	"{\"type\":\"mount_device\",\"target\":\"/run/parma/layers/" t "\",\"device_hash\":\"" h   \
 	"\"}"
 #define OVERLAY(id, t)                                                                             \
-	"{\"type\":\"mount_overlay\",\"container_id\":\"" id "\",\"target\":\"/run/parma/" id      \
+	"{\"type\":\"mount_overlay\",\"container_id\":\"" id "\",\"target\":\"/run/parma/containers/" id \
 	"/rootfs\",\"layer_targets\":[\"/run/parma/layers/" t "\"]}"
 #define CREATE(id, cmd)                                                                            \
 	"{\"type\":\"create_container\",\"container_id\":\"" id "\",\"command\":[\"" cmd "\"],"    \
@@ -163,12 +163,12 @@ static void fragment_rules_join_attributed_to_issuer_and_feed(void **state)
 {
 	(void)state;
 	struct fx *f = fx_new(2, NULL);
-	assert_int_equal(req(f, MOUNT("s", HS)), -EACCES); /* not in the policy yet */
+	assert_int_equal(req(f, MOUNT("5", HS)), -EACCES); /* not in the policy yet */
 	assert_ok(f, load(f, 3, SIDECAR("sidecar", HS, "")));
 	assert_non_null(strstr(f->d.source, pki.did));
 	assert_non_null(strstr(f->d.source, "feed " FEED " svn 3"));
-	assert_ok(f, req(f, MOUNT("s", HS)));
-	assert_ok(f, req(f, OVERLAY("c1", "s")));
+	assert_ok(f, req(f, MOUNT("5", HS)));
+	assert_ok(f, req(f, OVERLAY("c1", "5")));
 	assert_ok(f, req(f, CREATE("c1", "/sidecar")));
 	char want[1200];
 	snprintf(want, sizeof(want), "fragment %s feed " FEED " svn 3", pki.did);
@@ -179,8 +179,8 @@ static void fragment_rules_join_attributed_to_issuer_and_feed(void **state)
 	assert_string_equal(json_object_get_string(src), want);
 	json_object_put(j);
 	/* a denial names the fragment rule it compared against */
-	assert_ok(f, req(f, MOUNT("t", HT)));
-	assert_ok(f, req(f, OVERLAY("c2", "t")));
+	assert_ok(f, req(f, MOUNT("6", HT)));
+	assert_ok(f, req(f, OVERLAY("c2", "6")));
 	assert_int_equal(req(f, CREATE("c2", "/sidecar")), -EACCES);
 	assert_string_equal(f->d.source, "policy");
 	assert_ok(f, req(f, CREATE("c2", "/main")));
@@ -197,7 +197,7 @@ static void fragment_load_reverts_exactly(void **state)
 	assert_int_equal(policy_engine_revert(f->e), 0);
 	char *s1 = snap(f);
 	assert_string_equal(s0, s1);
-	assert_int_equal(req(f, MOUNT("s", HS)), -EACCES);
+	assert_int_equal(req(f, MOUNT("5", HS)), -EACCES);
 	/* and a superseding load reverts to the older fragment in force */
 	assert_ok(f, load(f, 3, SIDECAR("sidecar", HS, "")));
 	char *s2 = snap(f);
@@ -205,7 +205,7 @@ static void fragment_load_reverts_exactly(void **state)
 	assert_int_equal(policy_engine_revert(f->e), 0);
 	char *s3 = snap(f);
 	assert_string_equal(s2, s3);
-	assert_ok(f, req(f, MOUNT("s", HS)));
+	assert_ok(f, req(f, MOUNT("5", HS)));
 	free(s0), free(s1), free(s2), free(s3);
 	fx_free(f);
 }
@@ -278,7 +278,7 @@ static void fragment_never_widens_policy_flags(void **state)
 			   load(f, 3, SIDECAR("s", HS, ",\"allow_elevated\":true")));
 	/* the engine's flags are the policy's after any fragment */
 	assert_ok(f, load(f, 3, SIDECAR("s", HS, "")));
-	assert_int_equal(req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/s\","
+	assert_int_equal(req(f, "{\"type\":\"mount_scratch\",\"target\":\"/run/parma/scratch\","
 				"\"encrypted\":false}"),
 			 -EACCES);
 	fx_free(f);
@@ -323,17 +323,17 @@ static void fragment_higher_svn_supersedes_the_older(void **state)
 	(void)state;
 	struct fx *f = fx_new(2, NULL);
 	assert_ok(f, load(f, 3, SIDECAR("sidecar", HS, "")));
-	assert_ok(f, req(f, MOUNT("s", HS)));
-	assert_ok(f, req(f, OVERLAY("old", "s")));
+	assert_ok(f, req(f, MOUNT("5", HS)));
+	assert_ok(f, req(f, OVERLAY("old", "5")));
 	assert_ok(f, req(f, CREATE("old", "/sidecar")));
 	/* version 4 moves the sidecar to another image under the same name */
 	assert_ok(f, load(f, 4, SIDECAR("sidecar", HT, "")));
 	/* the old image no longer matches a new container; the running one keeps its rules */
-	assert_int_equal(req(f, OVERLAY("new", "s")), -EACCES);
+	assert_int_equal(req(f, OVERLAY("new", "5")), -EACCES);
 	assert_int_equal(f->d.reason.rule, POLICY_RULE_OVERLAY_LAYERS);
 	assert_int_equal(req(f, MOUNT("s2", HS)), -EACCES);
-	assert_ok(f, req(f, MOUNT("t", HT)));
-	assert_ok(f, req(f, OVERLAY("new", "t")));
+	assert_ok(f, req(f, MOUNT("6", HT)));
+	assert_ok(f, req(f, OVERLAY("new", "6")));
 	assert_ok(f, req(f, CREATE("new", "/sidecar")));
 	assert_non_null(strstr(f->d.source, "svn 4"));
 	assert_ok(f, req(f, "{\"type\":\"shutdown_container\",\"container_id\":\"old\"}"));

@@ -1,8 +1,10 @@
 #!/bin/sh
 # parma run end to end under QEMU TCG (dev attestation):
 #  1. the two-container example (examples/web-and-client) runs and exits 0 with the page;
-#  2. on a running group: an unlisted `parma exec` is denied with its rule and an explain
-#     hint, a listed one runs; `parma attest` + `parma verify --policy` holds, and fails for
+#  2. on a running group: a container whose user is a name from the image's passwd (www,
+#     uid 33) writes and reads its scratch and tmpfs mounts; another container's scratch mount
+#     of the same name is its own; an unlisted `parma exec` is denied with its rule and an
+#     explain hint, a listed one runs; `parma attest` + `parma verify --policy` holds, and fails for
 #     another policy; `parma ps` lists it; the main container's exit code becomes run's;
 #  3. `parma stop` ends a running group; its output, piped, arrives line by line meanwhile.
 # Exits 77 (skip) without QEMU, a guest kernel or the guest initrd.
@@ -61,7 +63,7 @@ fi
 [ $fail = 0 ] || cat "$work/ex.out"
 
 # 2. a group that keeps running until told to stop
-cp "$src/tests/e2e/run/interactive.json" "$work/g.json"
+cp "$src/tests/e2e/vmm/group/interactive.json" "$work/g.json"
 sed -i "s#\"images/busybox#\"$work/images/busybox#" "$work/g.json"
 "$parma" run $run_args "$work/g.json" > "$work/run.out" 2>&1 &
 runpid=$!
@@ -71,7 +73,15 @@ for i in $(seq 1 300); do
 	sleep 1
 done
 check "group is up" 'grep -q "waiter | waiting" "$work/run.out"'
-check "a scratch mount from the spec is writable" 'grep -q "waiter | scratch-ok" "$work/run.out"'
+check "the waiter runs as the image's user www (uid 33)" 'grep -q "waiter | uid 33" "$work/run.out"'
+check "a scratch mount from the spec is writable by that non-root user" 'grep -q "waiter | scratch-ok" "$work/run.out"'
+check "a tmpfs mount from the spec is writable by that non-root user" 'grep -q "waiter | tmpfs-ok" "$work/run.out"'
+# the exit code says it (0: web has a /data of its own, without the waiter's probe)
+"$parma" exec e2e-run web -- /bin/sh -c "test -d /data && test ! -e /data/probe" \
+	> "$work/web-data.out" 2>&1
+code=$?
+check "web's scratch mount of the same name is its own: waiter's probe is not there (exit $code)" \
+	'[ $code = 0 ]'
 check "parma ps lists it" '"$parma" ps e2e-run | grep -q "e2e-run *web *running"'
 check "parma logs has the container's output" '"$parma" logs e2e-run waiter | grep -q "^waiting"'
 
@@ -84,7 +94,7 @@ check "denial gives the explain command" 'grep -q "parma policy explain" "$work/
 "$parma" policy explain --json "$work/state/e2e-run/policy.json" "$work/state/e2e-run/requests.json" \
 	> "$work/explain.json" 2>"$work/explain.err"
 check "explain replays every recorded request to the agent's decision" \
-	'python3 "$src/tests/e2e/run/same_decisions.py" "$work/explain.json" "$work/state/e2e-run/decisions.json"'
+	'python3 "$src/tests/e2e/vmm/group/same_decisions.py" "$work/explain.json" "$work/state/e2e-run/decisions.json"'
 "$parma" policy explain --json "$work/state/e2e-run/policy.json" "$work/state/e2e-run/denied-exec.json" \
 	> "$work/explain-exec.json" 2>&1
 check "explain replays the denied exec to the agent's rule (exec_process)" \
@@ -92,6 +102,15 @@ check "explain replays the denied exec to the agent's rule (exec_process)" \
 "$parma" exec e2e-run web -- /bin/wget -q -O - http://127.0.0.1:8080/index.html > "$work/exec.out" 2>&1
 code=$?
 check "listed exec runs (exit $code)" '[ $code = 0 ] && grep -q "hello from the web container" "$work/exec.out"'
+# every byte of an exec's output arrives before its exit status, every time (a short command's
+# output can come in the same read as the exec's answer)
+same=0
+for i in 1 2 3 4 5 6 7 8; do
+	"$parma" exec e2e-run web -- /bin/wget -q -O - http://127.0.0.1:8080/index.html \
+		> "$work/exec-$i.out" 2>&1 && cmp -s "$work/exec.out" "$work/exec-$i.out" &&
+		same=$((same + 1))
+done
+check "8 more execs each print the whole page ($same of 8)" '[ $same = 8 ]'
 
 "$parma" attest e2e-run --report-data 0123abcd --certs-out "$work/certs" > "$work/report.bin" 2>"$work/attest.err"
 check "attest wrote a 1184-byte report" '[ "$(stat -c %s "$work/report.bin")" = 1184 ]'

@@ -18,7 +18,7 @@ export PARMA_STATE_DIR="$work/state" PARMA_CACHE_DIR="$work/cache" PARMA_DEV_CA=
 fail=0
 check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
 python3 "$src/examples/make-images.py" "$work/images" >/dev/null || { echo "FAIL make-images"; exit 1; }
-sed "s#\"images/busybox#\"$work/images/busybox#" "$src/tests/e2e/run/limits.json" > "$work/g.json"
+sed "s#\"images/busybox#\"$work/images/busybox#" "$src/tests/e2e/vmm/group/limits.json" > "$work/g.json"
 
 "$parma" run --backend qemu "$work/g.json" > "$work/run.out" 2>&1 &
 runpid=$!

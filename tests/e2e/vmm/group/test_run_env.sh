@@ -34,7 +34,7 @@ finish() {
 }
 
 python3 "$src/examples/make-images.py" "$work/images" >/dev/null || { echo "FAIL make-images"; fail=1; finish; }
-cp "$src/tests/e2e/run/env.json" "$work/g.json"
+cp "$src/tests/e2e/vmm/group/env.json" "$work/g.json"
 sed -i "s#\"images/busybox#\"$work/images/busybox#" "$work/g.json"
 printf '{"app": {"REGION": "%s"}}\n' "$region" > "$work/region.json"
 printf '{"app": {"API_TOKEN": "%s", "REGION": "%s"}}\n' "$secret" "$region" > "$work/values.json"

@@ -28,7 +28,7 @@ finish() {
 	exit $fail
 }
 python3 "$src/examples/make-images.py" "$work/images" >/dev/null || { echo "FAIL make-images"; fail=1; finish; }
-sed "s#\"images/busybox#\"$work/images/busybox#" "$src/tests/e2e/run/agent-crash.json" > "$work/g.json"
+sed "s#\"images/busybox#\"$work/images/busybox#" "$src/tests/e2e/vmm/group/agent-crash.json" > "$work/g.json"
 
 # the test initrd: the real one, then an archive that replaces /usr/bin/crun
 printf 'dir /usr 0755\ndir /usr/bin 0755\nfile /usr/bin/crun %s 0755\nfile /usr/bin/crun.real /usr/bin/crun 0755\n' \

@@ -68,7 +68,7 @@ start_group() { # start_group OUT: a run in the background; sets runpid
 }
 
 python3 "$src/examples/make-images.py" "$work/images" >/dev/null || { echo "FAIL make-images"; fail=1; finish; }
-cp "$src/tests/e2e/run/interactive.json" "$work/g.json"
+cp "$src/tests/e2e/vmm/group/interactive.json" "$work/g.json"
 sed -i "s#\"images/busybox#\"$work/images/busybox#" "$work/g.json"
 # convert once, so both racing runs below reach the claim at about the same time
 "$parma" image convert "$work/images/busybox:latest" >/dev/null 2>&1

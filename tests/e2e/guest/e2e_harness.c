@@ -76,7 +76,7 @@ int harness_image(struct harness *h, int bench)
 {
 	char cmd[2048], out[4096];
 	snprintf(h->parma, sizeof(h->parma), "%s", getenv("PARMA_BINARY"));
-	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/agent/make_image.py %s%s 2>&1",
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/guest/make_image.py %s%s 2>&1",
 		 getenv("PARMA_SOURCE_ROOT"), h->dir, bench ? " --bench" : "");
 	if (run_capture(cmd, out, sizeof(out)) != 0) {
 		printf("make_image.py: %s\n", out);
@@ -213,6 +213,9 @@ char *harness_request(struct harness *h, const char *name, const char *id,
 		json_object_object_add(req, "working_dir", copy(v));
 	if (json_object_object_get_ex(pc, "user", &v))
 		json_object_object_add(req, "user", copy(v));
+	/* the policy's mounts (policy gen writes fixed, symbolic sources) */
+	if (!exec_command && json_object_object_get_ex(pc, "mounts", &v))
+		json_object_object_add(req, "mounts", copy(v));
 	json_object_object_add(req, "capabilities",
 			       json_object_object_get_ex(pc, "capabilities", &v) ? copy(v)
 										  : default_caps_json());

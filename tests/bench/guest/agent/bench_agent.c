@@ -78,7 +78,7 @@ static int agent_create_start(void *ctx, double *v, char *why, size_t why_size)
 	snprintf(req, sizeof(req),
 		 "{\"type\":\"mount_overlay\",\"container_id\":\"%s\",\"layer_targets\":["
 		 "\"/run/parma/layers/0\",\"/run/parma/layers/1\",\"/run/parma/layers/2\"],"
-		 "\"target\":\"/run/parma/%s/rootfs\",\"scratch\":\"/run/parma/scratch\"}", id, id);
+		 "\"target\":\"/run/parma/containers/%s/rootfs\",\"scratch\":\"/run/parma/scratch\"}", id, id);
 	if (call(req, NULL) != 0)
 		return snprintf(why, why_size, "mount_overlay %s failed", id), -EIO;
 	snprintf(req, sizeof(req),
@@ -217,7 +217,7 @@ int main(void)
 	if (rc == 0)
 		rc = call("{\"type\":\"mount_overlay\",\"container_id\":\"cdirect\",\"layer_targets\":["
 			  "\"/run/parma/layers/0\",\"/run/parma/layers/1\",\"/run/parma/layers/2\"],"
-			  "\"target\":\"/run/parma/cdirect/rootfs\",\"scratch\":\"/run/parma/scratch\"}",
+			  "\"target\":\"/run/parma/containers/cdirect/rootfs\",\"scratch\":\"/run/parma/scratch\"}",
 			  NULL);
 	harness_check(&h, rc == 0, "policy installed, layers, scratch and the direct rootfs mounted");
 	if (rc != 0)

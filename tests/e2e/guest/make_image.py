@@ -6,7 +6,7 @@ An OCI image layout at OUT_DIR/oci (tag "latest") with two gzip layers, base fir
   1  /data/hello.txt and /data/big.txt (4096 lines "BIGFILE-LINE-%06d\\n", 80 KiB) — big.txt
      is stored as whole uncompressed blocks, so the test can flip one byte of it on disk.
 With --bench a third layer holds /bundle/config.json: `crun spec`'s default OCI config running
-/bin/true on the rootfs the benchmark mounts at /run/parma/cdirect/rootfs, so crun can be run
+/bin/true on the rootfs the benchmark mounts at /run/parma/containers/cdirect/rootfs, so crun can be run
 directly in the guest on the same kind of rootfs the agent uses.
 Uses the image tests' builder (tests/unit/policy/image/ocitool.py)."""
 import os
@@ -36,7 +36,7 @@ if "--bench" in sys.argv[2:]:
     spec["process"]["terminal"] = False
     spec["process"]["args"] = ["/bin/true"]
     spec["process"]["env"] = ["PATH=/bin"]
-    spec["root"] = {"path": "/run/parma/cdirect/rootfs", "readonly": False}
+    spec["root"] = {"path": "/run/parma/containers/cdirect/rootfs", "readonly": False}
     layers.append([{"name": "bundle", "type": "dir"},
                    {"name": "bundle/config.json", "data": json.dumps(spec, indent=1).encode()}])
 ocitool.write_oci(os.path.join(out, "oci"), layers, tag="latest",

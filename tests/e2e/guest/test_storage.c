@@ -102,7 +102,7 @@ int main(void)
 
 	/* the layer: the e2e image's data layer, converted by the real `parma image convert` */
 	const char *parma = getenv("PARMA_BINARY");
-	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/agent/make_image.py %s 2>&1",
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/e2e/guest/make_image.py %s 2>&1",
 		 getenv("PARMA_SOURCE_ROOT"), dir);
 	check(run(cmd, out, sizeof(out)) == 0, "make_image.py builds the OCI layout");
 	snprintf(cmd, sizeof(cmd),

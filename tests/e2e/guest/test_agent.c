@@ -8,6 +8,12 @@
  *   - wrong layer hash, reordered layers, an extra env var, an unlisted exec, an unlisted
  *     signal, a second policy, host-supplied hooks → each denied with a reason, and the very
  *     next legitimate request still succeeds (the agent keeps serving, state unchanged);
+ *   - the guest owns every path (docs/policy.md, "The path map"): a mount over the agent's
+ *     state, an overlay or layer where a container's bind source or rootfs lives, a bind source
+ *     aliasing another container's rootfs, the scratch disk's writable layers or the agent's
+ *     state → each denied by its rule; "reader" neither sees what "main" wrote to its writable
+ *     layer nor to its scratch mount of the same name, and still sees the security context;
+ *   - container ids are single use: c1, shut down and unmounted, gets no overlay again;
  *   - "main" runs: its stdout and exit code come back to the host;
  *   - a layer disk with one flipped byte: "reader" gets an I/O error reading the file and
  *     every byte it did get is genuine;
@@ -43,12 +49,17 @@ static const char *spec =
 	"  \"containers\": [\n"
 	"    {\"name\": \"main\", \"image\": \"oci:latest\",\n"
 	"     \"command\": [\"/bin/sh\", \"-c\", \"cat /data/hello.txt; echo " MARKER
-	" > /marker.txt; sync; read line; echo got:$line; exit 7\"],\n"
+	" > /marker.txt; echo main > /shared/from-main && echo SHARED-WRITTEN; sync; read line; echo got:$line; exit 7\"],\n"
+	"     \"mounts\": [{\"name\": \"shared\", \"destination\": \"/shared\"}],\n"
 	"     \"no_new_privileges\": true, \"signals\": [15],\n"
 	"     \"exec_processes\": [{\"command\": [\"/bin/echo\", \"exec-ok\"], \"signals\": []}]},\n"
 	"    {\"name\": \"reader\", \"image\": \"oci:latest\",\n"
-	"     \"command\": [\"/bin/sh\", \"-c\", \"cat /data/big.txt > /tmp/copy && echo READ-OK "
+	"     \"command\": [\"/bin/sh\", \"-c\", \"test -e /marker.txt && echo SEES-MAIN-UPPER; "
+	"test -e /shared/from-main && echo SEES-MAIN-SCRATCH; "
+	"test -s /parma/security-context/policy.json && echo SECURITY-CONTEXT-OK; "
+	"cat /data/big.txt > /tmp/copy && echo READ-OK "
 	"|| echo READ-FAILED; stat -c %s /tmp/copy; sha256sum /tmp/copy\"],\n"
+	"     \"mounts\": [{\"name\": \"shared\", \"destination\": \"/shared\"}],\n"
 	"     \"no_new_privileges\": true, \"signals\": []}\n"
 	"  ]\n"
 	"}\n";
@@ -130,14 +141,13 @@ static int wait_exit(uint32_t pid, int *code)
 	return rc;
 }
 
-static void mount_layer(const char *what, const char *dev, int layer, const char *root,
-			const char *target)
+static void mount_layer(const char *what, const char *dev, int layer, const char *root, int slot)
 {
 	char req[512];
 	snprintf(req, sizeof(req),
-		 "{\"type\":\"mount_device\",\"device\":\"%s\",\"target\":\"%s\",\"device_hash\":\"%s\","
+		 "{\"type\":\"mount_device\",\"device\":\"%s\",\"layer\":%d,\"device_hash\":\"%s\","
 		 "\"hash_offset\":%llu}",
-		 dev, target, root, h.layers[layer].hash_offset);
+		 dev, slot, root, h.layers[layer].hash_offset);
 	expect_ok(what, req, NULL);
 }
 
@@ -204,7 +214,7 @@ int main(void)
 		return harness_finish(&h); /* no agent: nothing else can pass */
 	/* closed door: nothing but ping/install/report before the policy */
 	snprintf(req, sizeof(req),
-		 "{\"type\":\"mount_device\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
+		 "{\"type\":\"mount_device\",\"device\":\"/dev/vda\",\"layer\":0,"
 		 "\"device_hash\":\"%s\",\"hash_offset\":%llu}", l0, h.layers[0].hash_offset);
 	expect_denied("mount before any policy", "closed", req);
 
@@ -232,27 +242,45 @@ int main(void)
 
 	/* layers: a hash the policy does not name, then the right ones */
 	expect_denied("mount_layer with a root hash not in the policy", "device_hash",
-		      "{\"type\":\"mount_device\",\"device\":\"/dev/vda\",\"target\":\"/run/parma/layers/0\","
+		      "{\"type\":\"mount_device\",\"device\":\"/dev/vda\",\"layer\":0,"
 		      "\"device_hash\":\"00000000000000000000000000000000000000000000000000000000000000aa\","
 		      "\"hash_offset\":4096}");
-	mount_layer("mount_layer 0 (after the denial)", "/dev/vda", 0, l0, "/run/parma/layers/0");
-	mount_layer("mount_layer 1", "/dev/vdb", 1, l1, "/run/parma/layers/1");
+	mount_layer("mount_layer 0 (after the denial)", "/dev/vda", 0, l0, 0);
+	mount_layer("mount_layer 1", "/dev/vdb", 1, l1, 1);
 	expect_denied("unencrypted scratch without allow_unencrypted_scratch", "scratch_unencrypted",
+		      "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\",\"encrypted\":false}");
+	/* the guest owns every path: nothing the host sends lands on the agent's state */
+	expect_denied("mount_scratch over the agent's state", "agent_state",
 		      "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\","
-		      "\"target\":\"/run/parma/scratch\",\"encrypted\":false}");
+		      "\"target\":\"/run/parma/agent\",\"encrypted\":true}");
+	snprintf(req, sizeof(req),
+		 "{\"type\":\"mount_device\",\"device\":\"/dev/vdc\","
+		 "\"target\":\"/run/parma/agent/security-context\",\"device_hash\":\"%s\","
+		 "\"hash_offset\":%llu}", l1, h.layers[1].hash_offset);
+	expect_denied("layer mounted over the security context", "agent_state", req);
 	expect_ok("mount_scratch (dm-crypt)",
-		  "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\",\"target\":\"/run/parma/scratch\","
-		  "\"encrypted\":true}", NULL);
+		  "{\"type\":\"mount_scratch\",\"device\":\"/dev/vdd\",\"encrypted\":true}", NULL);
 
 	/* overlay: reordered layers denied, policy order accepted */
 	expect_denied("mount_overlay with reordered layers", "overlay_layers",
-		      "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
-		      "\"layer_targets\":[\"/run/parma/layers/1\",\"/run/parma/layers/0\"],"
-		      "\"target\":\"/run/parma/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}");
+		      "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layers\":[1,0],"
+		      "\"scratch\":true}");
 	expect_ok("mount_overlay in policy order",
-		  "{\"type\":\"mount_overlay\",\"container_id\":\"c1\","
-		  "\"layer_targets\":[\"/run/parma/layers/0\",\"/run/parma/layers/1\"],"
-		  "\"target\":\"/run/parma/c1/rootfs\",\"scratch\":\"/run/parma/scratch\"}", NULL);
+		  "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layers\":[0,1],"
+		  "\"scratch\":true}", NULL);
+	/* an overlay or a layer where c1's scratch mount or rootfs lives: the map says where each
+	 * kind goes, so neither can alias another container's files */
+	expect_denied("overlay of c2 at c1's scratch mount", "target_path",
+		      "{\"type\":\"mount_overlay\",\"container_id\":\"c2\",\"layers\":[0,1],"
+		      "\"target\":\"/run/parma/scratch/mounts/c1/shared\"}");
+	expect_denied("overlay of c2 at c1's rootfs", "target_path",
+		      "{\"type\":\"mount_overlay\",\"container_id\":\"c2\",\"layers\":[0,1],"
+		      "\"target\":\"/run/parma/containers/c1/rootfs\"}");
+	snprintf(req, sizeof(req),
+		 "{\"type\":\"mount_device\",\"device\":\"/dev/vdc\","
+		 "\"target\":\"/run/parma/scratch/containers/c1/upper\",\"device_hash\":\"%s\","
+		 "\"hash_offset\":%llu}", l1, h.layers[1].hash_offset);
+	expect_denied("layer over c1's writable layer", "target_path", req);
 
 	/* create: extra env and hooks refused, then the policy's own container */
 	const char *const evil[] = { "EVIL=1", NULL };
@@ -261,6 +289,19 @@ int main(void)
 	denied_req("create_container with host-supplied hooks", "malformed_request",
 		   harness_request(&h, "main", "c1", NULL, NULL,
 				   "{\"hooks\":{\"prestart\":[{\"path\":\"/bin/sh\"}]}}"));
+	/* bind sources aliasing what the guest owns for a container, or the agent's state */
+	denied_req("create_container binding c1's own rootfs path", "source_in_use",
+		   harness_request(&h, "main", "c1", NULL, NULL,
+				   "{\"mounts\":[{\"source\":\"/run/parma/containers/c1/rootfs\","
+				   "\"destination\":\"/x\",\"type\":\"bind\",\"options\":[\"rbind\"]}]}"));
+	denied_req("create_container binding the scratch disk's writable layers", "source_in_use",
+		   harness_request(&h, "main", "c1", NULL, NULL,
+				   "{\"mounts\":[{\"source\":\"/run/parma/scratch/containers\","
+				   "\"destination\":\"/x\",\"type\":\"bind\",\"options\":[\"rbind\"]}]}"));
+	denied_req("create_container binding the agent's state", "agent_state",
+		   harness_request(&h, "main", "c1", NULL, NULL,
+				   "{\"mounts\":[{\"source\":\"/run/parma/agent\","
+				   "\"destination\":\"/x\",\"type\":\"bind\",\"options\":[\"rbind\"]}]}"));
 	uint32_t main_pid = 0;
 	if (ok_req("create_container main", harness_request(&h, "main", "c1", NULL, NULL, NULL),
 		   &resp) == 0)
@@ -305,16 +346,16 @@ int main(void)
 		harness_check(&h, strstr(o, "hello from a verity layer") != NULL,
 			      "main's stdout carries the layer's file");
 		harness_check(&h, strstr(o, "got:ping") != NULL, "main read its stdin");
+		harness_check(&h, strstr(o, "SHARED-WRITTEN") != NULL,
+			      "main wrote to its scratch mount \"shared\"");
 		harness_check(&h, code == 7, "main's exit code is 7 (got %d)", code);
 	}
 
 	/* the flipped layer: verity passes the mount, the bad block reads as EIO */
-	mount_layer("mount_layer of the flipped copy (policy's hash)", "/dev/vdc", 1, l1,
-		    "/run/parma/layers/2");
+	mount_layer("mount_layer of the flipped copy (policy's hash)", "/dev/vdc", 1, l1, 2);
 	expect_ok("mount_overlay reader on the flipped copy",
-		  "{\"type\":\"mount_overlay\",\"container_id\":\"c2\","
-		  "\"layer_targets\":[\"/run/parma/layers/0\",\"/run/parma/layers/2\"],"
-		  "\"target\":\"/run/parma/c2/rootfs\",\"scratch\":\"/run/parma/scratch\"}", NULL);
+		  "{\"type\":\"mount_overlay\",\"container_id\":\"c2\",\"layers\":[0,2],"
+		  "\"scratch\":true}", NULL);
 	uint32_t reader_pid = 0;
 	if (ok_req("create_container reader", harness_request(&h, "reader", "c2", NULL, NULL, NULL),
 		   &resp) == 0)
@@ -333,6 +374,12 @@ int main(void)
 		char *line = strstr(o->data[0], "READ-FAILED");
 		harness_check(&h, line && !strstr(o->data[0], "READ-OK"),
 			      "reader sees a failed read, not success");
+		harness_check(&h, !strstr(o->data[0], "SEES-MAIN-UPPER"),
+			      "reader does not see what main wrote to its writable layer");
+		harness_check(&h, !strstr(o->data[0], "SEES-MAIN-SCRATCH"),
+			      "reader's scratch mount \"shared\" is its own, not main's");
+		harness_check(&h, strstr(o->data[0], "SECURITY-CONTEXT-OK") != NULL,
+			      "reader still sees the security context (policy.json)");
 		harness_check(&h, strstr(o->data[1], "Input/output error") != NULL,
 			      "reader's error is an I/O error (stderr: %.80s)", o->data[1]);
 		if (line && sscanf(line, "READ-FAILED %lu %64s", &size, sum) == 2) {
@@ -351,6 +398,15 @@ int main(void)
 			harness_check(&h, 0, "reader printed size and sha256 (%s)", o->data[0]);
 		}
 	}
+
+	/* ids are single use: c1, shut down and unmounted, never gets an overlay again */
+	expect_ok("shutdown_container main", "{\"type\":\"shutdown_container\",\"container_id\":\"c1\"}",
+		  NULL);
+	expect_ok("unmount_overlay c1", "{\"type\":\"unmount_overlay\",\"container_id\":\"c1\"}",
+		  NULL);
+	expect_denied("mount_overlay reusing the retired id c1", "id_reused",
+		      "{\"type\":\"mount_overlay\",\"container_id\":\"c1\",\"layers\":[0,2],"
+		      "\"scratch\":true}");
 
 	/* still serving after everything above */
 	expect_ok("ping after all denials", "{\"type\":\"ping\"}", NULL);
