@@ -135,11 +135,15 @@ static void process_args(struct json_object *proc, const char **argv, const char
 	envp[i] = NULL;
 }
 
-static pid_t fork_exec(const struct agent_stdio *io, int go_fd, const char **argv,
+/* go_fd >= 0: the child waits for a byte on it before exec; go_write is the pipe's other end,
+ * closed in the child so that the test closing its end (or exiting) ends the wait. */
+static pid_t fork_exec(const struct agent_stdio *io, int go_fd, int go_write, const char **argv,
 		       const char **envp)
 {
 	pid_t pid = fork();
 	if (pid == 0) {
+		if (go_write >= 0)
+			close(go_write);
 		int null = open("/dev/null", O_RDWR);
 		dup2(io->in >= 0 ? io->in : null, 0);
 		dup2(io->out >= 0 ? io->out : null, 1);
@@ -169,8 +173,7 @@ static int f_create(void *ctx, const char *id, const char *bundle, const struct 
 	int go[2];
 	if (pipe2(go, O_CLOEXEC) < 0)
 		return -errno;
-	/* The child must keep its end across exec? No: it reads before exec. */
-	*pid = fork_exec(io, go[0], argv, envp);
+	*pid = fork_exec(io, go[0], go[1], argv, envp);
 	close(go[0]);
 	json_object_put(cfg);
 	struct fake_ctr *c = &fk.ctrs[fk.n_ctrs++];
@@ -205,7 +208,7 @@ static int f_exec(void *ctx, const char *id, const char *process_json,
 		return errbuf_set(eb, EIO, "no process spec");
 	const char *argv[16], *envp[16];
 	process_args(proc, argv, envp);
-	*pid = fork_exec(io, -1, argv, envp);
+	*pid = fork_exec(io, -1, -1, argv, envp);
 	json_object_put(proc);
 	fk.exec++;
 	return 0;
@@ -224,7 +227,7 @@ static int f_spawn(void *ctx, const char *const *argv, const char *const *envp, 
 	(void)ctx, (void)cwd, (void)eb;
 	fk.spawn++;
 	if (fk.late_go == -1) {
-		*pid = fork_exec(io, -1, (const char **)argv, (const char **)envp);
+		*pid = fork_exec(io, -1, -1, (const char **)argv, (const char **)envp);
 		return 0;
 	}
 	/* The process exits at once and leaves a child holding its stdout/stderr that writes
