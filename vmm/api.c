@@ -45,11 +45,6 @@ struct api_server {
 	bool vm_owned; /* started through the API: we hand it over in take_vm */
 };
 
-struct request {
-	struct http_body body;
-	bool peer_checked;
-};
-
 /* ---- responses ---- */
 
 static enum MHD_Result respond_json(struct MHD_Connection *c, unsigned status,
@@ -311,7 +306,7 @@ static enum MHD_Result put_actions(struct api_server *s, struct MHD_Connection *
 }
 
 static enum MHD_Result route(struct api_server *s, struct MHD_Connection *c, const char *url,
-			     const char *method, struct request *rq)
+			     const char *method, struct http_request *rq)
 {
 	if (rq->body.too_large)
 		return fault(c, 413, "body: larger than %d bytes", API_MAX_BODY);
@@ -354,24 +349,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct api_server *s = cls;
 	(void)version;
-	struct request *rq = *con_cls;
-	if (!rq) {
-		rq = calloc(1, sizeof(*rq));
-		if (!rq)
-			return MHD_NO;
-		*con_cls = rq;
+	struct http_request *rq = NULL;
+	switch (http_request_receive(c, con_cls, upload, upload_size, API_MAX_BODY, &rq)) {
+	case HTTP_RECEIVE_AGAIN:
 		return MHD_YES;
-	}
-	if (!rq->peer_checked) {
-		if (!http_peer_allowed(c))
-			return fault(c, 403, "refused: this VMM belongs to another user");
-		rq->peer_checked = true;
-	}
-	if (*upload_size) {
-		if (http_body_append(&rq->body, upload, *upload_size, API_MAX_BODY) < 0)
-			return MHD_NO;
-		*upload_size = 0;
-		return MHD_YES;
+	case HTTP_RECEIVE_FAILED:
+		return MHD_NO;
+	case HTTP_RECEIVE_FORBIDDEN:
+		return fault(c, 403, "refused: this VMM belongs to another user");
+	case HTTP_RECEIVE_COMPLETE:
+		break;
 	}
 	return route(s, c, url, method, rq);
 }
@@ -382,12 +369,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)cls;
 	(void)c;
 	(void)toe;
-	struct request *rq = *con_cls;
-	if (rq) {
-		http_body_free(&rq->body);
-		free(rq);
-		*con_cls = NULL;
-	}
+	http_request_free(con_cls);
 }
 
 static void mhd_ready(void *ctx, uint32_t events)

@@ -35,6 +35,45 @@ void http_body_free(struct http_body *b)
 	*b = (struct http_body){0};
 }
 
+enum http_receive http_request_receive(struct MHD_Connection *c, void **con_cls,
+				       const char *upload, size_t *upload_size, size_t max_body,
+				       struct http_request **out)
+{
+	struct http_request *rq = *con_cls;
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return HTTP_RECEIVE_FAILED;
+		*con_cls = rq;
+		return HTTP_RECEIVE_AGAIN;
+	}
+	*out = rq;
+	if (!rq->peer_checked) {
+		if (!http_peer_allowed(c))
+			return HTTP_RECEIVE_FORBIDDEN;
+		rq->peer_checked = true;
+	}
+	if (*upload_size) {
+		if (http_body_append(&rq->body, upload, *upload_size, max_body) < 0)
+			return HTTP_RECEIVE_FAILED;
+		*upload_size = 0;
+		return HTTP_RECEIVE_AGAIN;
+	}
+	return HTTP_RECEIVE_COMPLETE;
+}
+
+void http_request_free(void **con_cls)
+{
+	struct http_request *rq = *con_cls;
+	if (!rq)
+		return;
+	if (rq->body.data)
+		explicit_bzero(rq->body.data, rq->body.len);
+	http_body_free(&rq->body);
+	free(rq);
+	*con_cls = NULL;
+}
+
 struct json_object *http_body_json(const struct http_body *b, char *err, size_t cap)
 {
 	if (!b->len) {

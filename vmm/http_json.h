@@ -26,6 +26,30 @@ struct http_body {
 int http_body_append(struct http_body *b, const char *chunk, size_t len, size_t max);
 void http_body_free(struct http_body *b);
 
+/* The state of one request while it arrives: its body, and whether its peer was checked. */
+struct http_request {
+	struct http_body body;
+	bool peer_checked;
+};
+
+enum http_receive {
+	HTTP_RECEIVE_AGAIN,     /* answer MHD_YES: more of the request is to come */
+	HTTP_RECEIVE_COMPLETE,  /* the whole request is here: route it */
+	HTTP_RECEIVE_FORBIDDEN, /* the peer is another user: answer 403 */
+	HTTP_RECEIVE_FAILED,    /* out of memory: answer MHD_NO */
+};
+
+/* One call of libmicrohttpd's access handler, as both APIs receive: the first call allocates
+ * the request in *con_cls, the next checks the peer once, upload chunks go into the body
+ * (bounded by max_body). *out is the request from the second call on. */
+enum http_receive http_request_receive(struct MHD_Connection *c, void **con_cls,
+				       const char *upload, size_t *upload_size, size_t max_body,
+				       struct http_request **out);
+
+/* The completion handler's part: wipe (bodies can hold run-time values) and free the
+ * request in *con_cls, if any. */
+void http_request_free(void **con_cls);
+
 /* The body as a JSON value, or NULL with a message in err ("body: not valid JSON: ..."). */
 struct json_object *http_body_json(const struct http_body *b, char *err, size_t cap);
 

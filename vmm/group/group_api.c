@@ -52,11 +52,6 @@ struct group_api {
 	int followers; /* logs and events responses not yet finished */
 };
 
-struct ga_request {
-	struct http_body body;
-	bool peer_checked;
-};
-
 /* ---- answers ---- */
 
 static enum MHD_Result answer(struct MHD_Connection *c, unsigned status, struct json_object *o)
@@ -1248,7 +1243,7 @@ static bool path_match(const char *pattern, const char *url, char *id, size_t ca
 }
 
 static enum MHD_Result route(struct group_api *a, struct MHD_Connection *c, const char *url,
-			     const char *method, struct ga_request *rq)
+			     const char *method, struct http_request *rq)
 {
 	if (rq->body.too_large)
 		return fail(c, 413, "too_large", "body: larger than %d bytes", API_MAX_BODY);
@@ -1292,25 +1287,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	struct group_api *a = cls;
 	(void)version;
-	struct ga_request *rq = *con_cls;
-	if (!rq) {
-		rq = calloc(1, sizeof(*rq));
-		if (!rq)
-			return MHD_NO;
-		*con_cls = rq;
+	struct http_request *rq = NULL;
+	switch (http_request_receive(c, con_cls, upload, upload_size, API_MAX_BODY, &rq)) {
+	case HTTP_RECEIVE_AGAIN:
 		return MHD_YES;
-	}
-	if (!rq->peer_checked) {
-		if (!http_peer_allowed(c))
-			return fail(c, 403, "forbidden",
-				    "refused: this group belongs to another user");
-		rq->peer_checked = true;
-	}
-	if (*upload_size) {
-		if (http_body_append(&rq->body, upload, *upload_size, API_MAX_BODY) < 0)
-			return MHD_NO;
-		*upload_size = 0;
-		return MHD_YES;
+	case HTTP_RECEIVE_FAILED:
+		return MHD_NO;
+	case HTTP_RECEIVE_FORBIDDEN:
+		return fail(c, 403, "forbidden", "refused: this group belongs to another user");
+	case HTTP_RECEIVE_COMPLETE:
+		break;
 	}
 	if (api_stopping(a))
 		return fail(c, 503, "unavailable", "the group is stopping");
@@ -1323,14 +1309,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	(void)cls;
 	(void)c;
 	(void)toe;
-	struct ga_request *rq = *con_cls;
-	if (rq) {
-		if (rq->body.data) /* POST /v1/containers bodies hold run-time values */
-			explicit_bzero(rq->body.data, rq->body.len);
-		http_body_free(&rq->body);
-		free(rq);
-		*con_cls = NULL;
-	}
+	http_request_free(con_cls);
 }
 
 int group_api_start(const struct group_api_config *cfg, struct group_api **out, struct errbuf *eb)
